@@ -1,0 +1,204 @@
+"""The Aggregator protocol: every pass over data in suture is a monoid over batches.
+
+An aggregator is configuration only; its *state* is a separate value with a stable byte
+format, because the state is what crosses process and machine boundaries::
+
+    zero() -> S                         the identity
+    update(S, batch) -> S               fold one Arrow RecordBatch in, vectorized
+    merge(S, S) -> S                    associative (and commutative where documented)
+    finalize(S) -> R                    the user-facing value
+    to_bytes(S) -> bytes / from_bytes(bytes) -> S   versioned, portable, no pickle
+
+Laws every aggregator obeys (``suture.testing.check_aggregator`` checks them):
+
+* identity: ``merge(zero(), s) == s == merge(s, zero())``;
+* associativity: ``merge(merge(a, b), c) == merge(a, merge(b, c))``;
+* homomorphism: splitting a table anywhere into any number of parts, updating each and
+  merging gives the one-pass state (exactly for exact statistics, within the stated error
+  bound for sketches);
+* round trip: ``from_bytes(to_bytes(s)) == s``.
+
+States are mutable objects (sketches are), so ``update`` and ``merge`` may reuse their
+*first* argument and return it: always use the returned state, never the argument again.
+The second argument of ``merge`` is never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import pyarrow as pa
+
+from suture._codec import frame, pack, unframe, unpack
+
+__all__ = ["Aggregator", "ColumnAggregator", "Columns", "Joined", "RowCount"]
+
+S = TypeVar("S")
+R_co = TypeVar("R_co", covariant=True)
+
+
+@runtime_checkable
+class Aggregator(Protocol[S, R_co]):
+    """A monoid over Arrow record batches; see the module docstring for the laws."""
+
+    kind: str
+
+    def config(self) -> str:
+        """A canonical string of the configuration; states merge only when it matches."""
+        ...
+
+    def zero(self) -> S: ...
+
+    def update(self, state: S, batch: pa.RecordBatch) -> S: ...
+
+    def merge(self, a: S, b: S) -> S: ...
+
+    def finalize(self, state: S) -> R_co: ...
+
+    def to_bytes(self, state: S) -> bytes: ...
+
+    def from_bytes(self, data: bytes) -> S: ...
+
+
+@runtime_checkable
+class ColumnAggregator(Protocol[S, R_co]):
+    """An aggregator over one Arrow array instead of a whole batch.
+
+    :class:`Columns` lifts a set of them, one per column name, into an :class:`Aggregator`.
+    """
+
+    kind: str
+
+    def config(self) -> str: ...
+
+    def zero(self) -> S: ...
+
+    def update(self, state: S, array: pa.Array) -> S: ...
+
+    def merge(self, a: S, b: S) -> S: ...
+
+    def finalize(self, state: S) -> R_co: ...
+
+    def to_bytes(self, state: S) -> bytes: ...
+
+    def from_bytes(self, data: bytes) -> S: ...
+
+
+class RowCount:
+    """Counts rows.  State and result are an ``int``; ``finalize(zero())`` is 0."""
+
+    kind = "row_count"
+
+    def config(self) -> str:
+        return "row_count"
+
+    def zero(self) -> int:
+        return 0
+
+    def update(self, state: int, batch: pa.RecordBatch) -> int:
+        return state + batch.num_rows
+
+    def merge(self, a: int, b: int) -> int:
+        return a + b
+
+    def finalize(self, state: int) -> int:
+        return state
+
+    def to_bytes(self, state: int) -> bytes:
+        return frame(self.kind, self.config(), pack({"rows": state}))
+
+    def from_bytes(self, data: bytes) -> int:
+        rows = unpack(unframe(data, self.kind, self.config()), self.kind)["rows"]
+        return int(rows)
+
+
+class Columns:
+    """Run one :class:`ColumnAggregator` per named column in a single pass.
+
+    Parameters
+    ----------
+    aggregators : mapping of str to ColumnAggregator
+        Column name to the aggregator that summarizes it.
+
+    Notes
+    -----
+    The state is a ``dict`` of column name to column state; the result a ``dict`` of column
+    name to column result.  Laws hold column by column.  A batch without one of the named
+    columns is an error, not a silent gap.
+    """
+
+    kind = "columns"
+
+    def __init__(self, aggregators: Mapping[str, ColumnAggregator[Any, Any]]) -> None:
+        self.aggregators = dict(aggregators)
+
+    def config(self) -> str:
+        inner = ",".join(f"{n!r}:{a.config()}" for n, a in self.aggregators.items())
+        return f"columns({inner})"
+
+    def zero(self) -> dict[str, Any]:
+        return {name: agg.zero() for name, agg in self.aggregators.items()}
+
+    def update(self, state: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any]:
+        for name, agg in self.aggregators.items():
+            state[name] = agg.update(state[name], batch.column(name))
+        return state
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        for name, agg in self.aggregators.items():
+            a[name] = agg.merge(a[name], b[name])
+        return a
+
+    def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {name: agg.finalize(state[name]) for name, agg in self.aggregators.items()}
+
+    def to_bytes(self, state: dict[str, Any]) -> bytes:
+        parts = {name: agg.to_bytes(state[name]) for name, agg in self.aggregators.items()}
+        return frame(self.kind, self.config(), pack({"columns": parts}))
+
+    def from_bytes(self, data: bytes) -> dict[str, Any]:
+        parts = unpack(unframe(data, self.kind, self.config()), self.kind)["columns"]
+        return {name: agg.from_bytes(parts[name]) for name, agg in self.aggregators.items()}
+
+
+class Joined:
+    """Run several aggregators over the same batches in one pass (a named product).
+
+    Parameters
+    ----------
+    parts : mapping of str to Aggregator
+        The state, the result and the byte image are ``dict``s keyed by these names.
+    """
+
+    kind = "joined"
+
+    def __init__(self, parts: Mapping[str, Aggregator[Any, Any]]) -> None:
+        self.parts = dict(parts)
+
+    def config(self) -> str:
+        return "joined(" + ",".join(f"{n!r}:{a.config()}" for n, a in self.parts.items()) + ")"
+
+    def zero(self) -> dict[str, Any]:
+        return {name: agg.zero() for name, agg in self.parts.items()}
+
+    def update(self, state: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any]:
+        for name, agg in self.parts.items():
+            state[name] = agg.update(state[name], batch)
+        return state
+
+    def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        for name, agg in self.parts.items():
+            a[name] = agg.merge(a[name], b[name])
+        return a
+
+    def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {name: agg.finalize(state[name]) for name, agg in self.parts.items()}
+
+    def to_bytes(self, state: dict[str, Any]) -> bytes:
+        parts = {name: agg.to_bytes(state[name]) for name, agg in self.parts.items()}
+        return frame(self.kind, self.config(), pack({"parts": parts}))
+
+    def from_bytes(self, data: bytes) -> dict[str, Any]:
+        parts = unpack(unframe(data, self.kind, self.config()), self.kind)["parts"]
+        return {name: agg.from_bytes(parts[name]) for name, agg in self.parts.items()}
