@@ -35,7 +35,9 @@ def fingerprint(config: str) -> bytes:
 def frame(kind: str, config: str, payload: bytes) -> bytes:
     """Prefix ``payload`` with the magic, format version, kind and config fingerprint."""
     encoded = kind.encode()
-    return _FRAME.pack(MAGIC, FORMAT_VERSION, len(encoded)) + encoded + fingerprint(config) + payload
+    return (
+        _FRAME.pack(MAGIC, FORMAT_VERSION, len(encoded)) + encoded + fingerprint(config) + payload
+    )
 
 
 def unframe(data: bytes, kind: str, config: str) -> bytes:
@@ -116,7 +118,9 @@ def unpack(payload: bytes, what: str) -> dict[str, Any]:
         header = json.loads(payload[4 : 4 + size])
         fields = _decode(header, memoryview(payload)[4 + size :])
     except (struct.error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise CorruptStateError(f"possible corruption: cannot decode {what} state ({exc})") from None
+        raise CorruptStateError(
+            f"possible corruption: cannot decode {what} state ({exc})"
+        ) from None
     if not isinstance(fields, dict):
         raise CorruptStateError(f"possible corruption: {what} state is not a record")
     return fields

@@ -193,6 +193,10 @@ class Joined:
         return a
 
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
+        return self.finalize_parts(state)
+
+    def finalize_parts(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The result of every part, by name."""
         return {name: agg.finalize(state[name]) for name, agg in self.parts.items()}
 
     def to_bytes(self, state: dict[str, Any]) -> bytes:

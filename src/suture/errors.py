@@ -9,11 +9,11 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptStateError",
+    "EmptyInputError",
     "IncompatibleMergeError",
     "SourceError",
     "SutureError",
     "UnsupportedTypeError",
-    "EmptyInputError",
 ]
 
 

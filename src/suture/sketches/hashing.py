@@ -93,9 +93,11 @@ def string_keys(array: pa.Array) -> _U64:
     array : pyarrow.Array
         A string, large_string, binary or large_binary array without nulls.
     """
-    if pa.types.is_string(array.type) or pa.types.is_binary(array.type):
-        array = array.cast(pa.large_binary())
-    elif pa.types.is_large_string(array.type):
+    if (
+        pa.types.is_string(array.type)
+        or pa.types.is_binary(array.type)
+        or pa.types.is_large_string(array.type)
+    ):
         array = array.cast(pa.large_binary())
     elif not pa.types.is_large_binary(array.type):
         array = pc.cast(array, pa.large_string()).cast(pa.large_binary())
@@ -127,12 +129,13 @@ def string_keys(array: pa.Array) -> _U64:
 
 
 def leading_zeros(x: _U64) -> npt.NDArray[np.int64]:
-    """Exact count of leading zero bits of each 64-bit word (64 for zero)."""
-    x = x.astype(np.uint64, copy=True)
-    count = np.zeros(x.shape, dtype=np.int64)
-    for shift in (32, 16, 8, 4, 2, 1):
-        empty = (x >> np.uint64(64 - shift)) == 0
-        count += np.where(empty, shift, 0)
-        x = np.where(empty, x << np.uint64(shift), x)
-    count += (x == 0).astype(np.int64)
-    return count
+    """Exact count of leading zero bits of each 64-bit word (64 for zero).
+
+    The float conversion gives the bit length except where rounding carries into the
+    next power of two; the shift test corrects exactly those.
+    """
+    _, exponent = np.frexp(x.astype(np.float64))
+    bits = np.minimum(exponent.astype(np.int64), 64)
+    carried = (x >> np.clip(bits - 1, 0, 63).astype(np.uint64)) == 0
+    bits -= carried & (bits > 0)
+    return 64 - bits

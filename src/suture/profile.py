@@ -1,0 +1,333 @@
+"""Profile: per-column summaries of a table, computed in one pass; save, load, merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from suture import __version__
+from suture._codec import pack, unpack
+from suture.aggregate import Columns, Joined, RowCount
+from suture.errors import CorruptStateError, IncompatibleMergeError, SourceError
+from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
+from suture.sketches._base import ColumnSummary
+from suture.sketches.categorical import StringSummary
+from suture.sketches.numeric import NumericSummary
+
+__all__ = ["Profile", "ProfileAggregator"]
+
+PROFILE_MAGIC = b"SUTUREPF"
+PROFILE_FORMAT = 1
+MAX_CORRELATED_COLUMNS = 64
+_HEAD = struct.Struct("<8sH32s")
+
+
+class ProfileAggregator(Joined):
+    """The aggregator behind a profile: row count, one sketch per column, co-moments.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The columns to summarize; each gets :func:`suture.sketches.sketch_for`'s sketch.
+    k, lg_k, lg_max_map : int
+        Sketch sizes (see :class:`suture.sketches.NumericSketch` and friends).
+    max_correlated : int, default 64
+        Co-moments are kept for at most this many numeric columns (the first ones), since
+        their cost grows with the square of the count.
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        *,
+        k: int = 200,
+        lg_k: int = 12,
+        lg_max_map: int = 11,
+        max_correlated: int = MAX_CORRELATED_COLUMNS,
+    ) -> None:
+        self.schema = schema
+        self.options = {"k": k, "lg_k": lg_k, "lg_max_map": lg_max_map}
+        self.max_correlated = max_correlated
+        sketches = {f.name: sketch_for(f, **self.options) for f in schema}
+        numeric = [f.name for f in schema if is_numeric(_value_type(f.type))]
+        super().__init__(
+            {
+                "rows": RowCount(),
+                "columns": Columns(sketches),
+                "correlation": CoMoments(numeric[:max_correlated]),
+            }
+        )
+
+    def finalize(self, state: dict[str, Any]) -> Profile:  # type: ignore[override]
+        return Profile(self, state)
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+class Profile(Mapping[str, ColumnSummary]):
+    """Per-column summaries of a table, mergeable with profiles of other parts of it.
+
+    A profile is a mapping of column name to summary: ``profile["dep_delay"]`` is a
+    :class:`~suture.sketches.NumericSummary` (or string, boolean, temporal, set summary)
+    with ``.count`` (rows, nulls included), ``.nulls``, ``.quantile(q)``,
+    ``.distinct()``, ``.top(k)``, ``.mean``, ``.std`` and so on.
+
+    Attributes
+    ----------
+    row_count : int
+    schema : pyarrow.Schema
+    correlation : Correlation
+        Pairwise Pearson correlations of the numeric columns.
+    metadata : dict
+        ``source``, ``created``, ``suture_version``, ``engine``.
+    """
+
+    def __init__(
+        self,
+        aggregator: ProfileAggregator,
+        state: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.aggregator = aggregator
+        self.state = state
+        self.metadata: dict[str, Any] = {
+            "suture_version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            **(metadata or {}),
+        }
+        results = aggregator.finalize_parts(state)
+        self.row_count: int = results["rows"]
+        self.correlation: Correlation = results["correlation"]
+        self._columns: dict[str, ColumnSummary] = results["columns"]
+        for f in aggregator.schema:
+            summary = self._columns[f.name]
+            summary.name = f.name
+            summary.arrow_type = f.type
+            summary.hints, summary.parse_failures = infer_hints(summary)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the profiled table."""
+        return self.aggregator.schema
+
+    def __getitem__(self, name: str) -> ColumnSummary:
+        try:
+            return self._columns[name]
+        except KeyError:
+            known = ", ".join(self._columns) or "none"
+            raise KeyError(f"no column {name!r} in this profile; columns are: {known}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.row_count:,} rows × {len(self)} columns>"
+
+    @staticmethod
+    def merge(a: Profile, b: Profile) -> Profile:
+        """The profile of the union of the tables behind ``a`` and ``b``.
+
+        Neither argument is modified.  Raises :class:`IncompatibleMergeError` when the
+        columns, their types or the sketch sizes differ.
+        """
+        _check_mergeable(a, b)
+        agg = a.aggregator
+        merged = agg.merge(agg.from_bytes(agg.to_bytes(a.state)), b.state)
+        sources = [a.metadata.get("source"), b.metadata.get("source")]
+        return Profile(agg, merged, {"source": " + ".join(str(s) for s in sources if s)})
+
+    def to_bytes(self) -> bytes:
+        """The portable image of the profile, as :meth:`save` writes it."""
+        sink = io.BytesIO()
+        sink.write(self.schema.serialize().to_pybytes())
+        body = pack(
+            {
+                "metadata": {k: str(v) for k, v in self.metadata.items()},
+                "options": dict(self.aggregator.options),
+                "max_correlated": self.aggregator.max_correlated,
+                "schema": sink.getvalue(),
+                "state": self.aggregator.to_bytes(self.state),
+            }
+        )
+        return _HEAD.pack(PROFILE_MAGIC, PROFILE_FORMAT, hashlib.sha256(body).digest()) + body
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, name: str = "profile") -> Profile:
+        """Read a profile image; ``name`` is used in error messages."""
+        if len(data) < _HEAD.size or not data.startswith(PROFILE_MAGIC):
+            raise CorruptStateError(f"{name} is not a suture profile (wrong magic bytes)")
+        _, version, digest = _HEAD.unpack_from(data)
+        if version > PROFILE_FORMAT:
+            raise CorruptStateError(
+                f"{name} has profile format {version}, newer than this suture reads "
+                f"({PROFILE_FORMAT}); upgrade suture"
+            )
+        body = data[_HEAD.size :]
+        if hashlib.sha256(body).digest() != digest:
+            raise CorruptStateError(
+                f"{name} is damaged (checksum mismatch): the file was truncated or altered; "
+                "profile the data again"
+            )
+        fields = unpack(body, "profile")
+        schema = ipc.read_schema(pa.py_buffer(fields["schema"]))
+        aggregator = ProfileAggregator(
+            schema, **fields["options"], max_correlated=fields["max_correlated"]
+        )
+        return cls(aggregator, aggregator.from_bytes(fields["state"]), fields["metadata"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile to ``path`` (conventionally ``*.profile``) and return it."""
+        target = Path(path)
+        try:
+            target.write_bytes(self.to_bytes())
+        except OSError as exc:
+            raise SourceError(f"{target}: cannot write the profile ({exc.strerror})") from None
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
+        """Read a profile written by :meth:`save`."""
+        source = Path(path)
+        try:
+            data = source.read_bytes()
+        except FileNotFoundError:
+            raise SourceError(f"{source}: no such profile file; check the path") from None
+        except OSError as exc:
+            raise SourceError(f"{source}: cannot read the profile ({exc.strerror})") from None
+        return cls.from_bytes(data, name=str(source))
+
+
+def _check_mergeable(a: Profile, b: Profile) -> None:
+    if a.aggregator.options != b.aggregator.options:
+        raise IncompatibleMergeError(
+            f"cannot merge profiles made with sketch sizes {a.aggregator.options} and "
+            f"{b.aggregator.options}: re-profile with the same sizes"
+        )
+    left = {f.name: f.type for f in a.schema}
+    right = {f.name: f.type for f in b.schema}
+    if list(left) != list(right):
+        missing = sorted(set(left) ^ set(right))
+        raise IncompatibleMergeError(
+            f"cannot merge profiles with different columns (differ in: {', '.join(missing)}); "
+            "profile the same columns on both sides"
+        )
+    for name, t in left.items():
+        if right[name] != t:
+            raise IncompatibleMergeError(
+                f"cannot merge profiles: column {name!r} is {t} in one and {right[name]} "
+                "in the other; cast it to one type before profiling"
+            )
+
+
+def infer_hints(summary: ColumnSummary) -> tuple[tuple[str, ...], int]:
+    """Semantic hints of a column and, for strings that look typed, the parse failures."""
+    present = summary.count - summary.nulls
+    if present == 0:
+        return ("empty",), 0
+    distinct = float(summary.distinct()) if hasattr(summary, "distinct") else 0.0
+    hints: list[str] = []
+    failures = 0
+    if distinct <= 1.0 + 1e-9:
+        hints.append("constant")
+    if summary.kind in ("boolean", "temporal", "set"):
+        hints.append({"boolean": "boolean", "temporal": "timestamp", "set": "set"}[summary.kind])
+    elif isinstance(summary, NumericSummary):
+        hints.append("numeric")
+        if summary.all_integers and present >= 20 and distinct >= 0.95 * present:
+            hints.append("identifier")
+        elif summary.all_integers and distinct <= 20:
+            hints.append("categorical")
+    elif isinstance(summary, StringSummary):
+        hints += _string_hints(summary, present, distinct)
+        for kind in ("numeric", "boolean", "timestamp"):
+            if kind in hints:
+                failures = present - summary.looks_like(kind)
+    return tuple(dict.fromkeys(hints)), failures
+
+
+def _string_hints(s: StringSummary, present: int, distinct: float) -> Sequence[str]:
+    for kind in ("boolean", "numeric", "timestamp"):
+        if s.looks_like(kind) >= 0.95 * present:
+            return [kind]
+    if present >= 20 and distinct >= 0.95 * present:
+        if s.looks_like("spaced") >= 0.5 * present and s.mean_length >= 20:
+            return ["free_text"]
+        return ["identifier"]
+    if s.looks_like("spaced") >= 0.5 * present and s.mean_length >= 30:
+        return ["free_text"]
+    return ["categorical"]
+
+
+def profile(
+    source: Any,
+    *,
+    engine: Any = None,
+    exclude: Sequence[str] = (),
+    k: int = 200,
+    lg_k: int = 12,
+    lg_max_map: int = 11,
+    progress: Any = None,
+) -> Profile:
+    """Summarize a table in one streaming pass.
+
+    Parameters
+    ----------
+    source : path, pyarrow Table/Dataset/RecordBatchReader, pandas/polars/Spark DataFrame
+        What to profile.  A Spark DataFrame is profiled on Spark.
+    engine : {"local", "spark"} or engine object, optional
+        Where to run; default local, or Spark for a Spark DataFrame.
+    exclude : sequence of str
+        Columns to leave out (for example a column of an unsupported type).
+    k, lg_k, lg_max_map : int
+        Sizes of the quantile, distinct-count and frequent-item sketches.
+    progress : callable, optional
+        Called with the row count of each batch as it is read (local engine).
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    SourceError, UnsupportedTypeError, SutureError
+        For a missing or unreadable source, or a column that cannot be summarized.
+    """
+    from suture.engines import resolve_engine
+    from suture.sources import CsvTypeWidened
+
+    runner = resolve_engine(engine, source)
+    source = runner.open(source)
+    for _ in range(1000):
+        schema = runner.schema_of(source)
+        missing = [name for name in exclude if name not in schema.names]
+        if missing:
+            raise SourceError(
+                f"cannot exclude {', '.join(map(repr, missing))}: no such column; "
+                f"columns are: {', '.join(schema.names)}"
+            )
+        kept = pa.schema([f for f in schema if f.name not in set(exclude)])
+        aggregator = ProfileAggregator(kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map)
+        try:
+            state = runner.aggregate_state(
+                source, aggregator, columns=kept.names, progress=progress
+            )
+        except CsvTypeWidened:
+            # The CSV source widened a column's type; read again from the start so the
+            # profile never mixes two readings of the same file.
+            continue
+        name = runner.describe(source)
+        return Profile(aggregator, state, {"source": name, "engine": runner.name})
+    raise SourceError(f"{source}: column types kept changing while reading; pass a schema")

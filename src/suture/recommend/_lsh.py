@@ -1,0 +1,204 @@
+"""Locality-sensitive hashing over MinHash signatures, and neighbour lists from it.
+
+A signature of ``bands * rows`` positions is cut into ``bands`` bands of ``rows``
+positions; two items become candidates when all positions of at least one band agree.
+Items with Jaccard similarity ``s`` become candidates with probability
+``1 - (1 - s**rows)**bands`` (the S-curve), so ``bands`` and ``rows`` are chosen to put
+the curve's steep part at a target threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["LSHParams", "Neighbours", "candidate_probability", "choose_bands"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U32 = npt.NDArray[np.uint32]
+_PAIR_CHUNK = 1 << 18
+
+
+@dataclass(frozen=True)
+class LSHParams:
+    """Bands and rows of an LSH index.
+
+    Attributes
+    ----------
+    bands, rows : int
+        ``bands * rows`` is at most the signature length.
+    threshold : float
+        The similarity the parameters were chosen for.
+    """
+
+    bands: int
+    rows: int
+    threshold: float
+
+    def recall(self, similarity: float) -> float:
+        """Probability that a pair with this Jaccard similarity becomes a candidate."""
+        return float(candidate_probability(np.asarray(similarity), self.bands, self.rows))
+
+
+def candidate_probability(similarity: F64, bands: int, rows: int) -> F64:
+    """The S-curve ``1 - (1 - s**rows)**bands``."""
+    s = np.asarray(similarity, dtype=np.float64)
+    return np.asarray(1.0 - (1.0 - s**rows) ** bands, dtype=np.float64)
+
+
+def choose_bands(
+    threshold: float,
+    num_perm: int,
+    *,
+    false_positive_weight: float = 0.5,
+    false_negative_weight: float = 0.5,
+) -> LSHParams:
+    """Choose bands and rows minimizing weighted false positive and negative areas.
+
+    The false-positive area is the integral of the S-curve below ``threshold``; the
+    false-negative area that of its complement above it (the same criterion as
+    ``datasketch.MinHashLSH``).
+
+    Parameters
+    ----------
+    threshold : float in (0, 1)
+    num_perm : int
+        Signature length.
+    false_positive_weight, false_negative_weight : float
+        Relative cost of a wasted candidate and of a missed pair.
+    """
+    grid = np.linspace(0.0, 1.0, 2001)
+    below, above = grid[grid <= threshold], grid[grid >= threshold]
+    best: tuple[float, int, int] = (np.inf, 1, 1)
+    for bands in range(1, num_perm + 1):
+        rows = np.arange(1, num_perm // bands + 1)
+        fp = np.trapezoid(1.0 - (1.0 - below[None, :] ** rows[:, None]) ** bands, below, axis=1)
+        fn = np.trapezoid((1.0 - above[None, :] ** rows[:, None]) ** bands, above, axis=1)
+        error = false_positive_weight * fp + false_negative_weight * fn
+        i = int(np.argmin(error))
+        if error[i] < best[0]:
+            best = (float(error[i]), bands, int(rows[i]))
+    return LSHParams(bands=best[1], rows=best[2], threshold=threshold)
+
+
+def band_buckets(signatures: U32, params: LSHParams) -> I64:
+    """Bucket number of every item in every band, shape (bands, items).
+
+    Buckets are exact (items share a bucket only when the band's positions all agree),
+    numbered within each band.
+    """
+    n = signatures.shape[0]
+    buckets = np.empty((params.bands, n), dtype=np.int64)
+    for band in range(params.bands):
+        block = np.ascontiguousarray(signatures[:, band * params.rows : (band + 1) * params.rows])
+        if n == 0:
+            continue
+        _, inverse = np.unique(block, axis=0, return_inverse=True)
+        buckets[band] = inverse.reshape(-1)
+    return buckets
+
+
+def _pairs_in_groups(labels: I64) -> tuple[I64, I64]:
+    """All pairs (i < j by position) of items sharing a label, vectorized."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    sizes = np.diff(np.r_[starts, len(labels)])
+    group_of = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(len(labels)) - starts[group_of]
+    partners = sizes[group_of] - 1 - rank
+    total = int(partners.sum())
+    if total == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    left = np.repeat(np.arange(len(labels)), partners)
+    offsets = np.arange(total) - np.repeat(np.cumsum(partners) - partners, partners)
+    right = left + 1 + offsets
+    a, b = order[left], order[right]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def candidate_pairs(signatures: U32, params: LSHParams) -> tuple[I64, I64]:
+    """Distinct candidate pairs ``(i, j)`` with ``i < j`` sharing a bucket in some band."""
+    n = signatures.shape[0]
+    codes = []
+    for labels in band_buckets(signatures, params):
+        a, b = _pairs_in_groups(labels)
+        codes.append(a * n + b)
+    if not codes:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    unique = np.unique(np.concatenate(codes))
+    return unique // max(n, 1), unique % max(n, 1)
+
+
+def estimate_jaccard(signatures: U32, a: I64, b: I64) -> F64:
+    """Fraction of agreeing positions for each pair (chunked to bound memory)."""
+    out = np.empty(len(a), dtype=np.float64)
+    for start in range(0, len(a), _PAIR_CHUNK):
+        stop = start + _PAIR_CHUNK
+        agree = signatures[a[start:stop]] == signatures[b[start:stop]]
+        out[start:stop] = agree.mean(axis=1)
+    return out
+
+
+@dataclass
+class Neighbours:
+    """Per-item neighbour lists in CSR form, most similar first.
+
+    Attributes
+    ----------
+    indptr : ndarray of int64, shape (items + 1,)
+    items : ndarray of int32
+        Neighbour item indices.
+    similarity : ndarray of float32
+        Estimated Jaccard similarity of each neighbour.
+    """
+
+    indptr: I64
+    items: npt.NDArray[np.int32]
+    similarity: npt.NDArray[np.float32]
+
+    def of(self, item: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The neighbours of one item and their similarities."""
+        lo, hi = self.indptr[item], self.indptr[item + 1]
+        return self.items[lo:hi], self.similarity[lo:hi]
+
+
+def build_neighbours(
+    signatures: U32, params: LSHParams, *, max_neighbours: int, min_similarity: float
+) -> Neighbours:
+    """Neighbour lists from LSH candidates, scored by estimated Jaccard similarity.
+
+    Parameters
+    ----------
+    signatures : ndarray of uint32, shape (items, num_perm)
+    params : LSHParams
+    max_neighbours : int
+        Longest list kept per item.
+    min_similarity : float
+        Candidates estimated below this are dropped.
+    """
+    n = signatures.shape[0]
+    a, b = candidate_pairs(signatures, params)
+    sim = estimate_jaccard(signatures, a, b)
+    keep = sim >= min_similarity
+    if min_similarity <= 0:
+        keep &= sim > 0
+    a, b, sim = a[keep], b[keep], sim[keep]
+    rows = np.concatenate([a, b])
+    cols = np.concatenate([b, a])
+    sims = np.concatenate([sim, sim])
+    order = np.lexsort((cols, -sims, rows))
+    rows, cols, sims = rows[order], cols[order], sims[order]
+    counts = np.bincount(rows, minlength=n)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(rows)) - np.repeat(starts, counts)
+    top = rank < max_neighbours
+    rows, cols, sims = rows[top], cols[top], sims[top]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return Neighbours(indptr, cols.astype(np.int32), sims.astype(np.float32))

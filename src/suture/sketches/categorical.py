@@ -1,0 +1,266 @@
+"""Summaries of strings, categories and booleans."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from suture._codec import Field
+from suture.sketches._base import ColumnSketch, ColumnSummary
+from suture.sketches.distinct import (
+    DEFAULT_LG_K,
+    HllRegisters,
+    hll_estimate,
+    hll_merge,
+    hll_update,
+    hll_zero,
+)
+from suture.sketches.estimate import Estimate
+from suture.sketches.frequent import DEFAULT_LG_MAX_MAP, FrequentItem, FrequentItems
+from suture.sketches.hashing import string_keys
+from suture.sketches.moments import Moments, weighted_moments_of
+
+__all__ = ["BooleanSketch", "BooleanSummary", "StringSketch", "StringSummary"]
+
+# What a string "looks like", tested on each batch's distinct values only.
+LOOKS = {
+    "numeric": r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$",
+    "boolean": r"^(?i)(true|false|yes|no|t|f|y|n)$",
+    "timestamp": r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+    "spaced": r"\s\S+\s",
+}
+
+
+@dataclass
+class StringState:
+    """Mergeable state of :class:`StringSketch`."""
+
+    count: int = 0
+    nulls: int = 0
+    empty: int = 0
+    min_length: float = math.inf
+    max_length: float = -math.inf
+    lengths: Moments = field(default_factory=Moments)
+    looks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LOOKS, 0))
+    distinct: HllRegisters = None  # type: ignore[assignment]
+    frequent: FrequentItems = None  # type: ignore[assignment]
+
+
+class StringSketch(ColumnSketch[StringState]):
+    """Summarize a string or categorical (dictionary) column in one pass.
+
+    Parameters
+    ----------
+    lg_k : int, default 12
+        HyperLogLog size of the distinct estimate.
+    lg_max_map : int, default 10
+        Frequent-items map size: counts are exact while there are at most
+        ``0.75 * 2**lg_max_map`` distinct values.
+
+    Notes
+    -----
+    Each batch is counted with Arrow first; the sketches then see each distinct value of
+    the batch once, with its count.  Nulls are counted and skipped.  Counters merge
+    exactly, the distinct registers exactly, frequent-item counts within their bounds.
+    """
+
+    kind = "string"
+
+    def __init__(self, *, lg_k: int = DEFAULT_LG_K, lg_max_map: int = DEFAULT_LG_MAX_MAP) -> None:
+        self.lg_k = lg_k
+        self.lg_max_map = lg_max_map
+
+    def config(self) -> str:
+        return f"string(lg_k={self.lg_k},lg_max_map={self.lg_max_map})"
+
+    def zero(self) -> StringState:
+        return StringState(distinct=hll_zero(self.lg_k), frequent=FrequentItems(self.lg_max_map))
+
+    def update(self, state: StringState, array: pa.Array) -> StringState:
+        state.count += len(array)
+        state.nulls += array.null_count
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            array = pc.cast(array, pa.string())
+        if array.null_count == len(array):
+            return state
+        counted = pc.value_counts(array.drop_null() if array.null_count else array)
+        values = counted.field(0)
+        counts = counted.field(1).to_numpy().astype(np.int64)
+        weights = counts.astype(np.float64)
+        lengths = pc.utf8_length(values).to_numpy().astype(np.float64)
+        state.empty += int(counts[lengths == 0].sum())
+        state.min_length = min(state.min_length, float(lengths.min()))
+        state.max_length = max(state.max_length, float(lengths.max()))
+        state.lengths = state.lengths.merge(weighted_moments_of(lengths, weights))
+        for name, pattern in LOOKS.items():
+            hit = pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+            state.looks[name] += int(counts[hit].sum())
+        state.distinct = hll_update(state.distinct, string_keys(values))
+        state.frequent.update_counts(values.to_pylist(), counts)
+        return state
+
+    def merge(self, a: StringState, b: StringState) -> StringState:
+        a.count += b.count
+        a.nulls += b.nulls
+        a.empty += b.empty
+        a.min_length = min(a.min_length, b.min_length)
+        a.max_length = max(a.max_length, b.max_length)
+        a.lengths = a.lengths.merge(b.lengths)
+        for name in LOOKS:
+            a.looks[name] += b.looks[name]
+        a.distinct = hll_merge(a.distinct, b.distinct)
+        a.frequent = a.frequent.merge(b.frequent)
+        return a
+
+    def finalize(self, state: StringState) -> StringSummary:
+        return StringSummary(state)
+
+    def _fields(self, state: StringState) -> dict[str, Field]:
+        return {
+            "counts": [state.count, state.nulls, state.empty],
+            "min_length": state.min_length,
+            "max_length": state.max_length,
+            "lengths": state.lengths.to_list(),
+            "looks": dict(state.looks),
+            "distinct": state.distinct,
+            "frequent": state.frequent.to_bytes(),
+            "frequent_offset": state.frequent.offset,
+        }
+
+    def _from_fields(self, fields: dict[str, Any]) -> StringState:
+        count, nulls, empty = fields["counts"]
+        return StringState(
+            count=count,
+            nulls=nulls,
+            empty=empty,
+            min_length=fields["min_length"],
+            max_length=fields["max_length"],
+            lengths=Moments.from_list(fields["lengths"]),
+            looks={name: int(fields["looks"].get(name, 0)) for name in LOOKS},
+            distinct=fields["distinct"].astype(np.uint8),
+            frequent=FrequentItems.from_bytes(
+                self.lg_max_map, fields["frequent"], int(fields["frequent_offset"])
+            ),
+        )
+
+
+class StringSummary(ColumnSummary):
+    """What a profile knows about a string or categorical column.
+
+    Exact: ``count`` (rows, nulls included), ``nulls``, ``empty``, length statistics
+    (``min_length``, ``max_length``, ``mean_length``), and :meth:`looks_like` counts.
+    Approximate with bounds: :meth:`distinct`, :meth:`top`.
+    """
+
+    kind = "string"
+
+    def __init__(self, state: StringState) -> None:
+        self.state = state
+
+    count = property(lambda self: self.state.count)
+    nulls = property(lambda self: self.state.nulls)
+    empty = property(lambda self: self.state.empty)
+
+    @property
+    def min_length(self) -> float:
+        """Shortest value in characters (``nan`` when there is no value)."""
+        return self.state.min_length if self.state.lengths.n else math.nan
+
+    @property
+    def max_length(self) -> float:
+        """Longest value in characters (``nan`` when there is no value)."""
+        return self.state.max_length if self.state.lengths.n else math.nan
+
+    mean_length = property(lambda self: self.state.lengths.mean_or_nan)
+
+    def looks_like(self, what: str) -> int:
+        """How many values look like ``what``: numeric, boolean, timestamp or spaced."""
+        return self.state.looks[what]
+
+    def distinct(self) -> Estimate[float]:
+        """Estimated number of distinct non-null values (95% bounds)."""
+        return hll_estimate(self.state.distinct)
+
+    def top(self, k: int = 10) -> list[FrequentItem]:
+        """The ``k`` most frequent values with deterministic count bounds."""
+        return self.state.frequent.top(k)
+
+    @property
+    def top_error(self) -> int:
+        """The most any count from :meth:`top` can be off by."""
+        return self.state.frequent.max_error
+
+
+@dataclass
+class BooleanState:
+    """Exact counts of a boolean column."""
+
+    count: int = 0
+    nulls: int = 0
+    true: int = 0
+
+
+class BooleanSketch(ColumnSketch[BooleanState]):
+    """Count true, false and null values exactly."""
+
+    kind = "boolean"
+
+    def config(self) -> str:
+        return "boolean()"
+
+    def zero(self) -> BooleanState:
+        return BooleanState()
+
+    def update(self, state: BooleanState, array: pa.Array) -> BooleanState:
+        state.count += len(array)
+        state.nulls += array.null_count
+        state.true += int(pc.sum(array).as_py() or 0)
+        return state
+
+    def merge(self, a: BooleanState, b: BooleanState) -> BooleanState:
+        return BooleanState(a.count + b.count, a.nulls + b.nulls, a.true + b.true)
+
+    def finalize(self, state: BooleanState) -> BooleanSummary:
+        return BooleanSummary(state)
+
+    def _fields(self, state: BooleanState) -> dict[str, Field]:
+        return {"counts": [state.count, state.nulls, state.true]}
+
+    def _from_fields(self, fields: dict[str, Any]) -> BooleanState:
+        return BooleanState(*fields["counts"])
+
+
+class BooleanSummary(ColumnSummary):
+    """Exact counts of a boolean column: ``count``, ``nulls``, ``true``, ``false``."""
+
+    kind = "boolean"
+
+    def __init__(self, state: BooleanState) -> None:
+        self.state = state
+
+    count = property(lambda self: self.state.count)
+    nulls = property(lambda self: self.state.nulls)
+    true = property(lambda self: self.state.true)
+
+    @property
+    def false(self) -> int:
+        """How many values are false."""
+        return self.state.count - self.state.nulls - self.state.true
+
+    def distinct(self) -> Estimate[float]:
+        """The exact number of distinct non-null values (0, 1 or 2)."""
+        n = float((self.true > 0) + (self.false > 0))
+        return Estimate(n, n, n, 1.0)
+
+    def top(self, k: int = 10) -> list[FrequentItem]:
+        """``true`` and ``false`` with their exact counts, most frequent first."""
+        pairs = [("true", self.true), ("false", self.false)]
+        pairs = sorted((p for p in pairs if p[1] > 0), key=lambda p: -p[1])
+        return [FrequentItem(v, Estimate(float(c), float(c), float(c), 1.0)) for v, c in pairs[:k]]
