@@ -42,7 +42,7 @@ class Estimate(Generic[T]):
         return float(self.value)  # type: ignore[arg-type]
 
     def __int__(self) -> int:
-        return int(round(float(self.value)))  # type: ignore[arg-type]
+        return round(float(self.value))  # type: ignore[arg-type]
 
     def contains(self, truth: T) -> bool:
         """Whether ``truth`` lies in ``[lower, upper]``."""

@@ -64,7 +64,7 @@ class TemporalSummary(NumericSummary):
         """Convert a number of ticks to the column's Python type (``None`` for nan)."""
         if ticks is None or math.isnan(ticks):
             return None
-        return pa.scalar(int(round(ticks)), _physical(self.type)).cast(self.type).as_py()
+        return pa.scalar(round(ticks), _physical(self.type)).cast(self.type).as_py()
 
     @property
     def min(self) -> Any:  # type: ignore[override]
