@@ -19,7 +19,7 @@ __all__ = ["LSHParams", "Neighbours", "candidate_probability", "choose_bands"]
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
-_PAIR_CHUNK = 1 << 18
+_PAIR_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,18 @@ def choose_bands(
     false_positive_weight, false_negative_weight : float
         Relative cost of a wasted candidate and of a missed pair.
     """
-    grid = np.linspace(0.0, 1.0, 2001)
-    below, above = grid[grid <= threshold], grid[grid >= threshold]
+    grid: F64 = np.linspace(0.0, 1.0, 2001)
+    below: F64 = grid[grid <= threshold]
+    above: F64 = grid[grid >= threshold]
     best: tuple[float, int, int] = (np.inf, 1, 1)
     for bands in range(1, num_perm + 1):
         rows = np.arange(1, num_perm // bands + 1)
-        fp = np.trapezoid(1.0 - (1.0 - below[None, :] ** rows[:, None]) ** bands, below, axis=1)
-        fn = np.trapezoid((1.0 - above[None, :] ** rows[:, None]) ** bands, above, axis=1)
+        fp = np.asarray(
+            np.trapezoid(1.0 - (1.0 - below[None, :] ** rows[:, None]) ** bands, below, axis=1)
+        )
+        fn = np.asarray(
+            np.trapezoid((1.0 - above[None, :] ** rows[:, None]) ** bands, above, axis=1)
+        )
         error = false_positive_weight * fp + false_negative_weight * fn
         i = int(np.argmin(error))
         if error[i] < best[0]:
@@ -131,7 +136,9 @@ def candidate_pairs(signatures: U32, params: LSHParams) -> tuple[I64, I64]:
     if not codes:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    unique = np.unique(np.concatenate(codes))
+    unique = np.concatenate(codes)
+    unique.sort()
+    unique = unique[np.r_[True, unique[1:] != unique[:-1]]] if len(unique) else unique
     return unique // max(n, 1), unique % max(n, 1)
 
 
@@ -141,7 +148,8 @@ def estimate_jaccard(signatures: U32, a: I64, b: I64) -> F64:
     for start in range(0, len(a), _PAIR_CHUNK):
         stop = start + _PAIR_CHUNK
         agree = signatures[a[start:stop]] == signatures[b[start:stop]]
-        out[start:stop] = agree.mean(axis=1)
+        out[start:stop] = np.count_nonzero(agree, axis=1)
+    out /= max(signatures.shape[1], 1)
     return out
 
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture._codec import frame, pack, unframe, unpack
+from suture._codec import Field, frame, pack, unframe, unpack
 from suture.errors import CorruptStateError, SourceError
 from suture.recommend._ids import (
     U64,
@@ -209,7 +209,7 @@ class ItemSignatures:
     def to_bytes(self, state: SignatureState) -> bytes:
         """Versioned bytes: arrays raw, identifiers as Arrow IPC."""
         state.compact()
-        fields = {
+        fields: dict[str, Field] = {
             "item_keys": state.item_keys,
             "item_ids": ids_to_bytes(state.item_ids),
             "signatures": state.signatures,

@@ -1,0 +1,86 @@
+"""Scoring a user's candidates from neighbour lists: a few NumPy operations per query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from suture.recommend._lsh import Neighbours
+
+__all__ = ["Scored", "neighbour_scores", "top_items"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass
+class Scored:
+    """Unseen candidates of one query with their scores and contributions.
+
+    Attributes
+    ----------
+    candidates, scores : the candidate items (sorted) and their summed similarity
+    sources, targets, similarity : each contributing (chosen item, candidate) pair
+    """
+
+    candidates: I64
+    scores: F64
+    sources: I64
+    targets: I64
+    similarity: F64
+
+
+def neighbour_scores(neighbours: Neighbours, chosen: npt.NDArray[np.integer]) -> Scored:
+    """Sum the similarities of the chosen items' neighbours, excluding chosen items."""
+    chosen = np.asarray(chosen, dtype=np.int64)
+    lo, hi = neighbours.indptr[chosen], neighbours.indptr[chosen + 1]
+    lengths = hi - lo
+    total = int(lengths.sum())
+    flat = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    targets = neighbours.items[flat].astype(np.int64)
+    sims = neighbours.similarity[flat].astype(np.float64)
+    sources = np.repeat(chosen, lengths)
+    unseen = ~np.isin(targets, chosen)
+    targets, sims, sources = targets[unseen], sims[unseen], sources[unseen]
+    candidates, inverse = np.unique(targets, return_inverse=True)
+    scores: F64 = np.bincount(inverse, weights=sims, minlength=len(candidates)).astype(np.float64)
+    return Scored(candidates.astype(np.int64), scores, sources, targets, sims)
+
+
+def best(scored: Scored, popularity: I64, k: int) -> I64:
+    """Positions in ``scored.candidates`` of the best ``k``: score, then popularity, then id."""
+    candidates, scores = scored.candidates, scored.scores
+    if k <= 0 or len(candidates) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(candidates) > 4 * k:
+        cut = np.argpartition(-scores, k - 1)[:k]
+        pool = np.flatnonzero(scores >= scores[cut].min())
+    else:
+        pool = np.arange(len(candidates))
+    order = np.lexsort((candidates[pool], -popularity[candidates[pool]], -scores[pool]))
+    return np.asarray(pool[order[:k]], dtype=np.int64)
+
+
+def popular_fill(popular_order: I64, exclude: I64, k: int) -> I64:
+    """The ``k`` most popular items not in ``exclude``."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(popular_order[~np.isin(popular_order, exclude)][:k], dtype=np.int64)
+
+
+def top_items(
+    neighbours: Neighbours,
+    popularity: I64,
+    popular_order: I64,
+    chosen: npt.NDArray[np.integer],
+    k: int,
+) -> I64:
+    """The ``k`` recommended item indices for a set of chosen items, popular-padded."""
+    scored = neighbour_scores(neighbours, chosen)
+    picked = scored.candidates[best(scored, popularity, k)]
+    if len(picked) < k:
+        exclude = np.concatenate([np.asarray(chosen, dtype=np.int64), picked])
+        picked = np.concatenate([picked, popular_fill(popular_order, exclude, k - len(picked))])
+    return picked
