@@ -11,6 +11,7 @@ __all__ = [
     "CorruptStateError",
     "EmptyInputError",
     "IncompatibleMergeError",
+    "SchemaError",
     "SourceError",
     "SutureError",
     "UnsupportedTypeError",
@@ -39,3 +40,7 @@ class CorruptStateError(SutureError, ValueError):
 
 class IncompatibleMergeError(SutureError, ValueError):
     """Two states cannot be merged because their configurations differ."""
+
+
+class SchemaError(SutureError, ValueError):
+    """A data contract is malformed, or a value breaks it (names the field and the fix)."""
