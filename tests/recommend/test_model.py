@@ -181,7 +181,7 @@ def test_saving_never_overwrites_a_foreign_folder(model: Recommender, tmp_path: 
 
 
 def test_parameters_are_validated_at_fit(table: pa.Table) -> None:
-    with pytest.raises(InvalidParameterError, match="threshold=1.5 is out of range"):
+    with pytest.raises(InvalidParameterError, match=r"threshold=1\.5 is out of range"):
         fit(table, user="user", item="item", threshold=1.5)
     with pytest.raises(InvalidParameterError, match="pass the weight column"):
         fit(table, user="user", item="item", min_weight=3)
