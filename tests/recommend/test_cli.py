@@ -31,8 +31,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _fit(data: Path, source: str, out: str) -> Path:
     result = runner.invoke(
         app,
-        ["fit", str(data / source), "--user", "user", "--item", "item", "-o", str(data / out)]
-        + SMALL,
+        [
+            "fit",
+            str(data / source),
+            "--user",
+            "user",
+            "--item",
+            "item",
+            "-o",
+            str(data / out),
+            *SMALL,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "items" in result.output
@@ -71,16 +80,35 @@ def test_update_equals_fit_on_the_union(data: Path) -> None:
 def test_evaluate_reports_suture_and_the_baselines(data: Path) -> None:
     result = runner.invoke(
         app,
-        ["evaluate", str(data / "all.parquet"), "--user", "user", "--item", "item", "--json"]
-        + SMALL,
+        [
+            "evaluate",
+            str(data / "all.parquet"),
+            "--user",
+            "user",
+            "--item",
+            "item",
+            "--json",
+            *SMALL,
+        ],
     )
     assert result.exit_code == 0, result.output
     names = [m["name"] for m in json.loads(result.output)]
     assert names == ["suture", "popularity", "exact-jaccard"]
     result = runner.invoke(
         app,
-        ["evaluate", str(data / "all.parquet"), "--user", "user", "--item", "item"]
-        + ["--split", "time", "--time", "ts", "--no-exact"],
+        [
+            "evaluate",
+            str(data / "all.parquet"),
+            "--user",
+            "user",
+            "--item",
+            "item",
+            "--split",
+            "time",
+            "--time",
+            "ts",
+            "--no-exact",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "recall@10" in result.output
