@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from suture.sketches.estimate import Estimate
 from suture.sketches.numeric import NumericSketch, NumericState, NumericSummary
+from suture.sketches.quantiles import Histogram, kll_histogram
 
 __all__ = ["TemporalSketch", "TemporalSummary"]
 
@@ -89,3 +90,7 @@ class TemporalSummary(NumericSummary):
     def max_ticks(self) -> float:
         """The maximum as ticks of the unit."""
         return NumericSummary.max.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    def histogram(self, bins: int = 20) -> Histogram:
+        """Equal-width histogram of the ticks between the minimum and the maximum."""
+        return kll_histogram(self.state.quantiles, self.min_ticks, self.max_ticks, bins)
