@@ -1,0 +1,70 @@
+"""Spark and local builds of the signatures agree exactly."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from _recdata import assert_states_equal, clustered
+
+from suture.engines import LocalEngine
+from suture.recommend import ItemSignatures, Recommender
+
+pyspark = pytest.importorskip("pyspark")
+from pyspark.sql import SparkSession  # noqa: E402
+
+from suture.engines.spark import SparkEngine  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    # Workers must run this interpreter (the one with pyarrow and suture installed).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_PYTHON", sys.executable)
+        patch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+        yield from _session()
+
+
+def _session() -> Iterator[Any]:
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("suture-recommend-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def _frame(spark: Any, table: pa.Table, partitions: int) -> Any:
+    item_type = "string" if pa.types.is_string(table.schema.field("item").type) else "long"
+    schema = f"user long, item {item_type}, rating double, ts long"
+    rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    return spark.createDataFrame(rows, schema=schema).repartition(partitions)
+
+
+@pytest.mark.parametrize("strings", [False, True])
+def test_spark_and_local_signatures_agree_exactly(spark: Any, strings: bool) -> None:
+    table = clustered(users=80, items=40)
+    if strings:
+        table = table.set_column(1, "item", pa.array([f"m{i}" for i in table.column("item")]))
+    agg = ItemSignatures(user="user", item="item", weight="rating", min_weight=2, num_perm=32)
+    local = LocalEngine(workers=1, batch_size=50).aggregate(table, agg)
+    remote = SparkEngine(spark, batch_size=37).aggregate(_frame(spark, table, 5), agg)
+    assert_states_equal(remote, local)
+
+
+def test_recommender_fitted_on_spark_answers_like_the_local_one(spark: Any) -> None:
+    table = clustered(users=80, items=40)
+    params = {"user": "user", "item": "item", "num_perm": 32, "threshold": 0.1}
+    local = Recommender(**params).fit(table)
+    remote = Recommender(**params).fit(_frame(spark, table, 3), engine=SparkEngine(spark))
+    np.testing.assert_array_equal(local.neighbours_.items, remote.neighbours_.items)
+    assert local.recommend(1000, k=5) == remote.recommend(1000, k=5)
