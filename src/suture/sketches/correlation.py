@@ -38,6 +38,11 @@ class CoMomentsState:
 
 
 def _merge(a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _merge_unchecked(a, b)
+
+
+def _merge_unchecked(a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
     n = a.n + b.n
     safe = np.where(n > 0, n, 1.0)
     d = b.mean - a.mean
@@ -49,6 +54,12 @@ def _merge(a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
 
 
 def _batch_state(x: _F) -> CoMomentsState:
+    # Values near the float limit overflow to inf here, which is the honest answer.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _batch_state_unchecked(x)
+
+
+def _batch_state_unchecked(x: _F) -> CoMomentsState:
     present = np.isfinite(x)
     m = present.astype(np.float64)
     counts = m.sum(axis=0)
@@ -60,7 +71,24 @@ def _batch_state(x: _F) -> CoMomentsState:
     mean_y = (y.T @ m) / safe
     m2 = (y * y).T @ m - n * mean_y * mean_y
     c = y.T @ y - n * mean_y * mean_y.T
+    # One pass loses digits where a pair's rows sit far from the column's centre
+    # (relative error about 1e-16 * mean_y**2 / variance): redo those rows in two passes.
+    shaky = mean_y * mean_y > 1e6 * np.maximum(m2, 0.0) / safe
+    for i in np.flatnonzero(shaky.any(axis=1) | shaky.any(axis=0)):
+        _two_pass_row(y, m, mean_y, n, i, m2, c)
     return CoMomentsState(n, mean_y + shift[:, None], np.maximum(m2, 0.0), c)
+
+
+def _two_pass_row(y: _F, m: _F, mean_y: _F, n: _F, i: int, m2: _F, c: _F) -> None:
+    """Exact centered sums for every pair (i, j), in place."""
+    both = m[:, [i]] * m
+    di = (y[:, [i]] - mean_y[i][None, :]) * both
+    dj = (y - mean_y[:, i][None, :]) * both
+    m2[i, :] = (di * di).sum(axis=0)
+    c[i, :] = (di * dj).sum(axis=0)
+    c[:, i] = c[i, :]
+    m2_j = (dj * dj).sum(axis=0)
+    m2[:, i] = m2_j
 
 
 class CoMoments:
@@ -132,7 +160,8 @@ class Correlation:
     def matrix(self) -> _F:
         """The correlation matrix (``nan`` where a pair has under two rows or no spread)."""
         s = self.state
-        denom = np.sqrt(s.m2 * s.m2.T)
+        root = np.sqrt(s.m2)
+        denom = root * root.T
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.where((s.n >= 2) & (denom > 0), s.c / np.where(denom > 0, denom, 1.0), np.nan)
         return np.clip(r, -1.0, 1.0)

@@ -54,7 +54,7 @@ class Moments:
         m4 = (
             self.m4
             + other.m4
-            + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
+            + delta * d_n * d_n * d_n * na * nb * (na * na - na * nb + nb * nb)
             + 6.0 * d_n * d_n * (na * na * other.m2 + nb * nb * self.m2)
             + 4.0 * d_n * (na * other.m3 - nb * self.m3)
         )
@@ -75,7 +75,7 @@ class Moments:
         """Population skewness; ``nan`` when the values are constant or fewer than 2."""
         if self.n < 2 or self.m2 <= 0:
             return math.nan
-        return math.sqrt(self.n) * self.m3 / self.m2**1.5
+        return float(np.sqrt(self.n) * self.m3 / np.float64(self.m2) ** 1.5)
 
     @property
     def kurtosis(self) -> float:
@@ -105,10 +105,12 @@ def moments_of(values: npt.NDArray[np.float64]) -> Moments:
     n = int(values.size)
     if n == 0:
         return Moments()
-    mean = float(values.mean())
-    centered = values - mean
-    sq = centered * centered
-    return Moments(n, mean, float(sq.sum()), float(np.dot(sq, centered)), float(np.dot(sq, sq)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean())
+        centered = values - mean
+        sq = centered * centered
+        m3, m4 = float(np.dot(sq, centered)), float(np.dot(sq, sq))
+        return Moments(n, mean, float(sq.sum()), m3, m4)
 
 
 def weighted_moments_of(
@@ -120,7 +122,7 @@ def weighted_moments_of(
         return Moments()
     mean = float(np.dot(weights, values) / n)
     centered = values - mean
-    wsq = weights * centered * centered
+    wsq = weights * centered * centered  # lengths: no overflow possible
     return Moments(
         int(n),
         mean,
