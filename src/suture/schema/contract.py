@@ -1,0 +1,349 @@
+"""Schema: a typed, unit-aware data contract — infer, load, save, validate, coerce."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from suture import __version__
+from suture.errors import SchemaError, SourceError
+from suture.schema import toml_io
+from suture.schema.expressions import Expr, ExpressionError, compile_expression
+from suture.schema.types import (
+    NUMERIC_TYPES,
+    Column,
+    Derived,
+    Problem,
+    check_column,
+    check_derived,
+)
+from suture.schema.units import UnitProblem, canonical, conversion
+from suture.schema.validate import ValidationSummary, Validator
+
+__all__ = ["Schema", "ValidationResult"]
+
+
+@dataclass
+class ValidationResult:
+    """What :meth:`Schema.validate` found.
+
+    Attributes
+    ----------
+    valid : pyarrow.Table (or Spark DataFrame)
+        The rows that keep the contract, typed and unit-converted, with derived columns.
+    quarantine : pyarrow.Table (or Spark DataFrame)
+        The rows that break it, as they came, with ``__row``, ``__reasons`` and one
+        ``__reason_<kind>_<column>`` column per rule.
+    summary : ValidationSummary
+        Counts by column and kind; ``summary.rows == valid rows + quarantined rows``.
+    """
+
+    valid: Any
+    quarantine: Any
+    summary: ValidationSummary
+
+    @property
+    def ok(self) -> bool:
+        """Whether no row was quarantined."""
+        return self.summary.quarantined == 0
+
+
+class Schema:
+    """A data contract: typed columns with units and ranges, and derived columns.
+
+    Build one with :meth:`infer` (from a profile), :meth:`load` (a reviewed TOML file)
+    or directly from :class:`~suture.schema.types.Column` and
+    :class:`~suture.schema.types.Derived` specs.  Every way checks the contract (types,
+    units, ranges, expressions) and raises :class:`~suture.errors.SchemaError` on a
+    mistake.
+
+    Parameters
+    ----------
+    columns : sequence of Column
+    derived : sequence of Derived
+    meta : mapping, optional
+        ``source``, ``rows`` and other provenance written in ``[contract]``.
+    """
+
+    def __init__(
+        self,
+        columns: tuple[Column, ...] | list[Column],
+        derived: tuple[Derived, ...] | list[Derived] = (),
+        meta: Mapping[str, Any] | None = None,
+        *,
+        _text: toml_io.ContractText | None = None,
+        _origin: str = "the contract",
+    ) -> None:
+        self.columns = tuple(_normalize(c) for c in columns)
+        self.derived = tuple(
+            replace(d, unit=canonical(d.unit)) if d.unit and _unit_ok(d.unit) else d
+            for d in derived
+        )
+        self.meta = dict(meta or {})
+        self.origin = _origin
+        self._text = _text
+        self._check()
+        self.compiled: dict[str, Expr] = self._compile()
+        self.by_name = {c.name: c for c in self.columns}
+
+    # ------------------------------------------------------------------ construction
+
+    def _fail(self, section: str, problem: Problem) -> SchemaError:
+        if self._text is not None:
+            return toml_io.fail(self._text, self.origin, section, problem)
+        kind = "column" if section == "columns" else "derived column"
+        return SchemaError(
+            f"{self.origin}, {kind} {problem.column!r}, field {problem.field!r}: {problem.message}"
+        )
+
+    def _check(self) -> None:
+        seen: set[str] = set()
+        for col in self.columns:
+            problems = check_column(col)
+            if problems:
+                raise self._fail("columns", problems[0])
+            seen.add(col.name)
+        for d in self.derived:
+            if d.name in seen:
+                raise self._fail(
+                    "derived", Problem(d.name, "expr", "a column of this name already exists")
+                )
+            problems = check_derived(d)
+            if problems:
+                raise self._fail("derived", problems[0])
+            seen.add(d.name)
+
+    def _compile(self) -> dict[str, Expr]:
+        units: dict[str, str | None] = {
+            c.name: (c.unit if c.type in NUMERIC_TYPES else None) for c in self.columns
+        }
+        compiled: dict[str, Expr] = {}
+        for d in self.derived:
+            try:
+                expr = compile_expression(d.expr, units)
+            except ExpressionError as exc:
+                raise self._fail("derived", Problem(d.name, "expr", str(exc))) from None
+            if d.unit:
+                if expr.boolean:
+                    raise self._fail("derived", Problem(d.name, "unit", "a comparison has no unit"))
+                try:
+                    conv = conversion(expr.unit, d.unit)
+                except UnitProblem as exc:
+                    raise self._fail(
+                        "derived",
+                        Problem(
+                            d.name,
+                            "unit",
+                            f"{d.expr} gives {expr.unit or 'a plain number'}, not {d.unit}: {exc}",
+                        ),
+                    ) from None
+                if not conv.identity:
+                    expr = Expr("*", d.unit, args=(expr, Expr("num", "", value=conv.scale)))
+                    if conv.offset:
+                        expr = Expr(
+                            "+", d.unit, args=(expr, Expr("num", d.unit, value=conv.offset))
+                        )
+                else:
+                    expr = replace(expr, unit=d.unit)
+            compiled[d.name] = expr
+            units[d.name] = None if expr.boolean else expr.unit
+        return compiled
+
+    @classmethod
+    def infer(cls, profile: Any, *, source: str | None = None) -> Schema:
+        """The contract a reviewer starts from, inferred from a :class:`~suture.Profile`.
+
+        Each column's type, nullability and suggested range come from the profile (see
+        :mod:`suture.schema.infer`); the evidence is kept as the column's ``note``.
+        """
+        from suture.schema.infer import infer_column
+
+        columns = [infer_column(profile[name], profile.row_count) for name in profile]
+        meta = {
+            "source": source or str(profile.metadata.get("source", "")),
+            "rows": int(profile.row_count),
+        }
+        return cls(columns, (), meta)
+
+    @classmethod
+    def loads(cls, text: str, origin: str = "schema.toml") -> Schema:
+        """Read a contract from TOML text (``origin`` names it in messages)."""
+        parsed = toml_io.loads(text, origin)
+        meta = {k: v for k, v in parsed.meta.items() if k not in ("fingerprint", "format")}
+        meta["stored_fingerprint"] = parsed.meta.get("fingerprint", "")
+        return cls(parsed.columns, parsed.derived, meta, _text=parsed, _origin=origin)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        """Read a contract file written by :meth:`save` (and perhaps edited by a person).
+
+        Raises
+        ------
+        SchemaError
+            With the file, line and field of the first mistake.
+        SourceError
+            When the file cannot be read.
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SourceError(f"{p}: no such contract file; check the path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{p}: cannot read the contract ({exc})") from None
+        return cls.loads(text, str(p))
+
+    # ------------------------------------------------------------------ identity and I/O
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the rules (not of comments or provenance): equal rules, equal print."""
+        body = {
+            "columns": [_rules(asdict(c)) for c in self.columns],
+            "derived": [_rules(asdict(d)) for d in self.derived],
+        }
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def dumps(self) -> str:
+        """The contract as commented TOML."""
+        meta: dict[str, Any] = {
+            "format": toml_io.CONTRACT_FORMAT,
+            "suture_version": __version__,
+            "fingerprint": self.fingerprint,
+        }
+        meta.update(
+            {
+                k: v
+                for k, v in self.meta.items()
+                if k not in ("suture_version", "stored_fingerprint")
+            }
+        )
+        return toml_io.dumps(self.columns, self.derived, meta)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the contract to ``path`` (conventionally ``schema.toml``)."""
+        target = Path(path)
+        try:
+            target.write_text(self.dumps(), encoding="utf-8")
+        except OSError as exc:
+            raise SourceError(f"{target}: cannot write the contract ({exc.strerror})") from None
+        return target
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Schema):
+            return NotImplemented
+        return self.columns == other.columns and self.derived == other.derived
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Schema {len(self.columns)} columns, {len(self.derived)} derived, {self.fingerprint}>"
+        )
+
+    def __iter__(self) -> Iterator[Column]:
+        return iter(self.columns)
+
+    def __getitem__(self, name: str) -> Column:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(f"no column {name!r} in this contract") from None
+
+    @property
+    def features(self) -> list[str]:
+        """The columns a model may use (``feature = true``) and the numeric derived ones."""
+        return [c.name for c in self.columns if c.feature] + [
+            d.name for d in self.derived if not self.compiled[d.name].boolean
+        ]
+
+    # ------------------------------------------------------------------ enforcement
+
+    def validator(
+        self, input_schema: pa.Schema, origin: str = "the data", *, line_offset: int | None = None
+    ) -> Validator:
+        """The contract compiled for batches of ``input_schema``."""
+        return Validator(self, input_schema, origin, line_offset=line_offset)
+
+    def validate(
+        self, data: Any, *, engine: Any = None, batch_size: int = 65_536
+    ) -> ValidationResult:
+        """Check a table, file or Spark DataFrame; split it into valid and quarantined rows.
+
+        Parameters
+        ----------
+        data : path, pyarrow Table/RecordBatch, pandas/polars or Spark DataFrame
+        engine : {"local", "spark"}, optional
+            A Spark DataFrame is validated on Spark: ``valid`` and ``quarantine`` are then
+            Spark DataFrames (lazy), and ``summary`` is computed with the Spark engine.
+        batch_size : int
+            Rows per batch on the local path.
+
+        Returns
+        -------
+        ValidationResult
+        """
+        from suture.engines import _is_spark_frame
+        from suture.schema.run import validate_local, validate_spark
+
+        if _is_spark_frame(data) or engine == "spark":
+            return validate_spark(self, data, engine)
+        return validate_local(self, data, batch_size=batch_size)
+
+    def coerce(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and convert one record (a dict), as the service does for each request.
+
+        Returns the typed, unit-converted record with derived columns added.
+
+        Raises
+        ------
+        SchemaError
+            Naming the field, what was expected, what came, and the fix.
+        """
+        from suture.schema.coerce import coerce_record
+
+        return coerce_record(self, record)
+
+    def diff(self, other: Schema) -> list[str]:
+        """What changed from this contract to ``other``, one readable line per change."""
+        from suture.schema.diff import diff
+
+        return diff(self, other)
+
+
+def _unit_ok(unit: str) -> bool:
+    try:
+        canonical(unit)
+    except UnitProblem:
+        return False
+    return True
+
+
+def _normalize(col: Column) -> Column:
+    """Spell units canonically; turn integral float bounds of integers into ints."""
+    changes: dict[str, Any] = {}
+    for key in ("unit", "input_unit"):
+        value = getattr(col, key)
+        if value and _unit_ok(value):
+            changes[key] = canonical(value)
+    if col.type in NUMERIC_TYPES:
+        for key in ("min", "max"):
+            bound = getattr(col, key)
+            if isinstance(bound, float | int) and not isinstance(bound, bool):
+                changes[key] = float(bound)
+    return replace(col, **changes) if changes else col
+
+
+def _rules(d: dict[str, Any]) -> dict[str, Any]:
+    d.pop("note", None)
+    if "levels" in d:
+        d["levels"] = list(d["levels"])
+    return d
