@@ -71,8 +71,12 @@ def _value(v: Any) -> str:
     return json.dumps(str(v), ensure_ascii=False)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _comment(note: str) -> list[str]:
-    return [f"# {line}".rstrip() for line in note.splitlines()]
+    clean = _CONTROL.sub("?", note.replace("\r\n", "\n"))
+    return [f"# {line}".rstrip() for line in clean.split("\n")] if clean else []
 
 
 def _column_lines(col: Column) -> list[str]:

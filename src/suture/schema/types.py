@@ -163,8 +163,9 @@ def _check_bounds(name: str, kind: str, low: Bound, high: Bound) -> list[Problem
         else:
             values.append(float(bound))
     if not problems and len(values) == 2 and values[0] > values[1]:  # type: ignore[operator]
+        lo, hi = (_show(b) for b in (low, high))
         problems.append(
-            Problem(name, "min", f"min {low} is greater than max {high}; swap them or fix one")
+            Problem(name, "min", f"min {lo} is greater than max {hi}; swap them or fix one")
         )
     return problems
 
@@ -220,6 +221,12 @@ def check_column(col: Column) -> list[Problem]:
 def check_derived(d: Derived) -> list[Problem]:
     """The mistakes in a derived column spec that do not need the other columns."""
     return _check_unit(d.name, "unit", d.unit) + _check_bounds(d.name, "number", d.min, d.max)
+
+
+def _show(bound: Bound) -> str:
+    if isinstance(bound, float) and bound.is_integer():
+        return str(int(bound))
+    return str(bound)
 
 
 def _or(options: tuple[str, ...]) -> str:

@@ -1,0 +1,192 @@
+"""The contract commands as plain functions: ``suture infer``, ``validate`` and ``diff``.
+
+Each takes typed arguments, prints with rich and returns the exit code; a suture error
+(a user's mistake) is printed as one line and gives exit code 2, never a traceback.
+``suture/cli.py`` wires them into the Typer application.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from suture.errors import SchemaError, SutureError
+
+__all__ = ["diff_command", "infer_command", "parse_tolerance", "validate_command"]
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_ERROR = 2
+_TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(%?)\s*$")
+
+
+def _console(console: Console | None) -> Console:
+    return console if console is not None else Console(highlight=False)
+
+
+def _error(console: Console, exc: SutureError) -> int:
+    console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    return EXIT_ERROR
+
+
+def parse_tolerance(text: str, rows: int) -> int:
+    """The most quarantined rows allowed: ``"100"`` (rows) or ``"0.5%"`` (of ``rows``).
+
+    Raises
+    ------
+    SchemaError
+        When ``text`` is neither.
+    """
+    m = _TOLERANCE.match(text)
+    if m is None:
+        raise SchemaError(
+            f"--max-violations {text!r} is not a count or a percentage; use e.g. 100 or 0.5%"
+        )
+    value = float(m.group(1))
+    if m.group(2):
+        return int(rows * value / 100.0)
+    if value != int(value):
+        raise SchemaError(f"--max-violations {text!r}: a count must be whole; use e.g. 100")
+    return int(value)
+
+
+def infer_command(
+    source: str | Path,
+    output: Path | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    console: Console | None = None,
+) -> int:
+    """``suture infer DATA [-o schema.toml]``: write a commented contract for review.
+
+    ``source`` is a data file (profiled now) or a ``.profile`` file written earlier.
+    Without ``output`` the contract is printed.
+    """
+    out = _console(console)
+    try:
+        from suture.profile import Profile, profile
+        from suture.schema.contract import Schema
+
+        path = Path(source)
+        if path.suffix == ".profile":
+            prof = Profile.load(path)
+        else:
+            prof = profile(source, exclude=list(exclude))
+        schema = Schema.infer(prof, source=str(source))
+        if output is None:
+            out.print(schema.dumps(), markup=False, highlight=False, end="")
+            return EXIT_OK
+        schema.save(output)
+    except SutureError as exc:
+        return _error(out, exc)
+    held = [c for c in schema.columns if not c.feature]
+    out.print(
+        f"wrote {output}: {len(schema.columns)} columns from {prof.row_count:,} rows; "
+        f"review it, then run suture validate DATA --schema {output}",
+        markup=False,
+    )
+    if held:
+        shown = ", ".join(f"{c.name} ({c.type})" for c in held)
+        out.print(f"not model features: {shown}", markup=False)
+    return EXIT_OK
+
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title="violations by column and kind", title_justify="left")
+    table.add_column("column")
+    table.add_column("kind")
+    table.add_column("rows", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("first example", overflow="fold")
+    for column, kind, count, example in summary.table():
+        share = count / summary.rows if summary.rows else 0.0
+        table.add_row(column, kind, f"{count:,}", f"{share:.2%}", example)
+    return table
+
+
+def validate_command(
+    source: str | Path,
+    schema: Path,
+    *,
+    quarantine: Path | None = None,
+    output: Path | None = None,
+    max_violations: str = "0",
+    engine: str = "local",
+    console: Console | None = None,
+) -> int:
+    """``suture validate DATA --schema schema.toml [--quarantine bad.parquet]``.
+
+    Streams ``source``; writes quarantined rows (and, with ``output``, valid typed rows)
+    to Parquet; prints a table of violations by column and kind.  Returns 1 when more
+    rows were quarantined than ``max_violations`` allows (a count, or a percentage of the
+    input rows such as ``"0.5%"``), 2 on a user error, else 0.  With ``engine="spark"``
+    the outputs are Parquet folders written by Spark.
+    """
+    out = _console(console)
+    try:
+        from suture.schema.contract import Schema
+
+        contract = Schema.load(schema)
+        parse_tolerance(max_violations, 0)
+        if engine == "spark":
+            summary = _validate_on_spark(contract, source, quarantine, output)
+        elif engine == "local":
+            from suture.schema.run import validate_to_files
+
+            summary = validate_to_files(contract, source, quarantine=quarantine, valid=output)
+        else:
+            raise SchemaError(f"unknown engine {engine!r}; use local or spark")
+        allowed = parse_tolerance(max_violations, summary.rows)
+    except SutureError as exc:
+        return _error(out, exc)
+    if summary.counts:
+        out.print(_summary_table(summary))
+    verdict = (
+        f"{summary.rows:,} rows: {summary.valid:,} valid, {summary.quarantined:,} quarantined"
+    )
+    if quarantine is not None and summary.quarantined:
+        verdict += f" (written to {quarantine})"
+    out.print(verdict, markup=False)
+    if summary.quarantined > allowed:
+        out.print(
+            f"failed: {summary.quarantined:,} quarantined rows exceed --max-violations "
+            f"{max_violations} ({allowed:,} rows)",
+            markup=False,
+        )
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
+def _validate_on_spark(
+    contract: Any, source: str | Path, quarantine: Path | None, output: Path | None
+) -> Any:
+    from suture.engines.spark import SparkEngine
+
+    engine = SparkEngine()
+    frame = engine.open(source)
+    result = contract.validate(frame, engine=engine)
+    if quarantine is not None:
+        result.quarantine.write.mode("overwrite").parquet(str(quarantine))
+    if output is not None:
+        result.valid.write.mode("overwrite").parquet(str(output))
+    return result.summary
+
+
+def diff_command(old: Path, new: Path, *, console: Console | None = None) -> int:
+    """``suture diff old.toml new.toml``: print what changed; 0 if nothing, 1 if so."""
+    out = _console(console)
+    try:
+        from suture.schema.contract import Schema
+
+        before, after = Schema.load(old), Schema.load(new)
+    except SutureError as exc:
+        return _error(out, exc)
+    lines = before.diff(after)
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    return EXIT_OK if len(lines) == 1 and before == after else EXIT_VIOLATIONS
