@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from suture.report.html import render_html, write_html
 from suture.report.terminal import render_terminal
 
-__all__ = ["render_terminal"]
+__all__ = ["render_html", "render_terminal", "write_html"]

@@ -105,6 +105,8 @@ def duration(seconds: float) -> str:
     """A length of time in the largest sensible unit ("250 ms", "3.5 h", "12.1 d")."""
     if math.isnan(seconds):
         return DASH
+    if seconds == 0:
+        return "0 s"
     sign, s = ("-" if seconds < 0 else ""), abs(seconds)
     for limit, unit, size in (
         (1e-3, "µs", 1e-6),
