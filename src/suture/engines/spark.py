@@ -45,6 +45,7 @@ _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The last line of a Python traceback shipped back from an executor.
 _REMOTE_ERROR = re.compile(r"^suture\.errors\.(\w+): (.+)$", re.M)
+_FAILED_READ = re.compile(r"\[FAILED_READ_FILE[^\]]*\]\s*([^\n]*?)\.?(?=\s+SQLSTATE|$)", re.M)
 # PySpark warns about pandas 3 whenever it touches its Arrow path; suture uses no pandas.
 _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
@@ -186,7 +187,7 @@ class SparkEngine:
         zero: Partial = (aggregator.to_bytes(aggregator.zero()), None, None, 0)
         fold = _partition_fold(aggregator, schema, self.batch_size)
         merge = _partial_merge(aggregator)
-        with _quiet(), _suture_errors():
+        with _quiet(), _spark_failures(self.describe(source)):
             partials = frame.mapInArrow(fold, _OUTPUT_SCHEMA).rdd.map(tuple)
             depth = max(2, math.ceil(math.log(max(partials.getNumPartitions(), 1), 32)))
             image, error_class, message, rows = partials.treeAggregate(zero, merge, merge, depth)
@@ -282,10 +283,10 @@ def _partition_fold(
     """The ``mapInArrow`` function: one partition's batches in, one partial state out."""
 
     def fold(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        state = aggregator.zero()
         rows = 0
         error: SutureError | None = None
         try:
+            state = aggregator.zero()
             for batch in batches:
                 conformed = _conform(batch, schema)
                 for start in range(0, conformed.num_rows, batch_size):
@@ -340,18 +341,25 @@ def _is_spark_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _suture_errors() -> Iterator[None]:
-    """Turn a SutureError that crossed Spark as text back into that error."""
+def _spark_failures(name: str) -> Iterator[None]:
+    """Turn Spark's report of a SutureError or of unreadable input into a SutureError."""
     try:
         yield
     except Exception as exc:
         if not _is_spark_error(exc):
             raise
-        found = _REMOTE_ERROR.findall(str(exc))
-        if not found:
-            raise
-        name, message = found[-1]
-        raise _error_class(name)(message) from None
+        text = str(exc)
+        remote = _REMOTE_ERROR.findall(text)
+        if remote:
+            error_name, message = remote[-1]
+            raise _error_class(error_name)(message) from None
+        unreadable = _FAILED_READ.search(text)
+        if unreadable:
+            raise SourceError(
+                f"{name}: Spark cannot read the data ({unreadable.group(1)}); check "
+                "that the files are complete and in the format their names say"
+            ) from None
+        raise
 
 
 @contextlib.contextmanager

@@ -1,0 +1,369 @@
+"""SparkEngine: the same profile on Spark (local mode) as on the local engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyspark.sql import SparkSession
+
+import suture
+from suture.aggregate import RowCount
+from suture.engines.spark import SparkEngine
+from suture.errors import (
+    CorruptStateError,
+    IncompatibleMergeError,
+    SourceError,
+    UnsupportedTypeError,
+)
+from suture.profile import Profile, ProfileAggregator
+from suture.testing import arrow_tables
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("suture-spark-engine-tests")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+        yield session
+        session.stop()
+
+
+def mixed_table(n: int, seed: int = 0) -> pa.Table:
+    """Every column kind, with nulls, NaN, infinities, zeros and negatives."""
+    rng = np.random.default_rng(seed)
+    floats = rng.normal(10.0, 30.0, n)
+    floats[rng.random(n) < 0.03] = np.nan
+    floats[rng.random(n) < 0.01] = np.inf
+    floats[rng.random(n) < 0.02] = 0.0
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    stamps = [start + dt.timedelta(microseconds=int(t)) for t in rng.integers(0, 10**14, n)]
+    words = ["red", "green", "blue", "", "12", "true", "2024-01-02"]
+    tags = [list(rng.choice(["x", "y", "z", "w"], rng.integers(0, 4))) for _ in range(n)]
+    return pa.table(
+        {
+            "i": pa.array(rng.integers(-50, 1000, n), mask=rng.random(n) < 0.05),
+            "f": pa.array(floats, mask=rng.random(n) < 0.04),
+            "s": pa.array(rng.choice(words, n), pa.string(), mask=rng.random(n) < 0.03),
+            "b": pa.array(rng.random(n) < 0.3, mask=rng.random(n) < 0.1),
+            "t": pa.array(stamps, pa.timestamp("us", "UTC"), mask=rng.random(n) < 0.02),
+            "d": pa.array(rng.integers(0, 20_000, n).astype(np.int32), pa.int32()).cast(
+                pa.date32()
+            ),
+            "l": pa.array(tags, pa.list_(pa.string()), mask=rng.random(n) < 0.05),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    return mixed_table(6000)
+
+
+def assert_same_profile(remote: Profile, local: Profile, *, quantiles_exact: bool = False) -> None:
+    """Exact parts equal, moments to 1e-9 relative, quantiles within the rank error.
+
+    ``quantiles_exact`` for inputs under ``k`` values, where KLL keeps every value.
+    """
+    assert remote.row_count == local.row_count
+    assert list(remote) == list(local)
+    assert np.array_equal(remote.correlation.pair_counts, local.correlation.pair_counts)
+    assert np.allclose(
+        remote.correlation.matrix, local.correlation.matrix, rtol=1e-9, atol=1e-9, equal_nan=True
+    )
+    for name in local:
+        x, y = remote[name], local[name]
+        assert (x.kind, x.count, x.nulls) == (y.kind, y.count, y.nulls), name
+        if x.kind in ("numeric", "temporal"):
+            _assert_numbers(name, x.state, y.state, quantiles_exact)
+        elif x.kind == "string":
+            _assert_strings(name, x, y)
+        elif x.kind == "boolean":
+            assert x.state == y.state, name
+        elif x.kind == "set":
+            _assert_numbers(name + ".sizes", x.sizes.state, y.sizes.state, quantiles_exact)
+            _assert_strings(name + ".elements", x.elements, y.elements)
+
+
+def _assert_numbers(name: str, x: Any, y: Any, quantiles_exact: bool) -> None:
+    exact = ("count", "nulls", "nans", "pos_inf", "neg_inf", "zeros", "negatives", "integers")
+    assert [getattr(x, f) for f in exact] == [getattr(y, f) for f in exact], name
+    assert (x.min, x.max) == (y.min, y.max), name
+    assert x.distinct.tobytes() == y.distinct.tobytes(), f"{name}: HLL registers differ"
+    _assert_moments(name, x.moments, y.moments)
+    assert x.quantiles.n == y.quantiles.n, name
+    if x.quantiles.n == 0:
+        return
+    eps = x.quantiles.normalized_rank_error(False) + y.quantiles.normalized_rank_error(False)
+    for q in np.linspace(0.0, 1.0, 21):
+        value = x.quantiles.get_quantile(q)
+        if quantiles_exact:
+            assert value == y.quantiles.get_quantile(q), f"{name}: quantile {q}"
+        else:
+            # Where the remote q-quantile ranks in the local sketch (an interval for ties).
+            low, high = y.quantiles.get_rank(value, False), y.quantiles.get_rank(value, True)
+            assert low - eps <= q <= high + eps, f"{name}: quantile {q} beyond the rank error"
+
+
+def _assert_moments(name: str, a: Any, b: Any) -> None:
+    assert a.n == b.n, f"{name}: finite count"
+    spread = math.sqrt(max(b.m2, 0.0) / max(b.n, 1))
+    assert math.isclose(a.mean, b.mean, rel_tol=1e-9, abs_tol=1e-9 * spread), f"{name}: mean"
+    for power, field in ((2, "m2"), (3, "m3"), (4, "m4")):
+        # Central sums: relative to their natural scale n * spread**power.
+        scale = max(b.n, 1) * spread**power
+        got, want = getattr(a, field), getattr(b, field)
+        assert abs(got - want) <= 1e-9 * scale + 1e-300, f"{name}: {field} {got} != {want}"
+
+
+def _assert_strings(name: str, x: Any, y: Any) -> None:
+    sx, sy = x.state, y.state
+    assert (sx.empty, sx.looks) == (sy.empty, sy.looks), name
+    assert (sx.min_length, sx.max_length) == (sy.min_length, sy.max_length), name
+    assert sx.distinct.tobytes() == sy.distinct.tobytes(), f"{name}: HLL registers differ"
+    _assert_moments(name + " lengths", sx.lengths, sy.lengths)
+    if x.top_error == 0 and y.top_error == 0:
+        assert _counts(x) == _counts(y), f"{name}: frequent items differ"
+
+
+def _counts(summary: Any) -> dict[Any, int]:
+    return {item.value: item.count.value for item in summary.top(100_000)}
+
+
+def test_a_spark_dataframe_is_profiled_on_spark_like_locally(
+    spark: SparkSession, table: pa.Table
+) -> None:
+    remote = suture.profile(spark.createDataFrame(table).repartition(7))
+    assert remote.metadata["engine"] == "spark"
+    assert remote.metadata["source"] == "Spark DataFrame"
+    local = suture.profile(table, engine="local")
+    assert remote.row_count == 6000
+    assert_same_profile(remote, local)
+    # Low-cardinality strings: frequent-item counts are exact and equal.
+    assert remote["s"].top_error == 0
+    assert [(i.value, i.count.value) for i in remote["s"].top(10)] == [
+        (i.value, i.count.value) for i in local["s"].top(10)
+    ]
+    assert remote["t"].min == local["t"].min == pc_min(table, "t")
+    assert remote["d"].max == local["d"].max
+
+
+def pc_min(table: pa.Table, name: str) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.min(table.column(name)).as_py()
+
+
+def test_one_partition_and_many_give_the_same_exact_parts(
+    spark: SparkSession, table: pa.Table
+) -> None:
+    frame = spark.createDataFrame(table)
+    engine = SparkEngine(spark)
+    agg = ProfileAggregator(engine.schema_of(frame))
+    one = agg.finalize(engine.aggregate_state(frame.repartition(1), agg))
+    # Seven partial states are more than treeAggregate merges on the driver at once: they
+    # are shuffled into two and merged on the executors first.
+    seven = agg.finalize(engine.aggregate_state(frame.repartition(7), agg))
+    assert_same_profile(seven, one)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(arrow_tables(max_rows=40), st.integers(1, 9))
+def test_any_table_on_any_partitioning_profiles_like_one_local_pass(
+    spark: SparkSession, table: pa.Table, partitions: int
+) -> None:
+    frame = spark.createDataFrame(table, schema=_spark_schema(spark, table))
+    remote = suture.profile(frame.repartition(partitions))
+    # Under 200 values KLL keeps every one, so quantiles agree exactly too.
+    assert_same_profile(remote, suture.profile(table, engine="local"), quantiles_exact=True)
+
+
+def _spark_schema(spark: SparkSession, table: pa.Table) -> Any:
+    """The Spark schema of ``table`` (needed when the table has no rows to look at)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(table.schema)
+
+
+def test_an_empty_dataframe_gives_the_empty_profile(spark: SparkSession) -> None:
+    table = mixed_table(0)
+    frame = spark.createDataFrame(table, schema=_spark_schema(spark, table))
+    remote = suture.profile(frame)
+    assert remote.row_count == 0
+    assert [remote[name].count for name in remote] == [0] * table.num_columns
+    assert_same_profile(remote, suture.profile(table, engine="local"), quantiles_exact=True)
+
+
+def test_small_batches_and_progress(spark: SparkSession, table: pa.Table) -> None:
+    frame = spark.createDataFrame(table.slice(0, 500)).repartition(3)
+    seen: list[int] = []
+    remote = suture.profile(frame, engine=SparkEngine(spark, batch_size=7), progress=seen.append)
+    assert seen == [500]  # once, when the job has finished
+    assert_same_profile(remote, suture.profile(table.slice(0, 500), engine="local"))
+
+
+@pytest.mark.parametrize("large", [False, True])
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_schema_of_is_what_map_in_arrow_delivers(
+    spark: SparkSession, table: pa.Table, large: bool
+) -> None:
+    key = "spark.sql.execution.arrow.useLargeVarTypes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(large).lower())
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        frame = spark.createDataFrame(table.slice(0, 300)).coalesce(1)
+        schema = SparkEngine(spark).schema_of(frame)
+
+        def types(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                image = batch.schema.serialize().to_pybytes()
+                yield pa.RecordBatch.from_pydict({"schema": pa.array([image], pa.binary())})
+
+        images = frame.mapInArrow(types, "schema binary").collect()
+        delivered = pa.ipc.read_schema(pa.py_buffer(bytes(images[0]["schema"])))
+        assert delivered.types == schema.types
+        assert schema.field("t").type == pa.timestamp("us", "America/New_York")
+        assert schema.field("s").type == (pa.large_string() if large else pa.string())
+        remote = suture.profile(frame)
+        # Timestamps are the same instants whatever the session time zone says.
+        assert remote["t"].min == pc_min(table.slice(0, 300), "t")
+        assert_same_profile(remote, suture.profile(table.slice(0, 300), engine="local"))
+    finally:
+        spark.conf.set(key, before)
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_parquet_file_and_folder_paths(
+    spark: SparkSession, table: pa.Table, tmp_path: Path
+) -> None:
+    path = tmp_path / "data.parquet"
+    pq.write_table(table, path, row_group_size=1000)
+    engine = SparkEngine(spark)
+    remote = suture.profile(path, engine=engine)
+    assert remote.metadata["source"] == str(path)
+    assert_same_profile(remote, suture.profile(path, engine="local"))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(table.slice(0, 2500), folder / "a.parquet")
+    pq.write_table(table.slice(2500), folder / "b.parquet")
+    assert_same_profile(suture.profile(folder, engine=engine), remote)
+
+
+def test_csv_and_gzipped_csv_paths(spark: SparkSession, tmp_path: Path) -> None:
+    table = pa.table({"n": [1, 2, None, 4], "x": [0.5, -1.0, 2.0, None], "s": ["a", "b", "a", ""]})
+    path = tmp_path / "data.csv"
+    pacsv.write_csv(table, path)
+    zipped = tmp_path / "data.csv.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    for source in (path, zipped):
+        remote = suture.profile(source, engine=SparkEngine(spark))
+        assert remote.row_count == 4
+        assert (remote["n"].nulls, remote["x"].nulls) == (1, 1)
+        assert (remote["n"].min, remote["n"].max, remote["x"].min) == (1, 4, -1.0)
+        assert remote.schema.field("n").type == pa.int32()  # Spark's inferred type
+
+
+def test_a_missing_path_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.parquet"
+    with pytest.raises(SourceError) as info:
+        suture.profile(missing, engine=SparkEngine(spark))
+    assert str(info.value) == f"{missing}: no such file or folder; check the path"
+
+
+def test_unreadable_inputs_are_clear_errors(spark: SparkSession, tmp_path: Path) -> None:
+    odd = tmp_path / "data.xlsx"
+    odd.write_bytes(b"not a table")
+    with pytest.raises(SourceError) as info:
+        SparkEngine(spark).open(odd)
+    assert str(info.value) == (
+        f"{odd}: cannot tell the format from the name; use a .parquet, .csv or .csv.gz file "
+        "or a folder of Parquet files"
+    )
+    with pytest.raises(SourceError) as info:
+        SparkEngine(spark).open(pa.table({"x": [1]}))
+    assert str(info.value) == (
+        "the Spark engine cannot read a Table: pass a Spark DataFrame or a path to Parquet or "
+        "CSV data, or profile it with the local engine"
+    )
+    damaged = tmp_path / "damaged.parquet"
+    pq.write_table(pa.table({"x": list(range(100_000))}), damaged)
+    image = damaged.read_bytes()
+    damaged.write_bytes(image[:100] + bytes(5000) + image[5100:])
+    with pytest.raises(SourceError) as info:
+        suture.profile(damaged, engine=SparkEngine(spark))
+    assert str(info.value) == (
+        f"{damaged}: Spark cannot read the data (Encountered error while reading file "
+        f"file://{damaged}); check that the files are complete and in the format their "
+        "names say"
+    )
+
+
+def _failing_in_update() -> RowCount:
+    # A local class travels to the executors by value (cloudpickle).
+    class Refusing(RowCount):
+        def update(self, state: int, batch: pa.RecordBatch) -> int:
+            raise CorruptStateError("partial state 3 is damaged; profile the data again")
+
+    return Refusing()
+
+
+def _failing_in_merge() -> RowCount:
+    class Unmergeable(RowCount):
+        def merge(self, a: int, b: int) -> int:
+            if a and b:
+                raise IncompatibleMergeError("cannot merge row_count with row_count: test")
+            return a + b
+
+    return Unmergeable()
+
+
+def test_a_suture_error_on_an_executor_comes_back_as_itself(spark: SparkSession) -> None:
+    frame = spark.range(0, 100, 1, numPartitions=2)
+    with pytest.raises(CorruptStateError) as info:
+        SparkEngine(spark).aggregate(frame, _failing_in_update())
+    assert str(info.value) == "partial state 3 is damaged; profile the data again"
+    # Two non-empty partial states meet in merge, which refuses them.
+    with pytest.raises(IncompatibleMergeError) as merged:
+        SparkEngine(spark).aggregate(frame, _failing_in_merge())
+    assert str(merged.value) == "cannot merge row_count with row_count: test"
+
+
+def test_excluded_columns_are_never_read(spark: SparkSession) -> None:
+    frame = spark.sql("SELECT id, map('k', id) AS m FROM range(10)")
+    with pytest.raises(UnsupportedTypeError, match=r"^column 'm' has type map<string, int64>"):
+        suture.profile(frame)
+    remote = suture.profile(frame, exclude=["m"])
+    assert list(remote) == ["id"]
+    assert (remote.row_count, remote["id"].max) == (10, 9)
+
+
+def test_engine_by_name_and_description(spark: SparkSession) -> None:
+    frame = spark.range(5)
+    profiled = suture.profile(frame, engine="spark")
+    assert (profiled.metadata["engine"], profiled.row_count) == ("spark", 5)
+    assert SparkEngine(spark).describe(frame) == "Spark DataFrame"
+    assert SparkEngine(spark).aggregate(frame, RowCount()) == 5
+    assert SparkEngine().spark is SparkSession.getActiveSession()
