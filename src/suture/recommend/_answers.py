@@ -51,8 +51,8 @@ class Recommendation:
     ----------
     item : int or str
     score : float
-        Sum of the estimated Jaccard similarities to the user's items (``similar-items``),
-        the similarity itself (``similar``), or the number of users (``popular``).
+        Sum of the neighbour weights from the user's items (``similar-items``), the
+        weight itself (``similar``), or the number of users (``popular``).
     because : {"similar-items", "popular", "similar"}
         ``popular`` when the user is unknown or has too few neighbours to fill ``k``.
     reasons : tuple of Reason

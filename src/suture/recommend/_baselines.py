@@ -70,7 +70,8 @@ def _to_neighbours(
     order = np.lexsort((c, -s, r))
     indptr = np.zeros(n_items + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=n_items), out=indptr[1:])
-    return Neighbours(indptr, c[order].astype(np.int32), s[order].astype(np.float32))
+    values = s[order].astype(np.float32)
+    return Neighbours(indptr, c[order].astype(np.int32), values, values.copy())
 
 
 def empty_neighbours(n_items: int) -> Neighbours:
@@ -78,5 +79,6 @@ def empty_neighbours(n_items: int) -> Neighbours:
     return Neighbours(
         np.zeros(n_items + 1, dtype=np.int64),
         np.zeros(0, dtype=np.int32),
+        np.zeros(0, dtype=np.float32),
         np.zeros(0, dtype=np.float32),
     )

@@ -39,7 +39,7 @@ FORMAT = "suture.recommend"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _STATE_ARRAYS = ("item_keys", "signatures", "counts", "user_keys", "pair_users", "pair_items")
-_NEIGHBOUR_ARRAYS = ("indptr", "items", "similarity")
+_NEIGHBOUR_ARRAYS = ("indptr", "items", "similarity", "weight")
 
 
 def _suture_version() -> str:

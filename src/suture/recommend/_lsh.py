@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LSHParams", "Neighbours", "candidate_probability", "choose_bands"]
+__all__ = [
+    "LSHParams",
+    "Neighbours",
+    "build_neighbours",
+    "candidate_probability",
+    "choose_bands",
+    "pair_weights",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -155,7 +162,7 @@ def estimate_jaccard(signatures: U32, a: I64, b: I64) -> F64:
 
 @dataclass
 class Neighbours:
-    """Per-item neighbour lists in CSR form, most similar first.
+    """Per-item neighbour lists in CSR form, strongest first.
 
     Attributes
     ----------
@@ -163,23 +170,52 @@ class Neighbours:
     items : ndarray of int32
         Neighbour item indices.
     similarity : ndarray of float32
-        Estimated Jaccard similarity of each neighbour.
+        Estimated Jaccard similarity of each neighbour (what reasons report).
+    weight : ndarray of float32
+        What a neighbour adds to a recommendation's score (see :func:`pair_weights`);
+        lists are ordered by it.
     """
 
     indptr: I64
     items: npt.NDArray[np.int32]
     similarity: npt.NDArray[np.float32]
+    weight: npt.NDArray[np.float32]
 
     def of(self, item: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-        """The neighbours of one item and their similarities."""
+        """The neighbours of one item and their Jaccard similarities."""
         lo, hi = self.indptr[item], self.indptr[item + 1]
         return self.items[lo:hi], self.similarity[lo:hi]
 
+    def weights_of(self, item: int) -> npt.NDArray[np.float32]:
+        """The score weights of one item's neighbours."""
+        return self.weight[self.indptr[item] : self.indptr[item + 1]]
+
+
+def pair_weights(jaccard: F64, size_from: F64, size_to: F64, alpha: float, power: float) -> F64:
+    """Score weight of recommending ``to`` because the user chose ``from``.
+
+    The MinHash Jaccard estimate and the two items' user counts give the overlap,
+    ``|A & B| = J (|A| + |B|) / (1 + J)``; the weight is the asymmetric cosine
+    ``(|A & B| / (|A|**alpha * |B|**(1 - alpha)))**power``.  ``alpha = 0.5`` is the
+    cosine; larger ``alpha`` favours popular targets less; ``power > 1`` lets the
+    strongest neighbours dominate.
+    """
+    overlap = jaccard * (size_from + size_to) / (1.0 + jaccard)
+    denominator = np.maximum(size_from**alpha * size_to ** (1.0 - alpha), 1e-12)
+    return np.asarray((overlap / denominator) ** power, dtype=np.float64)
+
 
 def build_neighbours(
-    signatures: U32, params: LSHParams, *, max_neighbours: int, min_similarity: float
+    signatures: U32,
+    params: LSHParams,
+    *,
+    max_neighbours: int,
+    min_similarity: float,
+    sizes: F64 | None = None,
+    alpha: float = 0.5,
+    power: float = 1.0,
 ) -> Neighbours:
-    """Neighbour lists from LSH candidates, scored by estimated Jaccard similarity.
+    """Neighbour lists from LSH candidates, scored from estimated Jaccard similarity.
 
     Parameters
     ----------
@@ -188,25 +224,31 @@ def build_neighbours(
     max_neighbours : int
         Longest list kept per item.
     min_similarity : float
-        Candidates estimated below this are dropped.
+        Candidates estimated below this Jaccard similarity are dropped.
+    sizes : ndarray of float, optional
+        Users per item; with it the weights are :func:`pair_weights`, without it the
+        Jaccard estimates themselves.
+    alpha, power : float
+        See :func:`pair_weights`.
     """
     n = signatures.shape[0]
     a, b = candidate_pairs(signatures, params)
     sim = estimate_jaccard(signatures, a, b)
-    keep = sim >= min_similarity
-    if min_similarity <= 0:
-        keep &= sim > 0
+    keep = (sim >= min_similarity) & (sim > 0)
     a, b, sim = a[keep], b[keep], sim[keep]
     rows = np.concatenate([a, b])
     cols = np.concatenate([b, a])
     sims = np.concatenate([sim, sim])
-    order = np.lexsort((cols, -sims, rows))
-    rows, cols, sims = rows[order], cols[order], sims[order]
+    weights = sims if sizes is None else pair_weights(sims, sizes[rows], sizes[cols], alpha, power)
+    order = np.lexsort((cols, -weights, rows))
+    rows, cols, sims, weights = rows[order], cols[order], sims[order], weights[order]
     counts = np.bincount(rows, minlength=n)
     starts = np.cumsum(counts) - counts
     rank = np.arange(len(rows)) - np.repeat(starts, counts)
     top = rank < max_neighbours
-    rows, cols, sims = rows[top], cols[top], sims[top]
+    rows, cols, sims, weights = rows[top], cols[top], sims[top], weights[top]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return Neighbours(indptr, cols.astype(np.int32), sims.astype(np.float32))
+    return Neighbours(
+        indptr, cols.astype(np.int32), sims.astype(np.float32), weights.astype(np.float32)
+    )

@@ -69,6 +69,12 @@ class Recommender:
         Neighbours kept per item (most similar first).
     min_similarity : float, default 0.0
         Candidates estimated below this similarity are not kept as neighbours.
+    alpha : float, default 0.7
+        Asymmetry of the neighbour weight: the overlap of items A (chosen) and B
+        (candidate), estimated from their Jaccard similarity and user counts, is divided
+        by ``|A|**alpha * |B|**(1 - alpha)``; 0.5 is the cosine.
+    power : float, default 2.0
+        The weight is raised to this power, so the strongest neighbours dominate.
     max_reasons : int, default 3
         Reasons attached to each recommendation.
     seed : int, default 1
@@ -87,7 +93,7 @@ class Recommender:
     Notes
     -----
     A user's recommendations are scored by summing, over the items the user chose, the
-    estimated Jaccard similarity of each neighbour; items the user chose are excluded;
+    weight of each neighbour (see ``alpha``); items the user chose are excluded;
     unknown users, and users with too few neighbours to fill ``k``, get the most popular
     items with ``because="popular"``.
     """
@@ -103,6 +109,8 @@ class Recommender:
         threshold: float = 0.05,
         neighbours: int = 200,
         min_similarity: float = 0.0,
+        alpha: float = 0.7,
+        power: float = 2.0,
         max_reasons: int = 3,
         seed: int = 1,
     ) -> None:
@@ -114,6 +122,8 @@ class Recommender:
         self.threshold = threshold
         self.neighbours = neighbours
         self.min_similarity = min_similarity
+        self.alpha = alpha
+        self.power = power
         self.max_reasons = max_reasons
         self.seed = seed
 
@@ -129,6 +139,8 @@ class Recommender:
             "threshold": self.threshold,
             "neighbours": self.neighbours,
             "min_similarity": self.min_similarity,
+            "alpha": self.alpha,
+            "power": self.power,
             "max_reasons": self.max_reasons,
             "seed": self.seed,
         }
@@ -138,6 +150,8 @@ class Recommender:
         _check_range("threshold", self.threshold, 1e-6, 1.0)
         _check_range("neighbours", self.neighbours, 1, 1_000_000)
         _check_range("min_similarity", self.min_similarity, 0.0, 1.0)
+        _check_range("alpha", self.alpha, 0.0, 1.0)
+        _check_range("power", self.power, 0.0, 10.0)
         _check_range("max_reasons", self.max_reasons, 0, 1000)
         if self.min_weight is not None and self.weight is None:
             raise InvalidParameterError(
@@ -174,25 +188,30 @@ class Recommender:
         """Fit from an already aggregated :class:`SignatureState`."""
         self._validate()
         state.compact()
-        lsh = choose_bands(self.threshold, self.num_perm)
-        neighbours = build_neighbours(
-            state.signatures,
-            lsh,
-            max_neighbours=self.neighbours,
-            min_similarity=self.min_similarity,
-        )
-        return self._attach(state, lsh, neighbours)
+        return self._attach(state, choose_bands(self.threshold, self.num_perm), None)
 
-    def _attach(self, state: SignatureState, lsh: LSHParams, neighbours: Neighbours) -> Recommender:
-        """Set the fitted attributes (shared by :meth:`fit_state` and loading)."""
+    def _attach(
+        self, state: SignatureState, lsh: LSHParams, neighbours: Neighbours | None
+    ) -> Recommender:
+        """Set the fitted attributes; build the neighbour lists unless given (loading)."""
         self.state_ = state
         self.lsh_ = lsh
-        self.neighbours_ = neighbours
         self.history_ = _history(state)
         self.popularity_ = np.bincount(self.history_.items, minlength=state.num_items).astype(
             np.int64
         )
         self.popular_order_ = np.argsort(-self.popularity_, kind="stable").astype(np.int64)
+        if neighbours is None:
+            neighbours = build_neighbours(
+                state.signatures,
+                lsh,
+                max_neighbours=self.neighbours,
+                min_similarity=self.min_similarity,
+                sizes=self.popularity_.astype(np.float64),
+                alpha=self.alpha,
+                power=self.power,
+            )
+        self.neighbours_ = neighbours
         return self
 
     def update(self, source: Any, *, engine: Engine | None = None) -> Recommender:
@@ -311,16 +330,17 @@ class Recommender:
                 f"({state.num_items} items); check the id or update the recommender"
             )
         items, sims = self.neighbours_.of(index)
+        weights = self.neighbours_.weights_of(index)
         names = self._ids(items[:k], state.item_ids)
         source = self._ids([index], state.item_ids)[0]
         return [
             Recommendation(
                 item=n,
-                score=float(s),
+                score=float(w),
                 because="similar",
                 reasons=(Reason(source, jaccard_estimate(float(s), self.num_perm)),),
             )
-            for n, s in zip(names, sims[:k], strict=True)
+            for n, s, w in zip(names, sims[:k], weights[:k], strict=True)
         ]
 
     def jaccard(self, item_a: Any, item_b: Any) -> float:

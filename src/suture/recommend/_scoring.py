@@ -21,8 +21,9 @@ class Scored:
 
     Attributes
     ----------
-    candidates, scores : the candidate items (sorted) and their summed similarity
-    sources, targets, similarity : each contributing (chosen item, candidate) pair
+    candidates, scores : the candidate items (sorted) and their summed neighbour weights
+    sources, targets, similarity : each contributing (chosen item, candidate) pair and
+        its Jaccard estimate
     """
 
     candidates: I64
@@ -33,7 +34,7 @@ class Scored:
 
 
 def neighbour_scores(neighbours: Neighbours, chosen: npt.NDArray[np.integer]) -> Scored:
-    """Sum the similarities of the chosen items' neighbours, excluding chosen items."""
+    """Sum the weights of the chosen items' neighbours, excluding chosen items."""
     chosen = np.asarray(chosen, dtype=np.int64)
     lo, hi = neighbours.indptr[chosen], neighbours.indptr[chosen + 1]
     lengths = hi - lo
@@ -41,11 +42,14 @@ def neighbour_scores(neighbours: Neighbours, chosen: npt.NDArray[np.integer]) ->
     flat = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
     targets = neighbours.items[flat].astype(np.int64)
     sims = neighbours.similarity[flat].astype(np.float64)
+    weights = neighbours.weight[flat].astype(np.float64)
     sources = np.repeat(chosen, lengths)
     unseen = ~np.isin(targets, chosen)
     targets, sims, sources = targets[unseen], sims[unseen], sources[unseen]
     candidates, inverse = np.unique(targets, return_inverse=True)
-    scores: F64 = np.bincount(inverse, weights=sims, minlength=len(candidates)).astype(np.float64)
+    scores: F64 = np.bincount(inverse, weights=weights[unseen], minlength=len(candidates)).astype(
+        np.float64
+    )
     return Scored(candidates.astype(np.int64), scores, sources, targets, sims)
 
 
