@@ -78,12 +78,13 @@ def short(x: float | None) -> str:
     """
     if x is None or not math.isfinite(x) or abs(x) < 1e5 or abs(x) >= 1e15:
         return num(x)
-    for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= size:
-            scaled = x / size
-            decimals = max(0, 3 - math.floor(math.log10(abs(scaled))))
-            return f"{scaled:.{decimals}f}".rstrip("0").rstrip(".") + suffix
-    return num(x)  # pragma: no cover - every |x| >= 1e5 has a suffix
+    for size, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T")):
+        scaled = x / size
+        decimals = max(0, 3 - math.floor(math.log10(abs(scaled))))
+        text = f"{scaled:.{decimals}f}"
+        if abs(float(text)) < 1000 or suffix == "T":
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + suffix
+    return num(x)  # pragma: no cover - the loop returns at "T"
 
 
 def count(n: float) -> str:
