@@ -129,8 +129,7 @@ def test_units_that_do_not_add_are_refused_at_load(tmp_path: Path) -> None:
 def test_wrong_value_types_and_unknown_fields(tmp_path: Path) -> None:
     text = GOOD.replace("nullable = false", 'nullable = "no"')
     assert mistake(text, tmp_path) == (
-        "schema.toml line 8, column 'distance', field 'nullable': expected true or false, "
-        "got 'no'"
+        "schema.toml line 8, column 'distance', field 'nullable': expected true or false, got 'no'"
     )
     text = GOOD.replace("max = 5000", "maximum = 5000")
     assert mistake(text, tmp_path).startswith(
@@ -151,8 +150,9 @@ def test_a_closed_categorical_needs_levels() -> None:
         Schema([Column("c", "categorical")])
 
 
-names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
-                max_size=12)
+names = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12
+)
 
 
 @settings(max_examples=60, deadline=None)

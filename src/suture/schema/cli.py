@@ -146,9 +146,7 @@ def validate_command(
         return _error(out, exc)
     if summary.counts:
         out.print(_summary_table(summary))
-    verdict = (
-        f"{summary.rows:,} rows: {summary.valid:,} valid, {summary.quarantined:,} quarantined"
-    )
+    verdict = f"{summary.rows:,} rows: {summary.valid:,} valid, {summary.quarantined:,} quarantined"
     if quarantine is not None and summary.quarantined:
         verdict += f" (written to {quarantine})"
     out.print(verdict, markup=False)

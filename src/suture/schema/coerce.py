@@ -89,14 +89,14 @@ def _expected_number(col: Column) -> str:
         what += f" of at least {fmt(float(col.min))}"
     elif col.max is not None:
         what += f" of at most {fmt(float(col.max))}"
-    return what
+    return "expected " + what
 
 
 def _quantity(col: Column, value: float, unit: str) -> float:
     try:
         return conversion(unit, col.unit)(value)
     except UnitProblem:
-        raise _Fail("unit", f"a quantity convertible to {col.unit}") from None
+        raise _Fail("unit", f"expected a quantity convertible to {col.unit}") from None
 
 
 def _number(col: Column, v: Any) -> float | int:
@@ -127,7 +127,7 @@ def _number(col: Column, v: Any) -> float | int:
     if isinstance(x, float) and math.isnan(x):
         raise _Fail("null", "expected a value (not nullable)")
     if col.type == "integer" and isinstance(x, float):
-        if not math.isfinite(x) or x != math.floor(x):
+        if not abs(x) <= 2**53 or x != math.floor(x):
             raise _Fail("type", expected)
         x = int(x)
     low, high = col.min, col.max

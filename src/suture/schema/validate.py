@@ -70,9 +70,17 @@ class Rule:
 
     def messages(self, got: pa.Array) -> pa.Array:
         """Per row ``"<expected>, got '<value>'"`` (the mask must already be applied)."""
-        shown = pc.fill_null(pc.cast(got, pa.string()), "null")
+        shown = pc.fill_null(_as_text(got), "null")
         text = pc.binary_join_element_wise(f"{self.expected}, got '", shown, "'", "")
         return text
+
+
+def _as_text(a: pa.Array) -> pa.Array:
+    """Values as text for messages; a list shows as ``[a, b]``."""
+    if pa.types.is_list(a.type) or pa.types.is_large_list(a.type):
+        joined = pc.binary_join(pc.cast(a, pa.list_(pa.string())), ", ")
+        return pc.binary_join_element_wise("[", joined, "]", "")
+    return pc.cast(a, pa.string())
 
 
 @dataclass
@@ -254,7 +262,7 @@ class ColumnCheck:
             what += f" of at least {fmt(float(c.min))}"
         elif c.max is not None:
             what += f" of at most {fmt(float(c.max))}"
-        return what
+        return "expected " + what
 
     def _numeric(self, a: pa.Array) -> _Converted:
         n = len(a)
@@ -274,8 +282,9 @@ class ColumnCheck:
         if pa.types.is_floating(values.type):
             values = pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)
         if c.type == "integer" and not pa.types.is_integer(values.type):
-            finite = pc.is_finite(values)
-            frac = _mask(pc.or_(pc.not_equal(values, pc.floor(values)), pc.invert(finite)))
+            # beyond 2**53 a float is not reliably whole: refused like a fraction
+            exact = pc.less_equal(pc.abs(values), float(2**53))
+            frac = _mask(pc.or_(pc.not_equal(values, pc.floor(values)), pc.invert(exact)))
             out.add("type", frac, self._expected_number())
             values = _null_out(values, frac)
             values = pc.cast(values, pa.int64())
@@ -284,8 +293,9 @@ class ColumnCheck:
         elif not pa.types.is_floating(values.type):
             values = pc.cast(values, pa.float64())
         if self.low is not None or self.high is not None:
-            below = pc.less(values, self.low) if self.low is not None else None
-            above = pc.greater(values, self.high) if self.high is not None else None
+            floats = pc.cast(values, pa.float64(), safe=False)
+            below = pc.less(floats, self.low) if self.low is not None else None
+            above = pc.greater(floats, self.high) if self.high is not None else None
             both = below if above is None else above if below is None else pc.or_(below, above)
             out.add("range", pc.and_not(_mask(both), out.bad()), self._expected_number())
         out.values = _null_out(values, out.bad())
@@ -307,7 +317,11 @@ class ColumnCheck:
         unparsed = pc.and_not(pc.is_valid(text), plain)
         if not pc.any(unparsed).as_py():
             return values
-        with_unit = _mask(pc.match_substring_regex(text, _HAS_UNIT)) if self.col.unit else None
+        with_unit = (
+            pc.and_not(_mask(pc.match_substring_regex(text, _HAS_UNIT)), plain)
+            if self.col.unit
+            else None
+        )
         if with_unit is not None and pc.any(with_unit).as_py():
             values = self._convert_units(text, with_unit, values, out)
             unparsed = pc.and_not(unparsed, with_unit)
@@ -321,8 +335,9 @@ class ColumnCheck:
             pc.if_else(with_unit, text, pa.scalar(None, pa.string())),
             rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>.*?)\s*$",
         )
-        numbers = pc.cast(parts.field("num"), pa.float64())
-        units = parts.field("unit")
+        none = pa.scalar(None, pa.string())
+        numbers = pc.cast(pc.if_else(with_unit, parts.field("num"), none), pa.float64())
+        units = pc.if_else(with_unit, parts.field("unit"), none)
         distinct = pc.unique(units.drop_null()).to_pylist()
         scales, offsets, known = [], [], []
         for unit in distinct:  # one conversion per distinct unit, not per row
@@ -341,7 +356,7 @@ class ColumnCheck:
         offset = pc.take(pa.array(offsets, pa.float64()), index)
         ok = pc.take(pa.array(known, pa.bool_()), index)
         refused = _mask(pc.and_(with_unit, pc.invert(ok)))
-        out.add("unit", refused, f"a quantity convertible to {self.col.unit}")
+        out.add("unit", refused, f"expected a quantity convertible to {self.col.unit}")
         converted = pc.add(pc.multiply(numbers, scale), offset)
         converted = _null_out(converted, refused)
         return pc.if_else(with_unit, converted, values)
