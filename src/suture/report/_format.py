@@ -29,12 +29,15 @@ __all__ = [
     "ErrorBounds",
     "StrongPair",
     "count",
+    "distinct_of",
     "distinct_text",
     "duration",
     "error_bounds",
     "hints_text",
     "null_share",
+    "null_share_of",
     "num",
+    "rows_nulls",
     "short",
     "strong_pairs",
     "type_name",
@@ -317,6 +320,30 @@ def strong_pairs(profile: Profile, threshold: float = 0.5) -> list[StrongPair]:
     return [
         StrongPair(corr.columns[a], corr.columns[b], float(r[a, b]), int(n[a, b])) for a, b in rows
     ]
+
+
+_Summaries = NumericSummary | StringSummary | BooleanSummary | SetSummary
+
+
+def rows_nulls(summary: ColumnSummary) -> tuple[int, int]:
+    """The rows a column summary saw (nulls included) and its nulls."""
+    if isinstance(summary, _Summaries):
+        return int(summary.count), int(summary.nulls)
+    return 0, 0
+
+
+def null_share_of(summary: ColumnSummary) -> str:
+    """The share of nulls of a column, as :func:`null_share` writes it."""
+    rows, nulls = rows_nulls(summary)
+    return null_share(nulls, rows)
+
+
+def distinct_of(summary: ColumnSummary) -> Estimate[float]:
+    """The distinct-count estimate of any column summary (0 when it has none)."""
+    if isinstance(summary, _Summaries):
+        estimate: Estimate[float] = summary.distinct()
+        return estimate
+    return Estimate(0.0, 0.0, 0.0, 1.0)
 
 
 def is_numeric_like(summary: ColumnSummary) -> bool:

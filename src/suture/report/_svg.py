@@ -104,12 +104,14 @@ def bars_svg(bars: Sequence[Bar], total: float, *, label: str) -> str:
     """Horizontal bars, one per value, with whiskers where the count is not exact."""
     row, label_w, bar_w, count_w = 24.0, 190.0, 270.0, 120.0
     width, height = label_w + bar_w + count_w, row * len(bars) + 8
-    peak = max((b.upper for b in bars), default=1.0) or 1.0
+    # The scale follows the listed values; a larger remainder bar is cut and marked.
+    peak = max((b.upper for b in bars if not b.other), default=0.0) or 1.0
     parts = [_open(width, height, "topvalues", label)]
     for i, b in enumerate(bars):
         y = 4 + i * row
         mid = y + row / 2
-        w = bar_w * b.value / peak
+        cut = b.value > peak
+        w = bar_w * min(b.value, peak) / peak
         share = f" ({b.value / total:.1%})" if total else ""
         bound = (
             f" ±{f.count(max(b.upper - b.value, b.value - b.lower))}" if b.upper > b.lower else ""
@@ -125,13 +127,19 @@ def bars_svg(bars: Sequence[Bar], total: float, *, label: str) -> str:
             f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row - 6}" '
             f'fill="{fill}" rx="2"/>'
         )
+        if cut:
+            x = label_w + w - 24
+            parts.append(
+                f'<path d="M{x:.1f} {y + 2:.1f}l6 {row - 4:.1f}M{x + 6:.1f} {y + 2:.1f}l6 '
+                f'{row - 4:.1f}" stroke="#ffffff" stroke-width="2.5"/>'
+            )
         if bound:
             x0, x1 = label_w + bar_w * b.lower / peak, label_w + bar_w * b.upper / peak
             parts.append(
                 f'<path d="M{x0:.1f} {mid:.1f}H{x1:.1f}M{x0:.1f} {mid - 5:.1f}V{mid + 5:.1f}'
                 f'M{x1:.1f} {mid - 5:.1f}V{mid + 5:.1f}" stroke="{INK}" stroke-width="1.2"/>'
             )
-        end = label_w + bar_w * max(b.value, b.upper) / peak
+        end = label_w + bar_w * min(max(b.value, b.upper), peak) / peak
         parts.append(_text(end + 6, mid + 4, f"{f.count(b.value)}{share}{bound}", cls="count"))
         parts.append("</g>")
     parts.append("</svg>")
@@ -155,7 +163,7 @@ def heatmap_svg(
     p = len(columns)
     cell = max(12.0, min(34.0, 620.0 / max(p, 1)))
     names = [_clip(c, 22) for c in columns]
-    margin = 12 + 6.6 * max((len(n) for n in names), default=1)
+    margin = 14 + 7.4 * max((len(n) for n in names), default=1)
     top = margin * 0.72 + 10
     width, height = margin + cell * p + 150, top + max(cell * p, 185.0) + 12
     parts = [_open(width, height, "heatmap", "Pearson correlations of the numeric columns")]

@@ -158,8 +158,8 @@ def _overview(profile: Profile) -> str:
         return '<section id="overview"><h2>Columns</h2><p class="empty">No columns.</p></section>'
     rows = "".join(
         f'<tr><td><a href="#col-{i}">{esc(s.name)}</a></td><td>{esc(f.type_name(s))}</td>'
-        f'<td class="n">{f.null_share(s.nulls, s.count)}</td>'  # type: ignore[attr-defined]
-        f'<td class="n">{esc(f.distinct_text(s.distinct()))}</td>'  # type: ignore[attr-defined]
+        f'<td class="n">{f.null_share_of(s)}</td>'
+        f'<td class="n">{esc(f.distinct_text(f.distinct_of(s)))}</td>'
         f"<td>{esc(_gist(s))}</td><td>{esc(f.hints_text(s))}</td></tr>"
         for i, s in enumerate(profile.values())
     )
@@ -198,7 +198,8 @@ def _clip(text: str, limit: int = 40) -> str:
 def _present(s: ColumnSummary) -> int:
     if isinstance(s, SetSummary):
         return int(s.elements.count - s.elements.nulls)
-    return int(s.count - s.nulls)  # type: ignore[attr-defined]
+    rows, nulls = f.rows_nulls(s)
+    return rows - nulls
 
 
 def _bounds(profile: Profile) -> str:
@@ -213,6 +214,11 @@ def _correlations(profile: Profile) -> str:
     corr = profile.correlation
     if len(corr.columns) < 2:
         return ""
+    if not np.isfinite(corr.matrix).any():
+        return (
+            '<section id="correlations"><h2>Correlations</h2><p class="empty">No pair of '
+            "numeric columns has two rows with values that vary.</p></section>"
+        )
     pairs = f.strong_pairs(profile)
     listed = "".join(
         f"<li><b>{esc(p.left)}</b> and <b>{esc(p.right)}</b>: r = {p.r:+.3f} "
@@ -243,7 +249,7 @@ def _with_share(n: int, whole: int) -> str:
 
 
 def _distinct_words(s: ColumnSummary) -> str:
-    e = s.distinct()  # type: ignore[attr-defined]
+    e = f.distinct_of(s)
     if f.count(e.lower) == f.count(e.upper):
         return f.count(e.value)
     bounds = f"between {f.count(e.lower)} and {f.count(e.upper)}"

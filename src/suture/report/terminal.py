@@ -101,8 +101,7 @@ def _name(summary: ColumnSummary) -> Text:
 
 def _distinct(summary: ColumnSummary) -> Text:
     """The distinct estimate, and below it, dimmed, its relative bound when not exact."""
-    estimate = summary.distinct()  # type: ignore[attr-defined]
-    value, _, bound = f.distinct_text(estimate).partition(" ")
+    value, _, bound = f.distinct_text(f.distinct_of(summary)).partition(" ")
     return Text(value) + Text(f"\n{bound}", style="dim") if bound else Text(value)
 
 
@@ -158,7 +157,7 @@ def _text_table(profile: Profile, columns: list[ColumnSummary], max_top: int) ->
     for s in columns:
         table.add_row(
             _name(s),
-            f.null_share(s.nulls, s.count),  # type: ignore[attr-defined]
+            f.null_share_of(s),
             _distinct(s),
             _top_values(s, max_top),
             _mean_length(s),
