@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 
 import suture
 from suture.aggregate import RowCount
-from suture.engines.spark import SparkEngine
+from suture.engines.spark import SparkEngine, _conform
 from suture.errors import (
     CorruptStateError,
     IncompatibleMergeError,
@@ -367,3 +367,31 @@ def test_engine_by_name_and_description(spark: SparkSession) -> None:
     assert SparkEngine(spark).describe(frame) == "Spark DataFrame"
     assert SparkEngine(spark).aggregate(frame, RowCount()) == 5
     assert SparkEngine().spark is SparkSession.getActiveSession()
+
+
+def test_a_spark_type_arrow_cannot_carry_is_a_clear_error(spark: SparkSession) -> None:
+    frame = spark.sql("SELECT id, INTERVAL '1' YEAR AS y FROM range(3)")
+    with pytest.raises(UnsupportedTypeError) as info:
+        suture.profile(frame)
+    assert str(info.value) == (
+        "column 'y' has Spark type interval year, which Arrow cannot carry; drop it before "
+        "profiling (df.drop('y'))"
+    )
+    assert suture.profile(frame.drop("y")).row_count == 3
+
+
+def test_batches_are_cast_to_the_reported_schema() -> None:
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "s": pa.array(["a", None], pa.string()),
+            "t": pa.array([0, 1], pa.timestamp("us", "Etc/UTC")),
+            "n": pa.array([1, 2], pa.int32()),
+        }
+    )
+    wanted = pa.schema(
+        [("s", pa.large_string()), ("t", pa.timestamp("us", "UTC")), ("n", pa.int32())]
+    )
+    conformed = _conform(batch, wanted)
+    assert conformed.schema == wanted
+    assert conformed.to_pydict() == batch.to_pydict()
+    assert _conform(conformed, wanted) is conformed

@@ -73,7 +73,8 @@ class SparkEngine:
     (up to floating rounding for moments, which are summed in another order), sketches
     within their stated error bounds.  Empty partitions contribute the zero state.  When
     this engine starts a local session, the workers run this Python interpreter
-    (``PYSPARK_PYTHON`` defaults to ``sys.executable``).
+    (``PYSPARK_PYTHON`` defaults to ``sys.executable``); on a cluster, the executors need
+    the same version of suture installed.
     """
 
     name = "spark"
@@ -115,6 +116,11 @@ class SparkEngine:
             When the path is missing or unreadable, or ``source`` is another object.
         """
         if _is_spark_frame(source):
+            if type(source).__module__.startswith("pyspark.sql.connect"):
+                raise SourceError(
+                    "the Spark engine needs a classic Spark session, not Spark Connect (it "
+                    "merges partial states with DataFrame.rdd); profile with a classic session"
+                )
             return source
         if isinstance(source, str | os.PathLike):
             frame = self._read(str(source))
