@@ -97,7 +97,7 @@ class RowCount:
         return 0
 
     def update(self, state: int, batch: pa.RecordBatch) -> int:
-        return state + batch.num_rows
+        return state + int(batch.num_rows)
 
     def merge(self, a: int, b: int) -> int:
         return a + b

@@ -12,6 +12,7 @@ states in a random tree.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable
@@ -38,7 +39,7 @@ def random_split(table: pa.Table, parts: int, rng: random.Random) -> list[pa.Tab
     """Cut ``table`` at ``parts - 1`` random places (parts may be empty)."""
     cuts = sorted(rng.randint(0, table.num_rows) for _ in range(parts - 1))
     bounds = [0, *cuts, table.num_rows]
-    return [table.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [table.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
 
 
 def _fold(aggregator: Aggregator[Any, Any], table: pa.Table, batch_size: int) -> Any:

@@ -23,6 +23,22 @@ class ColumnSketch(ABC, Generic[S]):
     kind = "column"
 
     @abstractmethod
+    def zero(self) -> S:
+        """The empty state."""
+
+    @abstractmethod
+    def update(self, state: S, array: pa.Array) -> S:
+        """Fold one Arrow array in (may reuse ``state``)."""
+
+    @abstractmethod
+    def merge(self, a: S, b: S) -> S:
+        """Combine two states (may reuse ``a``; never modifies ``b``)."""
+
+    @abstractmethod
+    def finalize(self, state: S) -> Any:
+        """The summary of the state."""
+
+    @abstractmethod
     def config(self) -> str: ...
 
     @abstractmethod
@@ -62,7 +78,18 @@ class ColumnSummary:
     """
 
     kind = "column"
+    state: Any
     name: str = ""
     arrow_type: pa.DataType | None = None
     hints: tuple[str, ...] = ()
     parse_failures: int = 0
+
+    @property
+    def count(self) -> int:
+        """Rows seen, nulls included."""
+        return int(self.state.count)
+
+    @property
+    def nulls(self) -> int:
+        """Null values seen."""
+        return int(self.state.nulls)

@@ -160,12 +160,11 @@ class StringSummary(ColumnSummary):
     """
 
     kind = "string"
+    state: StringState
 
     def __init__(self, state: StringState) -> None:
         self.state = state
 
-    count = property(lambda self: self.state.count)
-    nulls = property(lambda self: self.state.nulls)
     empty = property(lambda self: self.state.empty)
 
     @property
@@ -241,12 +240,11 @@ class BooleanSummary(ColumnSummary):
     """Exact counts of a boolean column: ``count``, ``nulls``, ``true``, ``false``."""
 
     kind = "boolean"
+    state: BooleanState
 
     def __init__(self, state: BooleanState) -> None:
         self.state = state
 
-    count = property(lambda self: self.state.count)
-    nulls = property(lambda self: self.state.nulls)
     true = property(lambda self: self.state.true)
 
     @property

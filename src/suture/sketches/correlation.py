@@ -75,7 +75,7 @@ def _batch_state_unchecked(x: _F) -> CoMomentsState:
     # (relative error about 1e-16 * mean_y**2 / variance): redo those rows in two passes.
     shaky = mean_y * mean_y > 1e6 * np.maximum(m2, 0.0) / safe
     for i in np.flatnonzero(shaky.any(axis=1) | shaky.any(axis=0)):
-        _two_pass_row(y, m, mean_y, n, i, m2, c)
+        _two_pass_row(y, m, mean_y, n, int(i), m2, c)
     return CoMomentsState(n, mean_y + shift[:, None], np.maximum(m2, 0.0), c)
 
 

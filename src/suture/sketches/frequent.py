@@ -38,7 +38,7 @@ class FrequentItems:
     """A DataSketches frequent-strings sketch plus the offset of batch-level reductions."""
 
     lg_max_map: int = DEFAULT_LG_MAX_MAP
-    sketch: dsk.frequent_strings_sketch = field(default=None)  # type: ignore[assignment]
+    sketch: dsk.frequent_strings_sketch = field(default=None)
     offset: int = 0
 
     def __post_init__(self) -> None:

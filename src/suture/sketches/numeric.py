@@ -176,9 +176,18 @@ class NumericSketch(ColumnSketch[NumericState]):
         }
 
     def _from_fields(self, fields: dict[str, Any]) -> NumericState:
-        counts = [int(c) for c in fields["counts"]]
+        count, nulls, nans, pos_inf, neg_inf, zeros, negatives, integers = (
+            int(c) for c in fields["counts"]
+        )
         return NumericState(
-            *counts,
+            count,
+            nulls,
+            nans,
+            pos_inf,
+            neg_inf,
+            zeros,
+            negatives,
+            integers,
             min=fields["min"],
             max=fields["max"],
             moments=Moments.from_list(fields["moments"]),
@@ -197,12 +206,11 @@ class NumericSummary(ColumnSummary):
     """
 
     kind = "numeric"
+    state: NumericState
 
     def __init__(self, state: NumericState) -> None:
         self.state = state
 
-    count = property(lambda self: self.state.count)
-    nulls = property(lambda self: self.state.nulls)
     nans = property(lambda self: self.state.nans)
     pos_inf = property(lambda self: self.state.pos_inf)
     neg_inf = property(lambda self: self.state.neg_inf)

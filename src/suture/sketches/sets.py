@@ -103,9 +103,6 @@ class SetSummary(ColumnSummary):
         self.sizes = NumericSummary(state.sizes)
         self.elements = StringSummary(state.elements)
 
-    count = property(lambda self: self.state.count)
-    nulls = property(lambda self: self.state.nulls)
-
     def distinct(self) -> Any:
         """Estimated number of distinct elements."""
         return self.elements.distinct()

@@ -68,14 +68,14 @@ class TemporalSummary(NumericSummary):
         return pa.scalar(round(ticks), _physical(self.type)).cast(self.type).as_py()
 
     @property
-    def min(self) -> Any:  # type: ignore[override]
+    def min(self) -> Any:
         return self.to_value(super().min)
 
     @property
-    def max(self) -> Any:  # type: ignore[override]
+    def max(self) -> Any:
         return self.to_value(super().max)
 
-    def quantile(self, q: float) -> Estimate[Any]:  # type: ignore[override]
+    def quantile(self, q: float) -> Estimate[Any]:
         e = super().quantile(q)
         return Estimate(
             self.to_value(e.value), self.to_value(e.lower), self.to_value(e.upper), e.confidence
@@ -84,12 +84,12 @@ class TemporalSummary(NumericSummary):
     @property
     def min_ticks(self) -> float:
         """The minimum as ticks of the unit."""
-        return NumericSummary.min.fget(self)  # type: ignore[attr-defined,no-any-return]
+        return float(self.state.min) if self.finite else math.nan
 
     @property
     def max_ticks(self) -> float:
         """The maximum as ticks of the unit."""
-        return NumericSummary.max.fget(self)  # type: ignore[attr-defined,no-any-return]
+        return float(self.state.max) if self.finite else math.nan
 
     def histogram(self, bins: int = 20) -> Histogram:
         """Equal-width histogram of the ticks between the minimum and the maximum."""
