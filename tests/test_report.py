@@ -207,11 +207,20 @@ def test_terminal_lists_the_strongest_correlations(profile: Profile) -> None:
     assert "count ~" not in text  # uncorrelated with everything
 
 
-def test_terminal_fits_100_columns(diamonds: Profile, profile: Profile) -> None:
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_terminal_fits_the_console_and_keeps_every_name(
+    width: int, diamonds: Profile, profile: Profile
+) -> None:
     for p in (diamonds, profile):
-        text = _terminal(p, width=100)
-        assert max(len(line) for line in text.splitlines()) <= 100
-        assert "53,940 rows" in text or f"{N:,} rows" in text
+        text = _terminal(p, width=width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        for name in p:
+            if len(name) <= 14:  # longer names fold over lines
+                assert re.search(rf"^{re.escape(name)}\s", text, re.MULTILINE), name
+        left_out = "Left out to fit" in text
+        assert left_out == (width < 100)
+    assert "p25" in _terminal(diamonds, width=100)
+    assert "p25" not in _terminal(diamonds, width=80).split("Left out")[0]
 
 
 def test_terminal_shows_dates_and_durations(profile: Profile) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -21,6 +23,8 @@ from suture.sketches._base import ColumnSummary
 __all__ = ["render_terminal"]
 
 MAX_PAIRS = 10
+_NAME_MIN = 14
+_NUMERIC_DROP = (("p25", "p75"), ("std",), ("mean",), ("p99",))
 _VALUE_WIDTH = 22
 
 
@@ -51,11 +55,11 @@ def render_terminal(profile: Profile, console: Console | None = None, *, max_top
     if not len(profile):
         out.print(Text("The profile has no columns.", style="italic"))
     if numeric:
-        out.print(_numeric_table(profile, numeric))
+        out.print(_numeric_table(numeric, out.width))
     if temporal:
-        out.print(_temporal_table(profile, temporal))
+        out.print(_temporal_table(temporal, out.width))
     if texts:
-        out.print(_text_table(profile, texts, max_top))
+        out.print(_text_table(texts, max_top, out.width))
     out.print(Text(f.error_bounds(profile).short(), style="dim"))
     pairs = f.strong_pairs(profile)
     if len(profile.correlation.columns) >= 2:
@@ -83,6 +87,7 @@ def _table(title: str) -> Table:
         box=box.SIMPLE_HEAD,
         header_style="bold",
         pad_edge=False,
+        show_edge=False,
         padding=(0, 0, 0, 1),
         expand=False,
     )
@@ -105,67 +110,85 @@ def _distinct(summary: ColumnSummary) -> Text:
     return Text(value) + Text(f"\n{bound}", style="dim") if bound else Text(value)
 
 
-def _name_column(table: Table) -> None:
-    table.add_column("column", overflow="fold", min_width=12, ratio=1)
+def _fitted(
+    title: str,
+    columns: Sequence[ColumnSummary],
+    cells: dict[str, list[Text]],
+    drop: Sequence[tuple[str, ...]],
+    width: int,
+) -> Table:
+    """A table of the columns' cells, leaving out the ``drop`` cells (in order) that do not fit.
 
+    Rich squeezes the wrappable name column to nothing when a table is too wide, so the
+    widths are planned here: the name keeps at least ``_NAME_MIN`` characters.
+    """
 
-def _numeric_table(profile: Profile, columns: list[NumericSummary]) -> Table:
-    table = _table("Numeric columns")
-    _name_column(table)
-    for head in ("nulls", "distinct", "min", "p25", "p50", "p75", "p99", "max", "mean", "std"):
-        table.add_column(head, justify="right", no_wrap=True)
-    for s in columns:
-        table.add_row(
-            _name(s),
-            f.null_share(s.nulls, s.count),
-            _distinct(s),
-            f.short(s.min),
-            *(f.short(float(s.quantile(q))) for q in f.QUANTILES),
-            f.short(s.max),
-            f.short(s.mean),
-            f.short(s.std),
-        )
+    def need(head: str) -> int:
+        lines = [len(line) for cell in cells[head] for line in cell.plain.split("\n")]
+        return max([len(head), *lines]) + 2  # one space of padding, one of divider
+
+    kept, hidden = list(cells), list[str]()
+    for group in drop:
+        if sum(need(h) for h in kept) + _NAME_MIN <= width:
+            break
+        kept = [h for h in kept if h not in group]
+        hidden += group
+    table = _table(title)
+    if hidden:
+        table.caption = f"Left out to fit {width} characters: {', '.join(hidden)}."
+        table.caption_justify, table.caption_style = "left", "dim"
+    table.add_column("column", overflow="fold", min_width=_NAME_MIN)
+    for head in kept:
+        left = head.startswith("top values")
+        table.add_column(head, justify="left" if left else "right", no_wrap=True)
+    for i, summary in enumerate(columns):
+        table.add_row(_name(summary), *(cells[head][i] for head in kept))
     return table
 
 
-def _temporal_table(profile: Profile, columns: list[TemporalSummary]) -> Table:
-    table = _table("Date and time columns")
-    _name_column(table)
-    for head in ("nulls", "distinct", "min", "median", "max", "std"):
-        table.add_column(head, justify="right", no_wrap=True)
-    for s in columns:
-        _, std = f.mean_std(s)
-        table.add_row(
-            _name(s),
-            f.null_share(s.nulls, s.count),
-            _distinct(s),
-            f.value(s, s.min),
-            f.value(s, s.quantile(0.5).value),
-            f.value(s, s.max),
-            std,
-        )
-    return table
+def _numeric_table(columns: list[NumericSummary], width: int) -> Table:
+    quantiles = {
+        name: [Text(f.short(float(s.quantile(q)))) for s in columns]
+        for name, q in zip(("p25", "p50", "p75", "p99"), f.QUANTILES, strict=True)
+    }
+    cells = {
+        "nulls": [Text(f.null_share_of(s)) for s in columns],
+        "distinct": [_distinct(s) for s in columns],
+        "min": [Text(f.short(s.min)) for s in columns],
+        **quantiles,
+        "max": [Text(f.short(s.max)) for s in columns],
+        "mean": [Text(f.short(s.mean)) for s in columns],
+        "std": [Text(f.short(s.std)) for s in columns],
+    }
+    return _fitted("Numeric columns", columns, cells, _NUMERIC_DROP, width)
 
 
-def _text_table(profile: Profile, columns: list[ColumnSummary], max_top: int) -> Table:
-    table = _table("Text, boolean and set columns")
-    _name_column(table)
-    table.add_column("nulls", justify="right", no_wrap=True)
-    table.add_column("distinct", justify="right", no_wrap=True)
-    table.add_column("top values (count, share, ± bound)", no_wrap=True)
-    table.add_column("mean len", justify="right", no_wrap=True)
-    for s in columns:
-        table.add_row(
-            _name(s),
-            f.null_share_of(s),
-            _distinct(s),
-            _top_values(s, max_top),
-            _mean_length(s),
-        )
-    return table
+def _temporal_table(columns: list[TemporalSummary], width: int) -> Table:
+    cells = {
+        "nulls": [Text(f.null_share_of(s)) for s in columns],
+        "distinct": [_distinct(s) for s in columns],
+        "min": [Text(f.value(s, s.min)) for s in columns],
+        "median": [Text(f.value(s, s.quantile(0.5).value)) for s in columns],
+        "max": [Text(f.value(s, s.max)) for s in columns],
+        "std": [Text(f.mean_std(s)[1]) for s in columns],
+    }
+    return _fitted("Date and time columns", columns, cells, (("std",), ("median",)), width)
 
 
-def _top_values(s: ColumnSummary, max_top: int) -> Text:
+def _text_table(columns: list[ColumnSummary], max_top: int, width: int) -> Table:
+    value_width = min(_VALUE_WIDTH, max(8, width - 64))
+    cells = {
+        "nulls": [Text(f.null_share_of(s)) for s in columns],
+        "distinct": [_distinct(s) for s in columns],
+        "top values (count, share, ± bound)": [
+            _top_values(s, max_top, value_width) for s in columns
+        ],
+        "mean len": [Text(_mean_length(s)) for s in columns],
+    }
+    return _fitted("Text, boolean and set columns", columns, cells, (("mean len",),), width)
+
+
+def _top_values(s: ColumnSummary, max_top: int, width: int) -> Text:
     if isinstance(s, SetSummary):
         items, total = s.top(max_top), s.elements.count - s.elements.nulls
     elif isinstance(s, StringSummary | BooleanSummary):
@@ -174,12 +197,10 @@ def _top_values(s: ColumnSummary, max_top: int) -> Text:
         return Text()
     text = Text()
     for i, item in enumerate(items):
-        label = item.value if len(item.value) <= _VALUE_WIDTH else item.value[: _VALUE_WIDTH - 1]
-        if label != item.value:
-            label += "…"
+        label = item.value if len(item.value) <= width else item.value[: width - 1] + "…"
         if i:
             text.append("\n")
-        text.append(label.ljust(_VALUE_WIDTH + 1))
+        text.append(label.ljust(width + 1))
         text.append(_item_count(item.count.value, item.count.lower, item.count.upper, total))
     return text if items else Text(f.DASH)
 
