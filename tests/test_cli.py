@@ -1,0 +1,96 @@
+"""The ``suture`` command as a user runs it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import suture
+
+SUTURE = str(Path(sys.executable).with_name("suture"))
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SUTURE, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    table = pa.table({"x": [1.0, 2.0, 3.0, None], "c": ["a", "b", "a", "a"]})
+    pq.write_table(table, tmp_path / "data.parquet")
+    pq.write_table(table.slice(0, 2), tmp_path / "part1.parquet")
+    pq.write_table(table.slice(2), tmp_path / "part2.parquet")
+    return tmp_path
+
+
+def test_profile_prints_summary_and_writes_profile_and_html(data: Path) -> None:
+    result = run("profile", "data.parquet", "--html", "report.html", cwd=data)
+    assert result.returncode == 0, result.stderr
+    assert "4 rows × 2 columns" in result.stdout
+    assert "wrote data.profile" in result.stderr
+    profile = suture.Profile.load(data / "data.profile")
+    assert profile.row_count == 4 and profile["x"].nulls == 1
+    assert (data / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_show_and_merge(data: Path) -> None:
+    for part in ("part1", "part2"):
+        assert run("profile", f"{part}.parquet", "-q", cwd=data).returncode == 0
+    merged = run("merge", "part1.profile", "part2.profile", "-o", "all.profile", cwd=data)
+    assert merged.returncode == 0, merged.stderr
+    assert "wrote all.profile: 4 rows from 2 profiles" in merged.stderr
+    shown = run("show", "all.profile", cwd=data)
+    assert shown.returncode == 0 and "4 rows × 2 columns" in shown.stdout
+    assert suture.Profile.load(data / "all.profile")["c"].top(1)[0].count.value == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("profile", "missing.parquet"),
+            "error: missing.parquet: no such file or folder; check the path",
+        ),
+        (("show", "bad.profile"), "error: bad.profile is not a suture profile (wrong magic bytes)"),
+        (("profile", "ragged.csv"), "error: ragged.csv line 3: Expected 2 columns, got 3: 3,4,5;"),
+        (("profile", "empty.csv"), "error: empty.csv has no rows; there is nothing to profile"),
+        (
+            ("profile", "data.parquet", "--engine", "duck"),
+            "error: unknown engine 'duck'; use local or spark",
+        ),
+        (
+            ("merge", "data.profile", "-o", "x.profile"),
+            "error: give at least two profiles to merge",
+        ),
+    ],
+)
+def test_user_mistakes_give_one_line_and_exit_2(
+    data: Path, args: tuple[str, ...], message: str
+) -> None:
+    (data / "bad.profile").write_bytes(b"garbage")
+    (data / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    (data / "empty.csv").write_text("a,b\n")
+    (data / "data.profile").write_bytes(suture.profile(data / "data.parquet").to_bytes())
+    result = run(*args, cwd=data)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_failed_profile_leaves_no_partial_file(data: Path) -> None:
+    (data / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    assert run("profile", "ragged.csv", "-o", "out.profile", cwd=data).returncode == 2
+    assert not (data / "out.profile").exists()
+    assert not list(data.glob(".suture-*"))
+
+
+def test_version(data: Path) -> None:
+    assert run("--version", cwd=data).stdout.strip() == f"suture {suture.__version__}"
