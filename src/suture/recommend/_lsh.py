@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from suture.sketches.hashing import murmur3_64bit_keys
+
 __all__ = [
     "LSHParams",
     "Neighbours",
@@ -27,6 +29,8 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
 _PAIR_CHUNK = 1 << 16
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+U64 = npt.NDArray[np.uint64]
 
 
 @dataclass(frozen=True)
@@ -96,24 +100,26 @@ def choose_bands(
     return LSHParams(bands=best[1], rows=best[2], threshold=threshold)
 
 
-def band_buckets(signatures: U32, params: LSHParams) -> I64:
-    """Bucket number of every item in every band, shape (bands, items).
+def band_buckets(signatures: U32, params: LSHParams) -> U64:
+    """Bucket key of every item in every band, shape (bands, items).
 
-    Buckets are exact (items share a bucket only when the band's positions all agree),
-    numbered within each band.
+    A band's key is a 64-bit hash of its ``rows`` positions (the position itself when
+    ``rows == 1``), computed for all items and bands at once.  Two different bands
+    sharing a key (probability about 2**-64 per pair) only add a candidate, which is
+    then scored by its signatures like any other.
     """
     n = signatures.shape[0]
-    buckets = np.empty((params.bands, n), dtype=np.int64)
-    for band in range(params.bands):
-        block = np.ascontiguousarray(signatures[:, band * params.rows : (band + 1) * params.rows])
-        if n == 0:
-            continue
-        _, inverse = np.unique(block, axis=0, return_inverse=True)
-        buckets[band] = inverse.reshape(-1)
-    return buckets
+    used = signatures[:, : params.bands * params.rows].reshape(n, params.bands, params.rows)
+    keys = used[:, :, 0].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(1, params.rows):
+            keys = keys * _MIX + used[:, :, row].astype(np.uint64)
+    if params.rows > 1:
+        keys = murmur3_64bit_keys(keys)[0]
+    return np.ascontiguousarray(keys.T)
 
 
-def _pairs_in_groups(labels: I64) -> tuple[I64, I64]:
+def _pairs_in_groups(labels: npt.NDArray[np.integer]) -> tuple[I64, I64]:
     """All pairs (i < j by position) of items sharing a label, vectorized."""
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
