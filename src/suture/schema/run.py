@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suture.errors import SourceError
-from suture.schema.validate import Checked, ValidationAggregator, ValidationSummary, Validator
+from suture.schema.validate import ROW, Checked, ValidationAggregator, ValidationSummary, Validator
 from suture.sources import CsvTypeWidened, Source, open_source
 
 if TYPE_CHECKING:
@@ -189,17 +189,26 @@ def _write(
 
 def validate_spark(schema: Schema, df: Any, engine: Any = None) -> ValidationResult:
     """Validate a Spark DataFrame on Spark: lazy valid/quarantine frames and a summary."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     from suture.engines import resolve_engine
-    from suture.schema.contract import ValidationResult
+    from suture.engines.spark import _quiet
 
     runner = resolve_engine(engine or "spark", df)
+    with _quiet():
+        return _validate_spark(schema, df, runner)
+
+
+def _validate_spark(schema: Schema, df: Any, runner: Any) -> ValidationResult:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from suture.schema.contract import ValidationResult
+
     input_schema = runner.schema_of(df)
     validator = schema.validator(input_schema, "the Spark DataFrame")
     text = schema.dumps()
-    quarantine_schema = from_arrow_schema(validator.quarantine_schema)
-    valid_schema = from_arrow_schema(validator.valid_schema())
+    quarantine_arrow = validator.quarantine_schema
+    valid_arrow = validator.valid_schema()
+    quarantine_schema = from_arrow_schema(quarantine_arrow)
+    valid_schema = from_arrow_schema(valid_arrow)
 
     def split(which: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
         def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -210,7 +219,10 @@ def validate_spark(schema: Schema, df: Any, engine: Any = None) -> ValidationRes
                 if local is None:
                     local = _Schema.loads(text).validator(batch.schema, "the Spark DataFrame")
                 checked = local.check(batch)
-                yield checked.valid if which == "valid" else checked.quarantine
+                if which == "valid":
+                    yield _conform(checked.valid, valid_arrow)
+                else:
+                    yield _conform(_no_rows(checked.quarantine), quarantine_arrow)
 
         return apply
 
@@ -223,3 +235,19 @@ def validate_spark(schema: Schema, df: Any, engine: Any = None) -> ValidationRes
         df.mapInArrow(split("quarantine"), quarantine_schema),
         summary,
     )
+
+
+def _no_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Spark has no source row numbers: ``__row`` is null there."""
+    index = batch.schema.get_field_index(ROW)
+    return batch.set_column(index, ROW, pa.nulls(batch.num_rows, pa.int64()))
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema.equals(schema):
+        return batch
+    arrays = [
+        column if column.type == f.type else column.cast(f.type)
+        for column, f in zip(batch.columns, schema, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -1,0 +1,97 @@
+"""Validation on Spark: the same rules, and valid + quarantined = input rows."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from suture.engines.spark import SparkEngine
+from suture.schema import Column, Derived, Schema
+
+pytestmark = pytest.mark.spark
+
+CONTRACT = Schema(
+    [
+        Column("id", "identifier", nullable=False, feature=False),
+        Column("distance", "number", nullable=False, unit="mile", min=0, max=5000),
+        Column("air_time", "number", unit="minute", min=0, max=800),
+        Column("carrier", "categorical", levels=("AA", "UA")),
+    ],
+    [Derived("speed", "distance / air_time", unit="mile / hour")],
+)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("suture-schema-tests")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+        yield session
+        session.stop()
+
+
+def dirty(n: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    distance = rng.uniform(-100, 6000, n).round(1).astype(str).astype(object)
+    distance[rng.random(n) < 0.05] = None
+    distance[rng.random(n) < 0.05] = "far"
+    air = rng.uniform(-10, 900, n).round(0).astype(str).astype(object)
+    air[rng.random(n) < 0.03] = "0"
+    carrier = rng.choice(["AA", "UA", "ZZ", None], n, p=[0.45, 0.45, 0.05, 0.05])
+    return pa.table(
+        {
+            "id": pa.array([f"r{i}" for i in range(n)]),
+            "distance": pa.array(distance, pa.string()),
+            "air_time": pa.array(air, pa.string()),
+            "carrier": pa.array(carrier, pa.string()),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_valid_plus_quarantined_equals_input_on_spark(
+    spark: SparkSession, tmp_path: Path, seed: int
+) -> None:
+    data = dirty(3_000, seed)
+    pq.write_table(data, tmp_path / "data.parquet", row_group_size=500)
+    frame = spark.read.parquet(str(tmp_path / "data.parquet")).repartition(3)
+    result = CONTRACT.validate(frame, engine=SparkEngine(spark))
+    local = CONTRACT.validate(data)
+    s = result.summary
+    assert s.rows == data.num_rows
+    assert s.valid + s.quarantined == s.rows
+    assert result.valid.count() + result.quarantine.count() == data.num_rows
+    # the same verdicts as the local engine, row for row
+    assert (s.valid, s.quarantined, s.counts) == (
+        local.summary.valid,
+        local.summary.quarantined,
+        local.summary.counts,
+    )
+    bad_ids = {r["id"] for r in result.quarantine.select("id").collect()}
+    assert bad_ids == set(local.quarantine.column("id").to_pylist())
+    reasons = {
+        r["id"]: r["__reasons"] for r in result.quarantine.select("id", "__reasons").collect()
+    }
+    local_reasons = dict(
+        zip(
+            local.quarantine.column("id").to_pylist(),
+            local.quarantine.column("__reasons").to_pylist(),
+            strict=True,
+        )
+    )
+    assert reasons == local_reasons
