@@ -134,9 +134,12 @@ class SparkEngine:
     def schema_of(self, source: Any) -> pa.Schema:
         """The Arrow schema of the record batches the aggregators see.
 
-        Spark's types map to Arrow as ``mapInArrow`` delivers them: timestamps in
-        microseconds in the session time zone, strings as ``large_string`` when
-        ``spark.sql.execution.arrow.useLargeVarTypes`` is on.
+        Spark's types map to Arrow as ``mapInArrow`` delivers them (timestamps in
+        microseconds, strings as ``large_string`` when
+        ``spark.sql.execution.arrow.useLargeVarTypes`` is on), except that timestamps are
+        labelled UTC whatever the session time zone: a Spark timestamp is an instant, and
+        one label lets profiles from sessions in different zones (and local profiles of
+        UTC data) merge.  Batches are relabelled to this schema before aggregation.
 
         Raises
         ------
@@ -257,12 +260,11 @@ def _column(name: str) -> Any:
 def _arrow_schema(struct: Any, spark: Any) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_type
 
-    zone = spark.conf.get("spark.sql.session.timeZone")
     large = spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false") == "true"
     fields = []
     for field in struct:
         try:
-            arrow = to_arrow_type(field.dataType, timezone=zone, prefers_large_types=large)
+            arrow = to_arrow_type(field.dataType, timezone="UTC", prefers_large_types=large)
         except Exception:
             raise UnsupportedTypeError(
                 f"column {field.name!r} has Spark type {field.dataType.simpleString()}, "
