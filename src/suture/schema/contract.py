@@ -44,9 +44,16 @@ class ValidationResult:
         Counts by column and kind; ``summary.rows == valid rows + quarantined rows``.
     """
 
-    valid: Any
+    _valid: Any
     quarantine: Any
     summary: ValidationSummary
+
+    @property
+    def valid(self) -> Any:
+        """The valid rows (selected from the checked batches on first use, then kept)."""
+        if callable(self._valid):
+            self._valid = self._valid()
+        return self._valid
 
     @property
     def ok(self) -> bool:

@@ -16,7 +16,10 @@ the Spark engine.
 from __future__ import annotations
 
 import gzip
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,11 +81,26 @@ def stream_checks(
     origin, line_offset = _origin(data)
     source: Source = open_source(data)
     validator = schema.validator(source.schema, origin, line_offset=line_offset)
-    offset = 0
-    for batch in source.batches(batch_size):
-        checked = validator.check(batch, offset)
-        offset += batch.num_rows
-        yield validator, checked, batch.num_rows
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    if workers == 1:
+        offset = 0
+        for batch in source.batches(batch_size):
+            yield validator, validator.check(batch, offset), batch.num_rows
+            offset += batch.num_rows
+        return
+    # Arrow compute releases the GIL: check batches on every core, yield them in order.
+    with ThreadPoolExecutor(workers, thread_name_prefix="suture-validate") as pool:
+        pending: deque[tuple[Future[Checked], int]] = deque()
+        offset = 0
+        for batch in source.batches(batch_size):
+            pending.append((pool.submit(validator.check, batch, offset), batch.num_rows))
+            offset += batch.num_rows
+            if len(pending) > 2 * workers:
+                done, rows = pending.popleft()
+                yield validator, done.result(), rows
+        while pending:
+            done, rows = pending.popleft()
+            yield validator, done.result(), rows
 
 
 def _restarting(run: Callable[[], Any]) -> Any:
@@ -108,20 +126,25 @@ def validate_local(schema: Schema, data: Any, *, batch_size: int = 65_536) -> Va
 
     def run() -> ValidationResult:
         summary = ValidationSummary()
-        valid: list[pa.RecordBatch] = []
+        parts: list[Checked] = []
         bad: list[pa.RecordBatch] = []
         validator: Validator | None = None
         for validator, checked, rows in stream_checks(  # noqa: B007 (used after the loop)
             schema, data, batch_size=batch_size
         ):
             summary.add(checked, rows)
-            valid.append(checked.valid)
+            parts.append(checked)
             if checked.quarantine.num_rows:
                 bad.append(checked.quarantine)
         if validator is None:
             validator = _validator_for(schema, data)
+        empty = validator.valid_schema().empty_table()
+
+        def valid() -> pa.Table:
+            return pa.concat_tables([empty, *(p.valid for p in parts)])
+
         return ValidationResult(
-            pa.Table.from_batches(valid, schema=validator.valid_schema()),
+            valid,
             pa.Table.from_batches(bad, schema=validator.quarantine_schema),
             summary,
         )
@@ -175,7 +198,7 @@ def _write(
     writers: dict[str, pq.ParquetWriter],
     key: str,
     path: Path,
-    batch: pa.RecordBatch,
+    batch: pa.RecordBatch | pa.Table,
     schema: pa.Schema,
 ) -> None:
     if key not in writers:
@@ -183,7 +206,9 @@ def _write(
             writers[key] = stack.enter_context(pq.ParquetWriter(str(path), schema))
         except OSError as exc:
             raise SourceError(f"{path}: cannot write ({exc})") from None
-    if batch.num_rows:
+    if batch.num_rows and isinstance(batch, pa.Table):
+        writers[key].write_table(batch.combine_chunks())
+    elif batch.num_rows:
         writers[key].write_batch(batch)
 
 
@@ -220,7 +245,8 @@ def _validate_spark(schema: Schema, df: Any, runner: Any) -> ValidationResult:
                     local = _Schema.loads(text).validator(batch.schema, "the Spark DataFrame")
                 checked = local.check(batch)
                 if which == "valid":
-                    yield _conform(checked.valid, valid_arrow)
+                    for piece in checked.valid.to_batches():
+                        yield _conform(piece, valid_arrow)
                 else:
                     yield _conform(_no_rows(checked.quarantine), quarantine_arrow)
 

@@ -13,6 +13,7 @@ runs on the local engine and on Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -85,12 +86,31 @@ def _as_text(a: pa.Array) -> pa.Array:
 
 @dataclass
 class Checked:
-    """The outcome of one batch: valid rows, quarantined rows and violation counts."""
+    """The outcome of one batch: valid rows, quarantined rows and violation counts.
 
-    valid: pa.RecordBatch
+    ``typed`` is the whole batch converted to the contract's types and ``bad`` marks the
+    quarantined rows (None when there are none); :attr:`valid` selects the others on
+    first use, so a caller that only needs the quarantine and the counts never pays
+    for it.
+    """
+
+    typed: pa.RecordBatch
+    bad: pa.BooleanArray | None
     quarantine: pa.RecordBatch
     counts: dict[tuple[str, str], int]
     examples: dict[tuple[str, str], str]
+
+    @property
+    def valid_rows(self) -> int:
+        """How many rows of the batch keep the contract."""
+        return int(self.typed.num_rows) - int(self.quarantine.num_rows)
+
+    @functools.cached_property
+    def valid(self) -> pa.Table:
+        """The rows that keep the contract, typed."""
+        if self.bad is None:
+            return pa.Table.from_batches([self.typed])
+        return _keep(self.typed, self.bad)
 
 
 # ------------------------------------------------------------------------- conversions
@@ -561,10 +581,9 @@ class Validator:
         typed = pa.RecordBatch.from_arrays(columns, names=names)
         counts = {(r.column, r.kind): int(pc.sum(r.mask).as_py() or 0) for r in rules}
         if not rules:
-            return Checked(typed, _empty(self.quarantine_schema), counts, {})
-        valid = typed.filter(pc.invert(bad))
+            return Checked(typed, None, _empty(self.quarantine_schema), counts, {})
         quarantine, examples = self._quarantine(batch, bad, rules, offset)
-        return Checked(valid, quarantine, counts, examples)
+        return Checked(typed, bad, quarantine, counts, examples)
 
     def _derive(self, converted: dict[str, _Converted], n: int) -> dict[str, _Converted]:
         env: dict[str, pa.Array] = {}
@@ -664,8 +683,28 @@ class Validator:
         """The schema of the valid (typed) rows."""
         if self._valid_schema is None:
             empty = pa.RecordBatch.from_pylist([], schema=self.input_schema)
-            self._valid_schema = self.check(empty).valid.schema
+            self._valid_schema = self.check(empty).typed.schema
         return self._valid_schema
+
+
+_SLICE_LIMIT = 2048
+
+
+def _keep(batch: pa.RecordBatch, bad: pa.BooleanArray) -> pa.Table:
+    """The rows of ``batch`` where ``bad`` is false.
+
+    When few rows are bad, the result is zero-copy slices between them (one Python step
+    per *bad* row, never per row); otherwise one ``filter``.
+    """
+    where = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+    if len(where) == 0:
+        return pa.Table.from_batches([batch])
+    if len(where) > _SLICE_LIMIT:
+        return pa.Table.from_batches([batch.filter(pc.invert(bad))])
+    starts = np.concatenate(([0], where + 1))
+    ends = np.concatenate((where, [batch.num_rows]))
+    pieces = [batch.slice(int(a), int(b - a)) for a, b in zip(starts, ends, strict=True) if b > a]
+    return pa.Table.from_batches(pieces, schema=batch.schema)
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -723,7 +762,7 @@ class ValidationSummary:
     def add(self, checked: Checked, rows: int) -> None:
         """Count one checked batch in."""
         self.rows += rows
-        self.valid += checked.valid.num_rows
+        self.valid += checked.valid_rows
         self.quarantined += checked.quarantine.num_rows
         for key, count in checked.counts.items():
             if count:
