@@ -2,25 +2,31 @@
 
 The reading process streams Arrow record batches (Arrow's readers use their own threads);
 when more than one worker is asked for and the input is large enough to pay for it,
-batches travel as Arrow IPC to worker processes that each fold them into a partial state,
-and the partial states come back as bytes to be merged.  Peak memory is bounded by the
-batch size, the queue depth and the sketch sizes, not by the table.
+batches travel as Arrow IPC over pipes to worker processes (``suture.engines._worker``)
+that each fold them into a partial state, and the partial states come back as bytes to be
+merged.  Workers are plain subprocesses, so a user's script needs no ``__main__`` guard.
+Peak memory is bounded by the batch size, the queue depth and the sketch sizes, not by
+the table.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import pickle
 import queue
-import traceback
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from suture import errors
 from suture.aggregate import Aggregator
+from suture.engines._pipes import read_message, write_message
 from suture.errors import SutureError
-from suture.sources import DEFAULT_BATCH_SIZE, Source, batch_from_ipc, ipc_bytes, open_source
+from suture.sources import DEFAULT_BATCH_SIZE, Source, ipc_bytes, open_source
 
 __all__ = ["LocalEngine"]
 
@@ -118,21 +124,6 @@ def _fold(
     return state
 
 
-def _worker(aggregator: Aggregator[Any, Any], inbox: Any, outbox: Any) -> None:
-    state = aggregator.zero()
-    try:
-        while True:
-            message = inbox.get()
-            if message is None:
-                break
-            state = aggregator.update(state, batch_from_ipc(message))
-        outbox.put(("state", aggregator.to_bytes(state)))
-    except SutureError as exc:
-        outbox.put(("user-error", exc))
-    except BaseException:
-        outbox.put(("crash", traceback.format_exc()))
-
-
 def _fold_parallel(
     src: Source,
     aggregator: Aggregator[Any, Any],
@@ -141,53 +132,82 @@ def _fold_parallel(
     depth: int,
     progress: Progress | None,
 ) -> Any:
-    context = mp.get_context("spawn")
-    outbox = context.Queue()
-    inboxes = [context.Queue(maxsize=depth) for _ in range(workers)]
-    procs = [
-        context.Process(target=_worker, args=(aggregator, inbox, outbox), daemon=True)
-        for inbox in inboxes
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=depth * workers)
+    procs = [_start_worker(aggregator) for _ in range(workers)]
+    results: list[Any] = [None] * workers
+    feeders = [
+        threading.Thread(target=_feed, args=(proc, pending, results, i), daemon=True)
+        for i, proc in enumerate(procs)
     ]
-    for proc in procs:
-        proc.start()
+    for feeder in feeders:
+        feeder.start()
     try:
-        for i, batch in enumerate(src.batches(batch_size)):
-            _put(inboxes[i % workers], ipc_bytes(batch), procs)
+        for batch in src.batches(batch_size):
+            _put(pending, ipc_bytes(batch), feeders)
             if progress is not None:
                 progress(batch.num_rows)
-        for inbox in inboxes:
-            _put(inbox, None, procs)
-        state = aggregator.zero()
-        for _ in procs:
-            state = aggregator.merge(state, aggregator.from_bytes(_receive(outbox, procs)))
-        return state
     finally:
+        for _ in feeders:
+            pending.put(None)
+        for feeder in feeders:
+            feeder.join()
         for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-            proc.join()
+            proc.wait()
+    state = aggregator.zero()
+    for result in results:
+        state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
+    return state
 
 
-def _put(inbox: Any, message: bytes | None, procs: list[Any]) -> None:
+def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suture.engines._worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    write_message(proc.stdin, b"A", pickle.dumps(aggregator))
+    return proc
+
+
+def _feed(
+    proc: subprocess.Popen[bytes], pending: queue.Queue[bytes | None], results: list[Any], i: int
+) -> None:
+    """Hand batches to one worker until the sentinel, then collect its state or error."""
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        while (message := pending.get()) is not None:
+            write_message(proc.stdin, b"B", message)
+        write_message(proc.stdin, b"E")
+        results[i] = read_message(proc.stdout)
+    except (BrokenPipeError, OSError):
+        results[i] = read_message(proc.stdout)
+        while pending.get() is not None:
+            pass  # keep draining so the reader never blocks on a dead worker
+    finally:
+        proc.stdin.close()
+
+
+def _put(
+    pending: queue.Queue[bytes | None], message: bytes, feeders: list[threading.Thread]
+) -> None:
     while True:
         try:
-            inbox.put(message, timeout=1.0)
+            pending.put(message, timeout=1.0)
             return
         except queue.Full:
-            if not all(p.is_alive() for p in procs):
-                raise RuntimeError("a suture worker process died; see its error above") from None
+            if not any(f.is_alive() for f in feeders):
+                raise RuntimeError("every suture worker process stopped early") from None
 
 
-def _receive(outbox: Any, procs: list[Any]) -> bytes:
-    while True:
-        try:
-            kind, payload = outbox.get(timeout=1.0)
-        except queue.Empty:
-            if not all(p.is_alive() or p.exitcode == 0 for p in procs):
-                raise RuntimeError("a suture worker process died without reporting") from None
-            continue
-        if kind == "state":
-            return bytes(payload)
-        if kind == "user-error":
-            raise payload
-        raise RuntimeError(f"a suture worker process failed:\n{payload}")
+def _unwrap(result: Any) -> bytes:
+    tag, payload = result if result is not None else (b"", b"")
+    if tag == b"S":
+        return bytes(payload)
+    if tag == b"X":
+        name, _, message = payload.decode().partition("\0")
+        error = getattr(errors, name, None)
+        if isinstance(error, type) and issubclass(error, SutureError):
+            raise error(message)
+        raise RuntimeError(f"a suture worker process failed:\n{message}")
+    raise RuntimeError("a suture worker process died without a result; see its error above")

@@ -38,7 +38,7 @@ def hll_update(registers: HllRegisters, keys: npt.NDArray[np.uint64]) -> HllRegi
     """Fold 64-bit keys into the registers in place and return them."""
     if keys.size == 0:
         return registers
-    h1, h2 = murmur3_64bit_keys(np.unique(keys))
+    h1, h2 = murmur3_64bit_keys(keys)
     slots = (h1 & np.uint64(registers.size - 1)).astype(np.intp)
     values = (np.minimum(leading_zeros(h2), 62) + 1).astype(np.uint8)
     np.maximum.at(registers, slots, values)

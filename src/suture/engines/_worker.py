@@ -1,0 +1,48 @@
+"""A worker process of the local engine: ``python -m suture.engines._worker``.
+
+It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the user's
+``__main__`` (which ``multiprocessing``'s spawn does, and which breaks scripts without an
+``if __name__ == "__main__"`` guard)::
+
+    A <pickled aggregator>    configure (aggregators are configuration only)
+    B <Arrow IPC stream>      fold one record batch into the state
+    E                         end: reply S <state bytes>, or X <error class>\\0<message>
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import traceback
+from typing import IO, Any
+
+from suture.engines._pipes import read_message, write_message
+from suture.errors import SutureError
+from suture.sources import batch_from_ipc
+
+
+def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
+    """Fold batches until the end message; reply with the state or the error."""
+    aggregator: Any = None
+    state: Any = None
+    try:
+        while True:
+            tag, payload = read_message(inbox)
+            if tag == b"A":
+                aggregator = pickle.loads(payload)
+                state = aggregator.zero()
+            elif tag == b"B":
+                state = aggregator.update(state, batch_from_ipc(payload))
+            elif tag == b"E":
+                write_message(outbox, b"S", aggregator.to_bytes(state))
+                return
+            else:
+                return
+    except SutureError as exc:
+        write_message(outbox, b"X", f"{type(exc).__name__}\0{exc}".encode())
+    except Exception:
+        write_message(outbox, b"X", f"RuntimeError\0{traceback.format_exc()}".encode())
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
