@@ -122,15 +122,17 @@ def run_suture(path: Path, repeat: int) -> dict[str, Any]:
 
     schema = suture_schema()
     table = pq.read_table(path, columns=[c.name for c in schema.columns])
-    best = float("inf")
+    best = with_valid = float("inf")
     result = None
     for _ in range(repeat):
         start = time.perf_counter()
-        result = schema.validate(table, batch_size=1 << 20)
+        result = schema.validate(table, batch_size=1 << 18)
         best = min(best, time.perf_counter() - start)
+        assert result.valid.num_rows + result.quarantine.num_rows == table.num_rows
+        with_valid = min(with_valid, time.perf_counter() - start)
     assert result is not None
-    return {"rows": table.num_rows, "seconds": best, "failed_rows": result.summary.quarantined,
-            "version": _version("suture")}  # fmt: skip
+    return {"rows": table.num_rows, "seconds": best, "seconds_with_valid": with_valid,
+            "failed_rows": result.summary.quarantined, "version": _version("suture")}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- peers
@@ -257,8 +259,25 @@ def report(results: dict[str, dict[str, Any] | str], rows: int) -> str:
         lines.append(
             f"| {name} | {r['version']} | {r['seconds']:.3f} | {peer:,.0f} | {ratio} |"
         )
+        if "seconds_with_valid" in r:
+            full = r["rows"] / r["seconds_with_valid"]
+            lines.append(
+                f"| {name}, also selecting the typed valid rows | {r['version']} | "
+                f"{r['seconds_with_valid']:.3f} | {full:,.0f} | |"
+            )
     if peer_rates:
-        lines += ["", f"suture / fastest peer: **{rate / max(peer_rates):.1f}x** (target 5x)."]
+        full = ours["rows"] / ours["seconds_with_valid"]
+        lines += [
+            "",
+            f"suture / fastest peer: **{rate / max(peer_rates):.1f}x** (target 5x); "
+            f"{full / max(peer_rates):.1f}x when suture also materializes the typed valid "
+            "table, which the peers do not produce.",
+            "",
+            "Every tool computes the failures of every rule: suture the quarantine rows with "
+            "one reason column per rule and the summary; pandera the failure cases "
+            "(lazy=True); Great Expectations each expectation's unexpected count "
+            "(result_format BASIC).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -2,8 +2,9 @@
 
 Each partition folds its Arrow record batches into a partial state inside
 ``DataFrame.mapInArrow`` and yields one row holding ``aggregator.to_bytes(state)``; the
-partial states are merged as bytes in a tree (``RDD.treeAggregate``), so the driver only
-ever holds a few states however many partitions there are.  The aggregator object is
+partial states are merged as bytes in a tree (each level a ``repartition`` and another
+``mapInArrow`` that merges up to ``fan_in`` states into one), so the driver only ever
+holds a few states however many partitions there are.  The aggregator object is
 configuration only and travels to the executors by cloudpickle; states travel as their
 portable byte images, never as pickles.
 
@@ -20,7 +21,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +67,9 @@ class SparkEngine:
         The largest record batch an aggregator sees.  Spark itself cuts partitions into
         batches of ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows; larger ones are
         sliced.
+    fan_in : int, default 32
+        How many partial states are merged into one at each level of the merge tree (and
+        at most on the driver at the end).
 
     Notes
     -----
@@ -85,12 +89,16 @@ class SparkEngine:
         *,
         master: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        fan_in: int = 32,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if fan_in < 2:
+            raise ValueError(f"fan_in must be at least 2, got {fan_in}")
         self._spark = spark
         self.master = master
         self.batch_size = batch_size
+        self.fan_in = fan_in
         self._names: dict[int, tuple[Any, str]] = {}
 
     @property
@@ -193,18 +201,23 @@ class SparkEngine:
         if columns is not None:
             frame = frame.select(*[_column(name) for name in columns])
         schema = _arrow_schema(frame.schema, frame.sparkSession)
-        zero: Partial = (aggregator.to_bytes(aggregator.zero()), None, None, 0)
-        fold = _partition_fold(aggregator, schema, self.batch_size)
-        merge = _partial_merge(aggregator)
         with _quiet(), _spark_failures(self.describe(source)):
-            partials = frame.mapInArrow(fold, _OUTPUT_SCHEMA).rdd.map(tuple)
-            depth = max(2, math.ceil(math.log(max(partials.getNumPartitions(), 1), 32)))
-            image, error_class, message, rows = partials.treeAggregate(zero, merge, merge, depth)
+            partitions = frame.rdd.getNumPartitions()
+            level = frame.mapInArrow(
+                _partition_fold(aggregator, schema, self.batch_size), _OUTPUT_SCHEMA
+            )
+            while partitions > self.fan_in:
+                partitions = math.ceil(partitions / self.fan_in)
+                level = level.repartition(partitions).mapInArrow(
+                    _merge_level(aggregator), _OUTPUT_SCHEMA
+                )
+            partials = [tuple(row) for row in level.collect()]
+        state, error_class, message, rows = _merge_partials(aggregator, partials)
         if message is not None:
             raise _error_class(error_class)(message)
         if progress is not None:
             progress(rows)
-        return aggregator.from_bytes(bytes(image))
+        return aggregator.zero() if state is None else state
 
     def _read(self, path: str) -> Any:
         local = _URI.match(path) is None or path.startswith("file://")
@@ -304,36 +317,63 @@ def _partition_fold(
         except SutureError as exc:
             # Reported as a row, not raised: a user error is not worth Spark's task retries.
             error, image = exc, None
-        yield pa.RecordBatch.from_pydict(
-            {
-                "state": pa.array([image], pa.binary()),
-                "error_class": pa.array([type(error).__name__ if error else None], pa.string()),
-                "error_message": pa.array([str(error) if error else None], pa.string()),
-                "rows": pa.array([rows], pa.int64()),
-            }
+        yield _partial_batch(
+            (image, type(error).__name__ if error else None, str(error) if error else None, rows)
         )
 
     return fold
 
 
-def _partial_merge(aggregator: Aggregator[Any, Any]) -> Callable[[Partial, Partial], Partial]:
-    """Merge two partial results as bytes; the first error met wins."""
+def _merge_partials(
+    aggregator: Aggregator[Any, Any], partials: Iterable[Partial]
+) -> tuple[Any, str | None, str | None, int]:
+    """Merge partial results into (state, error class, error message, rows).
 
-    def merge(a: Partial, b: Partial) -> Partial:
-        if a[2] is not None:
-            return a
-        if b[2] is not None:
-            return b
-        assert a[0] is not None and b[0] is not None  # no error means a state
+    The state is ``None`` when there were no partials; the first error met wins.
+    """
+    state: Any = None
+    rows = 0
+    for image, error_class, message, count in partials:
+        rows += count
+        if message is not None:
+            return None, error_class, message, rows
         try:
-            state = aggregator.merge(
-                aggregator.from_bytes(bytes(a[0])), aggregator.from_bytes(bytes(b[0]))
-            )
-            return aggregator.to_bytes(state), None, None, a[3] + b[3]
+            part = aggregator.from_bytes(bytes(image or b""))
+            state = part if state is None else aggregator.merge(state, part)
         except SutureError as exc:
-            return None, type(exc).__name__, str(exc), a[3] + b[3]
+            return None, type(exc).__name__, str(exc), rows
+    return state, None, None, rows
 
-    return merge
+
+def _merge_level(
+    aggregator: Aggregator[Any, Any],
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function of a merge level: partial states in, one merged out."""
+
+    def combine(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        partials = (
+            partial
+            for batch in batches
+            for partial in zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        )
+        state, error_class, message, rows = _merge_partials(aggregator, partials)
+        if state is not None or message is not None:
+            image = None if state is None else aggregator.to_bytes(state)
+            yield _partial_batch((image, error_class, message, rows))
+
+    return combine
+
+
+def _partial_batch(partial: Partial) -> pa.RecordBatch:
+    image, error_class, message, rows = partial
+    return pa.RecordBatch.from_pydict(
+        {
+            "state": pa.array([image], pa.binary()),
+            "error_class": pa.array([error_class], pa.string()),
+            "error_message": pa.array([message], pa.string()),
+            "rows": pa.array([rows], pa.int64()),
+        }
+    )
 
 
 def _error_class(name: str | None) -> type[SutureError]:

@@ -14,8 +14,9 @@ runs on the local engine and on Spark.
 from __future__ import annotations
 
 import functools
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,8 @@ class Checked:
     for it.
     """
 
-    typed: pa.RecordBatch
+    build: Callable[[], pa.RecordBatch]
+    rows: int
     bad: pa.BooleanArray | None
     quarantine: pa.RecordBatch
     counts: dict[tuple[str, str], int]
@@ -103,7 +105,12 @@ class Checked:
     @property
     def valid_rows(self) -> int:
         """How many rows of the batch keep the contract."""
-        return int(self.typed.num_rows) - int(self.quarantine.num_rows)
+        return self.rows - int(self.quarantine.num_rows)
+
+    @functools.cached_property
+    def typed(self) -> pa.RecordBatch:
+        """The whole batch in the contract's types, with derived columns."""
+        return self.build()
 
     @functools.cached_property
     def valid(self) -> pa.Table:
@@ -159,12 +166,30 @@ def _null_out(values: pa.Array, bad: pa.BooleanArray) -> pa.Array:
 
 
 class _Converted:
-    """A column converted to its contract type, with the masks of what went wrong."""
+    """A column converted to its contract type, with the masks of what went wrong.
 
-    def __init__(self, values: pa.Array, n: int) -> None:
-        self.values = values
+    ``values`` may be given as a function: the typed column is then built only when the
+    valid rows are asked for (the masks never need it); ``raw`` is what the null check
+    reads in the meantime.
+    """
+
+    def __init__(
+        self, values: pa.Array | Callable[[], pa.Array], n: int, raw: pa.Array | None = None
+    ) -> None:
+        self._values = values
+        self.raw = raw
         self.n = n
         self.problems: dict[str, tuple[pa.BooleanArray, str]] = {}
+
+    @property
+    def values(self) -> pa.Array:
+        if callable(self._values):
+            self._values = self._values()
+        return self._values
+
+    @values.setter
+    def values(self, values: pa.Array) -> None:
+        self._values = values
 
     def add(self, kind: str, mask: pa.BooleanArray, expected: str) -> None:
         if pc.any(mask).as_py():
@@ -266,7 +291,8 @@ class ColumnCheck:
         else:
             out = _Converted(pc.cast(a, pa.string()), len(a))
         if not self.col.nullable:
-            missing = _mask(pc.is_null(out.values, nan_is_null=True))
+            seen = out.raw if out.raw is not None else out.values
+            missing = _mask(pc.is_null(seen, nan_is_null=True))
             bad = out.bad()
             out.add("null", pc.and_not(missing, bad), "expected a value (not nullable)")
         return out
@@ -285,6 +311,12 @@ class ColumnCheck:
         return "expected " + what
 
     def _numeric(self, a: pa.Array) -> _Converted:
+        is_int = pa.types.is_integer(a.type)
+        if self.bare.identity and (
+            (is_int and not pa.types.is_decimal(a.type))
+            or (pa.types.is_floating(a.type) and self.col.type == "number")
+        ):
+            return self._numeric_fast(a, is_int)
         n = len(a)
         c = self.col
         exact_int = pa.types.is_integer(a.type) and self.bare.identity
@@ -319,6 +351,30 @@ class ColumnCheck:
             both = below if above is None else above if below is None else pc.or_(below, above)
             out.add("range", pc.and_not(_mask(both), out.bad()), self._expected_number())
         out.values = _null_out(values, out.bad())
+        return out
+
+    def _numeric_fast(self, a: pa.Array, is_int: bool) -> _Converted:
+        """Numbers that need no parsing or conversion: masks on the raw array."""
+        target = pa.int64() if self.col.type == "integer" else pa.float64()
+
+        def typed() -> pa.Array:
+            values = a if a.type == target else pc.cast(a, target)
+            if not is_int and pc.any(pc.is_nan(values)).as_py():
+                values = pc.if_else(pc.is_nan(values), pa.scalar(None, target), values)
+            return values
+
+        out = _Converted(typed, len(a), raw=a)
+        if self.low is None and self.high is None:
+            return out
+        masks = []
+        if self.low is not None:
+            low = _int_bound(self.low, up=True) if is_int else float(self.low)
+            masks.append(pc.less(a, low))
+        if self.high is not None:
+            high = _int_bound(self.high, up=False) if is_int else float(self.high)
+            masks.append(pc.greater(a, high))
+        both = masks[0] if len(masks) == 1 else pc.or_(masks[0], masks[1])
+        out.add("range", both if a.null_count == 0 else _mask(both), self._expected_number())
         return out
 
     def _parse_numbers(self, a: pa.Array, out: _Converted) -> pa.Array:
@@ -478,6 +534,12 @@ def _try_cast(a: pa.Array, target: pa.DataType) -> pa.Array | None:
         return None
 
 
+def _int_bound(bound: float, *, up: bool) -> int:
+    """A float bound as the integer bound that selects the same integers (clamped)."""
+    value = math.ceil(bound) if up else math.floor(bound)
+    return max(-(2**63), min(2**63 - 1, value))
+
+
 def _blank_to_null(a: pa.Array) -> pa.Array:
     """Text trimmed of white space, with blank values as nulls (missing)."""
     text = pc.utf8_trim_whitespace(a)
@@ -574,22 +636,27 @@ class Validator:
             for kind, (mask, expected) in conv.problems.items():
                 rules.append(Rule(name, kind, mask, expected))
         bad = _or((r.mask for r in rules), n)
-        columns = [converted[c.col.name].values for c in self.checks]
-        columns += [d.values for d in derived.values()]
-        columns += [_decode(batch.column(name)) for name in self.extra]
         names = [c.col.name for c in self.checks] + list(derived) + self.extra
-        typed = pa.RecordBatch.from_arrays(columns, names=names)
+
+        def typed() -> pa.RecordBatch:
+            columns = [converted[c.col.name].values for c in self.checks]
+            columns += [d.values for d in derived.values()]
+            columns += [_decode(batch.column(name)) for name in self.extra]
+            return pa.RecordBatch.from_arrays(columns, names=names)
+
         counts = {(r.column, r.kind): int(pc.sum(r.mask).as_py() or 0) for r in rules}
         if not rules:
-            return Checked(typed, None, _empty(self.quarantine_schema), counts, {})
+            return Checked(typed, n, None, _empty(self.quarantine_schema), counts, {})
         quarantine, examples = self._quarantine(batch, bad, rules, offset)
-        return Checked(typed, bad, quarantine, counts, examples)
+        return Checked(typed, n, bad, quarantine, counts, examples)
 
     def _derive(self, converted: dict[str, _Converted], n: int) -> dict[str, _Converted]:
         env: dict[str, pa.Array] = {}
+        needed = set().union(*(self.schema.compiled[d.name].columns() for d in self.schema.derived))
         for ch in self.checks:
-            if ch.col.type in NUMERIC_TYPES:
-                env[ch.col.name] = pc.cast(converted[ch.col.name].values, pa.float64())
+            if ch.col.type in NUMERIC_TYPES and ch.col.name in needed:
+                conv = converted[ch.col.name]
+                env[ch.col.name] = _null_out(pc.cast(conv.values, pa.float64()), conv.bad())
         out: dict[str, _Converted] = {}
         for d in self.schema.derived:
             expr = self.schema.compiled[d.name]
