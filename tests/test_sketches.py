@@ -155,3 +155,38 @@ def test_moments_merge_matches_one_pass_on_ill_conditioned_data() -> None:
         merged = merged.merge(moments_of(part))
     assert merged.variance == pytest.approx(x.var(ddof=1), rel=1e-6)
     assert merged.mean == pytest.approx(x.mean(), rel=1e-15)
+
+
+def test_kll_level_capacities_match_datasketches_images() -> None:
+    from suture.sketches.quantiles import _level_capacity
+
+    for n in (500, 5_000, 100_000):
+        sketch = dsk.kll_doubles_sketch(200)
+        sketch.update(np.arange(n, dtype=float))
+        image = bytes(sketch.serialize())
+        levels = image[28]  # num_levels byte of the full preamble
+        first = int.from_bytes(image[20:24], "little")
+        capacity = sum(_level_capacity(200, levels, h) for h in range(levels))
+        assert first + sketch.num_retained == capacity
+
+
+def test_bulk_kll_of_sorted_batches_keeps_weights_and_the_rank_error() -> None:
+    from suture.sketches.quantiles import kll_of_sorted, kll_update_sorted
+
+    rng = np.random.default_rng(11)
+    batch = np.sort(rng.normal(size=65_536))
+    single = kll_of_sorted(batch)
+    assert single.n == 65_536
+    assert (single.get_min_value(), single.get_max_value()) == (batch[0], batch[-1])
+    data = rng.lognormal(size=65_536 * 20)
+    merged = dsk.kll_doubles_sketch(200)
+    for part in np.array_split(data, 20):
+        merged = kll_update_sorted(merged, np.sort(part))
+    truth = np.sort(data)
+    qs = np.linspace(0.001, 0.999, 999)
+    estimates = np.array(merged.get_quantiles(qs.tolist()))
+    low = np.searchsorted(truth, estimates, "left") / truth.size
+    high = np.searchsorted(truth, estimates, "right") / truth.size
+    worst = float(np.max(np.clip(np.maximum(low - qs, qs - high), 0, None)))
+    assert merged.n == data.size
+    assert worst <= merged.normalized_rank_error(False)

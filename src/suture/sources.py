@@ -67,7 +67,7 @@ class Source:
                     yield batch.slice(start, batch_size)
 
 
-def open_source(obj: Any, *, format: str | None = None) -> Source:
+def open_source(obj: Any, *, format: str | None = None, dictionary_strings: bool = False) -> Source:
     """Open a path or an in-memory table as a :class:`Source`.
 
     Parameters
@@ -76,6 +76,9 @@ def open_source(obj: Any, *, format: str | None = None) -> Source:
         polars DataFrame
     format : {"parquet", "csv", "arrow"}, optional
         Overrides the format guessed from the file name.
+    dictionary_strings : bool, default False
+        Read Parquet string columns as dictionary arrays, as they are stored, so that
+        counting their values needs no hashing.  The schema still says ``string``.
 
     Raises
     ------
@@ -85,7 +88,7 @@ def open_source(obj: Any, *, format: str | None = None) -> Source:
     if isinstance(obj, Source):
         return obj
     if isinstance(obj, str | os.PathLike):
-        return _open_path(Path(obj), format)
+        return _open_path(Path(obj), format, dictionary_strings)
     return _open_object(obj)
 
 
@@ -130,12 +133,12 @@ def _guess_format(path: Path) -> str:
     )
 
 
-def _open_path(path: Path, format: str | None) -> Source:
+def _open_path(path: Path, format: str | None, dictionary_strings: bool = False) -> Source:
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder; check the path")
     fmt = format or _guess_format(path)
     if fmt == "parquet":
-        return _open_parquet(path)
+        return _open_parquet(path, dictionary_strings)
     if fmt == "csv":
         return _open_csv(path)
     if fmt == "arrow":
@@ -143,7 +146,7 @@ def _open_path(path: Path, format: str | None) -> Source:
     raise SourceError(f"{path}: unknown format {fmt!r}; use parquet, csv or arrow")
 
 
-def _open_parquet(path: Path) -> Source:
+def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
     try:
         if path.is_dir():
             dataset = ds.dataset(path, format="parquet")
@@ -164,9 +167,16 @@ def _open_parquet(path: Path) -> Source:
             "check that the file is complete and really Parquet"
         ) from None
 
+    if dictionary_strings:
+        strings = [f.name for f in dataset.schema if pa.types.is_string(f.type)]
+        options = ds.ParquetReadOptions(dictionary_columns=strings)
+        reading = ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
+    else:
+        reading = dataset
+
     def batches(n: int) -> Iterator[pa.RecordBatch]:
         try:
-            yield from dataset.to_batches(batch_size=n)
+            yield from reading.to_batches(batch_size=n)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(
                 f"{path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"

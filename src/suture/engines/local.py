@@ -62,9 +62,12 @@ class LocalEngine:
 
     name = "local"
 
-    def open(self, source: Any) -> Source:
-        """The :class:`~suture.sources.Source` this engine reads ``source`` through."""
-        return open_source(source)
+    def open(self, source: Any, *, dictionary_strings: bool = False) -> Source:
+        """The :class:`~suture.sources.Source` this engine reads ``source`` through.
+
+        ``dictionary_strings`` reads Parquet strings as dictionaries (see ``open_source``).
+        """
+        return open_source(source, dictionary_strings=dictionary_strings)
 
     def schema_of(self, source: Any) -> pa.Schema:
         """The Arrow schema of ``source``."""

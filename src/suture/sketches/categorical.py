@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -84,15 +85,9 @@ class StringSketch(ColumnSketch[StringState]):
     def update(self, state: StringState, array: pa.Array) -> StringState:
         state.count += len(array)
         state.nulls += array.null_count
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-            array = pc.cast(array, pa.string())
         if array.null_count == len(array):
             return state
-        counted = pc.value_counts(array.drop_null() if array.null_count else array)
-        values = counted.field(0)
-        counts = counted.field(1).to_numpy().astype(np.int64)
+        values, counts = _count_values(array.drop_null() if array.null_count else array)
         weights = counts.astype(np.float64)
         lengths = pc.utf8_length(values).to_numpy().astype(np.float64)
         state.empty += int(counts[lengths == 0].sum())
@@ -149,6 +144,22 @@ class StringSketch(ColumnSketch[StringState]):
                 self.lg_max_map, fields["frequent"], int(fields["frequent_offset"])
             ),
         )
+
+
+def _count_values(array: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
+    """Distinct values of a null-free array and how often each occurs."""
+    if pa.types.is_dictionary(array.type):
+        # Stored dictionaries (Parquet, pandas categoricals) are counted without hashing.
+        dictionary = array.dictionary
+        if not pa.types.is_string(dictionary.type):
+            dictionary = pc.cast(dictionary, pa.string())
+        counts = np.bincount(array.indices.to_numpy(), minlength=len(dictionary))
+        used = np.flatnonzero(counts)
+        return dictionary.take(pa.array(used)), counts[used].astype(np.int64)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pc.cast(array, pa.string())
+    counted = pc.value_counts(array)
+    return counted.field(0), counted.field(1).to_numpy().astype(np.int64)
 
 
 class StringSummary(ColumnSummary):

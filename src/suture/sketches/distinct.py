@@ -35,13 +35,21 @@ def hll_zero(lg_k: int = DEFAULT_LG_K) -> HllRegisters:
 
 
 def hll_update(registers: HllRegisters, keys: npt.NDArray[np.uint64]) -> HllRegisters:
-    """Fold 64-bit keys into the registers in place and return them."""
+    """Fold 64-bit keys into the registers in place and return them.
+
+    A register keeps the largest ``leading_zeros(h2) + 1`` of its keys; leading zeros fall
+    as ``h2`` grows, so that is the leading zeros of the *smallest* ``h2``: one minimum per
+    slot, then 4,096 leading-zero counts instead of one per value.
+    """
     if keys.size == 0:
         return registers
     h1, h2 = murmur3_64bit_keys(keys)
     slots = (h1 & np.uint64(registers.size - 1)).astype(np.intp)
-    values = (np.minimum(leading_zeros(h2), 62) + 1).astype(np.uint8)
-    np.maximum.at(registers, slots, values)
+    smallest = np.full(registers.size, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(smallest, slots, h2)
+    touched = np.bincount(slots, minlength=registers.size) > 0
+    values = (np.minimum(leading_zeros(smallest), 62) + 1).astype(np.uint8)
+    np.maximum(registers, np.where(touched, values, 0).astype(np.uint8), out=registers)
     return registers
 
 

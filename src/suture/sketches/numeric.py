@@ -32,6 +32,7 @@ from suture.sketches.quantiles import (
     kll_merge,
     kll_quantile,
     kll_rank_error,
+    kll_update_sorted,
     kll_zero,
 )
 
@@ -99,30 +100,31 @@ class NumericSketch(ColumnSketch[NumericState]):
             return state
         is_int = pa.types.is_integer(present.type)
         if is_int:
-            raw = present.to_numpy()
-            values = raw.astype(np.float64)
-            keys = int_keys(raw.astype(np.int64, copy=False))
-            finite = values
+            # Sorting the integers themselves keeps the distinct keys exact beyond 2**53.
+            ordered_ints = np.sort(present.to_numpy().astype(np.int64, copy=False))
+            ordered = ordered_ints.astype(np.float64)
+            keys = int_keys(_distinct_sorted(ordered_ints))
+            state.integers += ordered.size
         else:
+            if pa.types.is_duration(present.type):
+                present = present.cast(pa.int64())
             if not pa.types.is_floating(present.type):
                 present = pc.cast(present, pa.float64())
             values = present.to_numpy().astype(np.float64, copy=False)
-            keys = float_keys(np.where(np.isnan(values), np.nan, values))
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
+            ordered = np.sort(finite)
+            keys = float_keys(np.concatenate([_distinct_sorted(ordered), _special(values, ok)]))
+            state.integers += int(np.count_nonzero(ordered == np.trunc(ordered)))
         state.distinct = hll_update(state.distinct, keys)
-        if finite.size == 0:
+        if ordered.size == 0:
             return state
-        state.zeros += int(np.count_nonzero(finite == 0))
-        state.negatives += int(np.count_nonzero(finite < 0))
-        state.integers += (
-            finite.size if is_int else int(np.count_nonzero(finite == np.trunc(finite)))
-        )
-        state.min = min(state.min, float(finite.min()))
-        state.max = max(state.max, float(finite.max()))
-        state.moments = state.moments.merge(moments_of(finite))
-        # DataSketches' binding only takes writable arrays; Arrow's zero-copy view is not.
-        state.quantiles.update(finite if finite.flags.writeable else finite.copy())
+        state.zeros += int(np.searchsorted(ordered, 0.0, "right") - np.searchsorted(ordered, 0.0))
+        state.negatives += int(np.searchsorted(ordered, 0.0))
+        state.min = min(state.min, float(ordered[0]))
+        state.max = max(state.max, float(ordered[-1]))
+        state.moments = state.moments.merge(moments_of(ordered))
+        state.quantiles = kll_update_sorted(state.quantiles, ordered)
         return state
 
     @staticmethod
@@ -194,6 +196,33 @@ class NumericSketch(ColumnSketch[NumericState]):
             quantiles=dsk.kll_doubles_sketch.deserialize(fields["quantiles"]),
             distinct=fields["distinct"].astype(np.uint8),
         )
+
+
+def _distinct_sorted(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The distinct values of a sorted array (one pass, no hashing)."""
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _special(values: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """One of each non-finite value present (NaN, +inf, -inf), for the distinct count."""
+    if ok.all():
+        return values[:0]
+    odd = values[~ok]
+    found = [
+        v
+        for v, hit in (
+            (np.nan, np.isnan(odd).any()),
+            (np.inf, (odd == np.inf).any()),
+            (-np.inf, (odd == -np.inf).any()),
+        )
+        if hit
+    ]
+    return np.array(found, dtype=np.float64)
 
 
 class NumericSummary(ColumnSummary):
