@@ -164,7 +164,7 @@ def test_kll_level_capacities_match_datasketches_images() -> None:
         sketch = dsk.kll_doubles_sketch(200)
         sketch.update(np.arange(n, dtype=float))
         image = bytes(sketch.serialize())
-        levels = image[28]  # num_levels byte of the full preamble
+        levels = image[18]  # num_levels byte of the full preamble
         first = int.from_bytes(image[20:24], "little")
         capacity = sum(_level_capacity(200, levels, h) for h in range(levels))
         assert first + sketch.num_retained == capacity
