@@ -372,11 +372,26 @@ def verdicts(by_size: dict[str, list[Run]], memory: list[Run]) -> list[str]:
 # ----------------------------------------------------------------------------- main
 
 
+def source_revision() -> str:
+    """The commit suture's source was at, with "+changes" when src/ differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + (" +changes in src/" if dirty else "")
+
+
 def header_lines(versions: dict[str, str], load: tuple[float, float]) -> list[str]:
     blas = os.environ.get("OPENBLAS_CORETYPE", "(not set)")
     busy = max(load) > (os.cpu_count() or 1)
     return [
-        f"date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
+        f"date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, "
+        f"suture source at {source_revision()}",
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         f", OPENBLAS_CORETYPE={blas}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
