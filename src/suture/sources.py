@@ -35,6 +35,26 @@ _IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 
+@dataclass(frozen=True)
+class RowGroup:
+    """One Parquet row group: a piece of a source that a worker reads by itself."""
+
+    path: str
+    index: int
+    num_rows: int
+    dictionary_columns: tuple[str, ...] = ()
+
+    def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Read this row group as record batches."""
+        try:
+            handle = pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
+            yield from handle.iter_batches(batch_size=batch_size, row_groups=[self.index])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(
+                f"{self.path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
+            ) from None
+
+
 @dataclass
 class Source:
     """A stream of Arrow record batches with a known schema.
@@ -49,6 +69,8 @@ class Source:
         The row count when known without reading (Parquet metadata, in-memory tables).
     size_bytes : int or None
         The input size on disk, used for progress reporting.
+    pieces : list of RowGroup
+        For Parquet: the row groups, which worker processes can read on their own.
     """
 
     name: str
@@ -56,6 +78,7 @@ class Source:
     num_rows: int | None
     size_bytes: int | None
     _open: Any = field(repr=False)
+    pieces: list[RowGroup] = field(default_factory=list)
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pa.RecordBatch]:
         """Yield the rows as record batches of at most ``batch_size`` rows."""
@@ -167,8 +190,8 @@ def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
             "check that the file is complete and really Parquet"
         ) from None
 
+    strings = [f.name for f in dataset.schema if pa.types.is_string(f.type)]
     if dictionary_strings:
-        strings = [f.name for f in dataset.schema if pa.types.is_string(f.type)]
         options = ds.ParquetReadOptions(dictionary_columns=strings)
         reading = ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
     else:
@@ -182,7 +205,22 @@ def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
                 f"{path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
             ) from None
 
-    return Source(str(path), dataset.schema, rows, size, batches)
+    pieces = _row_groups(dataset, strings if dictionary_strings else [])
+    return Source(str(path), dataset.schema, rows, size, batches, pieces)
+
+
+def _row_groups(dataset: ds.Dataset, strings: list[str]) -> list[RowGroup]:
+    """The row groups of every file, when all files have the dataset's own schema."""
+    pieces: list[RowGroup] = []
+    for name in dataset.files:
+        meta = pq.ParquetFile(name).metadata
+        if not meta.schema.to_arrow_schema().equals(dataset.schema):
+            return []
+        pieces += [
+            RowGroup(name, i, meta.row_group(i).num_rows, tuple(strings))
+            for i in range(meta.num_row_groups)
+        ]
+    return pieces
 
 
 def _open_ipc(path: Path) -> Source:

@@ -6,11 +6,13 @@ It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the
 
     A <pickled aggregator>    configure (aggregators are configuration only)
     B <Arrow IPC stream>      fold one record batch into the state
+    P <JSON row group>        read one Parquet row group and fold its batches in
     E                         end: reply S <state bytes>, or X <error class>\\0<message>
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import traceback
@@ -18,7 +20,7 @@ from typing import IO, Any
 
 from suture.engines._pipes import read_message, write_message
 from suture.errors import SutureError
-from suture.sources import batch_from_ipc
+from suture.sources import RowGroup, batch_from_ipc
 
 
 def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
@@ -33,6 +35,14 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
                 state = aggregator.zero()
             elif tag == b"B":
                 state = aggregator.update(state, batch_from_ipc(payload))
+            elif tag == b"P":
+                fields = json.loads(payload)
+                size = fields.pop("batch_size")
+                piece = RowGroup(
+                    **{**fields, "dictionary_columns": tuple(fields["dictionary_columns"])}
+                )
+                for batch in piece.batches(size):
+                    state = aggregator.update(state, batch)
             elif tag == b"E":
                 write_message(outbox, b"S", aggregator.to_bytes(state))
                 return

@@ -11,13 +11,15 @@ the table.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import pickle
 import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -135,7 +137,7 @@ def _fold_parallel(
     depth: int,
     progress: Progress | None,
 ) -> Any:
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=depth * workers)
+    pending: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=depth * workers)
     procs = [_start_worker(aggregator) for _ in range(workers)]
     results: list[Any] = [None] * workers
     feeders = [
@@ -145,10 +147,10 @@ def _fold_parallel(
     for feeder in feeders:
         feeder.start()
     try:
-        for batch in src.batches(batch_size):
-            _put(pending, ipc_bytes(batch), feeders)
+        for tag, message, rows in _messages(src, batch_size):
+            _put(pending, (tag, message), feeders)
             if progress is not None:
-                progress(batch.num_rows)
+                progress(rows)
     finally:
         for _ in feeders:
             pending.put(None)
@@ -160,6 +162,17 @@ def _fold_parallel(
     for result in results:
         state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
     return state
+
+
+def _messages(src: Source, batch_size: int) -> Iterator[tuple[bytes, bytes, int]]:
+    """Row groups that workers read themselves, or else batches shipped as Arrow IPC."""
+    if len(src.pieces) >= 2:
+        for piece in src.pieces:
+            fields = {**dataclasses.asdict(piece), "batch_size": batch_size}
+            yield b"P", json.dumps(fields).encode(), piece.num_rows
+        return
+    for batch in src.batches(batch_size):
+        yield b"B", ipc_bytes(batch), batch.num_rows
 
 
 def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
@@ -174,13 +187,16 @@ def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
 
 
 def _feed(
-    proc: subprocess.Popen[bytes], pending: queue.Queue[bytes | None], results: list[Any], i: int
+    proc: subprocess.Popen[bytes],
+    pending: queue.Queue[tuple[bytes, bytes] | None],
+    results: list[Any],
+    i: int,
 ) -> None:
     """Hand batches to one worker until the sentinel, then collect its state or error."""
     assert proc.stdin is not None and proc.stdout is not None
     try:
         while (message := pending.get()) is not None:
-            write_message(proc.stdin, b"B", message)
+            write_message(proc.stdin, *message)
         write_message(proc.stdin, b"E")
         results[i] = read_message(proc.stdout)
     except (BrokenPipeError, OSError):
@@ -192,7 +208,9 @@ def _feed(
 
 
 def _put(
-    pending: queue.Queue[bytes | None], message: bytes, feeders: list[threading.Thread]
+    pending: queue.Queue[tuple[bytes, bytes] | None],
+    message: tuple[bytes, bytes],
+    feeders: list[threading.Thread],
 ) -> None:
     while True:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from suture.errors import IncompatibleMergeError
 __all__ = ["CoMoments", "CoMomentsState", "Correlation"]
 
 _F = npt.NDArray[np.float64]
+_BLOCK_ROWS = 16_384
 
 
 @dataclass
@@ -60,22 +62,38 @@ def _batch_state(x: _F) -> CoMomentsState:
 
 
 def _batch_state_unchecked(x: _F) -> CoMomentsState:
+    rows, p = x.shape
     present = np.isfinite(x)
-    m = present.astype(np.float64)
-    counts = m.sum(axis=0)
-    x0 = np.where(present, x, 0.0)
-    shift = x0.sum(axis=0) / np.where(counts > 0, counts, 1.0)
-    y = np.where(present, x - shift, 0.0)
-    n = m.T @ m
+    counts = present.sum(axis=0).astype(np.float64)
+    partial = np.flatnonzero(counts < rows)
+    m_partial = present[:, partial].astype(np.float64)
+    x0 = np.where(present, x, 0.0) if partial.size else x
+    shift = x0.sum(axis=0) / np.maximum(counts, 1.0)
+    y = x0 - shift
+    if partial.size:
+        y[:, partial] *= m_partial
+    # Pairs of complete columns need no masks: only columns with gaps pay for them.
+    n = np.full((p, p), float(rows))
+    n[:, partial] = counts[partial][None, :]
+    n[partial, :] = counts[partial][:, None]
+    n[np.ix_(partial, partial)] = m_partial.T @ m_partial
+    yy = y * y
+    sums = np.repeat(y.sum(axis=0)[:, None], p, axis=1)
+    squares = np.repeat(yy.sum(axis=0)[:, None], p, axis=1)
+    if partial.size:
+        sums[:, partial] = y.T @ m_partial
+        squares[:, partial] = yy.T @ m_partial
     safe = np.where(n > 0, n, 1.0)
-    mean_y = (y.T @ m) / safe
-    m2 = (y * y).T @ m - n * mean_y * mean_y
+    mean_y = sums / safe
+    m2 = squares - n * mean_y * mean_y
     c = y.T @ y - n * mean_y * mean_y.T
     # One pass loses digits where a pair's rows sit far from the column's centre
     # (relative error about 1e-16 * mean_y**2 / variance): redo those rows in two passes.
     shaky = mean_y * mean_y > 1e6 * np.maximum(m2, 0.0) / safe
-    for i in np.flatnonzero(shaky.any(axis=1) | shaky.any(axis=0)):
-        _two_pass_row(y, m, mean_y, n, int(i), m2, c)
+    if shaky.any():
+        m = present.astype(np.float64)
+        for i in np.flatnonzero(shaky.any(axis=1) | shaky.any(axis=0)):
+            _two_pass_row(y, m, mean_y, n, int(i), m2, c)
     return CoMomentsState(n, mean_y + shift[:, None], np.maximum(m2, 0.0), c)
 
 
@@ -121,13 +139,20 @@ class CoMoments:
     def update(self, state: CoMomentsState, batch: pa.RecordBatch) -> CoMomentsState:
         if not self.columns or batch.num_rows == 0:
             return state
-        x = np.empty((batch.num_rows, len(self.columns)))
+        x = np.empty((batch.num_rows, len(self.columns)), order="F")
         for j, name in enumerate(self.columns):
             column = batch.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
             if not pa.types.is_floating(column.type):
                 column = pc.cast(column, pa.float64())
-            x[:, j] = column.to_numpy(zero_copy_only=False)
-        return _merge(state, _batch_state(x))
+            if column.null_count:
+                column = pc.fill_null(column, math.nan)
+            x[:, j] = column.to_numpy()
+        # Blocks that fit in cache: the element-wise work is memory-bound otherwise.
+        for start in range(0, batch.num_rows, _BLOCK_ROWS):
+            state = _merge(state, _batch_state(x[start : start + _BLOCK_ROWS]))
+        return state
 
     def merge(self, a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
         if a.n.shape != b.n.shape:
