@@ -94,3 +94,34 @@ def test_failed_profile_leaves_no_partial_file(data: Path) -> None:
 
 def test_version(data: Path) -> None:
     assert run("--version", cwd=data).stdout.strip() == f"suture {suture.__version__}"
+
+
+def test_infer_validate_diff_through_the_command(tmp_path: Path) -> None:
+    good = pa.table({"delay": [1.0, 5.0, 30.0, 12.0] * 10, "carrier": ["UA", "AA"] * 20})
+    pq.write_table(good, tmp_path / "good.parquet")
+    inferred = run("infer", "good.parquet", "-o", "schema.toml", cwd=tmp_path)
+    assert inferred.returncode == 0, inferred.stderr
+    (tmp_path / "new.csv").write_text("delay,carrier\n3.0,UA\n-900,AA\n4.0,ZZ\n")
+    checked = run(
+        "validate",
+        "new.csv",
+        "--schema",
+        "schema.toml",
+        "--quarantine",
+        "bad.parquet",
+        cwd=tmp_path,
+    )
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    bad = pq.read_table(tmp_path / "bad.parquet")
+    assert bad.num_rows == 2 and bad.column("__row").to_pylist() == [1, 2]
+    tolerated = run(
+        "validate", "new.csv", "--schema", "schema.toml", "--max-violations", "70%", cwd=tmp_path
+    )
+    assert tolerated.returncode == 0, tolerated.stdout + tolerated.stderr
+    text = (tmp_path / "schema.toml").read_text()
+    (tmp_path / "wider.toml").write_text(text.replace("nullable = false", "nullable = true", 1))
+    changed = run("diff", "schema.toml", "wider.toml", cwd=tmp_path)
+    assert changed.returncode == 1 and "nullable" in changed.stdout
+    missing = run("validate", "new.csv", "--schema", "nope.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "nope.toml" in missing.stderr
+    assert "Traceback" not in missing.stderr

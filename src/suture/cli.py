@@ -215,6 +215,63 @@ def merge(
     run(work)
 
 
+@app.command()
+def infer(
+    source: Annotated[str, typer.Argument(help="A data file, or a .profile made from one.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the contract here (TOML).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Leave this column out (repeatable).")
+    ] = None,
+) -> None:
+    """Write a commented, typed contract (schema.toml) inferred from the data's profile."""
+    from suture.schema.cli import infer_command
+
+    raise typer.Exit(infer_command(source, output, exclude=exclude or (), console=out))
+
+
+@app.command()
+def validate(
+    source: Annotated[str, typer.Argument(help="The data to check.")],
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="The contract (TOML).")],
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Write violating rows, with reasons, to this Parquet.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the valid, typed rows here.")
+    ] = None,
+    max_violations: Annotated[
+        str, typer.Option(help="Rows allowed in quarantine: a count (100) or a share (0.5%).")
+    ] = "0",
+    engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
+) -> None:
+    """Check data against a contract; quarantine bad rows; exit 1 above the tolerance."""
+    from suture.schema.cli import validate_command
+
+    code = validate_command(
+        source,
+        schema,
+        quarantine=quarantine,
+        output=output,
+        max_violations=max_violations,
+        engine=engine,
+        console=out,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier contract.")],
+    new: Annotated[Path, typer.Argument(help="The later contract.")],
+) -> None:
+    """Show what changed between two contracts (exit 1 when something did)."""
+    from suture.schema.cli import diff_command
+
+    raise typer.Exit(diff_command(old, new, console=out))
+
+
 def _mount_subcommands() -> None:
     from suture.recommend.cli import app as recommend_app
 

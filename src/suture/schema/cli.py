@@ -30,7 +30,9 @@ def _console(console: Console | None) -> Console:
 
 
 def _error(console: Console, exc: SutureError) -> int:
-    console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    # Errors go to stderr, like every suture command's, unless a test records the console.
+    target = console if console.record else Console(stderr=True, highlight=False)
+    target.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
     return EXIT_ERROR
 
 
