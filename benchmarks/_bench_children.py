@@ -62,7 +62,7 @@ def load_pandas(path: str) -> Any:
     return pq.read_table(path).to_pandas()
 
 
-def run_suture(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
+def run_suture(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
     """Profile the Parquet file by streaming it through suture's LocalEngine."""
     import suture
     from suture.engines import LocalEngine
@@ -70,7 +70,7 @@ def run_suture(path: str, workers: int | None) -> tuple[dict[str, Any], Quantile
     numeric = numeric_columns(path)
     engine = LocalEngine(workers=workers)
     start, cpu = time.perf_counter(), cpu_seconds()
-    profile = suture.profile(path, engine=engine)
+    profile = suture.profile(path, engine=engine, k=k)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     quantiles = {c: [float(profile[c].quantile(q)) for q in QUANTILES] for c in numeric}  # type: ignore[attr-defined]
     timing = {
@@ -81,13 +81,14 @@ def run_suture(path: str, workers: int | None) -> tuple[dict[str, Any], Quantile
         "rows": profile.row_count,
         "columns": len(profile),
         "workers": workers or os.cpu_count() or 1,
+        "kll_k": k,
     }
     return timing, quantiles
 
 
-def run_pandas(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
+def run_pandas(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
     """``describe(include="all")``, ``nunique()`` and five quantiles per numeric column."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
     numeric = numeric_columns(path)
     start = time.perf_counter()
@@ -111,10 +112,10 @@ def run_pandas(path: str, workers: int | None) -> tuple[dict[str, Any], Quantile
     return timing, quantiles
 
 
-def run_whylogs(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
+def run_whylogs(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
     """``why.log(pandas=df)``, its profile view and the view's summary table."""
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
-    import whylogs as why
+    import whylogs as why  # type: ignore[import-not-found, unused-ignore]
 
     numeric = numeric_columns(path)
     start = time.perf_counter()
@@ -141,7 +142,7 @@ def run_whylogs(path: str, workers: int | None) -> tuple[dict[str, Any], Quantil
     return timing, quantiles
 
 
-TOOLS: dict[str, Callable[[str, int | None], tuple[dict[str, Any], Quantiles]]] = {
+TOOLS: dict[str, Callable[[str, int | None, int], tuple[dict[str, Any], Quantiles]]] = {
     "suture": run_suture,
     "pandas": run_pandas,
     "whylogs": run_whylogs,
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parquet")
     parser.add_argument("--out", required=True, help="where to write the JSON result")
     parser.add_argument("--workers", type=int, default=None, help="suture workers")
+    parser.add_argument("--k", type=int, default=200, help="suture's KLL size")
     args = parser.parse_args(argv)
     import numpy  # noqa: F401  (part of every tool's baseline)
     import pyarrow.parquet  # noqa: F401
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
     __import__({"suture": "suture.engines", "pandas": "pandas", "whylogs": "whylogs"}[args.tool])
     baseline = rss_mib()
-    timing, quantiles = TOOLS[args.tool](args.parquet, args.workers)
+    timing, quantiles = TOOLS[args.tool](args.parquet, args.workers, args.k)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
         "tool": args.tool,

@@ -50,7 +50,10 @@ QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
 SYNTHETIC_ROW_GROUP = 1_000_000
 SUTURE_BATCH_ROWS = 65_536
 POLL_SECONDS = 0.05
+DEFAULT_K = 200
+REPEAT_LIMIT_SECONDS = 30.0
 
+WHYLOGS_KLL_K = 1024  # whylogs 1.6.4's default; checked against what it reports
 TARGET_WHYLOGS = 30.0
 TARGET_PANDAS = 2.0
 FLAT_MEMORY_GROWTH = 0.10
@@ -65,6 +68,7 @@ class Run:
     size: str
     result: dict[str, Any]
     peak_rss_mib: float
+    runs: int = 1
     rank_error: float = float("nan")
     values: int = field(init=False)
 
@@ -187,12 +191,12 @@ def tree_rss_mib(root: int) -> float:
 
 
 def run_child(
-    python: Path, tool: str, path: Path, *, workers: int | None = None
+    python: Path, tool: str, path: Path, *, workers: int | None = None, k: int = DEFAULT_K
 ) -> tuple[dict[str, Any], float]:
     """Run one tool in a fresh process; return its JSON result and its peak tree RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [str(python), str(CHILD), tool, str(path), "--out", str(out)]
+        command = [str(python), str(CHILD), tool, str(path), "--out", str(out), "--k", str(k)]
         if workers is not None:
             command += ["--workers", str(workers)]
         env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True"}
@@ -206,6 +210,26 @@ def run_child(
         result: dict[str, Any] = json.loads(out.read_text())
     own = max(result["self_peak_rss_mib"], result["largest_child_peak_rss_mib"])
     return result, max(peak, own)
+
+
+def best_of(
+    repeat: int, python: Path, tool: str, path: Path, *, workers: int | None = None, k: int
+) -> tuple[dict[str, Any], float, int]:
+    """The fastest of up to ``repeat`` runs, the largest peak RSS of them, and the run count.
+
+    A run that takes longer than ``REPEAT_LIMIT_SECONDS`` is not repeated.
+    """
+    best, peak, runs = None, 0.0, 0
+    while runs < repeat:
+        result, rss = run_child(python, tool, path, workers=workers, k=k)
+        runs += 1
+        peak = max(peak, rss)
+        if best is None or result["profile_seconds"] < best["profile_seconds"]:
+            best = result
+        if result["profile_seconds"] > REPEAT_LIMIT_SECONDS:
+            break
+    assert best is not None
+    return best, peak, runs
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -270,6 +294,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 SPEED_HEADER = [
     "tool",
+    "runs",
     "rows",
     "load s",
     "profile s",
@@ -292,6 +317,7 @@ def speed_rows(runs: list[Run]) -> list[list[str]]:
         rows.append(
             [
                 r.label,
+                str(r.runs),
                 f"{r.result['rows']:,}",
                 "—" if load is None else f"{load:.2f}",
                 f"{r.profile_seconds:.2f}",
@@ -308,6 +334,7 @@ def speed_rows(runs: list[Run]) -> list[list[str]]:
 
 
 MEMORY_HEADER = [
+    "engine",
     "rows",
     "batches",
     "profile s",
@@ -321,6 +348,7 @@ MEMORY_HEADER = [
 def memory_rows(runs: list[Run]) -> list[list[str]]:
     return [
         [
+            r.label,
             f"{r.result['rows']:,}",
             f"{-(-int(r.result['rows']) // SUTURE_BATCH_ROWS):,}",
             f"{r.profile_seconds:.2f}",
@@ -340,33 +368,39 @@ def verdicts(by_size: dict[str, list[Run]], memory: list[Run]) -> list[str]:
     """One line per target: the number, the target, and MET or MISSED."""
     lines = []
     for size, runs in by_size.items():
-        lead = next(r for r in runs if r.label == "suture")
-        for peer, target in (("whylogs", TARGET_WHYLOGS), ("pandas", TARGET_PANDAS)):
-            other = next(r for r in runs if r.label == peer)
-            ratio = other.profile_seconds / lead.profile_seconds
-            met = ratio >= target
-            line = (
-                f"{size}: suture ÷ {peer} = {ratio:.2f}x (target ≥ {target:g}x): "
-                f"{'MET' if met else 'MISSED'}"
+        find = {r.label: r for r in runs}
+        whylogs, pandas = find["whylogs"], find["pandas"]
+        for label in ("suture", f"suture k={WHYLOGS_KLL_K}"):
+            lead = find[label]
+            ratio = whylogs.profile_seconds / lead.profile_seconds
+            accurate = lead.rank_error <= whylogs.rank_error
+            lines.append(
+                f"{size}: {label} ÷ whylogs = {ratio:.2f}x (target ≥ {TARGET_WHYLOGS:g}x): "
+                f"{_verdict(ratio >= TARGET_WHYLOGS)}; max rank error {lead.rank_error:.4f} vs "
+                f"{whylogs.rank_error:.4f} (target: equal or better): {_verdict(accurate)}"
             )
-            if peer == "whylogs":
-                accurate = lead.rank_error <= other.rank_error
-                line += (
-                    f"; max rank error {lead.rank_error:.4f} vs {other.rank_error:.4f}: "
-                    f"{'equal or better, MET' if accurate else 'worse, MISSED'}"
-                )
-            lines.append(line)
-    if len(memory) >= 2:
-        small, large = memory[0], memory[-1]
-        growth = large.peak_rss_mib / small.peak_rss_mib - 1.0
-        flat = growth <= FLAT_MEMORY_GROWTH
+        ratio = pandas.profile_seconds / find["suture"].profile_seconds
         lines.append(
-            f"memory: peak RSS {small.peak_rss_mib:,.0f} MiB at {small.result['rows']:,} rows, "
-            f"{large.peak_rss_mib:,.0f} MiB at {large.result['rows']:,} rows "
-            f"({growth:+.1%}; target: within {FLAT_MEMORY_GROWTH:.0%}): "
-            f"{'MET' if flat else 'MISSED'}"
+            f"{size}: suture ÷ pandas = {ratio:.2f}x (target ≥ {TARGET_PANDAS:g}x): "
+            f"{_verdict(ratio >= TARGET_PANDAS)}"
+        )
+    for label in dict.fromkeys(r.label for r in memory):
+        same = [r for r in memory if r.label == label]
+        if len(same) < 2:
+            continue
+        small, large = same[0], same[-1]
+        growth = large.peak_rss_mib / small.peak_rss_mib - 1.0
+        lines.append(
+            f"memory, {label}: peak RSS {small.peak_rss_mib:,.0f} MiB at "
+            f"{small.result['rows']:,} rows, {large.peak_rss_mib:,.0f} MiB at "
+            f"{large.result['rows']:,} rows ({growth:+.1%}; target: within "
+            f"{FLAT_MEMORY_GROWTH:.0%}): {_verdict(growth <= FLAT_MEMORY_GROWTH)}"
         )
     return lines
+
+
+def _verdict(met: bool) -> str:
+    return "MET" if met else "MISSED"
 
 
 # ----------------------------------------------------------------------------- main
@@ -411,6 +445,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="2000000,20000000",
         help="rows of the synthetic tables for the memory run ('' to skip)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per tool and size; the fastest counts (default 3; runs over "
+        f"{REPEAT_LIMIT_SECONDS:.0f} s are not repeated)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown result file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -439,11 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     numeric = [
         f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
     ]
+    whylogs_k = WHYLOGS_KLL_K
     plan = [
-        ("suture", "suture", here, None),
-        ("suture workers=1", "suture", here, 1),
-        ("pandas", "pandas", here, None),
-        ("whylogs", "whylogs", WHYLOGS_PYTHON, None),
+        ("suture", "suture", here, None, DEFAULT_K),
+        ("suture workers=1", "suture", here, 1, DEFAULT_K),
+        (f"suture k={whylogs_k}", "suture", here, None, whylogs_k),
+        ("pandas", "pandas", here, None, DEFAULT_K),
+        ("whylogs", "whylogs", WHYLOGS_PYTHON, None, DEFAULT_K),
     ]
     by_size: dict[str, list[Run]] = {}
     versions: dict[str, str] = {"numpy": np.__version__, "pyarrow": pa.__version__}
@@ -451,24 +494,29 @@ def main(argv: list[str] | None = None) -> int:
         size = f"flights x{n}"
         exact = exact_columns(files[n], numeric)
         runs = []
-        for label, tool, python, workers in plan:
+        for label, tool, python, workers, k in plan:
             print(f"[{size}] {label} ...", file=sys.stderr, flush=True)
-            result, peak = run_child(python, tool, files[n], workers=workers)
-            run = Run(label, tool, size, result, peak)
+            result, peak, count = best_of(args.repeat, python, tool, files[n], workers=workers, k=k)
+            run = Run(label, tool, size, result, peak, count)
             run.rank_error = max_rank_error(exact, result["quantiles"])
             versions[tool] = result["version"]
-            if tool == "whylogs":
-                versions["whylogs KLL k"] = str(result["kll_k"])
+            if tool == "whylogs" and result["kll_k"] != whylogs_k:
+                raise SystemExit(
+                    f"whylogs used KLL k={result['kll_k']}, not {whylogs_k}: "
+                    "update WHYLOGS_KLL_K in benchmarks/profile_bench.py"
+                )
             runs.append(run)
         by_size[size] = runs
-    versions["suture KLL k"] = "200"
+    versions["KLL k"] = f"suture {DEFAULT_K} (default), whylogs {whylogs_k}"
 
     memory: list[Run] = []
-    for rows in memory_sizes:
-        path = synthetic_file(rows)
-        print(f"[memory] suture on {rows:,} synthetic rows ...", file=sys.stderr, flush=True)
-        result, peak = run_child(here, "suture", path)
-        memory.append(Run("suture", "suture", f"synthetic {rows:,}", result, peak))
+    for workers in (None, 1):
+        label = "suture" if workers is None else "suture workers=1"
+        for rows in memory_sizes:
+            path = synthetic_file(rows)
+            print(f"[memory] {label} on {rows:,} synthetic rows ...", file=sys.stderr, flush=True)
+            result, peak = run_child(here, "suture", path, workers=workers)
+            memory.append(Run(label, "suture", f"synthetic {rows:,}", result, peak))
 
     load = (load_start, os.getloadavg()[0])
     report(args.output, sizes, by_size, memory, versions, len(schema), load)
@@ -492,6 +540,9 @@ def report(
         + ". suture streams the Parquet file (its profile seconds include reading it; "
         "no load step); pandas and whylogs load it into a DataFrame first ('load s') and "
         "'profile s' is the profile step alone.",
+        "runs: the tool ran this many times in fresh processes; the table shows the "
+        "fastest run's times and the largest peak RSS of all runs (a run over "
+        f"{REPEAT_LIMIT_SECONDS:.0f} s is not repeated). The memory runs ran once each.",
         "cpu s: user + system CPU seconds of the profile step over the tool's processes. "
         "rows/s and values/s are over profile seconds. 'suture ÷ tool (profile)' divides the "
         "tool's profile seconds by suture's (all cores); '(end-to-end)' uses load + profile.",
