@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _recdata import clustered
 from typer.testing import CliRunner
 
 from suture.recommend import Recommender
 from suture.recommend.cli import app
+from tests.recommend._recdata import clustered
 
 runner = CliRunner()
 SMALL = ["--num-perm", "64", "--threshold", "0.1", "--neighbours", "30"]

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _recdata import assert_states_equal, clustered
 
 from suture.errors import CorruptStateError, SourceError
 from suture.recommend import (
@@ -19,6 +18,7 @@ from suture.recommend import (
     UnknownIdError,
     fit,
 )
+from tests.recommend._recdata import assert_states_equal, clustered
 
 PARAMS = {"num_perm": 64, "threshold": 0.1, "neighbours": 30}
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
-from _recdata import assert_states_equal, clustered
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from suture.engines import LocalEngine
 from suture.errors import CorruptStateError, SourceError, UnsupportedTypeError
 from suture.recommend import ItemSignatures
 from suture.testing import check_aggregator
+from tests.recommend._recdata import assert_states_equal, clustered
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

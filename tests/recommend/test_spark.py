@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from _recdata import assert_states_equal, clustered
 
 from suture.engines import LocalEngine
 from suture.recommend import ItemSignatures, Recommender
+from tests.recommend._recdata import assert_states_equal, clustered
 
 pyspark = pytest.importorskip("pyspark")
 from pyspark.sql import SparkSession  # noqa: E402

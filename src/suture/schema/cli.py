@@ -8,6 +8,7 @@ Each takes typed arguments, prints with rich and returns the exit code; a suture
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ def _console(console: Console | None) -> Console:
 
 
 def _error(console: Console, exc: SutureError) -> int:
-    # Errors go to stderr, like every suture command's, unless a test records the console.
-    target = console if console.record else Console(stderr=True, highlight=False)
+    # Errors go to stderr, like every suture command's, unless the caller chose a file.
+    target = Console(stderr=True, highlight=False) if console.file is sys.stdout else console
     target.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
     return EXIT_ERROR
 

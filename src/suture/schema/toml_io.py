@@ -71,7 +71,8 @@ def _value(v: Any) -> str:
     return json.dumps(str(v), ensure_ascii=False)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0 and C1 controls and Unicode line separators: str.splitlines() would break on them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _comment(note: str) -> list[str]:
