@@ -21,6 +21,7 @@ from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
 from suture.sketches.numeric import NumericSummary
+from suture.sketches.quantiles import DEFAULT_K
 
 __all__ = ["Profile", "ProfileAggregator"]
 
@@ -48,7 +49,7 @@ class ProfileAggregator(Joined):
         self,
         schema: pa.Schema,
         *,
-        k: int = 200,
+        k: int = DEFAULT_K,
         lg_k: int = 12,
         lg_max_map: int = 11,
         max_correlated: int = MAX_CORRELATED_COLUMNS,
@@ -276,7 +277,7 @@ def profile(
     *,
     engine: Any = None,
     exclude: Sequence[str] = (),
-    k: int = 200,
+    k: int = DEFAULT_K,
     lg_k: int = 12,
     lg_max_map: int = 11,
     progress: Any = None,

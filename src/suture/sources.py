@@ -197,15 +197,21 @@ def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
     else:
         reading = dataset
 
+    pieces = _row_groups(dataset, strings if dictionary_strings else [])
+
     def batches(n: int) -> Iterator[pa.RecordBatch]:
+        # One row group at a time: the scanner's read-ahead would hold many in memory.
+        if pieces:
+            for piece in pieces:
+                yield from piece.batches(n)
+            return
         try:
-            yield from reading.to_batches(batch_size=n)
+            yield from reading.to_batches(batch_size=n, batch_readahead=1, fragment_readahead=1)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(
                 f"{path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
             ) from None
 
-    pieces = _row_groups(dataset, strings if dictionary_strings else [])
     return Source(str(path), dataset.schema, rows, size, batches, pieces)
 
 

@@ -17,7 +17,7 @@ from suture.sketches.estimate import Estimate
 from suture.sketches.frequent import FrequentItem
 from suture.sketches.moments import Moments
 from suture.sketches.numeric import NumericSketch, NumericSummary
-from suture.sketches.quantiles import Histogram
+from suture.sketches.quantiles import DEFAULT_K, Histogram
 from suture.sketches.sets import SetSketch, SetSummary
 from suture.sketches.temporal import TemporalSketch, TemporalSummary
 
@@ -66,7 +66,7 @@ def sketch_for(field: pa.Field, **options: int) -> ColumnSketch[Any]:
         For structs, maps, unions, binaries and other types without a summary.
     """
     t = field.type
-    k = options.get("k", 200)
+    k = options.get("k", DEFAULT_K)
     lg_k = options.get("lg_k", 12)
     lg_max_map = options.get("lg_max_map", 11)
     if pa.types.is_dictionary(t):

@@ -63,8 +63,9 @@ class NumericSketch(ColumnSketch[NumericState]):
 
     Parameters
     ----------
-    k : int, default 200
-        KLL accuracy parameter: normalized rank error about 1.65% at k=200 (99% conf.).
+    k : int, default 1024
+        KLL accuracy parameter: normalized rank error 0.27% at k=1024, 1.33% at k=200
+        (99% confidence).
     lg_k : int, default 12
         HyperLogLog size: relative standard error about 1.6% at lg_k=12.
 

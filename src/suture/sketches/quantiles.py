@@ -14,7 +14,7 @@ from suture.sketches.estimate import Estimate
 
 __all__ = ["DEFAULT_K", "Histogram", "kll_merge", "kll_quantile", "kll_rank_error"]
 
-DEFAULT_K = 200
+DEFAULT_K = 1024
 KLL_CONFIDENCE = 0.99
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from suture.sketches.estimate import Estimate
 from suture.sketches.numeric import NumericSketch, NumericState, NumericSummary
-from suture.sketches.quantiles import Histogram, kll_histogram
+from suture.sketches.quantiles import DEFAULT_K, Histogram, kll_histogram
 
 __all__ = ["TemporalSketch", "TemporalSummary"]
 
@@ -34,7 +34,7 @@ class TemporalSketch(NumericSketch):
 
     kind = "temporal"
 
-    def __init__(self, type: pa.DataType, *, k: int = 200, lg_k: int = 12) -> None:
+    def __init__(self, type: pa.DataType, *, k: int = DEFAULT_K, lg_k: int = 12) -> None:
         super().__init__(k=k, lg_k=lg_k)
         self.type = type
 
