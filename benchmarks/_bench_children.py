@@ -62,7 +62,7 @@ def load_pandas(path: str) -> Any:
     return pq.read_table(path).to_pandas()
 
 
-def run_suture(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
+def run_suture(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
     """Profile the Parquet file by streaming it through suture's LocalEngine."""
     import suture
     from suture.engines import LocalEngine
@@ -70,7 +70,7 @@ def run_suture(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], 
     numeric = numeric_columns(path)
     engine = LocalEngine(workers=workers)
     start, cpu = time.perf_counter(), cpu_seconds()
-    profile = suture.profile(path, engine=engine, k=k)
+    profile = suture.profile(path, engine=engine)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     quantiles = {c: [float(profile[c].quantile(q)) for q in QUANTILES] for c in numeric}  # type: ignore[attr-defined]
     timing = {
@@ -81,12 +81,12 @@ def run_suture(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], 
         "rows": profile.row_count,
         "columns": len(profile),
         "workers": workers or os.cpu_count() or 1,
-        "kll_k": k,
+        "kll_k": int(profile.aggregator.options["k"]),
     }
     return timing, quantiles
 
 
-def run_pandas(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
+def run_pandas(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
     """``describe(include="all")``, ``nunique()`` and five quantiles per numeric column."""
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -112,7 +112,7 @@ def run_pandas(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], 
     return timing, quantiles
 
 
-def run_whylogs(path: str, workers: int | None, k: int) -> tuple[dict[str, Any], Quantiles]:
+def run_whylogs(path: str, workers: int | None) -> tuple[dict[str, Any], Quantiles]:
     """``why.log(pandas=df)``, its profile view and the view's summary table."""
     os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
     import whylogs as why  # type: ignore[import-not-found, unused-ignore]
@@ -142,7 +142,7 @@ def run_whylogs(path: str, workers: int | None, k: int) -> tuple[dict[str, Any],
     return timing, quantiles
 
 
-TOOLS: dict[str, Callable[[str, int | None, int], tuple[dict[str, Any], Quantiles]]] = {
+TOOLS: dict[str, Callable[[str, int | None], tuple[dict[str, Any], Quantiles]]] = {
     "suture": run_suture,
     "pandas": run_pandas,
     "whylogs": run_whylogs,
@@ -156,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parquet")
     parser.add_argument("--out", required=True, help="where to write the JSON result")
     parser.add_argument("--workers", type=int, default=None, help="suture workers")
-    parser.add_argument("--k", type=int, default=200, help="suture's KLL size")
     args = parser.parse_args(argv)
     import numpy  # noqa: F401  (part of every tool's baseline)
     import pyarrow.parquet  # noqa: F401
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
     __import__({"suture": "suture.engines", "pandas": "pandas", "whylogs": "whylogs"}[args.tool])
     baseline = rss_mib()
-    timing, quantiles = TOOLS[args.tool](args.parquet, args.workers, args.k)
+    timing, quantiles = TOOLS[args.tool](args.parquet, args.workers)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
         "tool": args.tool,

@@ -50,10 +50,8 @@ QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
 SYNTHETIC_ROW_GROUP = 1_000_000
 SUTURE_BATCH_ROWS = 65_536
 POLL_SECONDS = 0.05
-DEFAULT_K = 200
 REPEAT_LIMIT_SECONDS = 30.0
 
-WHYLOGS_KLL_K = 1024  # whylogs 1.6.4's default; checked against what it reports
 TARGET_WHYLOGS = 30.0
 TARGET_PANDAS = 2.0
 FLAT_MEMORY_GROWTH = 0.10
@@ -191,12 +189,12 @@ def tree_rss_mib(root: int) -> float:
 
 
 def run_child(
-    python: Path, tool: str, path: Path, *, workers: int | None = None, k: int = DEFAULT_K
+    python: Path, tool: str, path: Path, *, workers: int | None = None
 ) -> tuple[dict[str, Any], float]:
     """Run one tool in a fresh process; return its JSON result and its peak tree RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [str(python), str(CHILD), tool, str(path), "--out", str(out), "--k", str(k)]
+        command = [str(python), str(CHILD), tool, str(path), "--out", str(out)]
         if workers is not None:
             command += ["--workers", str(workers)]
         env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True"}
@@ -213,7 +211,7 @@ def run_child(
 
 
 def best_of(
-    repeat: int, python: Path, tool: str, path: Path, *, workers: int | None = None, k: int
+    repeat: int, python: Path, tool: str, path: Path, *, workers: int | None = None
 ) -> tuple[dict[str, Any], float, int]:
     """The fastest of up to ``repeat`` runs, the largest peak RSS of them, and the run count.
 
@@ -221,7 +219,7 @@ def best_of(
     """
     best, peak, runs = None, 0.0, 0
     while runs < repeat:
-        result, rss = run_child(python, tool, path, workers=workers, k=k)
+        result, rss = run_child(python, tool, path, workers=workers)
         runs += 1
         peak = max(peak, rss)
         if best is None or result["profile_seconds"] < best["profile_seconds"]:
@@ -369,17 +367,15 @@ def verdicts(by_size: dict[str, list[Run]], memory: list[Run]) -> list[str]:
     lines = []
     for size, runs in by_size.items():
         find = {r.label: r for r in runs}
-        whylogs, pandas = find["whylogs"], find["pandas"]
-        for label in ("suture", f"suture k={WHYLOGS_KLL_K}"):
-            lead = find[label]
-            ratio = whylogs.profile_seconds / lead.profile_seconds
-            accurate = lead.rank_error <= whylogs.rank_error
-            lines.append(
-                f"{size}: {label} ÷ whylogs = {ratio:.2f}x (target ≥ {TARGET_WHYLOGS:g}x): "
-                f"{_verdict(ratio >= TARGET_WHYLOGS)}; max rank error {lead.rank_error:.4f} vs "
-                f"{whylogs.rank_error:.4f} (target: equal or better): {_verdict(accurate)}"
-            )
-        ratio = pandas.profile_seconds / find["suture"].profile_seconds
+        lead, whylogs, pandas = find["suture"], find["whylogs"], find["pandas"]
+        ratio = whylogs.profile_seconds / lead.profile_seconds
+        accurate = lead.rank_error <= whylogs.rank_error
+        lines.append(
+            f"{size}: suture ÷ whylogs = {ratio:.2f}x (target ≥ {TARGET_WHYLOGS:g}x): "
+            f"{_verdict(ratio >= TARGET_WHYLOGS)}; max rank error {lead.rank_error:.4f} vs "
+            f"{whylogs.rank_error:.4f} (target: equal or better): {_verdict(accurate)}"
+        )
+        ratio = pandas.profile_seconds / lead.profile_seconds
         lines.append(
             f"{size}: suture ÷ pandas = {ratio:.2f}x (target ≥ {TARGET_PANDAS:g}x): "
             f"{_verdict(ratio >= TARGET_PANDAS)}"
@@ -480,13 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     numeric = [
         f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
     ]
-    whylogs_k = WHYLOGS_KLL_K
     plan = [
-        ("suture", "suture", here, None, DEFAULT_K),
-        ("suture workers=1", "suture", here, 1, DEFAULT_K),
-        (f"suture k={whylogs_k}", "suture", here, None, whylogs_k),
-        ("pandas", "pandas", here, None, DEFAULT_K),
-        ("whylogs", "whylogs", WHYLOGS_PYTHON, None, DEFAULT_K),
+        ("suture", "suture", here, None),
+        ("suture workers=1", "suture", here, 1),
+        ("pandas", "pandas", here, None),
+        ("whylogs", "whylogs", WHYLOGS_PYTHON, None),
     ]
     by_size: dict[str, list[Run]] = {}
     versions: dict[str, str] = {"numpy": np.__version__, "pyarrow": pa.__version__}
@@ -494,20 +488,16 @@ def main(argv: list[str] | None = None) -> int:
         size = f"flights x{n}"
         exact = exact_columns(files[n], numeric)
         runs = []
-        for label, tool, python, workers, k in plan:
+        for label, tool, python, workers in plan:
             print(f"[{size}] {label} ...", file=sys.stderr, flush=True)
-            result, peak, count = best_of(args.repeat, python, tool, files[n], workers=workers, k=k)
+            result, peak, count = best_of(args.repeat, python, tool, files[n], workers=workers)
             run = Run(label, tool, size, result, peak, count)
             run.rank_error = max_rank_error(exact, result["quantiles"])
             versions[tool] = result["version"]
-            if tool == "whylogs" and result["kll_k"] != whylogs_k:
-                raise SystemExit(
-                    f"whylogs used KLL k={result['kll_k']}, not {whylogs_k}: "
-                    "update WHYLOGS_KLL_K in benchmarks/profile_bench.py"
-                )
+            if "kll_k" in result:
+                versions[f"{tool} KLL k"] = str(result["kll_k"])
             runs.append(run)
         by_size[size] = runs
-    versions["KLL k"] = f"suture {DEFAULT_K} (default), whylogs {whylogs_k}"
 
     memory: list[Run] = []
     for workers in (None, 1):
