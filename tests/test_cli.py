@@ -125,3 +125,24 @@ def test_infer_validate_diff_through_the_command(tmp_path: Path) -> None:
     missing = run("validate", "new.csv", "--schema", "nope.toml", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.spark
+def test_profile_on_spark_from_the_command_line(data: Path) -> None:
+    result = run(
+        "profile",
+        "data.parquet",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[1]",
+        "-o",
+        "spark.profile",
+        "-q",
+        cwd=data,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    on_spark = suture.Profile.load(data / "spark.profile")
+    assert on_spark.metadata["engine"] == "spark"
+    assert on_spark.row_count == 4 and on_spark["x"].nulls == 1
+    assert on_spark["c"].top(1)[0].count.value == 3
