@@ -138,7 +138,7 @@ def test_errors_are_one_clear_line_without_traceback(
 ) -> None:
     _fit(data, "all.parquet", "recs-err")
     result = runner.invoke(app, [a.format(d=data) for a in args])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1

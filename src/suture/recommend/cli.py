@@ -47,12 +47,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def _run(action: Callable[[], T]) -> T:
-    """Run a command body; a SutureError becomes one line on stderr and exit code 1."""
+    """Run a command body; a SutureError becomes one line on stderr and exit code 2."""
     try:
         return action()
     except SutureError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=2) from None
 
 
 def _console() -> Console:
