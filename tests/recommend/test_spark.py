@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,36 +9,11 @@ import pyarrow as pa
 import pytest
 
 from suture.engines import LocalEngine
+from suture.engines.spark import SparkEngine
 from suture.recommend import ItemSignatures, Recommender
 from tests.recommend._recdata import assert_states_equal, clustered
 
-pyspark = pytest.importorskip("pyspark")
-from pyspark.sql import SparkSession  # noqa: E402
-
-from suture.engines.spark import SparkEngine  # noqa: E402
-
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    # Workers must run this interpreter (the one with pyarrow and suture installed).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_PYTHON", sys.executable)
-        patch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
-        yield from _session()
-
-
-def _session() -> Iterator[Any]:
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("suture-recommend-tests")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def _frame(spark: Any, table: pa.Table, partitions: int) -> Any:
