@@ -7,6 +7,8 @@ It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the
     A <pickled aggregator>    configure (aggregators are configuration only)
     B <Arrow IPC stream>      fold one record batch into the state
     P <JSON row group>        read one Parquet row group and fold its batches in
+                              (B and P are acknowledged with K, so the engine hands
+                              each worker its next piece only when it is free)
     E                         end: reply S <state bytes>, or X <error class>\\0<message>
 """
 
@@ -48,6 +50,8 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
                 return
             else:
                 return
+            if tag in (b"B", b"P"):
+                write_message(outbox, b"K")
     except SutureError as exc:
         write_message(outbox, b"X", f"{type(exc).__name__}\0{exc}".encode())
     except Exception:

@@ -176,10 +176,14 @@ def _messages(src: Source, batch_size: int) -> Iterator[tuple[bytes, bytes, int]
 
 
 def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
+    # One BLAS thread per worker: the workers already use every core, and BLAS threads
+    # spinning beside them slowed the co-moment products severalfold.
+    single = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "suture.engines._worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        env={**os.environ, **single},
     )
     assert proc.stdin is not None
     write_message(proc.stdin, b"A", pickle.dumps(aggregator))
@@ -197,6 +201,12 @@ def _feed(
     try:
         while (message := pending.get()) is not None:
             write_message(proc.stdin, *message)
+            reply = read_message(proc.stdout)
+            if reply[0] != b"K":  # the worker failed: keep its error, stop feeding it
+                results[i] = reply
+                while pending.get() is not None:
+                    pass
+                return
         write_message(proc.stdin, b"E")
         results[i] = read_message(proc.stdout)
     except (BrokenPipeError, OSError):

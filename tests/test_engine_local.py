@@ -1,0 +1,75 @@
+"""LocalEngine's worker processes: same answer as one process, errors come back whole."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import suture
+from suture.aggregate import RowCount
+from suture.engines import LocalEngine
+from suture.errors import SourceError
+from suture.testing import assert_profiles_agree
+
+
+class FailingRowCount(RowCount):
+    """Counts rows, but refuses batches with a negative ``x`` (a user's data problem)."""
+
+    def update(self, state: int, batch: pa.RecordBatch) -> int:
+        if pa.compute.min(batch.column("x")).as_py() < 0:
+            raise SourceError("negative x in the data; fix the source")
+        return super().update(state, batch)
+
+
+@pytest.fixture(scope="module")
+def parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("engine") / "t.parquet"
+    n = 500_000
+    table = pa.table(
+        {
+            "x": pa.array(range(n), pa.int64()),
+            "y": pa.array([float(i % 1000) / 7 for i in range(n)]),
+            "s": pa.array([f"k{i % 37}" for i in range(n)]),
+        }
+    )
+    pq.write_table(table, path, row_group_size=60_000)
+    return path
+
+
+def test_workers_reading_row_groups_agree_with_one_process(parquet: Path) -> None:
+    together = suture.profile(parquet, engine=LocalEngine(workers=2))
+    alone = suture.profile(parquet, engine=LocalEngine(workers=1))
+    assert_profiles_agree(together, alone)
+    assert together.row_count == 500_000
+
+
+def test_progress_counts_every_row(parquet: Path) -> None:
+    seen: list[int] = []
+    suture.profile(parquet, engine=LocalEngine(workers=2), progress=seen.append)
+    assert sum(seen) == 500_000
+
+
+def test_a_suture_error_in_a_worker_comes_back_as_itself() -> None:
+    table = pa.table({"x": pa.array([1] * 300_000 + [-1] * 300_000, pa.int64())})
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(50_000))
+    with pytest.raises(SourceError, match="negative x in the data; fix the source"):
+        LocalEngine(workers=2).aggregate(reader, FailingRowCount())
+
+
+def test_a_script_without_a_main_guard_can_use_workers(parquet: Path, tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import suture\nfrom suture.engines import LocalEngine\n"
+        f"p = suture.profile({str(parquet)!r}, engine=LocalEngine(workers=2))\n"
+        "print(p.row_count)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "500000"
