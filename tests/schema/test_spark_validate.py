@@ -76,3 +76,38 @@ def test_valid_plus_quarantined_equals_input_on_spark(
         )
     )
     assert reasons == local_reasons
+
+
+def test_validate_command_on_spark_writes_parquet_folders(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from rich.console import Console
+
+    from suture.schema.cli import validate_command
+
+    table = pa.table(
+        {
+            "id": ["a", "b", "c", "d"],
+            "distance": [100.0, -5.0, 300.0, 50.0],
+            "air_time": [60.0, 30.0, 90.0, 45.0],
+            "carrier": ["AA", "UA", "ZZ", "AA"],
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    contract = tmp_path / "schema.toml"
+    CONTRACT.save(contract)
+    console = Console(record=True, width=120)
+    code = validate_command(
+        tmp_path / "in.parquet",
+        contract,
+        quarantine=tmp_path / "bad",
+        output=tmp_path / "good",
+        engine="spark",
+        console=console,
+    )
+    assert code == 1  # two rows quarantined, none allowed
+    assert "4 rows: 2 valid, 2 quarantined" in console.export_text()
+    bad = pq.read_table(tmp_path / "bad")
+    good = pq.read_table(tmp_path / "good")
+    assert sorted(bad.column("id").to_pylist()) == ["b", "c"]
+    assert sorted(good.column("id").to_pylist()) == ["a", "d"]
