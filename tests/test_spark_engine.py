@@ -91,9 +91,10 @@ def assert_same_profile(remote: Profile, local: Profile, *, quantiles_exact: boo
     assert list(remote) == list(local)
     assert np.array_equal(remote.correlation.pair_counts, local.correlation.pair_counts)
     # r = c / sqrt(m2 m2'): partial sums merged in another order differ by rounding, and
-    # the division amplifies it where values span many magnitudes (seen: 1.3e8 beside 0.33).
+    # the division amplifies it where values span many magnitudes (seen: 2e-7 for 3.4e10
+    # beside 0.33 in single-row partitions).
     assert np.allclose(
-        remote.correlation.matrix, local.correlation.matrix, rtol=1e-7, atol=1e-7, equal_nan=True
+        remote.correlation.matrix, local.correlation.matrix, rtol=1e-5, atol=1e-5, equal_nan=True
     )
     for name in local:
         x, y = remote[name], local[name]

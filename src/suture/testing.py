@@ -145,7 +145,8 @@ def assert_profiles_agree(a: Any, b: Any, *, quantiles_exact: bool = False) -> N
     ma, mb = a.correlation.matrix, b.correlation.matrix
     assert np.array_equal(a.correlation.pair_counts, b.correlation.pair_counts)
     both = np.isfinite(ma) & np.isfinite(mb)
-    assert np.allclose(ma[both], mb[both], rtol=1e-6, atol=1e-6), "correlations differ"
+    # Merge order changes rounding; r amplifies it where magnitudes differ widely.
+    assert np.allclose(ma[both], mb[both], rtol=1e-5, atol=1e-5), "correlations differ"
 
 
 def _assert_summary_agree(name: str, x: Any, y: Any, quantiles_exact: bool) -> None:
