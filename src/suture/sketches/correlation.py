@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,43 +54,48 @@ def _merge_unchecked(a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
     return CoMomentsState(n, mean, m2, c)
 
 
-def _batch_state(x: _F) -> CoMomentsState:
+def _batch_state(x: _F, partial: npt.NDArray[np.intp]) -> CoMomentsState:
     # Values near the float limit overflow to inf here, which is the honest answer.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _batch_state_unchecked(x)
+        return _batch_state_unchecked(x, partial)
 
 
-def _batch_state_unchecked(x: _F) -> CoMomentsState:
+def _batch_state_unchecked(x: _F, partial: npt.NDArray[np.intp]) -> CoMomentsState:
+    """Co-moments of the rows of ``x`` (changed in place); only ``partial`` columns may hold
+    non-finite values, which mark a missing value.
+
+    Rows with a missing value are usually few, so the full matrix is only shifted, summed
+    and multiplied once; the pairwise-complete corrections come from those rows alone.
+    """
     rows, p = x.shape
-    present = np.isfinite(x)
-    counts = present.sum(axis=0).astype(np.float64)
-    partial = np.flatnonzero(counts < rows)
-    m_partial = present[:, partial].astype(np.float64)
-    x0 = np.where(present, x, 0.0) if partial.size else x
-    shift = x0.sum(axis=0) / np.maximum(counts, 1.0)
-    y = x0 - shift
-    if partial.size:
-        y[:, partial] *= m_partial
-    # Pairs of complete columns need no masks: only columns with gaps pay for them.
-    n = np.full((p, p), float(rows))
-    n[:, partial] = counts[partial][None, :]
-    n[partial, :] = counts[partial][:, None]
-    n[np.ix_(partial, partial)] = m_partial.T @ m_partial
-    yy = y * y
-    sums = np.repeat(y.sum(axis=0)[:, None], p, axis=1)
-    squares = np.repeat(yy.sum(axis=0)[:, None], p, axis=1)
-    if partial.size:
-        sums[:, partial] = y.T @ m_partial
-        squares[:, partial] = yy.T @ m_partial
+    present_p = np.isfinite(x[:, partial])
+    gappy = np.flatnonzero(~present_p.all(axis=1)) if partial.size else partial
+    mask = np.ones((gappy.size, p))  # presence on the rows with a gap
+    mask[:, partial] = present_p[gappy]
+    if gappy.size:
+        x[gappy] = np.where(mask > 0, x[gappy], 0.0)
+    counts = rows - (1.0 - mask).sum(axis=0)
+    shift = x.sum(axis=0) / np.maximum(counts, 1.0)
+    x -= shift
+    y = x
+    if gappy.size:
+        y[gappy] *= mask
+    gram = y.T @ y
+    absent = 1.0 - mask
+    y_gappy = y[gappy]
+    n = (rows - gappy.size) + mask.T @ mask
+    sums = y.sum(axis=0)[:, None] - y_gappy.T @ absent
+    squares = np.diag(gram)[:, None] - (y_gappy * y_gappy).T @ absent
     safe = np.where(n > 0, n, 1.0)
     mean_y = sums / safe
     m2 = squares - n * mean_y * mean_y
-    c = y.T @ y - n * mean_y * mean_y.T
+    c = gram - n * mean_y * mean_y.T
     # One pass loses digits where a pair's rows sit far from the column's centre
     # (relative error about 1e-16 * mean_y**2 / variance): redo those rows in two passes.
     shaky = mean_y * mean_y > 1e6 * np.maximum(m2, 0.0) / safe
     if shaky.any():
-        m = present.astype(np.float64)
+        m = np.ones((rows, p))
+        m[:, partial] = present_p
         for i in np.flatnonzero(shaky.any(axis=1) | shaky.any(axis=0)):
             _two_pass_row(y, m, mean_y, n, int(i), m2, c)
     return CoMomentsState(n, mean_y + shift[:, None], np.maximum(m2, 0.0), c)
@@ -140,18 +144,21 @@ class CoMoments:
         if not self.columns or batch.num_rows == 0:
             return state
         x = np.empty((batch.num_rows, len(self.columns)), order="F")
+        partial = []
         for j, name in enumerate(self.columns):
             column = batch.column(name)
             if pa.types.is_dictionary(column.type):
                 column = column.dictionary_decode()
-            if not pa.types.is_floating(column.type):
+            if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
                 column = pc.cast(column, pa.float64())
-            if column.null_count:
-                column = pc.fill_null(column, math.nan)
-            x[:, j] = column.to_numpy()
+            if column.null_count or pa.types.is_floating(column.type):
+                # Only these columns can miss values: integers without nulls skip the checks.
+                partial.append(j)
+            x[:, j] = column.to_numpy(zero_copy_only=False)  # nulls become NaN
+        where = np.array(partial, dtype=np.intp)
         # Blocks that fit in cache: the element-wise work is memory-bound otherwise.
         for start in range(0, batch.num_rows, _BLOCK_ROWS):
-            state = _merge(state, _batch_state(x[start : start + _BLOCK_ROWS]))
+            state = _merge(state, _batch_state(x[start : start + _BLOCK_ROWS], where))
         return state
 
     def merge(self, a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
