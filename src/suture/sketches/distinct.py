@@ -45,6 +45,11 @@ def hll_update(registers: HllRegisters, keys: npt.NDArray[np.uint64]) -> HllRegi
         return registers
     h1, h2 = murmur3_64bit_keys(keys)
     slots = (h1 & np.uint64(registers.size - 1)).astype(np.intp)
+    if keys.size < registers.size // 4:
+        # Few keys (a batch of a low-cardinality column): no pass over every register.
+        values = (np.minimum(leading_zeros(h2), 62) + 1).astype(np.uint8)
+        np.maximum.at(registers, slots, values)
+        return registers
     smallest = np.full(registers.size, np.iinfo(np.uint64).max, dtype=np.uint64)
     np.minimum.at(smallest, slots, h2)
     touched = np.bincount(slots, minlength=registers.size) > 0

@@ -24,7 +24,7 @@ from suture.sketches.distinct import (
 )
 from suture.sketches.estimate import Estimate
 from suture.sketches.hashing import float_keys, int_keys
-from suture.sketches.moments import Moments, moments_of
+from suture.sketches.moments import Moments, moments_of, weighted_moments_of
 from suture.sketches.quantiles import (
     DEFAULT_K,
     Histogram,
@@ -37,6 +37,9 @@ from suture.sketches.quantiles import (
 )
 
 __all__ = ["NumericSketch", "NumericState", "NumericSummary"]
+
+_EXACT_FLOAT_INT = 2.0**53
+_RUNS_WORTH_IT = 4  # weighted moments when values repeat 4 times on average
 
 
 @dataclass
@@ -99,12 +102,14 @@ class NumericSketch(ColumnSketch[NumericState]):
         present = array.drop_null() if array.null_count else array
         if len(present) == 0:
             return state
-        is_int = pa.types.is_integer(present.type)
-        if is_int:
-            # Sorting the integers themselves keeps the distinct keys exact beyond 2**53.
-            ordered_ints = np.sort(present.to_numpy().astype(np.int64, copy=False))
-            ordered = ordered_ints.astype(np.float64)
-            keys = int_keys(_distinct_sorted(ordered_ints))
+        if pa.types.is_integer(present.type):
+            ints = present.to_numpy()
+            ordered, distinct, counts = _sorted_runs(ints.astype(np.float64))
+            if distinct.size and max(-distinct[0], distinct[-1]) > _EXACT_FLOAT_INT:
+                # Beyond 2**53 floats merge neighbours: sort the integers for exact keys.
+                keys = int_keys(_distinct_sorted(np.sort(ints.astype(np.int64, copy=False))))
+            else:
+                keys = int_keys(distinct.astype(np.int64))
             state.integers += ordered.size
         else:
             if pa.types.is_duration(present.type):
@@ -114,9 +119,12 @@ class NumericSketch(ColumnSketch[NumericState]):
             values = present.to_numpy().astype(np.float64, copy=False)
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
-            ordered = np.sort(finite)
-            keys = float_keys(np.concatenate([_distinct_sorted(ordered), _special(values, ok)]))
-            state.integers += int(np.count_nonzero(ordered == np.trunc(ordered)))
+            ordered, distinct, counts = _sorted_runs(finite)
+            keys = float_keys(np.concatenate([distinct, _special(values, ok)]))
+            if counts is None:
+                state.integers += int(np.count_nonzero(ordered == np.trunc(ordered)))
+            else:
+                state.integers += int(counts[distinct == np.trunc(distinct)].sum())
         state.distinct = hll_update(state.distinct, keys)
         if ordered.size == 0:
             return state
@@ -124,7 +132,10 @@ class NumericSketch(ColumnSketch[NumericState]):
         state.negatives += int(np.searchsorted(ordered, 0.0))
         state.min = min(state.min, float(ordered[0]))
         state.max = max(state.max, float(ordered[-1]))
-        state.moments = state.moments.merge(moments_of(ordered))
+        batch_moments = (
+            moments_of(ordered) if counts is None else weighted_moments_of(distinct, counts)
+        )
+        state.moments = state.moments.merge(batch_moments)
         state.quantiles = kll_update_sorted(state.quantiles, ordered)
         return state
 
@@ -207,6 +218,28 @@ def _distinct_sorted(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def _sorted_runs(
+    values: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Sort ``values``; return them, their distinct values and, when the distinct values
+    are few enough to pay for it, how often each occurs (else ``None``).
+
+    Business columns repeat values a lot (codes, hours, amounts): their moments are then
+    computed once per distinct value, weighted by its count.
+    """
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered, ordered, None
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    starts = np.flatnonzero(keep)
+    if starts.size * _RUNS_WORTH_IT > ordered.size:
+        return ordered, ordered[starts], None
+    counts = np.diff(starts, append=ordered.size).astype(np.float64)
+    return ordered, ordered[starts], counts
 
 
 def _special(values: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
