@@ -14,6 +14,7 @@ import gzip
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -121,7 +121,8 @@ def _open_object(obj: Any) -> Source:
     if isinstance(obj, pa.Table):
         table = obj
         return Source("table", table.schema, table.num_rows, None, lambda n: table.to_batches(n))
-    if isinstance(obj, ds.Dataset):
+    ds = sys.modules.get("pyarrow.dataset")  # a Dataset means its module is loaded
+    if ds is not None and isinstance(obj, ds.Dataset):
         dataset = obj
         return Source(
             "dataset", dataset.schema, None, None, lambda n: dataset.to_batches(batch_size=n)
@@ -170,18 +171,19 @@ def _open_path(path: Path, format: str | None, dictionary_strings: bool = False)
 
 
 def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
+    if not path.is_dir():
+        return _open_parquet_file(path, dictionary_strings)
+    # Imported here: pyarrow.dataset imports pandas, a quarter second that a single file
+    # (and every worker process) is spared.
+    import pyarrow.dataset as ds
+
     try:
-        if path.is_dir():
-            dataset = ds.dataset(path, format="parquet")
-            files = dataset.files
-            if not files:
-                raise SourceError(f"{path}: the folder holds no Parquet files")
-            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-            size = sum(os.path.getsize(f) for f in files)
-        else:
-            dataset = ds.dataset(path, format="parquet")
-            rows = pq.ParquetFile(path).metadata.num_rows
-            size = path.stat().st_size
+        dataset = ds.dataset(path, format="parquet")
+        files = dataset.files
+        if not files:
+            raise SourceError(f"{path}: the folder holds no Parquet files")
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        size = sum(os.path.getsize(f) for f in files)
     except SourceError:
         raise
     except (pa.ArrowInvalid, OSError) as exc:
@@ -190,14 +192,14 @@ def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
             "check that the file is complete and really Parquet"
         ) from None
 
-    strings = [f.name for f in dataset.schema if pa.types.is_string(f.type)]
-    if dictionary_strings:
+    strings = _string_columns(dataset.schema) if dictionary_strings else []
+    if strings:
         options = ds.ParquetReadOptions(dictionary_columns=strings)
         reading = ds.dataset(path, format=ds.ParquetFileFormat(read_options=options))
     else:
         reading = dataset
 
-    pieces = _row_groups(dataset, strings if dictionary_strings else [])
+    pieces = _row_groups(dataset.files, dataset.schema, strings)
 
     def batches(n: int) -> Iterator[pa.RecordBatch]:
         # One row group at a time: the scanner's read-ahead would hold many in memory.
@@ -215,12 +217,35 @@ def _open_parquet(path: Path, dictionary_strings: bool = False) -> Source:
     return Source(str(path), dataset.schema, rows, size, batches, pieces)
 
 
-def _row_groups(dataset: ds.Dataset, strings: list[str]) -> list[RowGroup]:
+def _open_parquet_file(path: Path, dictionary_strings: bool) -> Source:
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(
+            f"{path}: not a readable Parquet file ({_first_line(exc)}); "
+            "check that the file is complete and really Parquet"
+        ) from None
+    strings = _string_columns(schema) if dictionary_strings else []
+    pieces = _row_groups([str(path)], schema, strings)
+
+    def batches(n: int) -> Iterator[pa.RecordBatch]:
+        for piece in pieces:
+            yield from piece.batches(n)
+
+    rows = sum(piece.num_rows for piece in pieces)
+    return Source(str(path), schema, rows, path.stat().st_size, batches, pieces)
+
+
+def _string_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if pa.types.is_string(f.type)]
+
+
+def _row_groups(files: list[str], schema: pa.Schema, strings: list[str]) -> list[RowGroup]:
     """The row groups of every file, when all files have the dataset's own schema."""
     pieces: list[RowGroup] = []
-    for name in dataset.files:
+    for name in files:
         meta = pq.ParquetFile(name).metadata
-        if not meta.schema.to_arrow_schema().equals(dataset.schema):
+        if not meta.schema.to_arrow_schema().equals(schema):
             return []
         pieces += [
             RowGroup(name, i, meta.row_group(i).num_rows, tuple(strings))
