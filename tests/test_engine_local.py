@@ -73,3 +73,22 @@ def test_a_script_without_a_main_guard_can_use_workers(parquet: Path, tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "500000"
+
+
+@pytest.mark.parametrize("bad_from", [0, 420_000])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_an_error_in_any_row_group_comes_back_whichever_process_read_it(
+    tmp_path: Path, bad_from: int, workers: int
+) -> None:
+    # Row groups go to this process and to worker processes alike: a failure in either
+    # must come back as itself, and nothing may wait for a taker that has stopped.
+    n = 480_000
+    x = pa.array([-1 if bad_from <= i < bad_from + 60_000 else 1 for i in range(n)], pa.int64())
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"x": x}), path, row_group_size=60_000)
+    with pytest.raises(SourceError, match="negative x in the data; fix the source"):
+        LocalEngine(workers=workers).aggregate(path, FailingRowCount())
+
+
+def test_three_takers_count_every_row_group_once(parquet: Path) -> None:
+    assert LocalEngine(workers=3).aggregate(parquet, RowCount()) == 500_000

@@ -1,13 +1,14 @@
 """LocalEngine: stream a source in bounded batches and aggregate on every core.
 
-The reading process streams Arrow record batches (Arrow's readers use their own threads);
-when more than one worker is asked for and the input is large enough to pay for it,
-batches travel as Arrow IPC over pipes to worker processes (``suture.engines._worker``)
-that each fold them into a partial state, and the partial states come back as bytes to be
-merged.  Workers are plain subprocesses, so a user's script needs no ``__main__`` guard.
-Peak memory is bounded by the batch size, the queue depth and the sketch sizes, not by
-the table.
-"""
+The reading process streams Arrow record batches (Arrow's readers use their own threads).
+When more than one worker is asked for and the input is large enough to pay for it, the
+work is shared with worker processes (``suture.engines._worker``) that each fold their
+share into a partial state and send it back as bytes to be merged: a Parquet source's
+row groups are taken in turn by this process and ``workers - 1`` worker processes, which
+read them themselves; other sources are read here and their batches travel as Arrow IPC
+over pipes to ``workers`` worker processes.  Workers are plain subprocesses, so a user's
+script needs no ``__main__`` guard.  Peak memory is bounded by the batch size (or row
+group), the queue depth and the sketch sizes, not by the table."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -28,7 +29,7 @@ from suture import errors
 from suture.aggregate import Aggregator
 from suture.engines._pipes import read_message, write_message
 from suture.errors import SutureError
-from suture.sources import DEFAULT_BATCH_SIZE, Source, ipc_bytes, open_source
+from suture.sources import DEFAULT_BATCH_SIZE, RowGroup, Source, ipc_bytes, open_source
 
 __all__ = ["LocalEngine"]
 
@@ -115,6 +116,8 @@ class LocalEngine:
         small = src.num_rows is not None and src.num_rows < _PARALLEL_MIN_ROWS
         if workers <= 1 or small:
             return _fold(src, aggregator, self.batch_size, progress)
+        if len(src.pieces) >= 2:
+            return _fold_pieces(src, aggregator, self.batch_size, workers, progress)
         return _fold_parallel(src, aggregator, self.batch_size, workers, self.queue_depth, progress)
 
 
@@ -129,6 +132,51 @@ def _fold(
     return state
 
 
+Job = tuple[bytes, bytes, int, RowGroup | None]  # tag, message, rows, row group
+
+
+def _fold_pieces(
+    src: Source,
+    aggregator: Aggregator[Any, Any],
+    batch_size: int,
+    workers: int,
+    progress: Progress | None,
+) -> Any:
+    """Row groups shared out between this process and ``workers - 1`` worker processes.
+
+    This process folds row groups too: it is at work at once, while the workers still
+    import their libraries, and it needs no pipe.  Each taker asks for the next row group
+    when done with one, so faster takers take more.
+    """
+    work: queue.Queue[Job | None] = queue.Queue()
+    for piece in src.pieces:
+        fields = {**dataclasses.asdict(piece), "batch_size": batch_size}
+        work.put((b"P", json.dumps(fields).encode(), piece.num_rows, piece))
+    procs = [_start_worker(aggregator) for _ in range(workers - 1)]
+    for _ in range(len(procs) + 1):
+        work.put(None)  # one end marker for each taker, this process included
+    results: list[Any] = [None] * len(procs)
+    report = _locked(progress)
+    feeders = _start_feeders(procs, work, results, report)
+    state = aggregator.zero()
+    try:
+        while (job := work.get()) is not None:
+            assert job[3] is not None
+            for batch in job[3].batches(batch_size):
+                state = aggregator.update(state, batch)
+            report(job[2])
+    except BaseException:
+        _drain(work)
+        for _ in procs:
+            work.put(None)
+        raise
+    finally:
+        _join(feeders, procs)
+    for result in results:
+        state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
+    return state
+
+
 def _fold_parallel(
     src: Source,
     aggregator: Aggregator[Any, Any],
@@ -137,42 +185,64 @@ def _fold_parallel(
     depth: int,
     progress: Progress | None,
 ) -> Any:
-    pending: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=depth * workers)
+    """Batches read here and shipped as Arrow IPC to ``workers`` worker processes."""
+    pending: queue.Queue[Job | None] = queue.Queue(maxsize=depth * workers)
     procs = [_start_worker(aggregator) for _ in range(workers)]
     results: list[Any] = [None] * workers
-    feeders = [
-        threading.Thread(target=_feed, args=(proc, pending, results, i), daemon=True)
-        for i, proc in enumerate(procs)
-    ]
-    for feeder in feeders:
-        feeder.start()
+    feeders = _start_feeders(procs, pending, results, _locked(progress))
     try:
-        for tag, message, rows in _messages(src, batch_size):
-            _put(pending, (tag, message), feeders)
-            if progress is not None:
-                progress(rows)
+        for batch in src.batches(batch_size):
+            _put(pending, (b"B", ipc_bytes(batch), batch.num_rows, None), feeders)
     finally:
         for _ in feeders:
             pending.put(None)
-        for feeder in feeders:
-            feeder.join()
-        for proc in procs:
-            proc.wait()
+        _join(feeders, procs)
     state = aggregator.zero()
     for result in results:
         state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
     return state
 
 
-def _messages(src: Source, batch_size: int) -> Iterator[tuple[bytes, bytes, int]]:
-    """Row groups that workers read themselves, or else batches shipped as Arrow IPC."""
-    if len(src.pieces) >= 2:
-        for piece in src.pieces:
-            fields = {**dataclasses.asdict(piece), "batch_size": batch_size}
-            yield b"P", json.dumps(fields).encode(), piece.num_rows
-        return
-    for batch in src.batches(batch_size):
-        yield b"B", ipc_bytes(batch), batch.num_rows
+def _start_feeders(
+    procs: list[subprocess.Popen[bytes]],
+    work: queue.Queue[Job | None],
+    results: list[Any],
+    report: Progress,
+) -> list[threading.Thread]:
+    feeders = [
+        threading.Thread(target=_feed, args=(proc, work, results, i, report), daemon=True)
+        for i, proc in enumerate(procs)
+    ]
+    for feeder in feeders:
+        feeder.start()
+    return feeders
+
+
+def _join(feeders: list[threading.Thread], procs: list[subprocess.Popen[bytes]]) -> None:
+    for feeder in feeders:
+        feeder.join()
+    for proc in procs:
+        proc.wait()
+
+
+def _drain(work: queue.Queue[Any]) -> None:
+    while True:
+        try:
+            work.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _locked(progress: Progress | None) -> Progress:
+    """``progress`` made callable from several threads (a no-op when ``None``)."""
+    lock = threading.Lock()
+
+    def report(rows: int) -> None:
+        if progress is not None:
+            with lock:
+                progress(rows)
+
+    return report
 
 
 def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
@@ -192,34 +262,36 @@ def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
 
 def _feed(
     proc: subprocess.Popen[bytes],
-    pending: queue.Queue[tuple[bytes, bytes] | None],
+    work: queue.Queue[Job | None],
     results: list[Any],
     i: int,
+    report: Progress,
 ) -> None:
-    """Hand batches to one worker until the sentinel, then collect its state or error."""
+    """Hand jobs to one worker until an end marker, then collect its state or error."""
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        while (message := pending.get()) is not None:
-            write_message(proc.stdin, *message)
+        while (job := work.get()) is not None:
+            write_message(proc.stdin, job[0], job[1])
             reply = read_message(proc.stdout)
             if reply[0] != b"K":  # the worker failed: keep its error, stop feeding it
                 results[i] = reply
-                while pending.get() is not None:
+                while work.get() is not None:
                     pass
                 return
+            report(job[2])
         write_message(proc.stdin, b"E")
         results[i] = read_message(proc.stdout)
     except (BrokenPipeError, OSError):
         results[i] = read_message(proc.stdout)
-        while pending.get() is not None:
+        while work.get() is not None:
             pass  # keep draining so the reader never blocks on a dead worker
     finally:
         proc.stdin.close()
 
 
 def _put(
-    pending: queue.Queue[tuple[bytes, bytes] | None],
-    message: tuple[bytes, bytes],
+    pending: queue.Queue[Job | None],
+    message: Job,
     feeders: list[threading.Thread],
 ) -> None:
     while True:
