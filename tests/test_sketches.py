@@ -18,6 +18,7 @@ from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
 from suture.sketches.frequent import FrequentItems
 from suture.sketches.hashing import float_keys, int_keys, leading_zeros, string_keys
 from suture.sketches.moments import Moments, moments_of
+from suture.sketches.numeric import _float_runs, _int_runs, _sorted_runs
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,9 @@ def test_comoments_equal_pairwise_complete_two_pass_numpy(columns) -> None:
             if not both.any():
                 continue
             mi, mj = xi.mean(), xj.mean()
-            largest = max(1.0, float(np.abs(xi).max()), float(np.abs(xj).max()))
+            # Rounding is relative to the whole columns: each is shifted by its own mean.
+            finite = [x[np.isfinite(x[:, k]), k] for k in (i, j)]
+            largest = max(1.0, *(float(np.abs(f).max()) for f in finite))
             scale = 1e-9 * largest**2
             assert state.mean[i, j] == pytest.approx(mi, rel=1e-9, abs=1e-12 * largest)
             assert state.m2[i, j] == pytest.approx(((xi - mi) ** 2).sum(), rel=1e-7, abs=scale)
@@ -282,3 +285,25 @@ def test_string_sketch_counts_dictionary_batches_like_plain_strings() -> None:
     truth = pc.value_counts(plain.drop_null()).to_pylist()
     expected = sorted(((d["values"], d["counts"]) for d in truth), key=lambda t: (-t[1], t[0]))
     assert [(i.value, i.count.value) for i in ours.top(10)] == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(-300, 300), min_size=512, max_size=3_000),
+    st.sampled_from([0, 2**40, -(2**52)]),
+)
+def test_counting_narrow_integers_gives_the_runs_that_sorting_gives(values, offset) -> None:
+    ints = np.array(values, dtype=np.int64) + offset
+    ordered, distinct, _ = _sorted_runs(ints.astype(np.float64))
+    expected_counts = np.unique(ints, return_counts=True)[1].astype(np.float64)
+    for got in (_int_runs(ints)[:3], _float_runs(ints.astype(np.float64))):
+        assert np.array_equal(got[0], ordered)
+        assert np.array_equal(got[1], distinct)
+        assert got[2] is not None and np.array_equal(got[2], expected_counts)
+    assert np.array_equal(_int_runs(ints)[3], int_keys(np.unique(ints)))
+    # Not whole numbers, or too wide a range: sorted as before.
+    assert _float_runs(ints + 0.5)[2] is None or np.array_equal(
+        _float_runs(ints + 0.5)[0], np.sort(ints + 0.5)
+    )
+    wide = np.append(ints, offset + 10**9)
+    assert np.array_equal(_int_runs(wide)[0], np.sort(wide).astype(np.float64))

@@ -40,6 +40,8 @@ __all__ = ["NumericSketch", "NumericState", "NumericSummary"]
 
 _EXACT_FLOAT_INT = 2.0**53
 _RUNS_WORTH_IT = 4  # weighted moments when values repeat 4 times on average
+_COUNTING_MIN_VALUES = 512  # below this, sorting is as cheap as counting
+_COUNTING_SPAN = 4  # count (bincount) when max - min < 4 x the number of values
 
 
 @dataclass
@@ -103,13 +105,7 @@ class NumericSketch(ColumnSketch[NumericState]):
         if len(present) == 0:
             return state
         if pa.types.is_integer(present.type):
-            ints = present.to_numpy()
-            ordered, distinct, counts = _sorted_runs(ints.astype(np.float64))
-            if distinct.size and max(-distinct[0], distinct[-1]) > _EXACT_FLOAT_INT:
-                # Beyond 2**53 floats merge neighbours: sort the integers for exact keys.
-                keys = int_keys(_distinct_sorted(np.sort(ints.astype(np.int64, copy=False))))
-            else:
-                keys = int_keys(distinct.astype(np.int64))
+            ordered, distinct, counts, keys = _int_runs(present.to_numpy())
             state.integers += ordered.size
         else:
             if pa.types.is_duration(present.type):
@@ -119,7 +115,7 @@ class NumericSketch(ColumnSketch[NumericState]):
             values = present.to_numpy().astype(np.float64, copy=False)
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
-            ordered, distinct, counts = _sorted_runs(finite)
+            ordered, distinct, counts = _float_runs(finite)
             keys = float_keys(np.concatenate([distinct, _special(values, ok)]))
             if counts is None:
                 state.integers += int(np.count_nonzero(ordered == np.trunc(ordered)))
@@ -220,9 +216,41 @@ def _distinct_sorted(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return ordered[keep]
 
 
-def _sorted_runs(
-    values: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+_F64 = npt.NDArray[np.float64]
+Runs = tuple[_F64, _F64, _F64 | None]  # sorted values, distinct values, counts or None
+
+
+def _int_runs(ints: npt.NDArray[Any]) -> tuple[_F64, _F64, _F64 | None, npt.NDArray[np.uint64]]:
+    """Sorted values, distinct values, counts (or ``None``) and distinct keys of integers."""
+    ints = ints.astype(np.int64, copy=False)
+    counted = _count_small_range(ints)
+    if counted is not None:
+        distinct_ints, occurs = counted
+        distinct = distinct_ints.astype(np.float64)
+        return _expand(distinct, occurs), distinct, occurs, int_keys(distinct_ints)
+    ordered, distinct, counts = _sorted_runs(ints.astype(np.float64))
+    if distinct.size and max(-distinct[0], distinct[-1]) > _EXACT_FLOAT_INT:
+        # Beyond 2**53 floats merge neighbours: sort the integers for exact keys.
+        return ordered, distinct, counts, int_keys(_distinct_sorted(np.sort(ints)))
+    return ordered, distinct, counts, int_keys(distinct.astype(np.int64))
+
+
+def _float_runs(finite: _F64) -> Runs:
+    """Sorted values, distinct values and counts (or ``None``) of finite floats."""
+    whole = _whole_numbers(finite)
+    counted = _count_small_range(whole) if whole is not None else None
+    if counted is None:
+        return _sorted_runs(finite)
+    distinct = counted[0].astype(np.float64)
+    return _expand(distinct, counted[1]), distinct, counted[1]
+
+
+def _expand(distinct: _F64, counts: _F64) -> _F64:
+    """The sorted values: each distinct value repeated as often as it occurs."""
+    return np.repeat(distinct, counts.astype(np.intp))
+
+
+def _sorted_runs(values: _F64) -> Runs:
     """Sort ``values``; return them, their distinct values and, when the distinct values
     are few enough to pay for it, how often each occurs (else ``None``).
 
@@ -240,6 +268,30 @@ def _sorted_runs(
         return ordered, ordered[starts], None
     counts = np.diff(starts, append=ordered.size).astype(np.float64)
     return ordered, ordered[starts], counts
+
+
+def _count_small_range(ints: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], _F64] | None:
+    """Distinct integers and their counts by counting, not sorting, when their range is
+    narrow (codes, hours, delays in minutes); ``None`` otherwise."""
+    if ints.size < _COUNTING_MIN_VALUES:
+        return None
+    lo, hi = int(ints.min()), int(ints.max())
+    if hi - lo >= _COUNTING_SPAN * ints.size:
+        return None
+    counts = np.bincount(ints - lo, minlength=hi - lo + 1)
+    used = np.flatnonzero(counts)
+    return used + lo, counts[used].astype(np.float64)
+
+
+def _whole_numbers(values: _F64) -> npt.NDArray[np.int64] | None:
+    """``values`` as integers when every one is a whole number below 2**53, else ``None``."""
+    if values.size < _COUNTING_MIN_VALUES:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    if max(-lo, hi) >= _EXACT_FLOAT_INT:
+        return None
+    ints = values.astype(np.int64)
+    return ints if np.array_equal(ints, values) else None
 
 
 def _special(values: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
