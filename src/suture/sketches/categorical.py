@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from suture._arrow import numpy_values
 from suture._codec import Field
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
@@ -94,7 +95,7 @@ class StringSketch(ColumnSketch[StringState]):
         present = array.drop_null() if array.null_count else array
         if pa.types.is_dictionary(present.type):
             dictionary = present.dictionary
-            counts = np.bincount(present.indices.to_numpy(), minlength=len(dictionary))
+            counts = np.bincount(numpy_values(present.indices), minlength=len(dictionary))
             if state.pending is not None and state.pending.equals(dictionary):
                 state.pending_counts += counts  # type: ignore[operator]
             else:

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from suture._arrow import numpy_values
 from suture._codec import frame, pack, unframe, unpack
 from suture.errors import IncompatibleMergeError
 
@@ -154,7 +155,7 @@ class CoMoments:
             if column.null_count or pa.types.is_floating(column.type):
                 # Only these columns can miss values: integers without nulls skip the checks.
                 partial.append(j)
-            x[:, j] = column.to_numpy(zero_copy_only=False)  # nulls become NaN
+            x[:, j] = numpy_values(column)  # nulls become NaN
         where = np.array(partial, dtype=np.intp)
         # Blocks that fit in cache: the element-wise work is memory-bound otherwise.
         for start in range(0, batch.num_rows, _BLOCK_ROWS):

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from suture._arrow import numpy_values
 from suture._codec import Field
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
@@ -105,14 +106,14 @@ class NumericSketch(ColumnSketch[NumericState]):
         if len(present) == 0:
             return state
         if pa.types.is_integer(present.type):
-            ordered, distinct, counts, keys = _int_runs(present.to_numpy())
+            ordered, distinct, counts, keys = _int_runs(numpy_values(present))
             state.integers += ordered.size
         else:
             if pa.types.is_duration(present.type):
                 present = present.cast(pa.int64())
             if not pa.types.is_floating(present.type):
                 present = pc.cast(present, pa.float64())
-            values = present.to_numpy().astype(np.float64, copy=False)
+            values = numpy_values(present).astype(np.float64, copy=False)
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
             ordered, distinct, counts = _float_runs(finite)
