@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import suture
+import suture.sources
 from suture.errors import SourceError, UnsupportedTypeError
 
 TABLE = pa.table(
@@ -160,3 +161,28 @@ def test_exclude_of_unknown_column() -> None:
 def test_unknown_object_type() -> None:
     with pytest.raises(SourceError, match=r"cannot read a dict: pass a file path"):
         suture.profile({"a": [1]})
+
+
+def test_row_groups_read_whole_or_batch_by_batch_give_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 10_000
+    table = pa.table(
+        {"x": pa.array(range(n), pa.int64()), "s": pa.array([f"k{i % 13}" for i in range(n)])}
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=4_000)
+    source = suture.sources.open_source(path, dictionary_strings=True)
+
+    def read() -> list[pa.RecordBatch]:
+        batches = list(source.batches(1_500))
+        assert all(b.num_rows <= 1_500 for b in batches)
+        return batches
+
+    whole = read()
+    monkeypatch.setattr(suture.sources, "WHOLE_ROW_GROUP_VALUES", 10)
+    piecemeal = read()
+    for batches in (whole, piecemeal):
+        got = pa.Table.from_batches(batches).cast(table.schema)
+        assert got.equals(table)
+    assert pa.types.is_dictionary(whole[0].schema.field("s").type)

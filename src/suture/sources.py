@@ -35,6 +35,11 @@ _IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 
+# Row groups of more values are decoded batch by batch, to bound memory (about 64 MiB of
+# 8-byte values; strings are read as dictionaries, 4-byte indices).
+WHOLE_ROW_GROUP_VALUES = 8 << 20
+
+
 @dataclass(frozen=True)
 class RowGroup:
     """One Parquet row group: a piece of a source that a worker reads by itself."""
@@ -48,7 +53,13 @@ class RowGroup:
         """Read this row group as record batches."""
         try:
             handle = pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
-            yield from handle.iter_batches(batch_size=batch_size, row_groups=[self.index])
+            group = handle.metadata.row_group(self.index)
+            if group.num_rows * group.num_columns > WHOLE_ROW_GROUP_VALUES:
+                yield from handle.iter_batches(batch_size=batch_size, row_groups=[self.index])
+                return
+            # Decoding a row group whole is about twice as fast as batch by batch, and its
+            # batches share one dictionary per string column.
+            yield from handle.read_row_group(self.index).to_batches(max_chunksize=batch_size)
         except (pa.ArrowInvalid, OSError) as exc:
             raise SourceError(
                 f"{self.path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
