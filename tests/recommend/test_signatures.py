@@ -171,3 +171,53 @@ def test_local_engine_agrees_with_a_direct_fold() -> None:
     agg = ItemSignatures(user="user", item="item", num_perm=32)
     direct = _fold(agg, table, table.num_rows)
     assert_states_equal(LocalEngine(workers=1, batch_size=97).aggregate(table, agg), direct)
+
+
+def _naive_minima(hashes: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    return np.stack([hashes[users[items == i]].min(axis=0) for i in np.unique(items)])
+
+
+@SETTINGS
+@given(
+    st.lists(st.integers(1, 150), min_size=1, max_size=120),
+    st.integers(1, 40),
+    st.integers(0, 2**32),
+)
+def test_segment_minima_equal_the_minimum_over_each_items_users(
+    sizes: list[int], num_users: int, seed: int
+) -> None:
+    # Item sizes from 1 to 150 over up to 120 items cover the pass loop, the switch to
+    # item-by-item reduction after fewer than 64 items remain, and tiny catalogues.
+    from suture.recommend._signatures import _segment_minima
+
+    rng = np.random.default_rng(seed)
+    counts = np.array(sizes, dtype=np.int64)
+    items = np.repeat(np.arange(len(counts)), counts)
+    users = rng.integers(0, num_users, len(items))
+    hashes = rng.integers(0, 2**32, (num_users, 8), dtype=np.uint64).astype(np.uint32)
+    got = _segment_minima(hashes, users, counts)
+    np.testing.assert_array_equal(got, _naive_minima(hashes, users, items))
+
+
+def test_group_is_unique_with_inverse_and_grouping_order() -> None:
+    from suture.recommend._signatures import _group
+
+    keys = np.random.default_rng(4).integers(0, 30, 500).astype(np.uint64)
+    groups = _group(keys)
+    distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(groups.keys, distinct)
+    np.testing.assert_array_equal(groups.inverse, inverse)
+    np.testing.assert_array_equal(groups.sizes, counts)
+    np.testing.assert_array_equal(keys[groups.first], distinct)
+    np.testing.assert_array_equal(keys[groups.order], np.repeat(distinct, counts))
+
+
+def test_merge_into_an_empty_state_leaves_the_other_state_alone() -> None:
+    agg = ItemSignatures(user="user", item="item", num_perm=16)
+    table = clustered()
+    b = _fold(agg, table, table.num_rows)
+    before = b.signatures.copy(), b.counts.copy()
+    merged = agg.merge(agg.zero(), b)
+    agg.update(merged, pa.record_batch({"user": [1, 2], "item": [1, 999]}))
+    np.testing.assert_array_equal(b.signatures, before[0])
+    np.testing.assert_array_equal(b.counts, before[1])

@@ -34,6 +34,7 @@ __all__ = ["ItemSignatures", "SignatureState", "permutation_hashes"]
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
 EMPTY = np.uint32(0xFFFFFFFF)
+_MIN_PASS_ITEMS = 64
 
 
 def permutation_hashes(user_keys: U64, num_perm: int, seed: int) -> U32:
@@ -103,23 +104,88 @@ class SignatureState:
         return sum(len(u) for u, _ in self._pending)
 
 
-def _segment_minima(hashes: U32, user_of_row: I64, item_of_row: I64, items: int) -> U32:
-    """Signature of each item: the column-wise minimum of its rows' user hashes.
+@dataclass(frozen=True)
+class _Groups:
+    """Rows grouped by a 64-bit key: the distinct keys and where each row went."""
 
-    The rows are grouped by item and the minima taken with one flat ``reduceat`` over a
-    permutation-major layout (one contiguous run per permutation and item), which is
-    several times faster than reducing the row-major matrix along its first axis.
+    keys: U64
+    first: I64
+    inverse: I64
+    order: I64
+    sizes: I64
+
+
+def _group(keys: U64) -> _Groups:
+    """Distinct ``keys`` (sorted), a row of each, each row's group and the grouping order.
+
+    Like ``np.unique(keys, return_index=True, return_inverse=True)`` but with the
+    (much faster) unstable sort: which row of a group is reported in ``first`` is
+    unspecified, and rows with one key carry one identifier.
     """
-    num_perm = hashes.shape[1]
-    if len(item_of_row) == 0:
-        return np.zeros((0, num_perm), dtype=np.uint32)
-    order = np.argsort(item_of_row, kind="stable")
-    rows = len(order)
-    starts = np.flatnonzero(np.r_[True, np.diff(item_of_row[order]) != 0])
-    by_perm = np.ascontiguousarray(hashes.T)[:, user_of_row[order]].ravel()
-    offsets = (np.arange(num_perm, dtype=np.int64)[:, None] * rows + starts[None, :]).ravel()
-    minima = np.minimum.reduceat(by_perm, offsets).reshape(num_perm, items)
-    return np.ascontiguousarray(minima.T)
+    order = np.argsort(keys)
+    ordered = keys[order]
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    run = np.cumsum(starts) - 1
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = run
+    begin = np.flatnonzero(starts)
+    sizes = np.diff(np.r_[begin, len(keys)]).astype(np.int64)
+    return _Groups(ordered[starts], order[starts], inverse, order.astype(np.int64), sizes)
+
+
+def _segment_minima(hashes: U32, users: I64, sizes: I64) -> U32:
+    """Signature of each item: the column-wise minimum of its users' hashes.
+
+    Parameters
+    ----------
+    hashes : ndarray of uint32, shape (users, num_perm)
+        :func:`permutation_hashes` of the distinct users.
+    users : ndarray of int64
+        The user (a row of ``hashes``) of each interaction, grouped by item: item 0's
+        ``sizes[0]`` users first, and so on, in any order within an item.
+    sizes : ndarray of int64
+        Interactions per item; every item has at least one.
+
+    Notes
+    -----
+    The items are ranked by size, largest first, so that the items with more than
+    ``j`` interactions are always a prefix of the ranking.  Pass ``j`` folds the
+    ``j``-th user of each of those items into the prefix with one gather and one
+    in-place ``np.minimum`` over whole signature rows: every operation is contiguous,
+    and the gathered hashes never exist for all interactions at once.  A pass is taken
+    only while it covers at least ``_MIN_PASS_ITEMS`` items (so each pass does real
+    work); the few longer items are then finished one by one.
+    """
+    items = len(sizes)
+    if items == 0:
+        return np.zeros((0, hashes.shape[1]), dtype=np.uint32)
+    by_size = np.argsort(-sizes)
+    rank = np.empty(items, dtype=np.int64)
+    rank[by_size] = np.arange(items)
+    first_row = np.cumsum(sizes) - sizes
+    item_of_row = np.repeat(np.arange(items), sizes)
+    within = np.arange(len(users)) - first_row[item_of_row]
+    ranked_sizes = sizes[by_size]
+    # longer[j]: how many items have more than j interactions (non-increasing in j).
+    longer = np.cumsum(np.bincount(ranked_sizes)[::-1])[::-1][1:]
+    passes = int(np.count_nonzero(longer >= min(_MIN_PASS_ITEMS, items)))
+    # Pass-major layout: pass j holds the j-th user of the items ranked 0 .. longer[j]-1.
+    pass_start = np.cumsum(longer) - longer
+    in_passes = within < passes
+    by_pass = np.empty(int(pass_start[passes - 1] + longer[passes - 1]), dtype=np.int64)
+    by_pass[pass_start[within[in_passes]] + rank[item_of_row[in_passes]]] = users[in_passes]
+    ranked = hashes[by_pass[:items]]
+    for j in range(1, passes):
+        lo, n = int(pass_start[j]), int(longer[j])
+        np.minimum(ranked[:n], hashes[by_pass[lo : lo + n]], out=ranked[:n])
+    for item in by_size[: int(longer[passes]) if passes < len(longer) else 0]:
+        rest = users[first_row[item] + passes : first_row[item] + sizes[item]]
+        r = rank[item]
+        np.minimum(ranked[r], hashes[rest].min(axis=0), out=ranked[r])
+    out = np.empty_like(ranked)
+    out[by_size] = ranked
+    return out
 
 
 def _distinct_pairs(users: U64, items: U64) -> tuple[U64, U64]:
@@ -204,11 +270,15 @@ class ItemSignatures:
 
     def update(self, state: SignatureState, batch: pa.RecordBatch) -> SignatureState:
         """Fold one batch of interactions in (vectorized over the whole batch)."""
-        return self.merge(state, self._batch_state(batch))
+        return self._merge(state, self._batch_state(batch), own_b=True)
 
     def merge(self, a: SignatureState, b: SignatureState) -> SignatureState:
         """Union of two states; reuses and returns ``a``, never modifies ``b``."""
-        _merge_items(a, b)
+        return self._merge(a, b, own_b=False)
+
+    def _merge(self, a: SignatureState, b: SignatureState, *, own_b: bool) -> SignatureState:
+        """:meth:`merge`; with ``own_b`` the arrays of ``b`` may be adopted by ``a``."""
+        _merge_items(a, b, own_b=own_b)
         if len(b.user_keys):
             a.user_keys, a.user_ids, _, _ = _union_if_new(
                 a.user_keys, a.user_ids, b.user_keys, b.user_ids
@@ -296,18 +366,16 @@ class ItemSignatures:
         users = canonical_ids(batch.column(self.user).filter(mask), self.user)
         items = canonical_ids(batch.column(self.item).filter(mask), self.item)
         user_keys, item_keys = id_keys(users), id_keys(items)
-        u_keys, u_first, u_inv = np.unique(user_keys, return_index=True, return_inverse=True)
-        i_keys, i_first, i_inv = np.unique(item_keys, return_index=True, return_inverse=True)
-        sigs = _segment_minima(
-            permutation_hashes(u_keys, self.num_perm, self.seed), u_inv, i_inv, len(i_keys)
-        )
+        by_user, by_item = _group(user_keys), _group(item_keys)
+        hashes = permutation_hashes(by_user.keys, self.num_perm, self.seed)
+        sigs = _segment_minima(hashes, by_user.inverse[by_item.order], by_item.sizes)
         state = SignatureState(
-            item_keys=i_keys,
-            item_ids=items.take(pa.array(i_first, pa.int64())),
+            item_keys=by_item.keys,
+            item_ids=items.take(pa.array(by_item.first, pa.int64())),
             signatures=sigs,
-            counts=np.bincount(i_inv, minlength=len(i_keys)).astype(np.int64),
-            user_keys=u_keys,
-            user_ids=users.take(pa.array(u_first, pa.int64())),
+            counts=by_item.sizes,
+            user_keys=by_user.keys,
+            user_ids=users.take(pa.array(by_user.first, pa.int64())),
             pair_users=np.zeros(0, dtype=np.uint64),
             pair_items=np.zeros(0, dtype=np.uint64),
             dropped=dropped,
@@ -338,8 +406,15 @@ def _check_same_type(ids_a: pa.Array, ids_b: pa.Array) -> None:
         )
 
 
-def _merge_items(a: SignatureState, b: SignatureState) -> None:
+def _merge_items(a: SignatureState, b: SignatureState, *, own_b: bool) -> None:
     if len(b.item_keys) == 0:
+        return
+    if len(a.item_keys) == 0:
+        # The union is b itself; signatures and counts are later updated in place, so
+        # they are copied unless b is a throw-away batch state.
+        a.item_keys, a.item_ids = b.item_keys, b.item_ids
+        a.signatures = b.signatures if own_b else b.signatures.copy()
+        a.counts = b.counts if own_b else b.counts.copy()
         return
     keys, ids, pos_a, pos_b = _union_if_new(a.item_keys, a.item_ids, b.item_keys, b.item_ids)
     if keys is not a.item_keys:
