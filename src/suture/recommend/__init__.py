@@ -17,11 +17,19 @@ Examples
 
 from suture.recommend._answers import Reason, Recommendation, jaccard_estimate
 from suture.recommend._errors import InvalidParameterError, NotFittedError, UnknownIdError
-from suture.recommend._lsh import LSHParams, Neighbours, candidate_probability, choose_bands
+from suture.recommend._lsh import (
+    BandIndex,
+    LSHParams,
+    Neighbours,
+    build_index,
+    candidate_probability,
+    choose_bands,
+)
 from suture.recommend._model import Recommender, fit
 from suture.recommend._signatures import ItemSignatures, SignatureState, permutation_hashes
 
 __all__ = [
+    "BandIndex",
     "InvalidParameterError",
     "ItemSignatures",
     "LSHParams",
@@ -32,6 +40,7 @@ __all__ = [
     "Recommender",
     "SignatureState",
     "UnknownIdError",
+    "build_index",
     "candidate_probability",
     "choose_bands",
     "fit",

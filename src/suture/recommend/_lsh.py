@@ -9,6 +9,7 @@ the curve's steep part at a target threshold.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,10 @@ import numpy.typing as npt
 from suture.sketches.hashing import murmur3_64bit_keys
 
 __all__ = [
+    "BandIndex",
     "LSHParams",
     "Neighbours",
+    "build_index",
     "build_neighbours",
     "candidate_probability",
     "choose_bands",
@@ -28,7 +31,10 @@ __all__ = [
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U32 = npt.NDArray[np.uint32]
-_PAIR_CHUNK = 1 << 16
+F32 = npt.NDArray[np.float32]
+_PAIR_BYTES = 1 << 18
+_DENSE_PAIRS = 1 << 26
+_GRID_BLOCK = 1 << 20
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 U64 = npt.NDArray[np.uint64]
 
@@ -60,6 +66,7 @@ def candidate_probability(similarity: F64, bands: int, rows: int) -> F64:
     return np.asarray(1.0 - (1.0 - s**rows) ** bands, dtype=np.float64)
 
 
+@functools.lru_cache(maxsize=64)
 def choose_bands(
     threshold: float,
     num_perm: int,
@@ -84,20 +91,34 @@ def choose_bands(
     grid: F64 = np.linspace(0.0, 1.0, 2001)
     below: F64 = grid[grid <= threshold]
     above: F64 = grid[grid >= threshold]
-    best: tuple[float, int, int] = (np.inf, 1, 1)
-    for bands in range(1, num_perm + 1):
-        rows = np.arange(1, num_perm // bands + 1)
-        fp = np.asarray(
-            np.trapezoid(1.0 - (1.0 - below[None, :] ** rows[:, None]) ** bands, below, axis=1)
-        )
-        fn = np.asarray(
-            np.trapezoid((1.0 - above[None, :] ** rows[:, None]) ** bands, above, axis=1)
-        )
-        error = false_positive_weight * fp + false_negative_weight * fn
-        i = int(np.argmin(error))
-        if error[i] < best[0]:
-            best = (float(error[i]), bands, int(rows[i]))
-    return LSHParams(bands=best[1], rows=best[2], threshold=threshold)
+    # Every (bands, rows) with bands * rows <= num_perm, rows-major.
+    most = num_perm // np.arange(1, num_perm + 1)
+    rows_of = np.repeat(np.arange(1, num_perm + 1), most)
+    bands = np.arange(len(rows_of)) - np.repeat(np.cumsum(most) - most, most) + 1
+    powers = np.arange(1, num_perm + 1)[:, None]
+    with np.errstate(divide="ignore"):
+        log_below = np.log1p(-(below[None, :] ** powers))
+        log_above = np.log1p(-(above[None, :] ** powers))
+    w_below, w_above = _trapezoid_weights(below), _trapezoid_weights(above)
+    error = np.empty(len(rows_of), dtype=np.float64)
+    step = max(1, _GRID_BLOCK // len(grid))
+    for lo in range(0, len(rows_of), step):
+        b, r = bands[lo : lo + step, None], rows_of[lo : lo + step] - 1
+        # (1 - s**rows)**bands = exp(bands * log(1 - s**rows))
+        fp = w_below.sum() - np.exp(b * log_below[r]) @ w_below
+        fn = np.exp(b * log_above[r]) @ w_above
+        error[lo : lo + step] = false_positive_weight * fp + false_negative_weight * fn
+    best = int(np.lexsort((rows_of, bands, error))[0])  # ties: fewest bands, then rows
+    return LSHParams(bands=int(bands[best]), rows=int(rows_of[best]), threshold=threshold)
+
+
+def _trapezoid_weights(x: F64) -> F64:
+    """Weights ``w`` with ``w @ y == np.trapezoid(y, x)``."""
+    weights = np.zeros(len(x), dtype=np.float64)
+    steps = np.diff(x) / 2.0
+    weights[:-1] += steps
+    weights[1:] += steps
+    return weights
 
 
 def band_buckets(signatures: U32, params: LSHParams) -> U64:
@@ -119,50 +140,111 @@ def band_buckets(signatures: U32, params: LSHParams) -> U64:
     return np.ascontiguousarray(keys.T)
 
 
-def _pairs_in_groups(labels: npt.NDArray[np.integer]) -> tuple[I64, I64]:
-    """All pairs (i < j by position) of items sharing a label, vectorized."""
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
+@dataclass(frozen=True)
+class BandIndex:
+    """The LSH index: in every band, the items sorted by bucket key.
+
+    Items sharing a bucket are a run of equal keys, so a bucket is found by binary
+    search and all candidate pairs are read off the runs without hashing.
+
+    Attributes
+    ----------
+    params : LSHParams
+    keys : ndarray of uint64, shape (bands, items)
+        Each band's bucket keys, sorted.
+    order : ndarray of int64, shape (bands, items)
+        The item at each sorted position (within a bucket, in no particular order).
+    """
+
+    params: LSHParams
+    keys: U64
+    order: I64
+
+    def candidate_pairs(self) -> tuple[I64, I64]:
+        """Distinct pairs ``(i, j)``, ``i < j``, that share a bucket in some band."""
+        n = self.keys.shape[1]
+        bands = zip(self.keys, self.order, strict=True)
+        if n * n <= _DENSE_PAIRS:
+            # A small catalogue: mark pair codes in a dense table, read them back sorted.
+            seen = np.zeros(n * n, dtype=bool)
+            for keys, order in bands:
+                a, b = _pairs_in_runs(keys, order)
+                seen[a * n + b] = True
+            unique = np.flatnonzero(seen).astype(np.int64)
+        else:
+            codes = [a * n + b for a, b in (_pairs_in_runs(k, o) for k, o in bands)]
+            unique = np.concatenate([np.zeros(0, dtype=np.int64), *codes])
+            unique.sort()
+            unique = unique[np.r_[True, unique[1:] != unique[:-1]]] if len(unique) else unique
+        return unique // max(n, 1), unique % max(n, 1)
+
+
+def build_index(signatures: U32, params: LSHParams) -> BandIndex:
+    """Bucket every item in every band and sort each band by bucket key.
+
+    Parameters
+    ----------
+    signatures : ndarray of uint32, shape (items, num_perm)
+    params : LSHParams
+    """
+    keys = band_buckets(signatures, params)
+    order = np.argsort(keys, axis=1)
+    return BandIndex(params, np.take_along_axis(keys, order, axis=1), order.astype(np.int64))
+
+
+def _pairs_in_runs(sorted_labels: npt.NDArray[np.integer], order: I64) -> tuple[I64, I64]:
+    """All pairs of items within each run of equal sorted labels, as ``(min, max)``."""
+    n = len(sorted_labels)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
     starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    sizes = np.diff(np.r_[starts, len(labels)])
+    sizes = np.diff(np.r_[starts, n])
     group_of = np.repeat(np.arange(len(starts)), sizes)
-    rank = np.arange(len(labels)) - starts[group_of]
+    rank = np.arange(n) - starts[group_of]
     partners = sizes[group_of] - 1 - rank
     total = int(partners.sum())
     if total == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    left = np.repeat(np.arange(len(labels)), partners)
+    left = np.repeat(np.arange(n), partners)
     offsets = np.arange(total) - np.repeat(np.cumsum(partners) - partners, partners)
     right = left + 1 + offsets
     a, b = order[left], order[right]
     return np.minimum(a, b), np.maximum(a, b)
 
 
+def _pairs_in_groups(labels: npt.NDArray[np.integer]) -> tuple[I64, I64]:
+    """All pairs (i < j by position) of items sharing a label, vectorized."""
+    order = np.argsort(labels)
+    return _pairs_in_runs(labels[order], order.astype(np.int64))
+
+
 def candidate_pairs(signatures: U32, params: LSHParams) -> tuple[I64, I64]:
     """Distinct candidate pairs ``(i, j)`` with ``i < j`` sharing a bucket in some band."""
-    n = signatures.shape[0]
-    codes = []
-    for labels in band_buckets(signatures, params):
-        a, b = _pairs_in_groups(labels)
-        codes.append(a * n + b)
-    if not codes:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    unique = np.concatenate(codes)
-    unique.sort()
-    unique = unique[np.r_[True, unique[1:] != unique[:-1]]] if len(unique) else unique
-    return unique // max(n, 1), unique % max(n, 1)
+    return build_index(signatures, params).candidate_pairs()
 
 
 def estimate_jaccard(signatures: U32, a: I64, b: I64) -> F64:
-    """Fraction of agreeing positions for each pair (chunked to bound memory)."""
+    """Fraction of agreeing positions for each pair ``(a[i], b[i])``.
+
+    The pairs are taken in small chunks so that both gathered blocks of signatures stay
+    in cache, and the agreeing positions are counted with a population count of the
+    comparison's bytes (eight positions per 64-bit word) when the signature length
+    allows it.
+    """
+    num_perm = signatures.shape[1]
     out = np.empty(len(a), dtype=np.float64)
-    for start in range(0, len(a), _PAIR_CHUNK):
-        stop = start + _PAIR_CHUNK
+    chunk = max(1, _PAIR_BYTES // max(4 * num_perm, 1))
+    packed = num_perm % 8 == 0
+    for start in range(0, len(a), chunk):
+        stop = start + chunk
         agree = signatures[a[start:stop]] == signatures[b[start:stop]]
-        out[start:stop] = np.count_nonzero(agree, axis=1)
-    out /= max(signatures.shape[1], 1)
+        if packed:
+            out[start:stop] = np.bitwise_count(agree.view(np.uint64)).sum(axis=1)
+        else:
+            out[start:stop] = np.count_nonzero(agree, axis=1)
+    out /= max(num_perm, 1)
     return out
 
 
@@ -236,17 +318,24 @@ def build_neighbours(
         Jaccard estimates themselves.
     alpha, power : float
         See :func:`pair_weights`.
+
+    Notes
+    -----
+    Each list is ordered by its stored (float32) weight, strongest first, ties by
+    neighbour index, and cut at ``max_neighbours``; the lists are a deterministic
+    function of the signatures, so equal signatures give equal lists bit for bit.
     """
     n = signatures.shape[0]
     a, b = candidate_pairs(signatures, params)
     sim = estimate_jaccard(signatures, a, b)
     keep = (sim >= min_similarity) & (sim > 0)
     a, b, sim = a[keep], b[keep], sim[keep]
-    rows = np.concatenate([a, b])
-    cols = np.concatenate([b, a])
+    rows = np.concatenate([b, a])
+    cols = np.concatenate([a, b])
     sims = np.concatenate([sim, sim])
-    weights = sims if sizes is None else pair_weights(sims, sizes[rows], sizes[cols], alpha, power)
-    order = np.lexsort((cols, -weights, rows))
+    scores = sims if sizes is None else pair_weights(sims, sizes[rows], sizes[cols], alpha, power)
+    weights: F32 = scores.astype(np.float32)
+    order = _strongest_first(rows, cols, weights, n)
     rows, cols, sims, weights = rows[order], cols[order], sims[order], weights[order]
     counts = np.bincount(rows, minlength=n)
     starts = np.cumsum(counts) - counts
@@ -255,6 +344,20 @@ def build_neighbours(
     rows, cols, sims, weights = rows[top], cols[top], sims[top], weights[top]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return Neighbours(
-        indptr, cols.astype(np.int32), sims.astype(np.float32), weights.astype(np.float32)
-    )
+    return Neighbours(indptr, cols.astype(np.int32), sims.astype(np.float32), weights)
+
+
+def _strongest_first(rows: I64, cols: I64, weights: F32, n: int) -> I64:
+    """Order of distinct ``(row, col)`` entries by row, weight (descending), then column.
+
+    A non-negative float32 orders like its bit pattern, so when the row and column
+    indices fit beside it the three keys are packed into one ``uint64`` and sorted with
+    one (unstable, but exact since the keys are distinct) sort.
+    """
+    descending = np.uint64(0xFFFFFFFF) - weights.view(np.uint32).astype(np.uint64)
+    bits = max(n - 1, 1).bit_length()
+    if 2 * bits + 32 > 64:
+        return np.asarray(np.lexsort((cols, descending, rows)), dtype=np.int64)
+    key = (rows.astype(np.uint64) << np.uint64(32 + bits)) | (descending << np.uint64(bits))
+    key |= cols.astype(np.uint64)
+    return np.asarray(np.argsort(key), dtype=np.int64)
