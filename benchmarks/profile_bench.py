@@ -48,7 +48,7 @@ RESULTS = HERE / "results" / "profile_bench.md"
 WHYLOGS_PYTHON = ROOT / "bench-envs" / "whylogs" / "bin" / "python"
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
 SYNTHETIC_ROW_GROUP = 262_144
-SUTURE_BATCH_ROWS = 65_536
+SUTURE_BATCH_ROWS = 131_072
 POLL_SECONDS = 0.05
 REPEAT_LIMIT_SECONDS = 30.0
 

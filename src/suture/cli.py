@@ -133,7 +133,7 @@ def profile(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (local engine); default all cores.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per batch (local engine).")] = 65_536,
+    batch_size: Annotated[int, typer.Option(help="Rows per batch (local engine).")] = 131_072,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
 ) -> None:
     """Summarize a table in one pass; print the summary and write SOURCE.profile."""

@@ -29,7 +29,7 @@ from suture.errors import SourceError
 
 __all__ = ["Source", "open_source"]
 
-DEFAULT_BATCH_SIZE = 65_536
+DEFAULT_BATCH_SIZE = 131_072
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 _IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")

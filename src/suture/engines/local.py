@@ -46,7 +46,7 @@ class LocalEngine:
     ----------
     workers : int, optional
         Worker processes; default the number of cores.  ``1`` never starts a process.
-    batch_size : int, default 65536
+    batch_size : int, default 131072
         Rows per record batch: with the sketch sizes, this bounds memory.
     queue_depth : int, default 2
         Batches in flight per worker.
