@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import suture
-from suture.sketches import CoMoments
+from suture.sketches import CoMoments, quantiles
 from suture.sketches.categorical import LOOKS
 from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
 from suture.sketches.frequent import FrequentItems
 from suture.sketches.hashing import float_keys, int_keys, leading_zeros, string_keys
 from suture.sketches.moments import Moments, moments_of
-from suture.sketches.numeric import _float_runs, _int_runs, _sorted_runs
+from suture.sketches.numeric import _float_runs, _int_runs
 
 
 @pytest.fixture(scope="module")
@@ -294,16 +294,34 @@ def test_string_sketch_counts_dictionary_batches_like_plain_strings() -> None:
 )
 def test_counting_narrow_integers_gives_the_runs_that_sorting_gives(values, offset) -> None:
     ints = np.array(values, dtype=np.int64) + offset
-    ordered, distinct, _ = _sorted_runs(ints.astype(np.float64))
-    expected_counts = np.unique(ints, return_counts=True)[1].astype(np.float64)
-    for got in (_int_runs(ints)[:3], _float_runs(ints.astype(np.float64))):
-        assert np.array_equal(got[0], ordered)
-        assert np.array_equal(got[1], distinct)
-        assert got[2] is not None and np.array_equal(got[2], expected_counts)
-    assert np.array_equal(_int_runs(ints)[3], int_keys(np.unique(ints)))
+    distinct, counts = np.unique(ints, return_counts=True)
+    for batch in (_int_runs(ints)[0], _float_runs(ints.astype(np.float64))):
+        assert batch.ordered is None  # counted, never sorted
+        assert np.array_equal(batch.distinct, distinct.astype(np.float64))
+        assert batch.counts is not None and np.array_equal(batch.counts, counts)
+        assert batch.size == ints.size
+        assert batch.below(float(offset), "left") == np.count_nonzero(ints < offset)
+        assert batch.below(float(offset), "right") == np.count_nonzero(ints <= offset)
+        assert batch.whole_numbers() == ints.size
+    assert np.array_equal(_int_runs(ints)[1], int_keys(distinct))
     # Not whole numbers, or too wide a range: sorted as before.
-    assert _float_runs(ints + 0.5)[2] is None or np.array_equal(
-        _float_runs(ints + 0.5)[0], np.sort(ints + 0.5)
-    )
+    if abs(offset) < 2**50:  # near 2**52, x + 0.5 rounds to a whole number
+        halves = _float_runs(ints + 0.5)
+        assert halves.ordered is not None
+        assert np.array_equal(halves.ordered, np.sort(ints + 0.5))
+        assert halves.whole_numbers() == 0
     wide = np.append(ints, offset + 10**9)
-    assert np.array_equal(_int_runs(wide)[0], np.sort(wide).astype(np.float64))
+    assert np.array_equal(_int_runs(wide)[0].ordered, np.sort(wide).astype(np.float64))
+
+
+def test_kll_of_runs_is_the_sketch_of_the_repeated_values(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        distinct = np.unique(rng.integers(-50, 50, size=rng.integers(1, 80))).astype(float)
+        counts = rng.integers(1, rng.choice([3, 100, 5_000]), size=distinct.size)
+        k = int(rng.choice([8, 50, 200]))
+        monkeypatch.setattr(quantiles, "_RNG", np.random.default_rng(trial))
+        expanded = quantiles.kll_of_sorted(np.repeat(distinct, counts), k)
+        monkeypatch.setattr(quantiles, "_RNG", np.random.default_rng(trial))
+        runs = quantiles.kll_of_runs(distinct, counts, k)
+        assert bytes(runs.serialize()) == bytes(expanded.serialize())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import datasketches as dsk
 import numpy as np
@@ -33,6 +33,7 @@ from suture.sketches.quantiles import (
     kll_merge,
     kll_quantile,
     kll_rank_error,
+    kll_update_runs,
     kll_update_sorted,
     kll_zero,
 )
@@ -106,8 +107,8 @@ class NumericSketch(ColumnSketch[NumericState]):
         if len(present) == 0:
             return state
         if pa.types.is_integer(present.type):
-            ordered, distinct, counts, keys = _int_runs(numpy_values(present))
-            state.integers += ordered.size
+            batch, keys = _int_runs(numpy_values(present))
+            state.integers += batch.size
         else:
             if pa.types.is_duration(present.type):
                 present = present.cast(pa.int64())
@@ -116,24 +117,19 @@ class NumericSketch(ColumnSketch[NumericState]):
             values = numpy_values(present).astype(np.float64, copy=False)
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
-            ordered, distinct, counts = _float_runs(finite)
-            keys = float_keys(np.concatenate([distinct, _special(values, ok)]))
-            if counts is None:
-                state.integers += int(np.count_nonzero(ordered == np.trunc(ordered)))
-            else:
-                state.integers += int(counts[distinct == np.trunc(distinct)].sum())
+            batch = _float_runs(finite)
+            keys = float_keys(np.concatenate([batch.distinct, _special(values, ok)]))
+            state.integers += batch.whole_numbers()
         state.distinct = hll_update(state.distinct, keys)
-        if ordered.size == 0:
+        if batch.size == 0:
             return state
-        state.zeros += int(np.searchsorted(ordered, 0.0, "right") - np.searchsorted(ordered, 0.0))
-        state.negatives += int(np.searchsorted(ordered, 0.0))
-        state.min = min(state.min, float(ordered[0]))
-        state.max = max(state.max, float(ordered[-1]))
-        batch_moments = (
-            moments_of(ordered) if counts is None else weighted_moments_of(distinct, counts)
-        )
-        state.moments = state.moments.merge(batch_moments)
-        state.quantiles = kll_update_sorted(state.quantiles, ordered)
+        negatives, non_positive = batch.below(0.0, "left"), batch.below(0.0, "right")
+        state.zeros += non_positive - negatives
+        state.negatives += negatives
+        state.min = min(state.min, float(batch.distinct[0]))
+        state.max = max(state.max, float(batch.distinct[-1]))
+        state.moments = state.moments.merge(batch.moments())
+        state.quantiles = batch.fold_quantiles(state.quantiles)
         return state
 
     @staticmethod
@@ -218,73 +214,111 @@ def _distinct_sorted(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 
 _F64 = npt.NDArray[np.float64]
-Runs = tuple[_F64, _F64, _F64 | None]  # sorted values, distinct values, counts or None
+_I64 = npt.NDArray[np.int64]
 
 
-def _int_runs(ints: npt.NDArray[Any]) -> tuple[_F64, _F64, _F64 | None, npt.NDArray[np.uint64]]:
-    """Sorted values, distinct values, counts (or ``None``) and distinct keys of integers."""
+@dataclass(frozen=True)
+class _Sorted:
+    """A batch's finite values in order: written out (``ordered``), as distinct values
+    with counts, or both.  ``distinct`` is always there; so is one of the other two."""
+
+    distinct: _F64
+    counts: _I64 | None = None
+    ordered: _F64 | None = None
+
+    @property
+    def size(self) -> int:
+        if self.ordered is not None:
+            return int(self.ordered.size)
+        assert self.counts is not None
+        return int(self.counts.sum())
+
+    def below(self, x: float, side: Literal["left", "right"]) -> int:
+        """How many values are below ``x`` (``"right"``: at most ``x``)."""
+        if self.ordered is not None:
+            return int(np.searchsorted(self.ordered, x, side))
+        assert self.counts is not None
+        return int(self.counts[: int(np.searchsorted(self.distinct, x, side))].sum())
+
+    def whole_numbers(self) -> int:
+        """How many values are whole numbers."""
+        if self.counts is not None:
+            return int(self.counts[self.distinct == np.trunc(self.distinct)].sum())
+        assert self.ordered is not None
+        return int(np.count_nonzero(self.ordered == np.trunc(self.ordered)))
+
+    def moments(self) -> Moments:
+        if self.counts is not None:
+            return weighted_moments_of(self.distinct, self.counts.astype(np.float64))
+        assert self.ordered is not None
+        return moments_of(self.ordered)
+
+    def fold_quantiles(self, sketch: dsk.kll_doubles_sketch) -> dsk.kll_doubles_sketch:
+        if self.ordered is not None:
+            return kll_update_sorted(sketch, self.ordered)
+        assert self.counts is not None
+        return kll_update_runs(sketch, self.distinct, self.counts)
+
+
+def _int_runs(ints: npt.NDArray[Any]) -> tuple[_Sorted, npt.NDArray[np.uint64]]:
+    """The sorted batch of integers, and the keys of its distinct values."""
     ints = ints.astype(np.int64, copy=False)
     counted = _count_small_range(ints)
     if counted is not None:
-        distinct_ints, occurs = counted
-        distinct = distinct_ints.astype(np.float64)
-        return _expand(distinct, occurs), distinct, occurs, int_keys(distinct_ints)
-    ordered, distinct, counts = _sorted_runs(ints.astype(np.float64))
-    if distinct.size and max(-distinct[0], distinct[-1]) > _EXACT_FLOAT_INT:
+        distinct_ints, counts = counted
+        return _Sorted(distinct_ints.astype(np.float64), counts), int_keys(distinct_ints)
+    batch = _sorted_runs(ints.astype(np.float64))
+    top = max(-batch.distinct[0], batch.distinct[-1]) if batch.distinct.size else 0.0
+    if top > _EXACT_FLOAT_INT:
         # Beyond 2**53 floats merge neighbours: sort the integers for exact keys.
-        return ordered, distinct, counts, int_keys(_distinct_sorted(np.sort(ints)))
-    return ordered, distinct, counts, int_keys(distinct.astype(np.int64))
+        return batch, int_keys(_distinct_sorted(np.sort(ints)))
+    return batch, int_keys(batch.distinct.astype(np.int64))
 
 
-def _float_runs(finite: _F64) -> Runs:
-    """Sorted values, distinct values and counts (or ``None``) of finite floats."""
+def _float_runs(finite: _F64) -> _Sorted:
+    """The sorted batch of finite floats."""
     whole = _whole_numbers(finite)
     counted = _count_small_range(whole) if whole is not None else None
     if counted is None:
         return _sorted_runs(finite)
-    distinct = counted[0].astype(np.float64)
-    return _expand(distinct, counted[1]), distinct, counted[1]
+    return _Sorted(counted[0].astype(np.float64), counted[1])
 
 
-def _expand(distinct: _F64, counts: _F64) -> _F64:
-    """The sorted values: each distinct value repeated as often as it occurs."""
-    return np.repeat(distinct, counts.astype(np.intp))
-
-
-def _sorted_runs(values: _F64) -> Runs:
-    """Sort ``values``; return them, their distinct values and, when the distinct values
-    are few enough to pay for it, how often each occurs (else ``None``).
+def _sorted_runs(values: _F64) -> _Sorted:
+    """Sort ``values``; count the distinct values too when they are few enough to pay.
 
     Business columns repeat values a lot (codes, hours, amounts): their moments are then
     computed once per distinct value, weighted by its count.
     """
     ordered = np.sort(values)
     if ordered.size < 2:
-        return ordered, ordered, None
+        return _Sorted(ordered, None, ordered)
     keep = np.empty(ordered.size, dtype=bool)
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     starts = np.flatnonzero(keep)
     if starts.size * _RUNS_WORTH_IT > ordered.size:
-        return ordered, ordered[starts], None
-    counts = np.diff(starts, append=ordered.size).astype(np.float64)
-    return ordered, ordered[starts], counts
+        return _Sorted(ordered[starts], None, ordered)
+    return _Sorted(ordered[starts], np.diff(starts, append=ordered.size), ordered)
 
 
-def _count_small_range(ints: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], _F64] | None:
+def _count_small_range(ints: _I64) -> tuple[_I64, _I64] | None:
     """Distinct integers and their counts by counting, not sorting, when their range is
     narrow (codes, hours, delays in minutes); ``None`` otherwise."""
     if ints.size < _COUNTING_MIN_VALUES:
         return None
     lo, hi = int(ints.min()), int(ints.max())
-    if hi - lo >= _COUNTING_SPAN * ints.size:
+    span = _COUNTING_SPAN * ints.size
+    if hi - lo >= span:
         return None
-    counts = np.bincount(ints - lo, minlength=hi - lo + 1)
+    # Counting from zero spares a subtraction when the values are small and non-negative.
+    base = 0 if lo >= 0 and hi < span else lo
+    counts = np.bincount(ints - base if base else ints, minlength=hi - base + 1)
     used = np.flatnonzero(counts)
-    return used + lo, counts[used].astype(np.float64)
+    return used + base, counts[used]
 
 
-def _whole_numbers(values: _F64) -> npt.NDArray[np.int64] | None:
+def _whole_numbers(values: _F64) -> _I64 | None:
     """``values`` as integers when every one is a whole number below 2**53, else ``None``."""
     if values.size < _COUNTING_MIN_VALUES:
         return None

@@ -119,29 +119,78 @@ def kll_of_sorted(values: npt.NDArray[np.float64], k: int = DEFAULT_K) -> dsk.kl
         levels.append(current[-1:] if odd else current[:0])
         current = current[int(_RNG.integers(2)) : current.size - odd : 2]
     levels.append(current)
-    return _kll_from_levels(levels, values, k, capacity)
+    return _kll_from_levels(levels, (values.size, values[0], values[-1]), k, capacity)
+
+
+def kll_of_runs(
+    distinct: npt.NDArray[np.float64], counts: npt.NDArray[np.int64], k: int = DEFAULT_K
+) -> dsk.kll_doubles_sketch:
+    """:func:`kll_of_sorted` of ``distinct`` (sorted) each repeated ``counts`` times,
+    without writing the repeats out.
+
+    A halving keeps the values at every other position of the sorted level; on runs of
+    equal values that is a count per run, so only the small top level is ever expanded.
+    The random offsets are drawn as :func:`kll_of_sorted` draws them, and the result is
+    the same sketch.
+    """
+    total = int(counts.sum())
+    levels: list[npt.NDArray[np.float64]] = []
+    values, sizes, size = distinct, counts.astype(np.int64), total
+    while True:
+        num_levels = len(levels) + 1
+        capacity = sum(_level_capacity(k, num_levels, h) for h in range(num_levels))
+        if sum(level.size for level in levels) + size <= capacity:
+            break
+        odd = size % 2
+        levels.append(values[-1:] if odd else values[:0])
+        if odd:
+            sizes = sizes.copy()
+            sizes[-1] -= 1
+        offset = int(_RNG.integers(2))
+        ends = np.cumsum(sizes)
+        kept_before = (ends + 1 - offset) // 2  # positions = offset (mod 2) below each end
+        sizes = np.diff(kept_before, prepend=0)
+        keep = sizes > 0
+        values, sizes = values[keep], sizes[keep]
+        size = int(kept_before[-1])
+    levels.append(np.repeat(values, sizes))
+    return _kll_from_levels(levels, (total, distinct[0], distinct[-1]), k, capacity)
 
 
 def _kll_from_levels(
     levels: list[npt.NDArray[np.float64]],
-    values: npt.NDArray[np.float64],
+    n_min_max: tuple[int, float, float],
     k: int,
     capacity: int,
 ) -> dsk.kll_doubles_sketch:
     items = np.concatenate(levels)
     offsets = capacity - items.size + np.cumsum([0] + [level.size for level in levels[:-1]])
+    n, lowest, highest = n_min_max
     header = _KLL_PREAMBLE.pack(
-        5, 1, _KLL_FAMILY, _LEVEL_ZERO_SORTED, k, _KLL_M, 0, values.size, k, len(levels), 0
+        5, 1, _KLL_FAMILY, _LEVEL_ZERO_SORTED, k, _KLL_M, 0, n, k, len(levels), 0
     )
     image = b"".join(
         [
             header,
             offsets.astype("<u4").tobytes(),
-            np.array([values[0], values[-1]], dtype="<f8").tobytes(),
+            np.array([lowest, highest], dtype="<f8").tobytes(),
             items.astype("<f8").tobytes(),
         ]
     )
     return dsk.kll_doubles_sketch.deserialize(image)
+
+
+def kll_update_runs(
+    sketch: dsk.kll_doubles_sketch,
+    distinct: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.int64],
+) -> dsk.kll_doubles_sketch:
+    """Fold sorted finite ``distinct`` values seen ``counts`` times into ``sketch``."""
+    total = int(counts.sum())
+    if total <= 2 * sketch.k:
+        return kll_update_sorted(sketch, np.repeat(distinct, counts))
+    sketch.merge(kll_of_runs(distinct, counts, sketch.k))
+    return sketch
 
 
 def kll_update_sorted(
