@@ -15,7 +15,8 @@ Peers, in one run:
 * implicit ALS: ``implicit.als.AlternatingLeastSquares`` on the binary user-item matrix
   (one BLAS thread, as implicit recommends).
 
-What is timed (best of ``--repeat`` runs each, same input: the training Arrow table):
+What is timed (same input, the training Arrow table; every step is run once per round,
+suture and datasketch alternating, for ``--repeat`` rounds, and its fastest run counts):
 
 * "signatures + index", suture: ``LocalEngine(workers=1).aggregate`` of
   ``ItemSignatures`` (identifier hashing, de-duplication, MinHash minima) then
@@ -104,13 +105,21 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[Any, float]:
-    """The result of the last run and the fastest of ``repeat`` runs."""
-    out, best = timed(fn)
-    for _ in range(repeat - 1):
-        out, seconds = timed(fn)
-        best = min(best, seconds)
-    return out, best
+def interleaved(
+    repeat: int, steps: dict[str, Callable[[], Any]]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Run every step once per round, ``repeat`` rounds; last outputs and fastest times.
+
+    Interleaving the tools round by round gives them the same share of whatever else
+    the machine is doing while the benchmark runs.
+    """
+    outputs: dict[str, Any] = {}
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(repeat):
+        for name, step in steps.items():
+            outputs[name], seconds = timed(step)
+            best[name] = min(best[name], seconds)
+    return outputs, best
 
 
 def latency(fn: Callable[[int], Any], users: np.ndarray) -> list[float]:
@@ -133,38 +142,41 @@ def neighbour_ranker(model: Recommender, nb: Neighbours) -> Any:
     return lambda chosen, k: top_items(nb, model.popularity_, model.popular_order_, chosen, k)
 
 
-def bench_suture(
-    train: pa.Table, truth_of: Any, params: dict[str, Any], lsh: LSHParams, repeat: int
-) -> tuple[Row, Recommender]:
-    """Time signatures + LSH index (like datasketch's), then the full fit with neighbours."""
+def suture_steps(
+    train: pa.Table, params: dict[str, Any], lsh: LSHParams
+) -> tuple[dict[str, Callable[[], Any]], Callable[[], Recommender]]:
+    """The timed steps of suture: signatures, index, both together; and the full fit."""
     from suture.engines import LocalEngine
 
     agg = ItemSignatures(user="userId", item="movieId", num_perm=params["num_perm"], history=False)
     engine = LocalEngine(workers=1)
-    state, sig_s = best_of(repeat, lambda: engine.aggregate(train, agg))
-    _, index_s = best_of(repeat, lambda: build_index(state.signatures, lsh))
-    _, build_s = best_of(repeat, lambda: build_index(engine.aggregate(train, agg).signatures, lsh))
+    state = engine.aggregate(train, agg)
 
     def fit() -> Recommender:
         choose_bands.cache_clear()  # the full fit pays for its band choice every time
         return Recommender(user="userId", item="movieId", **params).fit(train, engine=engine)
 
-    model, fit_s = best_of(max(1, repeat // 2), fit)
-    if (model.lsh_.bands, model.lsh_.rows) != (lsh.bands, lsh.rows):
-        raise SystemExit(f"the fit chose {model.lsh_}, the timed index {lsh}")
-    truth = truth_of(model)
+    steps: dict[str, Callable[[], Any]] = {
+        "suture signatures": lambda: engine.aggregate(train, agg),
+        "suture index": lambda: build_index(state.signatures, lsh),
+        "suture build": lambda: build_index(engine.aggregate(train, agg).signatures, lsh),
+    }
+    return steps, fit
+
+
+def suture_row(model: Recommender, truth: Any, times: dict[str, float]) -> Row:
     metrics = metrics_for("suture (MinHash + LSH)", model, truth, model.top_items)
     query = latency(lambda u: model.recommend_items_index(model.history_.of(u), K), truth.users)
-    row = Row(
+    lsh = model.lsh_
+    return Row(
         "suture (MinHash + LSH)",
         metrics,
-        build_s=build_s,
-        full_s=fit_s,
+        build_s=times["suture build"],
+        full_s=times["suture fit"],
         query_ms=query,
         note=f"LSH {lsh.bands}x{lsh.rows}; full = Recommender.fit (history, index, neighbours)",
-        phases={"signatures": sig_s, "index": index_s},
+        phases={"signatures": times["suture signatures"], "index": times["suture index"]},
     )
-    return row, model
 
 
 def bench_popularity(model: Recommender, truth: Any) -> Row:
@@ -202,47 +214,56 @@ def bench_exact(model: Recommender, truth: Any, neighbours: int) -> Row:
     )
 
 
-def bench_datasketch(
-    train: pa.Table,
-    model: Recommender,
-    truth: Any,
-    params: dict[str, Any],
-    lsh_params: LSHParams,
-    repeat: int,
-) -> Row:
-    from datasketch import MinHash, MinHashLSH
+class DatasketchSteps:
+    """datasketch from the same Arrow table: input lists, MinHash.bulk, MinHashLSH."""
 
-    n_items = model.state_.num_items
-    num_perm = params["num_perm"]
-    item_ids = model.state_.item_ids.to_numpy()
-    bands_rows = (lsh_params.bands, lsh_params.rows)
+    def __init__(
+        self, train: pa.Table, item_ids: np.ndarray, params: dict[str, Any], lsh: LSHParams
+    ) -> None:
+        from datasketch import MinHash, MinHashLSH
 
-    def prepare() -> list[list[bytes]]:
-        # From the same Arrow table as suture: one list of byte-string users per item.
-        frame = train.select(["movieId", "userId"]).to_pandas()
+        self.minhash, self.lsh_class = MinHash, MinHashLSH
+        self.train, self.item_ids = train, item_ids
+        self.num_perm, self.max_neighbours = params["num_perm"], params["neighbours"]
+        self.bands_rows = (lsh.bands, lsh.rows)
+        own, self.choose_s = timed(
+            lambda: MinHashLSH(threshold=lsh.threshold, num_perm=self.num_perm)
+        )
+        if (own.b, own.r) != self.bands_rows:
+            raise SystemExit(f"datasketch chose {own.b}x{own.r} bands x rows, suture {lsh}")
+        self.sets = self.prepare()
+        self.hashes = self.bulk(self.sets)
+
+    def prepare(self) -> list[list[bytes]]:
+        # One list of byte-string users per item (its default SHA-1 hash takes bytes).
+        frame = self.train.select(["movieId", "userId"]).to_pandas()
         groups = frame.groupby("movieId")["userId"].agg(list)
-        return [[str(u).encode() for u in groups[i]] for i in item_ids]
+        return [[str(u).encode() for u in groups[i]] for i in self.item_ids]
 
-    def index(hashes: list[Any]) -> Any:
-        lsh = MinHashLSH(num_perm=num_perm, params=bands_rows)
+    def bulk(self, sets: list[list[bytes]]) -> list[Any]:
+        return list(self.minhash.bulk(sets, num_perm=self.num_perm))
+
+    def index(self, hashes: list[Any]) -> Any:
+        lsh = self.lsh_class(num_perm=self.num_perm, params=self.bands_rows)
         with lsh.insertion_session() as session:
             for i, m in enumerate(hashes):
                 session.insert(i, m)
         return lsh
 
-    def build() -> tuple[list[Any], Any]:
-        hashes = MinHash.bulk(prepare(), num_perm=num_perm)
-        return hashes, index(hashes)
+    def build(self) -> tuple[list[Any], Any]:
+        hashes = self.bulk(self.prepare())
+        return hashes, self.index(hashes)
 
-    sets, prep_s = best_of(repeat, prepare)
-    hashes, bulk_s = best_of(repeat, lambda: MinHash.bulk(sets, num_perm=num_perm))
-    _, insert_s = best_of(repeat, lambda: index(hashes))
-    (hashes, lsh), build_s = best_of(repeat, build)
-    own, choose_s = timed(lambda: MinHashLSH(threshold=params["threshold"], num_perm=num_perm))
-    if (own.b, own.r) != bands_rows:
-        raise SystemExit(f"datasketch chose {own.b}x{own.r} bands x rows, suture {bands_rows}")
+    def steps(self) -> dict[str, Callable[[], Any]]:
+        return {
+            "datasketch prepare": self.prepare,
+            "datasketch bulk": lambda: self.bulk(self.sets),
+            "datasketch insert": lambda: self.index(self.hashes),
+            "datasketch build": self.build,
+        }
 
-    def neighbours() -> Neighbours:
+    def neighbours(self, hashes: list[Any], lsh: Any) -> Neighbours:
+        """One query per item; its candidates scored by MinHash Jaccard estimates."""
         values = np.stack([m.hashvalues for m in hashes])
         rows, cols, sims = [], [], []
         for i, m in enumerate(hashes):
@@ -250,28 +271,32 @@ def bench_datasketch(
             if len(cand) == 0:
                 continue
             sim = (values[cand] == values[i]).mean(axis=1)
-            top = np.argsort(-sim, kind="stable")[: params["neighbours"]]
+            top = np.argsort(-sim, kind="stable")[: self.max_neighbours]
             keep = top[sim[top] > 0]
             rows.append(np.full(len(keep), i))
             cols.append(cand[keep])
             sims.append(sim[keep])
-        return _to_neighbours(rows, cols, sims, n_items)
+        return _to_neighbours(rows, cols, sims, len(hashes))
 
-    nb, nb_s = best_of(max(1, repeat // 2), neighbours)
+
+def datasketch_row(
+    model: Recommender, truth: Any, nb: Neighbours, times: dict[str, float], choose_s: float
+) -> Row:
     ranker = neighbour_ranker(model, nb)
     metrics = metrics_for("datasketch MinHash + MinHashLSH", model, truth, ranker)
+    build_s = times["datasketch build"]
     return Row(
         "datasketch MinHash + MinHashLSH",
         metrics,
         build_s,
-        full_s=build_s + nb_s,
+        full_s=build_s + times["datasketch neighbours"],
         query_ms=latency(lambda u: ranker(model.history_.of(u), K), truth.users),
         note="group-by + MinHash.bulk + insertion_session; full = + query per item, estimates",
         phases={
-            "prepare": prep_s,
-            "bulk": bulk_s,
-            "insert": insert_s,
-            "neighbours": nb_s,
+            "prepare": times["datasketch prepare"],
+            "bulk": times["datasketch bulk"],
+            "insert": times["datasketch insert"],
+            "neighbours": times["datasketch neighbours"],
             "choose": choose_s,
         },
     )
@@ -424,10 +449,24 @@ def main() -> None:
     params = {"num_perm": args.num_perm, "threshold": args.threshold, "neighbours": args.neighbours}
     choose_bands.cache_clear()
     lsh, choose_s = timed(lambda: choose_bands(args.threshold, args.num_perm))
-    ours, model = bench_suture(train, lambda m: _truth(m, test), params, lsh, args.repeat)
+    builds, fit = suture_steps(train, params, lsh)
+    model = fit()
+    if (model.lsh_.bands, model.lsh_.rows) != (lsh.bands, lsh.rows):
+        raise SystemExit(f"the fit chose {model.lsh_}, the timed index {lsh}")
+    datasketch = DatasketchSteps(train, model.state_.item_ids.to_numpy(), params, lsh)
+    _, times = interleaved(args.repeat, {**builds, **datasketch.steps()})
+    hashes, index = datasketch.build()
+    full = {
+        "suture fit": fit,
+        "datasketch neighbours": lambda: datasketch.neighbours(hashes, index),
+    }
+    outputs, full_times = interleaved(max(1, args.repeat // 2), full)
+    times.update(full_times)
+    model = outputs["suture fit"]
     truth = _truth(model, test)
+    ours = suture_row(model, truth, times)
     rows = [ours, bench_popularity(model, truth), bench_exact(model, truth, args.neighbours)]
-    ds = bench_datasketch(train, model, truth, params, lsh, args.repeat)
+    ds = datasketch_row(model, truth, outputs["datasketch neighbours"], times, datasketch.choose_s)
     als = bench_als(
         model,
         truth,
@@ -459,7 +498,7 @@ def main() -> None:
             f"- versions: {_versions()}",
             f"- {load}",
             f"- data: {intro}",
-            f"- timings: best of {args.repeat} runs (full builds: best of "
+            f"- timings: best of {args.repeat} interleaved rounds (full builds: best of "
             f"{max(1, args.repeat // 2)}); what each column includes is in the docstring of "
             "benchmarks/recommend_bench.py and in benchmarks/README.md",
             "",
