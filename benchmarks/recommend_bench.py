@@ -394,19 +394,21 @@ def summary(ours: Row, ds: Row, als: Row, choose_s: float) -> str:
 
 
 def _commit() -> str:
+    """The commit of the source, and any uncommitted change to what the run imports."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src/suture/recommend", "benchmarks"],
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src/suture", "benchmarks/recommend_bench.py"],
             cwd=ROOT,
             capture_output=True,
             text=True,
-        ).stdout.strip()
+        ).stdout.split("\n")
     except OSError:
         return "unknown"
-    return rev + (" (recommend sources modified)" if dirty else "")
+    files = [line[3:] for line in changed if line.strip()]
+    return rev + (f" with uncommitted changes to {', '.join(files)}" if files else "")
 
 
 def _versions() -> str:
