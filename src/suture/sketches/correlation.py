@@ -144,7 +144,7 @@ class CoMoments:
     def update(self, state: CoMomentsState, batch: pa.RecordBatch) -> CoMomentsState:
         if not self.columns or batch.num_rows == 0:
             return state
-        x = np.empty((batch.num_rows, len(self.columns)), order="F")
+        values = []
         partial = []
         for j, name in enumerate(self.columns):
             column = batch.column(name)
@@ -155,11 +155,16 @@ class CoMoments:
             if column.null_count or pa.types.is_floating(column.type):
                 # Only these columns can miss values: integers without nulls skip the checks.
                 partial.append(j)
-            x[:, j] = numpy_values(column)  # nulls become NaN
+            values.append(numpy_values(column))  # nulls become NaN
         where = np.array(partial, dtype=np.intp)
-        # Blocks that fit in cache: the element-wise work is memory-bound otherwise.
+        # Blocks that fit in cache, copied into one reused buffer: the element-wise work
+        # is memory-bound otherwise.
+        block = np.empty((min(batch.num_rows, _BLOCK_ROWS), len(self.columns)), order="F")
         for start in range(0, batch.num_rows, _BLOCK_ROWS):
-            state = _merge(state, _batch_state(x[start : start + _BLOCK_ROWS], where))
+            x = block[: min(_BLOCK_ROWS, batch.num_rows - start)]
+            for j, column_values in enumerate(values):
+                x[:, j] = column_values[start : start + _BLOCK_ROWS]
+            state = _merge(state, _batch_state(x, where))
         return state
 
     def merge(self, a: CoMomentsState, b: CoMomentsState) -> CoMomentsState:
