@@ -38,6 +38,10 @@ def test_profile_prints_summary_and_writes_profile_and_html(data: Path) -> None:
     profile = suture.Profile.load(data / "data.profile")
     assert profile.row_count == 4 and profile["x"].nulls == 1
     assert (data / "report.html").read_text().startswith("<!DOCTYPE html>")
+    # The profile is written atomically, but with the mode any other written file gets.
+    plain = data / "plain.txt"
+    plain.write_text("")
+    assert (data / "data.profile").stat().st_mode == plain.stat().st_mode
 
 
 def test_show_and_merge(data: Path) -> None:

@@ -108,6 +108,10 @@ def _atomic_save(profile: Any, target: Path) -> None:
     os.close(fd)
     try:
         profile.save(tmp)
+        # mkstemp makes the file private (0600); give it the mode a plain write would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
