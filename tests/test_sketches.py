@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import suture
-from suture.sketches import CoMoments, quantiles
+from suture.sketches import CoMoments
 from suture.sketches.categorical import LOOKS
 from suture.sketches.distinct import hll_estimate, hll_update, hll_zero
 from suture.sketches.frequent import FrequentItems
@@ -312,16 +312,3 @@ def test_counting_narrow_integers_gives_the_runs_that_sorting_gives(values, offs
         assert halves.whole_numbers() == 0
     wide = np.append(ints, offset + 10**9)
     assert np.array_equal(_int_runs(wide)[0].ordered, np.sort(wide).astype(np.float64))
-
-
-def test_kll_of_runs_is_the_sketch_of_the_repeated_values(monkeypatch) -> None:
-    rng = np.random.default_rng(1)
-    for trial in range(200):
-        distinct = np.unique(rng.integers(-50, 50, size=rng.integers(1, 80))).astype(float)
-        counts = rng.integers(1, rng.choice([3, 100, 5_000]), size=distinct.size)
-        k = int(rng.choice([8, 50, 200]))
-        monkeypatch.setattr(quantiles, "_RNG", np.random.default_rng(trial))
-        expanded = quantiles.kll_of_sorted(np.repeat(distinct, counts), k)
-        monkeypatch.setattr(quantiles, "_RNG", np.random.default_rng(trial))
-        runs = quantiles.kll_of_runs(distinct, counts, k)
-        assert bytes(runs.serialize()) == bytes(expanded.serialize())

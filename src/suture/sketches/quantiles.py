@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -97,6 +98,12 @@ def _level_capacity(k: int, num_levels: int, height: int) -> int:
     return max(_KLL_M, scaled)
 
 
+@functools.lru_cache(maxsize=256)
+def _capacity(k: int, num_levels: int) -> int:
+    """Total capacity of a KLL sketch with ``num_levels`` levels."""
+    return sum(_level_capacity(k, num_levels, h) for h in range(num_levels))
+
+
 def kll_of_sorted(values: npt.NDArray[np.float64], k: int = DEFAULT_K) -> dsk.kll_doubles_sketch:
     """A KLL sketch of a sorted batch, built by halving the batch with NumPy.
 
@@ -108,53 +115,26 @@ def kll_of_sorted(values: npt.NDArray[np.float64], k: int = DEFAULT_K) -> dsk.kl
     exactly; the rank error added by a halving is at most the weight of the halved level,
     as in KLL's own compactions.
     """
-    levels: list[npt.NDArray[np.float64]] = []
-    current = values
-    while True:
-        num_levels = len(levels) + 1
-        capacity = sum(_level_capacity(k, num_levels, h) for h in range(num_levels))
-        if sum(level.size for level in levels) + current.size <= capacity:
-            break
-        odd = current.size % 2
-        levels.append(current[-1:] if odd else current[:0])
-        current = current[int(_RNG.integers(2)) : current.size - odd : 2]
-    levels.append(current)
+    levels, capacity = _halve_sorted([], values, k)
     return _kll_from_levels(levels, (values.size, values[0], values[-1]), k, capacity)
 
 
-def kll_of_runs(
-    distinct: npt.NDArray[np.float64], counts: npt.NDArray[np.int64], k: int = DEFAULT_K
-) -> dsk.kll_doubles_sketch:
-    """:func:`kll_of_sorted` of ``distinct`` (sorted) each repeated ``counts`` times,
-    without writing the repeats out.
-
-    A halving keeps the values at every other position of the sorted level; on runs of
-    equal values that is a count per run, so only the small top level is ever expanded.
-    The random offsets are drawn as :func:`kll_of_sorted` draws them, and the result is
-    the same sketch.
-    """
-    total = int(counts.sum())
-    levels: list[npt.NDArray[np.float64]] = []
-    values, sizes, size = distinct, counts.astype(np.int64), total
+def _halve_sorted(
+    levels: list[npt.NDArray[np.float64]], current: npt.NDArray[np.float64], k: int
+) -> tuple[list[npt.NDArray[np.float64]], int]:
+    """Halve the sorted top level ``current`` until everything fits; the levels and the
+    total capacity."""
+    held = sum(level.size for level in levels)
     while True:
-        num_levels = len(levels) + 1
-        capacity = sum(_level_capacity(k, num_levels, h) for h in range(num_levels))
-        if sum(level.size for level in levels) + size <= capacity:
+        capacity = _capacity(k, len(levels) + 1)
+        if held + current.size <= capacity:
             break
-        odd = size % 2
-        levels.append(values[-1:] if odd else values[:0])
-        if odd:
-            sizes = sizes.copy()
-            sizes[-1] -= 1
-        offset = int(_RNG.integers(2))
-        ends = np.cumsum(sizes)
-        kept_before = (ends + 1 - offset) // 2  # positions = offset (mod 2) below each end
-        sizes = np.diff(kept_before, prepend=0)
-        keep = sizes > 0
-        values, sizes = values[keep], sizes[keep]
-        size = int(kept_before[-1])
-    levels.append(np.repeat(values, sizes))
-    return _kll_from_levels(levels, (total, distinct[0], distinct[-1]), k, capacity)
+        odd = current.size % 2
+        levels.append(current[-1:] if odd else current[:0])
+        held += odd
+        current = current[int(_RNG.integers(2)) : current.size - odd : 2]
+    levels.append(current)
+    return levels, capacity
 
 
 def _kll_from_levels(
@@ -185,12 +165,12 @@ def kll_update_runs(
     distinct: npt.NDArray[np.float64],
     counts: npt.NDArray[np.int64],
 ) -> dsk.kll_doubles_sketch:
-    """Fold sorted finite ``distinct`` values seen ``counts`` times into ``sketch``."""
-    total = int(counts.sum())
-    if total <= 2 * sketch.k:
-        return kll_update_sorted(sketch, np.repeat(distinct, counts))
-    sketch.merge(kll_of_runs(distinct, counts, sketch.k))
-    return sketch
+    """Fold sorted finite ``distinct`` values seen ``counts`` times into ``sketch``.
+
+    The repeats are written out: halving a sorted array by strided slicing is cheaper than
+    halving the runs by count, which was tried (it takes more NumPy calls per level).
+    """
+    return kll_update_sorted(sketch, np.repeat(distinct, counts))
 
 
 def kll_update_sorted(
