@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import suture
-from suture.aggregate import RowCount
+from suture.aggregate import Joined, RowCount
 from suture.engines import LocalEngine
 from suture.errors import SourceError
 from suture.testing import assert_profiles_agree
@@ -92,3 +92,33 @@ def test_an_error_in_any_row_group_comes_back_whichever_process_read_it(
 
 def test_three_takers_count_every_row_group_once(parquet: Path) -> None:
     assert LocalEngine(workers=3).aggregate(parquet, RowCount()) == 500_000
+
+
+def test_a_helper_thread_gives_the_profile_of_one_thread() -> None:
+    # Under 400,000 rows the co-moments run on a helper thread beside the column sketches.
+    n = 300_000
+    table = pa.table(
+        {
+            "x": pa.array(range(n), pa.int64()),
+            "y": pa.array([None if i % 11 == 0 else (i % 997) / 3 for i in range(n)]),
+            "s": pa.array([f"k{i % 37}" for i in range(n)]),
+        }
+    )
+    together = suture.profile(table, engine=LocalEngine(workers=2))
+    alone = suture.profile(table, engine=LocalEngine(workers=1))
+    assert_profiles_agree(together, alone)
+    assert together.correlation["x", "y"] == alone.correlation["x", "y"]
+
+
+def test_an_error_on_the_helper_thread_comes_back_as_itself() -> None:
+    class Refusing(RowCount):
+        def update(self, state: int, batch: pa.RecordBatch) -> int:
+            raise SourceError("refused on the helper thread")
+
+    class Both(Joined):
+        concurrent_parts = ("refusing",)
+
+    aggregator = Both({"rows": RowCount(), "refusing": Refusing()})
+    table = pa.table({"x": pa.array(range(1_000), pa.int64())})
+    with pytest.raises(SourceError, match="refused on the helper thread"):
+        LocalEngine(workers=2).aggregate(table, aggregator)

@@ -25,14 +25,17 @@ The second argument of ``merge`` is never modified.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pyarrow as pa
 
 from suture._codec import frame, pack, unframe, unpack
 
-__all__ = ["Aggregator", "ColumnAggregator", "Columns", "Joined", "RowCount"]
+__all__ = ["Aggregator", "ColumnAggregator", "Columns", "Joined", "RowCount", "helper_thread"]
 
 S = TypeVar("S")
 R_co = TypeVar("R_co", covariant=True)
@@ -162,6 +165,24 @@ class Columns:
         return {name: agg.from_bytes(parts[name]) for name, agg in self.aggregators.items()}
 
 
+_HELPER: ContextVar[Executor | None] = ContextVar("suture_helper_thread", default=None)
+
+
+@contextmanager
+def helper_thread(executor: Executor | None) -> Iterator[None]:
+    """Let :class:`Joined` aggregators updated in this context run their
+    ``concurrent_parts`` on ``executor`` (``None``: everything in the calling thread).
+
+    Engines use this to put a second core to work on one batch: NumPy and Arrow release
+    the GIL in their heavy loops.  The states and the results are the same either way.
+    """
+    token = _HELPER.set(executor)
+    try:
+        yield
+    finally:
+        _HELPER.reset(token)
+
+
 class Joined:
     """Run several aggregators over the same batches in one pass (a named product).
 
@@ -169,9 +190,17 @@ class Joined:
     ----------
     parts : mapping of str to Aggregator
         The state, the result and the byte image are ``dict``s keyed by these names.
+
+    Attributes
+    ----------
+    concurrent_parts : tuple of str
+        Parts that may be updated on a helper thread while the others are updated in the
+        calling thread, when an engine provides one (see :func:`helper_thread`).  Name a
+        heavy part whose work is mostly inside NumPy; subclasses set it.
     """
 
     kind = "joined"
+    concurrent_parts: tuple[str, ...] = ()
 
     def __init__(self, parts: Mapping[str, Aggregator[Any, Any]]) -> None:
         self.parts = dict(parts)
@@ -183,8 +212,18 @@ class Joined:
         return {name: agg.zero() for name, agg in self.parts.items()}
 
     def update(self, state: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any]:
+        executor = _HELPER.get()
+        aside = [n for n in self.concurrent_parts if n in self.parts] if executor else []
+        pending = {
+            name: executor.submit(self.parts[name].update, state[name], batch)
+            for name in aside
+            if executor is not None
+        }
         for name, agg in self.parts.items():
-            state[name] = agg.update(state[name], batch)
+            if name not in pending:
+                state[name] = agg.update(state[name], batch)
+        for name, future in pending.items():
+            state[name] = future.result()
         return state
 
     def merge(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class ProfileAggregator(Joined):
         their cost grows with the square of the count.
     """
 
+    # The co-moments are matrix products: they run beside the column sketches when the
+    # engine lends a helper thread.
+    concurrent_parts = ("correlation",)
+
     def __init__(
         self,
         schema: pa.Schema,

@@ -21,12 +21,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from suture import errors
-from suture.aggregate import Aggregator
+from suture.aggregate import Aggregator, helper_thread
 from suture.engines._pipes import read_message, write_message
 from suture.errors import SutureError
 from suture.sources import DEFAULT_BATCH_SIZE, RowGroup, Source, ipc_bytes, open_source
@@ -45,7 +46,11 @@ class LocalEngine:
     Parameters
     ----------
     workers : int, optional
-        Worker processes; default the number of cores.  ``1`` never starts a process.
+        Cores to use; default all of them.  ``1`` works in the calling thread alone.
+        Inputs under 400,000 rows are aggregated in this process, with one helper thread
+        for the parts an aggregator lets run concurrently (a profile's co-moments);
+        larger inputs are shared with ``workers - 1`` (Parquet row groups) or ``workers``
+        (other sources) worker processes.
     batch_size : int, default 131072
         Rows per record batch: with the sketch sizes, this bounds memory.
     queue_depth : int, default 2
@@ -114,8 +119,12 @@ class LocalEngine:
         src = open_source(source)
         workers = self.workers or os.cpu_count() or 1
         small = src.num_rows is not None and src.num_rows < _PARALLEL_MIN_ROWS
-        if workers <= 1 or small:
+        if workers <= 1:
             return _fold(src, aggregator, self.batch_size, progress)
+        if small:
+            # Too small to pay for a worker process: a second core helps through a thread.
+            with ThreadPoolExecutor(1) as helper, helper_thread(helper):
+                return _fold(src, aggregator, self.batch_size, progress)
         if len(src.pieces) >= 2:
             return _fold_pieces(src, aggregator, self.batch_size, workers, progress)
         return _fold_parallel(src, aggregator, self.batch_size, workers, self.queue_depth, progress)
