@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _provenance import source_revision
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -414,26 +415,12 @@ def _verdict(met: bool) -> str:
 # ----------------------------------------------------------------------------- main
 
 
-def source_revision() -> str:
-    """The commit suture's source was at, with "+changes" when src/ differs from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + (" +changes in src/" if dirty else "")
-
-
 def header_lines(versions: dict[str, str], load: tuple[float, float]) -> list[str]:
     blas = os.environ.get("OPENBLAS_CORETYPE", "(not set)")
     busy = max(load) > (os.cpu_count() or 1)
     return [
         f"date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, "
-        f"suture source at {source_revision()}",
+        f"suture source at {source_revision('src')}",
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         f", OPENBLAS_CORETYPE={blas}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),

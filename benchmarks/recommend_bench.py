@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from _provenance import source_revision
 
 from suture.recommend import LSHParams, Recommender, build_index, choose_bands
 from suture.recommend._baselines import _to_neighbours, empty_neighbours, exact_jaccard_neighbours
@@ -393,24 +393,6 @@ def summary(ours: Row, ds: Row, als: Row, choose_s: float) -> str:
     )
 
 
-def _commit() -> str:
-    """The commit of the source, and any uncommitted change to what the run imports."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src/suture", "benchmarks/recommend_bench.py"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.split("\n")
-    except OSError:
-        return "unknown"
-    files = [line[3:] for line in changed if line.strip()]
-    return rev + (f" with uncommitted changes to {', '.join(files)}" if files else "")
-
-
 def _versions() -> str:
     from importlib import metadata
 
@@ -494,7 +476,7 @@ def main() -> None:
             "# recommend_bench",
             "",
             f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}, "
-            f"suture source at {_commit()}",
+            f"suture source at {source_revision('src/suture', 'benchmarks/recommend_bench.py')}",
             f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}",
             f"- versions: {_versions()}",
