@@ -150,3 +150,15 @@ def test_profile_on_spark_from_the_command_line(data: Path) -> None:
     assert on_spark.metadata["engine"] == "spark"
     assert on_spark.row_count == 4 and on_spark["x"].nulls == 1
     assert on_spark["c"].top(1)[0].count.value == 3
+
+
+def test_max_correlated_from_the_command_line(data: Path) -> None:
+    result = run("profile", "data.parquet", "--max-correlated", "0", "-q", cwd=data)
+    assert result.returncode == 0, result.stderr
+    assert suture.Profile.load(data / "data.profile").correlation.columns == []
+    refused = run("profile", "data.parquet", "--max-correlated", "-1", cwd=data)
+    assert refused.returncode == 2
+    message = " ".join(refused.stderr.replace("│", " ").split())
+    assert "Invalid value for '--max-correlated': Input should be greater than or equal to 0" in (
+        message
+    )

@@ -195,3 +195,20 @@ def test_profiling_does_not_import_pandas(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_max_correlated_limits_the_correlation_matrix_and_guards_merges() -> None:
+    table = pa.table({"a": [1.0, 2.0, 3.0], "b": [2.0, 4.0, 7.0], "c": [3, 1, 2]})
+    none = suture.profile(table, max_correlated=0)
+    two = suture.profile(table, max_correlated=2)
+    every = suture.profile(table)
+    assert none.correlation.columns == [] and none.correlation.matrix.shape == (0, 0)
+    assert suture.Profile.from_bytes(none.to_bytes()).correlation.columns == []
+    assert two.correlation.columns == ["a", "b"]
+    assert two.correlation["a", "b"] == pytest.approx(every.correlation["a", "b"], rel=1e-12)
+    with pytest.raises(IncompatibleMergeError, match="correlate 2 and 3 numeric columns"):
+        suture.Profile.merge(two, every)
+    # Settings that keep the same columns merge.
+    assert suture.Profile.merge(every, suture.profile(table, max_correlated=10)).row_count == 6
+    with pytest.raises(suture.SutureError, match="max_correlated must be 0 or more, not -1"):
+        suture.profile(table, max_correlated=-1)

@@ -135,9 +135,16 @@ def profile(
         list[str] | None, typer.Option(help="Leave this column out (repeatable).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (local engine); default all cores.")
+        int | None, typer.Option(help="Cores to use (local engine); default all of them.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per batch (local engine).")] = 131_072,
+    max_correlated: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Correlate at most this many numeric columns, the first ones (0: none).",
+        ),
+    ] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
 ) -> None:
     """Summarize a table in one pass; print the summary and write SOURCE.profile."""
@@ -152,12 +159,18 @@ def profile(
 
             runner: Any = SparkEngine(master=spark_master)
             progress = None
-            result = suture.profile(source, engine=runner, exclude=exclude or ())
+            result = suture.profile(
+                source, engine=runner, exclude=exclude or (), max_correlated=max_correlated
+            )
         else:
             runner = LocalEngine(workers=workers, batch_size=batch_size)
             with _progress(source, quiet) as progress:
                 result = suture.profile(
-                    source, engine=runner, exclude=exclude or (), progress=progress
+                    source,
+                    engine=runner,
+                    exclude=exclude or (),
+                    max_correlated=max_correlated,
+                    progress=progress,
                 )
         if result.row_count == 0:
             raise _fail(f"{source} has no rows; there is nothing to profile")

@@ -16,7 +16,7 @@ import pyarrow.ipc as ipc
 from suture import __version__
 from suture._codec import pack, unpack
 from suture.aggregate import Columns, Joined, RowCount
-from suture.errors import CorruptStateError, IncompatibleMergeError, SourceError
+from suture.errors import CorruptStateError, IncompatibleMergeError, SourceError, SutureError
 from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
@@ -221,6 +221,12 @@ def _check_mergeable(a: Profile, b: Profile) -> None:
             f"cannot merge profiles made with sketch sizes {a.aggregator.options} and "
             f"{b.aggregator.options}: re-profile with the same sizes"
         )
+    ours, theirs = a.correlation.columns, b.correlation.columns
+    if ours != theirs and [f.name for f in a.schema] == [f.name for f in b.schema]:
+        raise IncompatibleMergeError(
+            f"cannot merge profiles that correlate {len(ours)} and {len(theirs)} numeric "
+            "columns: re-profile with the same max_correlated"
+        )
     left = {f.name: f.type for f in a.schema}
     right = {f.name: f.type for f in b.schema}
     if list(left) != list(right):
@@ -284,6 +290,7 @@ def profile(
     k: int = DEFAULT_K,
     lg_k: int = 12,
     lg_max_map: int = 11,
+    max_correlated: int = MAX_CORRELATED_COLUMNS,
     progress: Any = None,
 ) -> Profile:
     """Summarize a table in one streaming pass.
@@ -298,6 +305,9 @@ def profile(
         Columns to leave out (for example a column of an unsupported type).
     k, lg_k, lg_max_map : int
         Sizes of the quantile, distinct-count and frequent-item sketches.
+    max_correlated : int, default 64
+        Keep co-moments (the correlation matrix) of at most this many numeric columns,
+        the first ones; ``0`` keeps none.  Their cost grows with the square of the count.
     progress : callable, optional
         Called with the row count of each batch as it is read (local engine).
 
@@ -329,7 +339,11 @@ def profile(
                 f"columns are: {', '.join(schema.names)}"
             )
         kept = pa.schema([f for f in schema if f.name not in set(exclude)])
-        aggregator = ProfileAggregator(kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map)
+        if max_correlated < 0:
+            raise SutureError(f"max_correlated must be 0 or more, not {max_correlated}")
+        aggregator = ProfileAggregator(
+            kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map, max_correlated=max_correlated
+        )
         try:
             state = runner.aggregate_state(
                 source, aggregator, columns=kept.names, progress=progress
