@@ -221,12 +221,6 @@ def _check_mergeable(a: Profile, b: Profile) -> None:
             f"cannot merge profiles made with sketch sizes {a.aggregator.options} and "
             f"{b.aggregator.options}: re-profile with the same sizes"
         )
-    ours, theirs = a.correlation.columns, b.correlation.columns
-    if ours != theirs and [f.name for f in a.schema] == [f.name for f in b.schema]:
-        raise IncompatibleMergeError(
-            f"cannot merge profiles that correlate {len(ours)} and {len(theirs)} numeric "
-            "columns: re-profile with the same max_correlated"
-        )
     left = {f.name: f.type for f in a.schema}
     right = {f.name: f.type for f in b.schema}
     if list(left) != list(right):
@@ -241,6 +235,12 @@ def _check_mergeable(a: Profile, b: Profile) -> None:
                 f"cannot merge profiles: column {name!r} is {t} in one and {right[name]} "
                 "in the other; cast it to one type before profiling"
             )
+    if a.correlation.columns != b.correlation.columns:
+        raise IncompatibleMergeError(
+            f"cannot merge profiles that correlate {len(a.correlation.columns)} and "
+            f"{len(b.correlation.columns)} numeric columns: re-profile with the same "
+            "max_correlated"
+        )
 
 
 def infer_hints(summary: ColumnSummary) -> tuple[tuple[str, ...], int]:
