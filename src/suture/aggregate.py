@@ -25,7 +25,7 @@ The second argument of ``merge`` is never modified.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,7 +35,16 @@ import pyarrow as pa
 
 from suture._codec import frame, pack, unframe, unpack
 
-__all__ = ["Aggregator", "ColumnAggregator", "Columns", "Joined", "RowCount", "helper_thread"]
+__all__ = [
+    "Aggregator",
+    "ColumnAggregator",
+    "Columns",
+    "Joined",
+    "RowCount",
+    "copy_state",
+    "helper_thread",
+    "merge_all",
+]
 
 S = TypeVar("S")
 R_co = TypeVar("R_co", covariant=True)
@@ -86,6 +95,26 @@ class ColumnAggregator(Protocol[S, R_co]):
     def to_bytes(self, state: S) -> bytes: ...
 
     def from_bytes(self, data: bytes) -> S: ...
+
+
+def merge_all(aggregator: Aggregator[S, Any], states: Iterable[S]) -> S:
+    """Merge any number of states (none gives ``zero()``); no argument is modified.
+
+    The first state is copied before anything is merged into it, so every input stays
+    usable; the others are only read (``merge`` never modifies its second argument).
+    """
+    merged: S | None = None
+    for state in states:
+        if merged is None:
+            merged = copy_state(aggregator, state)
+        else:
+            merged = aggregator.merge(merged, state)
+    return aggregator.zero() if merged is None else merged
+
+
+def copy_state(aggregator: Aggregator[S, Any], state: S) -> S:
+    """An independent copy of ``state`` (merging into the copy leaves ``state`` as it was)."""
+    return aggregator.merge(aggregator.zero(), state)
 
 
 class RowCount:

@@ -20,7 +20,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from suture.errors import SchemaError
+from suture.errors import RecordError
 from suture.schema.infer import fmt
 from suture.schema.types import NUMERIC_TYPES, Column, parse_time
 from suture.schema.units import UnitProblem, conversion
@@ -34,23 +34,6 @@ __all__ = ["RecordError", "coerce_record"]
 _PLAIN = re.compile(rf"^\s*{NUMBER}\s*$")
 _WITH_UNIT = re.compile(rf"^\s*({NUMBER})\s*(\S.*?)\s*$")
 _TS = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-
-
-class RecordError(SchemaError):
-    """A record breaks the contract.
-
-    Attributes
-    ----------
-    field : str
-        The column (or derived column) at fault.
-    kind : str
-        The violation kind: type, null, range, level, unit, parse or derived.
-    """
-
-    def __init__(self, message: str, field: str, kind: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.kind = kind
 
 
 class _Fail(Exception):

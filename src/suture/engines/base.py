@@ -1,0 +1,122 @@
+"""The Engine protocol: the one interface every engine implements.
+
+An engine runs two kinds of pass over a source, and nothing else in suture knows which
+engine ran them:
+
+* ``aggregate(source, aggregator)``: fold every batch into an aggregator's state (in
+  parallel parts that are merged) and return its result;
+* ``map_batches(source, fn, schema=..., sink=...)``: stream every batch through ``fn``
+  and write what comes out (validation with quarantine, batch scoring).
+
+Reading options (batch size, workers, CSV delimiter and encoding) are set on the engine,
+not on each call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import pyarrow as pa
+
+from suture.aggregate import Aggregator
+
+__all__ = ["BatchFn", "Engine", "Progress", "Sink"]
+
+R = TypeVar("R")
+
+#: Called with a number of rows as they are done.
+Progress = Callable[[int], None]
+
+#: The function of :meth:`Engine.map_batches`: one input batch and the index of its first
+#: row in the whole source (for messages that name a row), to one output batch per named
+#: output.  It must be a pure function of its arguments: on Spark it runs on executors.
+BatchFn = Callable[[pa.RecordBatch, int], Mapping[str, pa.RecordBatch]]
+
+#: Where :meth:`Engine.map_batches` writes each named output: a path (a Parquet file on
+#: the local engine, a Parquet folder on Spark), or ``None`` to leave that output out.
+Sink = Mapping[str, "str | Path | None"]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine offers; ``LocalEngine``, ``SparkEngine`` and
+    ``suture.testing.ShufflingEngine`` implement it with the same signatures."""
+
+    name: str
+
+    def schema_of(self, source: Any) -> pa.Schema:
+        """The Arrow schema of the batches the engine will hand to aggregators."""
+        ...
+
+    def describe(self, source: Any) -> str:
+        """A short name of ``source`` for reports and messages."""
+        ...
+
+    def aggregate(
+        self,
+        source: Any,
+        aggregator: Aggregator[Any, R],
+        *,
+        columns: list[str] | None = None,
+        progress: Progress | None = None,
+    ) -> R:
+        """Fold every batch of ``source`` into ``aggregator`` and return its result."""
+        ...
+
+    def aggregate_state(
+        self,
+        source: Any,
+        aggregator: Aggregator[Any, Any],
+        *,
+        columns: list[str] | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        """Like :meth:`aggregate` but return the merged state, not its result."""
+        ...
+
+    def map_batches(
+        self,
+        source: Any,
+        fn: BatchFn,
+        *,
+        schema: Mapping[str, pa.Schema],
+        sink: Sink | None = None,
+        aggregators: Mapping[str, Aggregator[Any, Any]] | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Stream every batch of ``source`` through ``fn`` and write its outputs.
+
+        Parameters
+        ----------
+        source
+            Anything the engine reads.
+        fn : BatchFn
+            ``fn(batch, first_row)`` returns one batch per output name of ``schema``.
+        schema : mapping of str to pyarrow.Schema
+            The schema of each named output.
+        sink : mapping of str to path or None, optional
+            Where each output goes; all of them are written atomically together
+            (:func:`suture.bundle.atomic_outputs`): on any failure no output is replaced.
+        aggregators : mapping of str to Aggregator, optional
+            Output name to an aggregator folded, in the same pass, over that output's
+            batches (an output that is only aggregated needs no sink), e.g. a validation
+            summary over a small per-batch "counts" output.
+        progress : callable, optional
+            Called with the number of input rows done.
+
+        Returns
+        -------
+        dict
+            The result of each aggregator, by output name (empty without aggregators).
+        """
+        ...
+
+
+def iterate_outputs(
+    batches: Iterator[Mapping[str, pa.RecordBatch]], name: str
+) -> Iterator[pa.RecordBatch]:
+    """The batches of one named output of a stream of ``fn`` results."""
+    for outputs in batches:
+        yield outputs[name]
