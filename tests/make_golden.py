@@ -1,16 +1,32 @@
-"""Write tests/golden/mixed_v1.profile: a profile in format 1, kept and loaded forever.
+"""Write the golden artifacts under tests/golden/: one per released format, loaded forever.
 
-Run only when a new format version is released (then add a new file, keep the old).
+Each golden is written once, by the suture of its time, and never again: a new format
+version gets a new file beside the old ones.  This script refuses to overwrite a golden
+that exists (delete it by hand only if it was never committed)::
+
+    python -m tests.make_golden                 # list the goldens and whether they exist
+    python -m tests.make_golden recommend_v1    # write one that is missing
+
+The inputs (:func:`golden_table`, :func:`golden_interactions`) are fixed, so tests can
+rebuild the same artifact with today's code and compare it with the golden one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 import suture
+
+GOLDEN = Path(__file__).parent / "golden"
+
+#: The recommender parameters of the golden recommender bundles.
+GOLDEN_RECOMMENDER = {"num_perm": 16, "threshold": 0.1, "neighbours": 8, "seed": 3}
 
 
 def golden_table() -> pa.Table:
@@ -31,7 +47,62 @@ def golden_table() -> pa.Table:
     )
 
 
-if __name__ == "__main__":
-    target = Path(__file__).parent / "golden" / "mixed_v1.profile"
+def golden_interactions() -> pa.Table:
+    """Who chose what: 30 users with string ids in 3 taste groups over 12 items."""
+    rng = np.random.default_rng(7)
+    users, items = [], []
+    for u in range(30):
+        group = u % 3
+        chosen = np.unique(np.r_[group * 4 + rng.choice(4, 3, replace=False), rng.integers(0, 12)])
+        users += [f"u{u:02d}"] * len(chosen)
+        items += [int(i) + 100 for i in chosen]
+    return pa.table({"user": pa.array(users), "item": pa.array(items, pa.int64())})
+
+
+def _profile_v1(target: Path) -> None:
     suture.profile(golden_table()).save(target)
-    print(f"wrote {target}")
+
+
+def _recommend_v1(target: Path) -> None:
+    from suture.recommend import fit
+
+    fit(golden_interactions(), user="user", item="item", **GOLDEN_RECOMMENDER).save(target)
+
+
+def _contract_v1(target: Path) -> None:
+    from suture.schema import Schema
+
+    Schema.infer(suture.profile(golden_table()), source="golden_table").save(target)
+
+
+#: name -> (path under tests/golden, writer).  Append new formats; never remove one.
+GOLDENS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "profile_v1": ("mixed_v1.profile", _profile_v1),
+    "recommend_v1": ("recommend_v1", _recommend_v1),
+    "contract_v1": ("contract_v1.toml", _contract_v1),
+}
+
+
+def main(names: list[str]) -> int:
+    """Write the named goldens that do not exist yet; with no names, list them."""
+    if not names:
+        for name, (path, _) in GOLDENS.items():
+            state = "exists" if (GOLDEN / path).exists() else "missing"
+            print(f"{name:16} tests/golden/{path} ({state})")
+        return 0
+    for name in names:
+        if name not in GOLDENS:
+            print(f"unknown golden {name!r}; known: {', '.join(GOLDENS)}", file=sys.stderr)
+            return 2
+        path, write = GOLDENS[name]
+        target = GOLDEN / path
+        if target.exists():
+            print(f"tests/golden/{path} exists; goldens are never rewritten", file=sys.stderr)
+            return 2
+        write(target)
+        print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
