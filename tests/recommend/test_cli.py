@@ -73,7 +73,7 @@ def test_update_equals_fit_on_the_union(data: Path) -> None:
     result = runner.invoke(app, ["update", str(bundle), str(data / "new.parquet")])
     assert result.exit_code == 0, result.output
     full = _fit(data, "all.parquet", "recs-full")
-    files = [json.loads((b / "manifest.json").read_text())["files"] for b in (bundle, full)]
+    files = [json.loads((b / "manifest.json").read_text())["parts"] for b in (bundle, full)]
     assert files[0] == files[1]
 
 

@@ -355,20 +355,26 @@ class Recommender:
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write a checksummed bundle directory (see :mod:`suture.recommend._bundle`)."""
-        from suture.recommend._bundle import save_bundle
+        """Write the recommender to the folder ``path``, atomically.
 
-        self._state()
-        written: Path = save_bundle(self, Path(path))
-        return written
+        The folder is a :mod:`suture.bundle` artifact (see
+        :mod:`suture.recommend._bundle`): a bundle already there is replaced; a folder
+        holding anything else is refused.
+        """
+        from suture.recommend._bundle import RecommenderParts, write_parts
+
+        state = self._state()
+        return write_parts(
+            Path(path), RecommenderParts(self.get_params(), state, self.lsh_, self.neighbours_)
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
-        """Load a bundle written by :meth:`save`, verifying every checksum."""
-        from suture.recommend._bundle import load_bundle
+        """Load a bundle written by :meth:`save` (any format so far), verifying every part."""
+        from suture.recommend._bundle import read_parts
 
-        loaded: Recommender = load_bundle(Path(path))
-        return loaded
+        parts = read_parts(Path(path))
+        return cls(**parts.params)._attach(parts.state, parts.lsh, parts.neighbours)
 
 
 def _convert_id(value: Any, kind: pa.DataType) -> Any:
