@@ -63,10 +63,21 @@ def _profile_v1(target: Path) -> None:
     suture.profile(golden_table()).save(target)
 
 
+def _profile_v2(target: Path) -> None:
+    # The container changed, not the sketches: the state of the format-1 golden, re-saved.
+    suture.Profile.load(GOLDEN / "mixed_v1.profile").save(target)
+
+
 def _recommend_v1(target: Path) -> None:
     from suture.recommend import fit
 
     fit(golden_interactions(), user="user", item="item", **GOLDEN_RECOMMENDER).save(target)
+
+
+def _recommend_v2(target: Path) -> None:
+    from suture.recommend import Recommender
+
+    Recommender.load(GOLDEN / "recommend_v1").save(target)
 
 
 def _contract_v1(target: Path) -> None:
@@ -80,6 +91,8 @@ GOLDENS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "profile_v1": ("mixed_v1.profile", _profile_v1),
     "recommend_v1": ("recommend_v1", _recommend_v1),
     "contract_v1": ("contract_v1.toml", _contract_v1),
+    "profile_v2": ("mixed_v2.profile", _profile_v2),
+    "recommend_v2": ("recommend_v2", _recommend_v2),
 }
 
 

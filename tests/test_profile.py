@@ -87,15 +87,13 @@ def test_damaged_profile_files(tmp_path: Path) -> None:
     data = (GOLDEN / "mixed_v1.profile").read_bytes()
     truncated = tmp_path / "truncated.profile"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(
-        CorruptStateError, match=r"truncated\.profile is damaged \(checksum mismatch\)"
-    ):
+    with pytest.raises(CorruptStateError, match=r"truncated\.profile: SHA-256 mismatch"):
         suture.Profile.load(truncated)
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF
     altered = tmp_path / "altered.profile"
     altered.write_bytes(bytes(flipped))
-    with pytest.raises(CorruptStateError, match="checksum mismatch"):
+    with pytest.raises(CorruptStateError, match="SHA-256 mismatch"):
         suture.Profile.load(altered)
     foreign = tmp_path / "foreign.profile"
     foreign.write_bytes(b"PAR1 not a profile at all")

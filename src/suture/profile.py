@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import io
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +10,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from suture import __version__
-from suture._codec import pack, unpack
+from suture._codec import unpack
 from suture.aggregate import Columns, Joined, RowCount
-from suture.errors import CorruptStateError, IncompatibleMergeError, SourceError, SutureError
+from suture.bundle import PROFILE, Bundle, created_now, write_bytes_atomic
+from suture.errors import IncompatibleMergeError, SourceError, SutureError
 from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
@@ -25,10 +22,10 @@ from suture.sketches.quantiles import DEFAULT_K
 
 __all__ = ["Profile", "ProfileAggregator"]
 
-PROFILE_MAGIC = b"SUTUREPF"
-PROFILE_FORMAT = 1
+PROFILE_MAGIC = PROFILE.magic
+#: 1: the whole image one packed record (before :mod:`suture.bundle`); 2: a bundle file.
+PROFILE_FORMAT = 2
 MAX_CORRELATED_COLUMNS = 64
-_HEAD = struct.Struct("<8sH32s")
 
 
 class ProfileAggregator(Joined):
@@ -107,7 +104,7 @@ class Profile(Mapping[str, ColumnSummary]):
         self.state = state
         self.metadata: dict[str, Any] = {
             "suture_version": __version__,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created": created_now(),
             **(metadata or {}),
         }
         results = aggregator.finalize_parts(state)
@@ -155,64 +152,63 @@ class Profile(Mapping[str, ColumnSummary]):
         return Profile(agg, merged, {"source": " + ".join(str(s) for s in sources if s)})
 
     def to_bytes(self) -> bytes:
-        """The portable image of the profile, as :meth:`save` writes it."""
-        sink = io.BytesIO()
-        sink.write(self.schema.serialize().to_pybytes())
-        body = pack(
+        """The portable image of the profile, as :meth:`save` writes it.
+
+        A :mod:`suture.bundle` single file (format 2): the parts ``schema.arrow`` (the
+        Arrow schema) and ``state.bin`` (the aggregator's framed state); the sketch sizes
+        and this profile's :attr:`metadata` in the manifest.  The same state and metadata
+        always give the same bytes (``created`` is the profile's own creation time).
+        """
+        metadata = {k: str(v) for k, v in self.metadata.items() if k != "created"}
+        return Bundle.encode(
+            PROFILE,
+            PROFILE_FORMAT,
             {
-                "metadata": {k: str(v) for k, v in self.metadata.items()},
+                "schema.arrow": self.schema.serialize().to_pybytes(),
+                "state.bin": self.aggregator.to_bytes(self.state),
+            },
+            {
                 "options": dict(self.aggregator.options),
                 "max_correlated": self.aggregator.max_correlated,
-                "schema": sink.getvalue(),
-                "state": self.aggregator.to_bytes(self.state),
-            }
+                "profile": metadata,
+            },
+            created=str(self.metadata.get("created", "")) or None,
         )
-        return _HEAD.pack(PROFILE_MAGIC, PROFILE_FORMAT, hashlib.sha256(body).digest()) + body
 
     @classmethod
     def from_bytes(cls, data: bytes, *, name: str = "profile") -> Profile:
-        """Read a profile image; ``name`` is used in error messages."""
-        if len(data) < _HEAD.size or not data.startswith(PROFILE_MAGIC):
-            raise CorruptStateError(f"{name} is not a suture profile (wrong magic bytes)")
-        _, version, digest = _HEAD.unpack_from(data)
-        if version > PROFILE_FORMAT:
-            raise CorruptStateError(
-                f"{name} has profile format {version}, newer than this suture reads "
-                f"({PROFILE_FORMAT}); upgrade suture"
-            )
-        body = data[_HEAD.size :]
-        if hashlib.sha256(body).digest() != digest:
-            raise CorruptStateError(
-                f"{name} is damaged (checksum mismatch): the file was truncated or altered; "
-                "profile the data again"
-            )
-        fields = unpack(body, "profile")
-        schema = ipc.read_schema(pa.py_buffer(fields["schema"]))
-        aggregator = ProfileAggregator(
-            schema, **fields["options"], max_correlated=fields["max_correlated"]
-        )
-        return cls(aggregator, aggregator.from_bytes(fields["state"]), fields["metadata"])
+        """Read a profile image of any format so far; ``name`` is used in error messages."""
+        return cls._from_bundle(Bundle.decode(data, PROFILE, PROFILE_FORMAT, name=name))
+
+    @classmethod
+    def _from_bundle(cls, bundle: Bundle) -> Profile:
+        if bundle.legacy:
+            fields = unpack(bundle.part("body"), "profile")
+            schema_bytes, state = fields["schema"], fields["state"]
+            options, max_correlated = fields["options"], fields["max_correlated"]
+            metadata = dict(fields["metadata"])
+        else:
+            bundle.expect(("schema.arrow", "state.bin"))
+            schema_bytes, state = bundle.part("schema.arrow"), bundle.part("state.bin")
+            meta = bundle.metadata
+            options, max_correlated = meta["options"], meta["max_correlated"]
+            metadata = {**meta["profile"], "created": bundle.created}
+        schema = ipc.read_schema(pa.py_buffer(schema_bytes))
+        aggregator = ProfileAggregator(schema, **options, max_correlated=max_correlated)
+        return cls(aggregator, aggregator.from_bytes(state), metadata)
 
     def save(self, path: str | Path) -> Path:
-        """Write the profile to ``path`` (conventionally ``*.profile``) and return it."""
-        target = Path(path)
-        try:
-            target.write_bytes(self.to_bytes())
-        except OSError as exc:
-            raise SourceError(f"{target}: cannot write the profile ({exc.strerror})") from None
-        return target
+        """Write the profile to ``path`` (conventionally ``*.profile``) atomically.
+
+        The file appears complete or not at all; on any failure an existing file of the
+        same name is left as it was (see :func:`suture.bundle.atomic_outputs`).
+        """
+        return write_bytes_atomic(path, self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
-        """Read a profile written by :meth:`save`."""
-        source = Path(path)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise SourceError(f"{source}: no such profile file; check the path") from None
-        except OSError as exc:
-            raise SourceError(f"{source}: cannot read the profile ({exc.strerror})") from None
-        return cls.from_bytes(data, name=str(source))
+        """Read a profile written by :meth:`save` (any format so far), verifying it."""
+        return cls._from_bundle(Bundle.read(path, PROFILE, PROFILE_FORMAT))
 
 
 def _check_mergeable(a: Profile, b: Profile) -> None:

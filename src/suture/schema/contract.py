@@ -235,13 +235,19 @@ class Schema:
         return toml_io.dumps(self.columns, self.derived, meta)
 
     def save(self, path: str | Path) -> Path:
-        """Write the contract to ``path`` (conventionally ``schema.toml``)."""
-        target = Path(path)
-        try:
-            target.write_text(self.dumps(), encoding="utf-8")
-        except OSError as exc:
-            raise SourceError(f"{target}: cannot write the contract ({exc.strerror})") from None
-        return target
+        """Write the contract to ``path`` (conventionally ``schema.toml``) atomically.
+
+        The file appears complete or not at all; on any failure an existing file of the
+        same name is left as it was (see :func:`suture.bundle.write_bytes_atomic`).
+
+        Raises
+        ------
+        OutputError
+            When the path cannot be written (missing folder, a folder, no permission).
+        """
+        from suture.bundle import write_bytes_atomic
+
+        return write_bytes_atomic(path, self.dumps().encode("utf-8"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schema):
