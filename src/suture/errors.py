@@ -13,7 +13,9 @@ got, and what to do; the command line prints them as one line without a tracebac
     ├── CorruptStateError (ValueError)      a damaged, foreign or too new state or artifact
     ├── IncompatibleMergeError (ValueError) two states of different configurations
     ├── SchemaError (ValueError)            a malformed contract, or data that breaks it
-    │   └── RecordError                     one record breaks it (names field and rule)
+    │   ├── RecordError                     one record breaks it (names field and rule)
+    │   ├── UnitError                       a unit is unknown, or two units do not convert
+    │   └── ExpressionError                 a derived expression is malformed or mixes units
     ├── NotFittedError (ValueError, AttributeError)   an estimator used before ``fit``
     └── UnknownIdError (LookupError)        an id that the fitted object never saw
 
@@ -40,6 +42,7 @@ __all__ = [
     "ConfigError",
     "CorruptStateError",
     "EmptyInputError",
+    "ExpressionError",
     "IncompatibleMergeError",
     "InternalError",
     "NotFittedError",
@@ -48,6 +51,7 @@ __all__ = [
     "SchemaError",
     "SourceError",
     "SutureError",
+    "UnitError",
     "UnknownIdError",
     "UnsupportedTypeError",
     "from_wire",
@@ -121,6 +125,14 @@ class RecordError(SchemaError):
         super().__init__(message)
         self.field = field
         self.kind = kind
+
+
+class UnitError(SchemaError):
+    """A unit is unknown, or two units do not convert; the message names both."""
+
+
+class ExpressionError(SchemaError):
+    """A derived column's expression is malformed or its units do not agree."""
 
 
 class NotFittedError(SutureError, ValueError, AttributeError):

@@ -88,7 +88,7 @@ def test_unknown_type_names_file_line_and_field(tmp_path: Path) -> None:
     text = GOOD.replace('type = "categorical"', 'type = "category"')
     assert mistake(text, tmp_path) == (
         "schema.toml line 19, column 'carrier', field 'type': unknown type 'category'; use "
-        "one of number, integer, categorical, boolean, timestamp, identifier, text or set"
+        "one of number, integer, categorical, boolean, timestamp, time, identifier, text or set"
     )
 
 

@@ -1,39 +1,49 @@
 """Check and convert one record against a contract (the serving path).
 
-:func:`coerce_record` applies the same rules as the batch validator to a single ``dict``
-and returns the typed, unit-converted record with derived columns; the first broken rule
-raises :class:`RecordError` (a :class:`~suture.errors.SchemaError`) naming the field,
-what was expected, what came and the fix.  A test checks that it agrees with the batch
-path on random records.
+:func:`compile_record` turns a contract into a :class:`RecordCoercer`: one small
+function per column, specialized when the contract is compiled (bounds parsed, units
+converted to an affine map, messages written), so checking a record is a loop of plain
+Python calls.  It applies the same rules as the batch validator (the text rules of
+:mod:`suture.parsing`, the words of :mod:`suture.schema.messages`) and returns the
+typed, unit-converted record with derived columns; the first broken rule raises
+:class:`RecordError` (a :class:`~suture.errors.SchemaError`) naming the field, what was
+expected, what came and the fix.  A property test checks that it agrees with the batch
+path on random records of every rule kind.
 
 A number may come bare (in the column's ``input_unit``, else its ``unit``), as a string
-with its unit (``"90 s"``), or as ``{"value": 1.5, "unit": "hour"}``.  Keys the contract
-does not name are ignored.
+with its unit (``"90 s"``), as ``{"value": 1.5, "unit": "hour"}`` or as a
+``datetime.timedelta`` (for a column with a time unit).  Keys the contract does not
+name are ignored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from suture.errors import RecordError
-from suture.schema.infer import fmt
-from suture.schema.types import NUMERIC_TYPES, Column, parse_time
-from suture.schema.units import UnitProblem, conversion
-from suture.schema.validate import FALSE, NUMBER, TRUE
+from suture.errors import RecordError, UnitError
+from suture.parsing import (
+    read_boolean,
+    read_number,
+    read_number_and_unit,
+    read_time_of_day,
+    read_timestamp,
+)
+from suture.schema import messages as say
+from suture.schema.types import NUMERIC_TYPES, Column, Derived, parse_clock, parse_time
+from suture.schema.units import conversion
 
 if TYPE_CHECKING:
     from suture.schema.contract import Schema
+    from suture.schema.expressions import Expr
 
-__all__ = ["RecordError", "coerce_record"]
+__all__ = ["RecordCoercer", "RecordError", "coerce_record", "compile_record"]
 
-_PLAIN = re.compile(rf"^\s*{NUMBER}\s*$")
-_WITH_UNIT = re.compile(rf"^\s*({NUMBER})\s*(\S.*?)\s*$")
-_TS = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+Check = Callable[[Any], Any]
+"""One column's compiled check: the typed value, or :class:`_Fail`."""
 
 
 class _Fail(Exception):
@@ -42,149 +52,294 @@ class _Fail(Exception):
         self.expected = expected
 
 
-def _fix(kind: str, col_type: str, contract: str) -> str:
-    return {
-        "null": f"Send a value or set nullable = true in {contract}.",
-        "range": f"Fix the value or widen the range in {contract}.",
-        "level": f"Fix the value or add it to levels in {contract}.",
-        "unit": "Send the value in a compatible unit.",
-        "parse": f"Send a {col_type} value.",
-        "type": f"Send a {col_type} value.",
-        "derived": "Check the columns it is computed from.",
-    }[kind]
+# ------------------------------------------------------------------------- per type
 
 
-def _missing(v: Any) -> bool:
-    return (
-        v is None
-        or (isinstance(v, float) and math.isnan(v))
-        or (isinstance(v, str) and v.strip() == "")
-    )
-
-
-def _expected_number(col: Column) -> str:
-    what = "a whole number" if col.type == "integer" else "a number"
-    if col.unit:
-        what += f" in {col.unit}"
-    if col.min is not None and col.max is not None:
-        what += f" between {fmt(float(col.min))} and {fmt(float(col.max))}"
-    elif col.min is not None:
-        what += f" of at least {fmt(float(col.min))}"
-    elif col.max is not None:
-        what += f" of at most {fmt(float(col.max))}"
-    return "expected " + what
-
-
-def _quantity(col: Column, value: float, unit: str) -> float:
-    try:
-        return conversion(unit, col.unit)(value)
-    except UnitProblem:
-        raise _Fail("unit", f"expected a quantity convertible to {col.unit}") from None
-
-
-def _number(col: Column, v: Any) -> float | int:
-    expected = _expected_number(col)
-    if isinstance(v, bool):
-        raise _Fail("type", expected)
-    if isinstance(v, Mapping) and col.unit and set(v) == {"value", "unit"}:
-        inner = v["value"]
-        if isinstance(inner, bool) or not isinstance(inner, int | float):
-            raise _Fail("parse", expected)
-        x = _quantity(col, float(inner), str(v["unit"]))
-    elif isinstance(v, int | float):
-        x = float(v) if isinstance(v, float) or col.input_unit else v
-        if col.input_unit:
-            x = conversion(col.input_unit, col.unit)(float(v))
-    elif isinstance(v, str):
-        if _PLAIN.match(v):
-            x = float(v)
-            if col.input_unit:
-                x = conversion(col.input_unit, col.unit)(x)
-        else:
-            m = _WITH_UNIT.match(v) if col.unit else None
-            if m is None or m.group(2)[0] in "0123456789.+-":
-                raise _Fail("parse", expected)
-            x = _quantity(col, float(m.group(1)), m.group(2))
-    else:
-        raise _Fail("parse", expected)
-    if isinstance(x, float) and math.isnan(x):
-        raise _Fail("null", "expected a value (not nullable)")
-    if col.type == "integer" and isinstance(x, float):
-        if not abs(x) <= 2**53 or x != math.floor(x):
-            raise _Fail("type", expected)
-        x = int(x)
+def _number(col: Column) -> Check:
+    expected = say.expected_number(col)
+    integer = col.type == "integer"
+    unit = col.unit
+    bare = conversion(col.input_unit, unit) if col.input_unit else None
     low, high = col.min, col.max
-    if (low is not None and x < float(low)) or (high is not None and x > float(high)):
-        raise _Fail("range", expected)
-    return x
+    try:
+        per_second = conversion("second", unit) if unit else None
+    except UnitError:
+        per_second = None
 
-
-def _boolean(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str):
-        low = v.strip().lower()
-        if low in TRUE:
-            return True
-        if low in FALSE:
-            return False
-        raise _Fail("parse", "expected true or false")
-    if isinstance(v, int | float) and v in (0, 1):
-        return bool(v)
-    raise _Fail("type", "expected true or false (1 or 0)")
-
-
-def _timestamp(col: Column, v: Any) -> dt.datetime:
-    zone = zoneinfo.ZoneInfo(col.timezone or "UTC")
-    expected = f"expected an ISO 8601 timestamp ({col.timezone or 'UTC'})"
-    if isinstance(v, dt.datetime):
-        t = v
-    elif isinstance(v, dt.date):
-        t = dt.datetime(v.year, v.month, v.day)
-    elif isinstance(v, str) and _TS.match(v.strip()):
+    def quantity(value: float, given: str) -> float:
         try:
-            t = dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise _Fail("parse", expected) from None
-    else:
+            return conversion(given, unit)(value)
+        except UnitError:
+            raise _Fail("unit", say.expected_unit(col)) from None
+
+    def read(v: Any) -> float | int:
+        kind = type(v)
+        if kind is int or kind is float:
+            return v if bare is None else bare(float(v))
+        if isinstance(v, bool):
+            raise _Fail("type", expected)
+        if isinstance(v, int | float):
+            return v if bare is None else bare(float(v))
+        if isinstance(v, str):
+            x = read_number(v)
+            if x is not None:
+                return x if bare is None else bare(x)
+            pair = read_number_and_unit(v) if unit else None
+            if pair is None:
+                raise _Fail("parse", expected)
+            return quantity(*pair)
+        if isinstance(v, dt.timedelta):
+            if per_second is None:
+                raise _Fail("unit", say.expected_unit(col))
+            return per_second(v / dt.timedelta(seconds=1))
+        if isinstance(v, Mapping) and unit and set(v) == {"value", "unit"}:
+            inner = v["value"]
+            if isinstance(inner, bool) or not isinstance(inner, int | float):
+                raise _Fail("parse", expected)
+            return quantity(float(inner), str(v["unit"]))
         raise _Fail("parse", expected)
-    t = t.replace(tzinfo=zone) if t.tzinfo is None else t
-    t = t.astimezone(zone)
+
+    def check(v: Any) -> float | int:
+        x = read(v)
+        if type(x) is float:
+            if math.isnan(x):
+                raise _Fail("null", say.NOT_NULLABLE)
+            if integer:
+                if not abs(x) <= 2**53 or x != math.floor(x):
+                    raise _Fail("type", expected)
+                x = int(x)
+        if (low is not None and x < low) or (high is not None and x > high):  # type: ignore[operator]
+            raise _Fail("range", expected)
+        return x
+
+    return check
+
+
+def _boolean(col: Column) -> Check:
+    def check(v: Any) -> bool:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            b = read_boolean(v)
+            if b is None:
+                raise _Fail("parse", say.BOOLEAN_TEXT)
+            return b
+        if isinstance(v, int | float) and v in (0, 1):
+            return bool(v)
+        raise _Fail("type", say.BOOLEAN_NUMBER)
+
+    return check
+
+
+def _timestamp(col: Column) -> Check:
+    zone = zoneinfo.ZoneInfo(col.timezone or "UTC")
+    expected = say.expected_timestamp(col)
+    ranged = say.expected_timestamp(col, ranged=True)
     low = parse_time(str(col.min)) if col.min is not None else None
     high = parse_time(str(col.max)) if col.max is not None else None
-    if (low is not None and t < low) or (high is not None and t > high):
-        raise _Fail("range", f"{expected} between {col.min} and {col.max}")
-    return t
+
+    def check(v: Any) -> dt.datetime:
+        if isinstance(v, dt.datetime):
+            t = v
+        elif isinstance(v, dt.date):
+            t = dt.datetime(v.year, v.month, v.day)
+        elif isinstance(v, str):
+            read = read_timestamp(v)
+            if read is None:
+                raise _Fail("parse", expected)
+            t = read
+        else:
+            raise _Fail("parse", expected)
+        t = t.replace(tzinfo=zone) if t.tzinfo is None else t.astimezone(zone)
+        if (low is not None and t < low) or (high is not None and t > high):
+            raise _Fail("range", ranged)
+        return t
+
+    return check
 
 
-def _levels_text(levels: tuple[str, ...]) -> str:
-    head = ", ".join(repr(v) for v in levels[:8])
-    return head + (f" and {len(levels) - 8:,} more" if len(levels) > 8 else "")
+def _time(col: Column) -> Check:
+    expected = say.expected_time(col)
+    ranged = say.expected_time(col, ranged=True)
+    low = parse_clock(str(col.min)) if col.min is not None else None
+    high = parse_clock(str(col.max)) if col.max is not None else None
+
+    def check(v: Any) -> dt.time:
+        if isinstance(v, dt.time):
+            t = v.replace(tzinfo=None)
+        elif isinstance(v, str):
+            read = read_time_of_day(v)
+            if read is None:
+                raise _Fail("parse", expected)
+            t = read
+        else:
+            raise _Fail("parse", expected)
+        if (low is not None and t < low) or (high is not None and t > high):
+            raise _Fail("range", ranged)
+        return t
+
+    return check
 
 
-def _value(col: Column, v: Any) -> Any:
-    kind = col.type
-    if kind in NUMERIC_TYPES:
-        return _number(col, v)
-    if kind == "boolean":
-        return _boolean(v)
-    if kind == "timestamp":
-        return _timestamp(col, v)
-    if kind == "categorical":
-        text = v if isinstance(v, str) else (str(v).lower() if isinstance(v, bool) else str(v))
-        if not col.open and text not in col.levels:
-            raise _Fail("level", f"expected one of {_levels_text(col.levels)}")
-        return text
-    if kind == "set":
-        if not isinstance(v, list | tuple | set | frozenset):
-            raise _Fail("type", "expected a list of items")
-        items = list(v)
-        if col.levels and any(str(i) not in col.levels for i in items):
-            raise _Fail("level", f"expected items among {_levels_text(col.levels)}")
-        return items
-    if kind == "identifier" and isinstance(v, int | str) and not isinstance(v, bool):
+def _text_of(v: Any) -> str:
+    if isinstance(v, str):
         return v
-    return str(v)
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _categorical(col: Column) -> Check:
+    levels = frozenset(col.levels)
+    expected = f"expected one of {say.levels_text(col.levels)}"
+
+    def check(v: Any) -> str:
+        text = _text_of(v)
+        if not col.open and text not in levels:
+            raise _Fail("level", expected)
+        return text
+
+    return check
+
+
+def _set(col: Column) -> Check:
+    levels = frozenset(col.levels)
+    expected = f"expected items among {say.levels_text(col.levels)}"
+
+    def check(v: Any) -> list[Any]:
+        if not isinstance(v, list | tuple | set | frozenset):
+            raise _Fail("type", say.SET_TYPE)
+        items = list(v)
+        if levels and any(str(i) not in levels for i in items):
+            raise _Fail("level", expected)
+        return items
+
+    return check
+
+
+def _identifier(col: Column) -> Check:
+    def check(v: Any) -> Any:
+        if isinstance(v, int | str) and not isinstance(v, bool):
+            return v
+        return str(v)
+
+    return check
+
+
+def _text(col: Column) -> Check:
+    return str
+
+
+_BUILDERS: dict[str, Callable[[Column], Check]] = {
+    "number": _number,
+    "integer": _number,
+    "boolean": _boolean,
+    "timestamp": _timestamp,
+    "time": _time,
+    "categorical": _categorical,
+    "set": _set,
+    "identifier": _identifier,
+    "text": _text,
+}
+_BLANK_IS_A_VALUE = ("categorical", "text", "identifier")
+
+
+# ------------------------------------------------------------------------- records
+
+
+class RecordCoercer:
+    """A contract compiled for single records; call it with a ``dict``.
+
+    Parameters
+    ----------
+    schema : Schema
+
+    Notes
+    -----
+    Missing values are ``None``, NaN and blank text (blank text is a value for
+    categorical, text and identifier columns, as in a batch).  Columns are checked in
+    contract order and the first broken rule raises :class:`RecordError`.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.contract = schema.origin
+        self.columns: list[tuple[Column, Check, bool]] = [
+            (c, _BUILDERS[c.type](c), c.type in _BLANK_IS_A_VALUE) for c in schema.columns
+        ]
+        self.numeric = [c.name for c in schema.columns if c.type in NUMERIC_TYPES]
+        self.derived: list[tuple[Derived, Expr]] = [
+            (d, schema.compiled[d.name]) for d in schema.derived
+        ]
+
+    def __call__(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one record; return it typed, converted and derived.
+
+        Raises
+        ------
+        RecordError
+            On the first broken rule, in contract order.
+        """
+        out: dict[str, Any] = {}
+        get = record.get
+        for col, check, blank_is_value in self.columns:
+            v = get(col.name)
+            try:
+                if (
+                    v is None
+                    or (type(v) is float and math.isnan(v))
+                    or (type(v) is str and not blank_is_value and not v.strip())
+                ):
+                    if not col.nullable:
+                        raise _Fail("null", say.NOT_NULLABLE)
+                    out[col.name] = None
+                    continue
+                out[col.name] = check(v)
+            except _Fail as fail:
+                raise self._error(col, fail, v) from None
+        if self.derived:
+            self._derive(out)
+        return out
+
+    def _error(self, col: Column, fail: _Fail, v: Any) -> RecordError:
+        return RecordError(
+            f"column {col.name!r} in the record: {fail.expected}, got {v!r}. "
+            f"{say.fix(fail.kind, col.type, self.contract)}",
+            col.name,
+            fail.kind,
+        )
+
+    def _derive(self, out: dict[str, Any]) -> None:
+        env: dict[str, float | None] = {
+            name: (None if out[name] is None else float(out[name])) for name in self.numeric
+        }
+        for d, expr in self.derived:
+            result = expr.scalar(env)
+            kind, expected = "", ""
+            if result is None:
+                if not d.nullable:
+                    kind, expected = "null", f"expected {d.expr} to have a value (not nullable)"
+            elif not expr.boolean:
+                result = float(result)
+                if not math.isfinite(result):
+                    kind, expected = "derived", f"expected {d.expr} to give a finite number"
+                elif (d.min is not None and result < d.min) or (
+                    d.max is not None and result > d.max
+                ):
+                    kind, expected = "range", say.derived_range_text(d, expr)
+            if kind:
+                inputs = ", ".join(f"{c}={env.get(c)!r}" for c in sorted(expr.columns()))
+                raise RecordError(
+                    f"derived column {d.name!r} of the record: {expected}, got {result!r} "
+                    f"from {inputs}. {say.fix(kind, 'number', self.contract)}",
+                    d.name,
+                    kind,
+                )
+            out[d.name] = bool(result) if expr.boolean and result is not None else result
+            if not expr.boolean:
+                env[d.name] = result
+
+
+def compile_record(schema: Schema) -> RecordCoercer:
+    """The contract compiled for single records (see :class:`RecordCoercer`)."""
+    return RecordCoercer(schema)
 
 
 def coerce_record(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,56 +350,4 @@ def coerce_record(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
     RecordError
         On the first broken rule, in contract order.
     """
-    out: dict[str, Any] = {}
-    contract = schema.origin if schema.origin != "the contract" else "the contract"
-    for col in schema.columns:
-        v = record.get(col.name)
-        try:
-            if _missing(v) and not (
-                col.type in ("categorical", "text", "identifier") and isinstance(v, str)
-            ):
-                if not col.nullable:
-                    raise _Fail("null", "expected a value (not nullable)")
-                out[col.name] = None
-                continue
-            out[col.name] = _value(col, v)
-        except _Fail as fail:
-            raise RecordError(
-                f"column {col.name!r} in the record: {fail.expected}, got {v!r}. "
-                f"{_fix(fail.kind, col.type, contract)}",
-                col.name,
-                fail.kind,
-            ) from None
-    env: dict[str, float | None] = {
-        c.name: (None if out[c.name] is None else float(out[c.name]))
-        for c in schema.columns
-        if c.type in NUMERIC_TYPES
-    }
-    for d in schema.derived:
-        expr = schema.compiled[d.name]
-        result = expr.scalar(env)
-        kind, expected = "", ""
-        if result is None:
-            if not d.nullable:
-                kind, expected = "null", f"expected {d.expr} to have a value (not nullable)"
-        elif not expr.boolean:
-            result = float(result)
-            if not math.isfinite(result):
-                kind, expected = "derived", f"expected {d.expr} to give a finite number"
-            elif (d.min is not None and result < d.min) or (d.max is not None and result > d.max):
-                unit = f" in {expr.unit}" if expr.unit else ""
-                lo = fmt(float(d.min)) if d.min is not None else "-inf"
-                hi = fmt(float(d.max)) if d.max is not None else "inf"
-                kind, expected = "range", f"expected {d.expr}{unit} between {lo} and {hi}"
-        if kind:
-            inputs = ", ".join(f"{c}={env.get(c)!r}" for c in sorted(expr.columns()))
-            raise RecordError(
-                f"derived column {d.name!r} of the record: {expected}, got {result!r} "
-                f"from {inputs}. {_fix(kind, 'number', contract)}",
-                d.name,
-                kind,
-            )
-        out[d.name] = bool(result) if expr.boolean and result is not None else result
-        if not expr.boolean:
-            env[d.name] = result
-    return out
+    return compile_record(schema)(record)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from suture import __version__
-from suture.errors import SchemaError, SourceError
+from suture.errors import SchemaError, SourceError, UnitError
 from suture.schema import toml_io
+from suture.schema.coerce import RecordCoercer, compile_record
 from suture.schema.expressions import Expr, ExpressionError, compile_expression
+from suture.schema.result import ValidationResult
 from suture.schema.types import (
     NUMERIC_TYPES,
     Column,
@@ -23,42 +26,10 @@ from suture.schema.types import (
     check_column,
     check_derived,
 )
-from suture.schema.units import UnitProblem, canonical, conversion
-from suture.schema.validate import ValidationSummary, Validator
+from suture.schema.units import canonical, conversion
+from suture.schema.validator import Validator
 
 __all__ = ["Schema", "ValidationResult"]
-
-
-@dataclass
-class ValidationResult:
-    """What :meth:`Schema.validate` found.
-
-    Attributes
-    ----------
-    valid : pyarrow.Table (or Spark DataFrame)
-        The rows that keep the contract, typed and unit-converted, with derived columns.
-    quarantine : pyarrow.Table (or Spark DataFrame)
-        The rows that break it, as they came, with ``__row``, ``__reasons`` and one
-        ``__reason_<kind>_<column>`` column per rule.
-    summary : ValidationSummary
-        Counts by column and kind; ``summary.rows == valid rows + quarantined rows``.
-    """
-
-    _valid: Any
-    quarantine: Any
-    summary: ValidationSummary
-
-    @property
-    def valid(self) -> Any:
-        """The valid rows (selected from the checked batches on first use, then kept)."""
-        if callable(self._valid):
-            self._valid = self._valid()
-        return self._valid
-
-    @property
-    def ok(self) -> bool:
-        """Whether no row was quarantined."""
-        return self.summary.quarantined == 0
 
 
 class Schema:
@@ -98,6 +69,7 @@ class Schema:
         self._check()
         self.compiled: dict[str, Expr] = self._compile()
         self.by_name = {c.name: c for c in self.columns}
+        self._coercer: RecordCoercer | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -110,6 +82,11 @@ class Schema:
         )
 
     def _check(self) -> None:
+        if not self.columns:
+            fix = "add a [columns.NAME] table for each column (suture infer DATA writes them)"
+            if self._text is not None:
+                raise SchemaError(f"{self.origin}: the contract has no columns; {fix}")
+            raise SchemaError("a contract needs at least one column; give Column specs")
         seen: set[str] = set()
         for col in self.columns:
             problems = check_column(col)
@@ -141,7 +118,7 @@ class Schema:
                     raise self._fail("derived", Problem(d.name, "unit", "a comparison has no unit"))
                 try:
                     conv = conversion(expr.unit, d.unit)
-                except UnitProblem as exc:
+                except UnitError as exc:
                     raise self._fail(
                         "derived",
                         Problem(
@@ -321,9 +298,10 @@ class Schema:
         SchemaError
             Naming the field, what was expected, what came, and the fix.
         """
-        from suture.schema.coerce import coerce_record
-
-        return coerce_record(self, record)
+        coercer = self._coercer
+        if coercer is None:
+            coercer = self._coercer = compile_record(self)
+        return coercer(record)
 
     def diff(self, other: Schema) -> list[str]:
         """What changed from this contract to ``other``, one readable line per change."""
@@ -335,13 +313,17 @@ class Schema:
 def _unit_ok(unit: str) -> bool:
     try:
         canonical(unit)
-    except UnitProblem:
+    except UnitError:
         return False
     return True
 
 
 def _normalize(col: Column) -> Column:
-    """Spell units canonically; turn integral float bounds of integers into ints."""
+    """Spell units canonically; bounds of numbers as floats, of integers as exact ints.
+
+    An integer column's bound that is a whole float becomes an int; an int stays exact
+    (``9223372036854775807`` is not rounded to a float).
+    """
     changes: dict[str, Any] = {}
     for key in ("unit", "input_unit"):
         value = getattr(col, key)
@@ -350,8 +332,12 @@ def _normalize(col: Column) -> Column:
     if col.type in NUMERIC_TYPES:
         for key in ("min", "max"):
             bound = getattr(col, key)
-            if isinstance(bound, float | int) and not isinstance(bound, bool):
+            if isinstance(bound, bool) or not isinstance(bound, float | int):
+                continue
+            if col.type == "number":
                 changes[key] = float(bound)
+            elif isinstance(bound, float) and math.isfinite(bound) and bound.is_integer():
+                changes[key] = int(bound)
     return replace(col, **changes) if changes else col
 
 
@@ -359,4 +345,10 @@ def _rules(d: dict[str, Any]) -> dict[str, Any]:
     d.pop("note", None)
     if "levels" in d:
         d["levels"] = list(d["levels"])
+    for key in ("min", "max"):
+        bound = d.get(key)
+        # Digest exact integers as the floats earlier versions stored (same fingerprint)
+        # unless a float would round them.
+        if isinstance(bound, int) and not isinstance(bound, bool) and abs(bound) <= 2**53:
+            d[key] = float(bound)
     return d

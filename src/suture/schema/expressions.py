@@ -24,13 +24,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture.schema.units import UnitProblem, canonical, conversion, registry
+from suture.errors import ExpressionError, UnitError
+from suture.schema.units import canonical, conversion, registry
 
 __all__ = ["Expr", "ExpressionError", "compile_expression"]
-
-
-class ExpressionError(ValueError):
-    """An expression is malformed or its units do not agree; the message says where."""
 
 
 _BIN: dict[type[ast.operator], str] = {
@@ -256,7 +253,7 @@ class _Compiler:
             right = Expr("num", left.unit, value=right.value)
         try:
             conv = conversion(right.unit, left.unit)
-        except UnitProblem:
+        except UnitError:
             verb = "compare" if comparison else ("add" if op == "+" else "subtract")
             raise self.fail(
                 f"cannot {verb} {_describe(right)} {'with' if comparison else 'and'} "

@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from suture.schema.units import UnitProblem, canonical
+from suture.errors import UnitError
+from suture.parsing import read_time_of_day, read_timestamp
+from suture.schema.units import canonical
 
 __all__ = [
     "NUMERIC_TYPES",
@@ -23,6 +26,7 @@ __all__ = [
     "Problem",
     "check_column",
     "check_derived",
+    "parse_clock",
     "parse_time",
 ]
 
@@ -32,6 +36,7 @@ TYPES = (
     "categorical",
     "boolean",
     "timestamp",
+    "time",
     "identifier",
     "text",
     "set",
@@ -41,7 +46,7 @@ NUMERIC_TYPES = ("number", "integer")
 VIOLATION_KINDS = ("type", "null", "range", "level", "unit", "parse", "derived")
 """Why a row can be quarantined (see docs/contracts.md for each)."""
 
-Bound = float | str | None
+Bound = int | float | str | None
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,8 @@ class Column:
     Parameters
     ----------
     name : str
-    type : {"number", "integer", "categorical", "boolean", "timestamp", "identifier", \
-"text", "set"}
+    type : {"number", "integer", "categorical", "boolean", "timestamp", "time", \
+"identifier", "text", "set"}
     nullable : bool
         Whether a missing value (null; NaN in a number column) is allowed.
     feature : bool
@@ -62,8 +67,9 @@ class Column:
     input_unit : str
         Unit of bare numbers in the input when it differs from ``unit``; they are
         converted.  A string value with its own unit (``"90 s"``) is converted from that.
-    min, max : float or str, optional
-        Inclusive valid range; ISO 8601 strings for timestamps.
+    min, max : int, float or str, optional
+        Inclusive valid range; ISO 8601 strings for timestamps, ``"HH:MM[:SS]"`` for
+        times of day.  Integer bounds are kept exactly (``9223372036854775807``).
     levels : tuple of str
         The allowed values of a categorical column (or of a set column's items).
     open : bool
@@ -128,9 +134,31 @@ class Problem:
 
 
 def parse_time(text: str) -> dt.datetime:
-    """Read an ISO 8601 timestamp bound (naive bounds are UTC)."""
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """Read an ISO 8601 timestamp bound (naive bounds are UTC).
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a timestamp by :data:`suture.parsing.TIMESTAMP`.
+    """
+    value = read_timestamp(text)
+    if value is None:
+        raise ValueError(f"not an ISO 8601 timestamp: {text!r}")
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def parse_clock(text: str) -> dt.time:
+    """Read a time-of-day bound (``"HH:MM[:SS[.ffffff]]"``).
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a time of day by :data:`suture.parsing.TIME_OF_DAY`.
+    """
+    value = read_time_of_day(text)
+    if value is None:
+        raise ValueError(f"not a time of day: {text!r}")
+    return value
 
 
 def _check_unit(name: str, key: str, unit: str) -> list[Problem]:
@@ -138,14 +166,14 @@ def _check_unit(name: str, key: str, unit: str) -> list[Problem]:
         return []
     try:
         canonical(unit)
-    except UnitProblem as exc:
+    except UnitError as exc:
         return [Problem(name, key, str(exc))]
     return []
 
 
 def _check_bounds(name: str, kind: str, low: Bound, high: Bound) -> list[Problem]:
     problems: list[Problem] = []
-    values: list[float | dt.datetime] = []
+    values: list[Any] = []
     for key, bound in (("min", low), ("max", high)):
         if bound is None:
             continue
@@ -156,13 +184,20 @@ def _check_bounds(name: str, kind: str, low: Bound, high: Bound) -> list[Problem
                 problems.append(
                     Problem(name, key, f"expected an ISO 8601 timestamp, got {bound!r}")
                 )
+        elif kind == "time":
+            try:
+                values.append(parse_clock(str(bound)))
+            except ValueError:
+                problems.append(
+                    Problem(name, key, f"expected a time of day (HH:MM[:SS]), got {bound!r}")
+                )
         elif isinstance(bound, bool) or not isinstance(bound, int | float):
             problems.append(Problem(name, key, f"expected a number, got {bound!r}"))
         elif math.isnan(bound):
             problems.append(Problem(name, key, "expected a number, got nan"))
         else:
-            values.append(float(bound))
-    if not problems and len(values) == 2 and values[0] > values[1]:  # type: ignore[operator]
+            values.append(bound)
+    if not problems and len(values) == 2 and values[0] > values[1]:
         lo, hi = (_show(b) for b in (low, high))
         problems.append(
             Problem(name, "min", f"min {lo} is greater than max {hi}; swap them or fix one")
@@ -186,9 +221,10 @@ def check_column(col: Column) -> list[Problem]:
 
         try:
             conversion(col.input_unit, col.unit)
-        except UnitProblem as exc:
+        except UnitError as exc:
             problems.append(Problem(col.name, "input_unit", str(exc)))
-    if (col.min is not None or col.max is not None) and not (numeric or col.type == "timestamp"):
+    ranged = numeric or col.type in ("timestamp", "time")
+    if (col.min is not None or col.max is not None) and not ranged:
         problems.append(
             Problem(col.name, "min", f"a {col.type} column has no range; remove min and max")
         )

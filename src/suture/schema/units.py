@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+from suture.errors import UnitError
+
 __all__ = [
     "CURRENCIES",
     "Conversion",
+    "UnitError",
     "UnitProblem",
     "canonical",
     "conversion",
@@ -41,8 +44,8 @@ CURRENCIES = (
 )
 
 
-class UnitProblem(ValueError):
-    """A unit is unknown or two units do not convert; the message says which."""
+UnitProblem = UnitError
+"""The former name of :class:`suture.errors.UnitError` (kept importable)."""
 
 
 @cache
@@ -64,7 +67,7 @@ def _parse(text: str) -> Any:
     try:
         return ureg.parse_units(text)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
-        raise UnitProblem(
+        raise UnitError(
             f"unknown unit {text!r}: use a pint unit such as 'minute', 'mile', 'kg', "
             f"'mile / hour' or a currency code ({', '.join(CURRENCIES[:4])}, ...)"
         ) from None
@@ -75,7 +78,7 @@ def canonical(text: str) -> str:
 
     Raises
     ------
-    UnitProblem
+    UnitError
         When pint does not know the unit.
     """
     if text.strip() in ("", "1", "dimensionless"):
@@ -113,7 +116,7 @@ def conversion(source: str, target: str) -> Conversion:
 
     Raises
     ------
-    UnitProblem
+    UnitError
         When either unit is unknown or their dimensions differ.
     """
     import pint
@@ -129,7 +132,7 @@ def conversion(source: str, target: str) -> Conversion:
         zero = float(ureg.Quantity(0.0, src).to(dst).magnitude)
         one = float(ureg.Quantity(1.0, src).to(dst).magnitude)
     except pint.errors.DimensionalityError:
-        raise UnitProblem(
+        raise UnitError(
             f"cannot convert {_name(source)} ({dimension(source) or 'no dimension'}) to "
             f"{_name(target)} ({dimension(target) or 'no dimension'})"
         ) from None
