@@ -17,7 +17,7 @@ from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
     DEFAULT_LG_K,
     HllRegisters,
-    hll_estimate,
+    distinct_estimate,
     hll_merge,
     hll_update,
     hll_zero,
@@ -223,8 +223,9 @@ class StringSummary(ColumnSummary):
         return self.state.looks[what]
 
     def distinct(self) -> Estimate[float]:
-        """Estimated number of distinct non-null values (95% bounds)."""
-        return hll_estimate(self.state.distinct)
+        """Number of distinct non-null values: exact (confidence 1) while the frequent-items
+        sketch holds every value, else the HyperLogLog estimate with its 95% bounds."""
+        return distinct_estimate(self.state.distinct, self.state.frequent.distinct)
 
     def top(self, k: int = 10) -> list[FrequentItem]:
         """The ``k`` most frequent values with deterministic count bounds."""

@@ -84,6 +84,20 @@ class FrequentItems:
         """The largest amount by which any reported count can differ from the truth."""
         return self._sketch_error() + self.offset
 
+    @property
+    def distinct(self) -> int | None:
+        """How many distinct values were counted, while the sketch still holds every one.
+
+        ``None`` once it has had to forget some (a purge of the map, or a batch reduced
+        before it reached the sketch): the count is then unknown here.
+        """
+        if self.offset:
+            return None
+        items = self.sketch.get_frequent_items(_NO_FALSE_NEGATIVES)
+        if sum(int(est) for _, est, _, _ in items) != int(self.sketch.total_weight):
+            return None
+        return len(items)
+
     def _sketch_error(self) -> int:
         items = self.sketch.get_frequent_items(_NO_FALSE_NEGATIVES)
         if not items:

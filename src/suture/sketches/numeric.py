@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 import datasketches as dsk
@@ -14,14 +15,18 @@ import pyarrow.compute as pc
 
 from suture._arrow import numpy_values
 from suture._codec import Field
+from suture.errors import CorruptStateError
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
     DEFAULT_LG_K,
     HllRegisters,
-    hll_estimate,
+    SmallKeys,
+    distinct_estimate,
     hll_merge,
     hll_update,
     hll_zero,
+    small_keys_union,
+    small_keys_zero,
 )
 from suture.sketches.estimate import Estimate
 from suture.sketches.hashing import float_keys, int_keys
@@ -38,9 +43,13 @@ from suture.sketches.quantiles import (
     kll_zero,
 )
 
-__all__ = ["NumericSketch", "NumericState", "NumericSummary"]
+__all__ = ["Exact", "NumericSketch", "NumericState", "NumericSummary"]
+
+Exact = int | Decimal
+"""An exact extreme: a Python ``int`` for integer columns, a ``Decimal`` for decimals."""
 
 _EXACT_FLOAT_INT = 2.0**53
+_INT64_MAX = 2**63 - 1
 _RUNS_WORTH_IT = 4  # weighted moments when values repeat 4 times on average
 _COUNTING_MIN_VALUES = 512  # below this, sorting is as cheap as counting
 _COUNTING_SPAN = 4  # count (bincount) when max - min < 4 x the number of values
@@ -63,6 +72,11 @@ class NumericState:
     moments: Moments = field(default_factory=Moments)
     quantiles: dsk.kll_doubles_sketch = None
     distinct: HllRegisters = None  # type: ignore[assignment]
+    # The exact (min, max) of integer and decimal values; None for floats, for a state
+    # without values, and for a state read from a file written before it was kept.
+    exact: tuple[Exact, Exact] | None = None
+    # The sorted distinct keys while there are few (see distinct.SMALL_KEYS), else None.
+    keys: SmallKeys | None = field(default_factory=small_keys_zero)
 
 
 class NumericSketch(ColumnSketch[NumericState]):
@@ -106,10 +120,13 @@ class NumericSketch(ColumnSketch[NumericState]):
         present = array.drop_null() if array.null_count else array
         if len(present) == 0:
             return state
+        exact: tuple[Exact, Exact] | None = None
         if pa.types.is_integer(present.type):
-            batch, keys = _int_runs(numpy_values(present))
+            batch, keys, exact = _int_runs(numpy_values(present))
             state.integers += batch.size
         else:
+            if pa.types.is_decimal(present.type):
+                exact = _decimal_extremes(present)
             if pa.types.is_duration(present.type):
                 present = present.cast(pa.int64())
             if not pa.types.is_floating(present.type):
@@ -121,8 +138,10 @@ class NumericSketch(ColumnSketch[NumericState]):
             keys = float_keys(np.concatenate([batch.distinct, _special(values, ok)]))
             state.integers += batch.whole_numbers()
         state.distinct = hll_update(state.distinct, keys)
+        state.keys = small_keys_union(state.keys, keys)
         if batch.size == 0:
             return state
+        state.exact = _join_exact(state.moments.n, state.exact, exact)
         negatives, non_positive = batch.below(0.0, "left"), batch.below(0.0, "right")
         state.zeros += non_positive - negatives
         state.negatives += negatives
@@ -152,6 +171,8 @@ class NumericSketch(ColumnSketch[NumericState]):
         a.integers += b.integers
         a.min = min(a.min, b.min)
         a.max = max(a.max, b.max)
+        a.exact = b.exact if b.moments.n == 0 else _join_exact(a.moments.n, a.exact, b.exact)
+        a.keys = small_keys_union(a.keys, b.keys)
         a.moments = a.moments.merge(b.moments)
         a.quantiles = kll_merge(a.quantiles, b.quantiles)
         a.distinct = hll_merge(a.distinct, b.distinct)
@@ -180,6 +201,7 @@ class NumericSketch(ColumnSketch[NumericState]):
             "moments": state.moments.to_list(),
             "quantiles": bytes(state.quantiles.serialize()),
             "distinct": state.distinct,
+            **_exact_fields(state),
         }
 
     def _from_fields(self, fields: dict[str, Any]) -> NumericState:
@@ -200,7 +222,43 @@ class NumericSketch(ColumnSketch[NumericState]):
             moments=Moments.from_list(fields["moments"]),
             quantiles=dsk.kll_doubles_sketch.deserialize(fields["quantiles"]),
             distinct=fields["distinct"].astype(np.uint8),
+            exact=_exact_from(fields),
+            keys=fields["keys"].astype(np.uint64) if "keys" in fields else None,
         )
+
+
+def _exact_fields(state: NumericState) -> dict[str, Field]:
+    """The fields of the exact extremes and the few distinct keys, where they are known.
+
+    Left out when unknown, so a state read from an older file writes the same bytes.
+    """
+    fields: dict[str, Field] = {}
+    if state.exact is not None:
+        kind = "decimal" if isinstance(state.exact[0], Decimal) else "int"
+        fields["exact"] = [kind, str(state.exact[0]), str(state.exact[1])]
+    if state.keys is not None:
+        fields["keys"] = state.keys
+    return fields
+
+
+def _exact_from(fields: dict[str, Any]) -> tuple[Exact, Exact] | None:
+    """Inverse of the ``exact`` field of :func:`_exact_fields` (``None`` without one)."""
+    if "exact" not in fields:
+        return None
+    kind, low, high = fields["exact"]
+    if kind not in ("int", "decimal"):
+        raise CorruptStateError(
+            f"possible corruption: numeric state has exact extremes of kind {kind!r}, "
+            "expected 'int' or 'decimal'"
+        )
+    parse = int if kind == "int" else Decimal
+    try:
+        return parse(low), parse(high)
+    except (ValueError, ArithmeticError):
+        raise CorruptStateError(
+            f"possible corruption: numeric state has exact extremes {low!r} and {high!r}, "
+            f"which do not read as {kind} values"
+        ) from None
 
 
 def _distinct_sorted(ordered: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -260,19 +318,62 @@ class _Sorted:
         return kll_update_runs(sketch, self.distinct, self.counts)
 
 
-def _int_runs(ints: npt.NDArray[Any]) -> tuple[_Sorted, npt.NDArray[np.uint64]]:
-    """The sorted batch of integers, and the keys of its distinct values."""
+_IntRuns = tuple[_Sorted, npt.NDArray[np.uint64], tuple[int, int]]
+
+
+def _int_runs(ints: npt.NDArray[Any]) -> _IntRuns:
+    """The sorted batch of integers, the keys of its distinct values and its exact extremes.
+
+    The extremes come from the integers themselves (the counted range, or the first and
+    last distinct value, which floats hold exactly below 2**53), never from a rounding.
+    """
+    if ints.dtype == np.uint64 and int(ints.max()) > _INT64_MAX:
+        return _uint64_runs(ints)
     ints = ints.astype(np.int64, copy=False)
     counted = _count_small_range(ints)
     if counted is not None:
         distinct_ints, counts = counted
-        return _Sorted(distinct_ints.astype(np.float64), counts), int_keys(distinct_ints)
+        extremes = (int(distinct_ints[0]), int(distinct_ints[-1]))
+        return _Sorted(distinct_ints.astype(np.float64), counts), int_keys(distinct_ints), extremes
     batch = _sorted_runs(ints.astype(np.float64))
-    top = max(-batch.distinct[0], batch.distinct[-1]) if batch.distinct.size else 0.0
-    if top > _EXACT_FLOAT_INT:
-        # Beyond 2**53 floats merge neighbours: sort the integers for exact keys.
-        return batch, int_keys(_distinct_sorted(np.sort(ints)))
-    return batch, int_keys(batch.distinct.astype(np.int64))
+    top = max(-batch.distinct[0], batch.distinct[-1])
+    if top >= _EXACT_FLOAT_INT:
+        # From 2**53 on floats merge neighbours: sort the integers for exact keys and extremes.
+        exact = _distinct_sorted(np.sort(ints))
+        return batch, int_keys(exact), (int(exact[0]), int(exact[-1]))
+    extremes = (int(batch.distinct[0]), int(batch.distinct[-1]))
+    return batch, int_keys(batch.distinct.astype(np.int64)), extremes
+
+
+def _uint64_runs(ints: npt.NDArray[np.uint64]) -> _IntRuns:
+    """:func:`_int_runs` of unsigned integers of which some are 2**63 or more.
+
+    They have no int64 image, so they are summarized as the floats nearest them and keyed
+    by their own 64 bits (the same key as an int64 image for every value below 2**63).
+    """
+    exact = _distinct_sorted(np.sort(ints))
+    return _sorted_runs(ints.astype(np.float64)), exact, (int(exact[0]), int(exact[-1]))
+
+
+def _decimal_extremes(present: pa.Array) -> tuple[Decimal, Decimal]:
+    """The exact smallest and largest value of a null-free decimal array."""
+    extremes = pc.min_max(present)
+    return extremes["min"].as_py(), extremes["max"].as_py()
+
+
+def _join_exact(
+    seen: int, old: tuple[Exact, Exact] | None, new: tuple[Exact, Exact] | None
+) -> tuple[Exact, Exact] | None:
+    """The exact extremes of ``seen`` finite values (``old``) and a batch's (``new``).
+
+    Exact only while every part is: one float batch, or a state read from a file that did
+    not keep them, leaves ``None`` (the float ``min``/``max`` then stand).
+    """
+    if seen == 0:
+        return new
+    if old is None or new is None:
+        return None
+    return min(old[0], new[0]), max(old[1], new[1])
 
 
 def _float_runs(finite: _F64) -> _Sorted:
@@ -373,14 +474,23 @@ class NumericSummary(ColumnSummary):
         return self.state.moments.n
 
     @property
-    def min(self) -> float:
-        """Smallest finite value (``nan`` when there is none)."""
-        return self.state.min if self.finite else math.nan
+    def min(self) -> float | Decimal:
+        """Smallest finite value, exact: an ``int`` for integer columns, a ``Decimal``
+        for decimal columns, a ``float`` for floats (``nan`` when there is no value).
+
+        A profile read from a file written before suture kept exact extremes gives the
+        float it kept.
+        """
+        if not self.finite:
+            return math.nan
+        return self.state.min if self.state.exact is None else self.state.exact[0]
 
     @property
-    def max(self) -> float:
-        """Largest finite value (``nan`` when there is none)."""
-        return self.state.max if self.finite else math.nan
+    def max(self) -> float | Decimal:
+        """Largest finite value, exact as :attr:`min` is (``nan`` when there is none)."""
+        if not self.finite:
+            return math.nan
+        return self.state.max if self.state.exact is None else self.state.exact[1]
 
     @property
     def all_integers(self) -> bool:
@@ -403,9 +513,16 @@ class NumericSummary(ColumnSummary):
         return kll_quantile(self.state.quantiles, q)
 
     def distinct(self) -> Estimate[float]:
-        """Estimated number of distinct non-null values (95% bounds)."""
-        return hll_estimate(self.state.distinct)
+        """Number of distinct non-null values (NaN and ±inf count as values).
+
+        Exact (lower = upper, confidence 1) while the column has at most
+        :data:`~suture.sketches.distinct.SMALL_KEYS` distinct values; beyond that the
+        HyperLogLog estimate with its 95% bounds.
+        """
+        known = None if self.state.keys is None else int(self.state.keys.size)
+        return distinct_estimate(self.state.distinct, known)
 
     def histogram(self, bins: int = 20) -> Histogram:
         """Equal-width histogram of the finite values between min and max."""
-        return kll_histogram(self.state.quantiles, self.min, self.max, bins)
+        lo, hi = (self.state.min, self.state.max) if self.finite else (math.nan, math.nan)
+        return kll_histogram(self.state.quantiles, lo, hi, bins)

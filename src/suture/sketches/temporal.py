@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from suture.sketches.estimate import Estimate
-from suture.sketches.numeric import NumericSketch, NumericState, NumericSummary
+from suture.sketches.numeric import Exact, NumericSketch, NumericState, NumericSummary
 from suture.sketches.quantiles import DEFAULT_K, Histogram, kll_histogram
 
 __all__ = ["TemporalSketch", "TemporalSummary"]
@@ -61,7 +61,7 @@ class TemporalSummary(NumericSummary):
         super().__init__(state)
         self.type = type
 
-    def to_value(self, ticks: float) -> Any:
+    def to_value(self, ticks: float | Exact) -> Any:
         """Convert a number of ticks to the column's Python type (``None`` for nan)."""
         if ticks is None or math.isnan(ticks):
             return None
