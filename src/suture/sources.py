@@ -9,6 +9,7 @@ names the file, and for CSV the line, and says what to do.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -25,9 +26,9 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from suture.errors import SourceError
+from suture.errors import ConfigError, SourceError
 
-__all__ = ["Source", "open_source"]
+__all__ = ["Source", "csv_line_offset", "open_source"]
 
 DEFAULT_BATCH_SIZE = 131_072
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -82,6 +83,14 @@ class Source:
         The input size on disk, used for progress reporting.
     pieces : list of RowGroup
         For Parquet: the row groups, which worker processes can read on their own.
+    line_offset : callable returning int or None
+        For a CSV file: 2 when row ``r`` is on line ``r + 2`` of the file (see
+        :func:`csv_line_offset`), else None.  Other sources have no lines: None.
+
+    Raises
+    ------
+    SourceError
+        When two columns have the same name.
     """
 
     name: str
@@ -90,6 +99,10 @@ class Source:
     size_bytes: int | None
     _open: Any = field(repr=False)
     pieces: list[RowGroup] = field(default_factory=list)
+    line_offset: Any = field(default=lambda: None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_names(self.name, self.schema)
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pa.RecordBatch]:
         """Yield the rows as record batches of at most ``batch_size`` rows."""
@@ -101,7 +114,14 @@ class Source:
                     yield batch.slice(start, batch_size)
 
 
-def open_source(obj: Any, *, format: str | None = None, dictionary_strings: bool = False) -> Source:
+def open_source(
+    obj: Any,
+    *,
+    format: str | None = None,
+    dictionary_strings: bool = False,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+) -> Source:
     """Open a path or an in-memory table as a :class:`Source`.
 
     Parameters
@@ -113,16 +133,39 @@ def open_source(obj: Any, *, format: str | None = None, dictionary_strings: bool
     dictionary_strings : bool, default False
         Read Parquet string columns as dictionary arrays, as they are stored, so that
         counting their values needs no hashing.  The schema still says ``string``.
+    delimiter : str, optional
+        The CSV field delimiter; default: the most frequent of ``,``, tab, ``;`` and ``|``
+        in the header line.
+    encoding : str, default "utf-8"
+        The text encoding of a CSV file (any Python codec name).
+
+    Returns
+    -------
+    Source
+        For CSV, the column types are settled when the file is opened: a value far down
+        that does not fit the type Arrow inferred from the first block (an integer column
+        with ``3.5`` or ``n/a``) widens the column (to float, then to string) before any
+        batch is read, so every batch has the same schema.  ISO timestamps are read in
+        microseconds (with their zone when the text has one), as Parquet files written
+        by pyarrow from pandas hold them.
 
     Raises
     ------
     SourceError
-        When the file is missing, unreadable or not of the expected format.
+        When the file is missing, unreadable or not of the expected format, when its
+        bytes are not valid in ``encoding`` (naming the line), or when two columns have
+        the same name.
+    ConfigError
+        For an unknown encoding or a delimiter that is not one character.
     """
     if isinstance(obj, Source):
         return obj
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '\r\n"'):
+        raise ConfigError(
+            f"delimiter must be one character other than a quote or line break, got {delimiter!r}"
+        )
     if isinstance(obj, str | os.PathLike):
-        return _open_path(Path(obj), format, dictionary_strings)
+        return _open_path(Path(obj), format, dictionary_strings, delimiter, encoding)
     return _open_object(obj)
 
 
@@ -168,14 +211,20 @@ def _guess_format(path: Path) -> str:
     )
 
 
-def _open_path(path: Path, format: str | None, dictionary_strings: bool = False) -> Source:
+def _open_path(
+    path: Path,
+    format: str | None,
+    dictionary_strings: bool = False,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+) -> Source:
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder; check the path")
     fmt = format or _guess_format(path)
     if fmt == "parquet":
         return _open_parquet(path, dictionary_strings)
     if fmt == "csv":
-        return _open_csv(path)
+        return _open_csv(path, delimiter, encoding)
     if fmt == "arrow":
         return _open_ipc(path)
     raise SourceError(f"{path}: unknown format {fmt!r}; use parquet, csv or arrow")
@@ -295,90 +344,254 @@ def _open_ipc(path: Path) -> Source:
     return Source(str(path), schema, None, path.stat().st_size, batches)
 
 
+# ------------------------------------------------------------------------------- CSV
+#
+# Arrow's streaming CSV reader infers column types from the first block only; a value
+# further down that does not fit (an int column with "3.5", a number column with "n/a")
+# fails the read.  So the types are *settled* once, when the file is opened: a scan of
+# the whole file that widens a column and resumes where it failed (never from the start:
+# the rows before it fit the wider type too).  Every later read converts with the settled
+# types, so a pass never meets a type it did not expect and no caller restarts anything.
+# The settled types of an unchanged file are kept, so opening it again reads one line.
+
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
+    r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'", re.S
 )
 _PARSE = re.compile(r"CSV parse error: (.*)", re.S)
+_INFER_BLOCK = 1 << 23  # the block Arrow infers types from (and a whole small file)
+_DELIMITERS = (",", "\t", ";", "|")
+_SETTLED: dict[tuple[Any, ...], tuple[str, pa.Schema]] = {}
+_SETTLED_MAX = 32
 
 
-def _open_csv(path: Path) -> Source:
-    delimiter = "\t" if ".tsv" in path.name.lower() else ","
-    overrides: dict[str, pa.DataType] = {}
+@dataclass(frozen=True)
+class _Csv:
+    """How one CSV file is read: its path, delimiter, encoding and column types."""
 
-    def reader(batch_size: int) -> pacsv.CSVStreamingReader:
-        block = max(1 << 20, min(batch_size * 64, 1 << 24))
-        read = pacsv.ReadOptions(block_size=block)
-        parse = pacsv.ParseOptions(delimiter=delimiter)
-        convert = pacsv.ConvertOptions(column_types=overrides, strings_can_be_null=True)
+    path: Path
+    delimiter: str
+    encoding: str
+
+    def reader(
+        self,
+        batch_size: int,
+        types: pa.Schema | None = None,
+        *,
+        skip: int = 0,
+        block: int | None = None,
+    ) -> pacsv.CSVStreamingReader:
+        """A streaming reader; with ``types``, no inference (every column converted so)."""
+        size = block or max(1 << 20, min(batch_size * 64, 1 << 24))
+        read = pacsv.ReadOptions(
+            block_size=size, encoding=self.encoding, skip_rows_after_names=skip
+        )
+        parse = pacsv.ParseOptions(delimiter=self.delimiter)
+        column_types = {f.name: f.type for f in types} if types is not None else None
+        convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
         return pacsv.open_csv(
-            str(path), read_options=read, parse_options=parse, convert_options=convert
+            str(self.path), read_options=read, parse_options=parse, convert_options=convert
         )
 
-    def fail(exc: Exception) -> SourceError:
+    def error(self, exc: BaseException) -> SourceError:
+        """The one-line SourceError for a failed read of this file."""
         message = str(exc)
+        if isinstance(exc, UnicodeError) or "UTF8" in message or "UTF-8" in message:
+            return _encoding_error(self.path, self.encoding) or SourceError(
+                f"{self.path}: cannot decode the text as {self.encoding} ({_first_line(exc)}); "
+                "pass --encoding with the file's encoding"
+            )
         parse = _PARSE.search(message)
         if parse:
-            line = _find_ragged_line(path, delimiter)
+            line = _find_ragged_line(self.path, self.delimiter, self.encoding)
             where = f" line {line}" if line else ""
             return SourceError(
-                f"{path}{where}: {parse.group(1).splitlines()[0]}; fix the line "
+                f"{self.path}{where}: {parse.group(1).splitlines()[0]}; fix the line "
                 "(quote fields that contain the delimiter)"
             )
         if "Empty CSV file" in message:
-            return SourceError(f"{path}: the file is empty; it needs at least a header line")
-        return SourceError(f"{path}: cannot read the CSV file ({_first_line(exc)})")
+            return SourceError(f"{self.path}: the file is empty; it needs at least a header line")
+        return SourceError(f"{self.path}: cannot read the CSV file ({_first_line(exc)})")
 
-    try:
-        schema = reader(DEFAULT_BATCH_SIZE).schema
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise fail(exc) from None
-    cell: list[Source] = []
+
+def _open_csv(path: Path, delimiter: str | None, encoding: str) -> Source:
+    _check_encoding_name(encoding)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, delimiter, encoding)
+    if key in _SETTLED:
+        found, schema = _SETTLED[key]
+        csv_file = _Csv(path, found, encoding)
+    else:
+        csv_file = _Csv(path, delimiter or _detect_delimiter(path, encoding), encoding)
+        schema = _settle(csv_file)
+        if len(_SETTLED) >= _SETTLED_MAX:
+            _SETTLED.pop(next(iter(_SETTLED)))
+        _SETTLED[key] = (csv_file.delimiter, schema)
 
     def batches(n: int) -> Iterator[pa.RecordBatch]:
-        # Arrow infers types from the first block; a later value that does not fit
-        # (an int column with a "3.5" or an "n/a" far down) fails the read.  The source
-        # cannot yield those rows again, so the engine restarts: see CsvTypeWidened.
         try:
-            yield from reader(n)
-        except pa.ArrowInvalid as exc:
-            conversion = _CONVERSION.search(str(exc))
-            if conversion is None:
-                raise fail(exc) from None
-            column = schema.names[int(conversion.group(1))]
-            overrides[column] = _widen(conversion.group(3))
-            cell[0].schema = reader(n).schema
-            raise CsvTypeWidened(column) from None
-        except OSError as exc:
-            raise fail(exc) from None
+            yield from csv_file.reader(n, schema)
+        except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+            if _CONVERSION.search(str(exc)) and "UTF8" not in str(exc):
+                raise SourceError(
+                    f"{path}: a value does not fit the column types found when the file was "
+                    f"opened ({_first_line(exc)}); was the file changed while it was read?"
+                ) from None
+            raise csv_file.error(exc) from None
 
-    cell.append(Source(str(path), schema, None, path.stat().st_size, batches))
-    return cell[0]
+    source = Source(str(path), schema, None, stat.st_size, batches)
+    source.line_offset = lambda: csv_line_offset(path)
+    return source
 
 
-class CsvTypeWidened(Exception):
-    """A CSV column needed a wider type than its first block showed; read it again.
+def _settle(csv_file: _Csv) -> pa.Schema:
+    """The column types that every row of the file fits (see the comment above).
 
-    Raised inside :meth:`Source.batches`; engines catch it and restart the pass, so no
-    partial result is ever presented as whole.
+    The reader that infers the types from the first block goes on through the file, so
+    a file whose first block tells the truth is read once.  At a value that does not fit,
+    the column is widened and a reader with the settled types resumes at the batch that
+    failed (the rows before it fit the wider type too).
     """
-
-    def __init__(self, column: str) -> None:
-        super().__init__(column)
-        self.column = column
-
-
-def _widen(value: str) -> pa.DataType:
     try:
-        float(value)
+        reader = csv_file.reader(DEFAULT_BATCH_SIZE, block=_INFER_BLOCK)
+    except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+        raise csv_file.error(exc) from None
+    inferred = reader.schema
+    _check_names(str(csv_file.path), inferred)
+    if any(pa.types.is_binary(f.type) for f in inferred):
+        # Arrow reads a column with bytes that are not UTF-8 as binary.
+        raise _encoding_error(csv_file.path, csv_file.encoding) or SourceError(
+            f"{csv_file.path}: the text is not valid {csv_file.encoding}; pass --encoding "
+            "with the file's encoding"
+        )
+    schema = pa.schema([_normalized(f) for f in inferred])
+    done = 0
+    failed: set[tuple[int, int]] = set()
+    for _ in range(4 * len(schema) + 2):  # each round widens a column by a step
+        try:
+            for batch in reader:
+                done += batch.num_rows
+            return schema
+        except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+            conversion = _CONVERSION.search(str(exc))
+            if conversion is None or "UTF8" in str(exc):
+                raise csv_file.error(exc) from None
+            index, value = int(conversion.group(1)), conversion.group(3)
+            current = schema.field(index).type
+            if (done, index) in failed or not _fits(value, current):
+                schema = schema.set(index, schema.field(index).with_type(_widen(current, value)))
+            failed.add((done, index))
+        reader = csv_file.reader(0, schema, skip=done, block=_INFER_BLOCK)
+    raise SourceError(f"{csv_file.path}: column types kept changing while reading the file")
+
+
+def _fits(value: str, t: pa.DataType) -> bool:
+    """Whether ``value`` converts to ``t`` (the inferring reader used a narrower type)."""
+    try:
+        pa.array([value]).cast(t)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def _normalized(f: pa.Field) -> pa.Field:
+    """ISO timestamps in microseconds, as pyarrow writes them to Parquet from pandas and
+    as Spark reads them, so a table read from CSV and from Parquet has the same types."""
+    if pa.types.is_timestamp(f.type) and f.type.unit != "us":
+        return f.with_type(pa.timestamp("us", f.type.tz))
+    return f
+
+
+def _widen(current: pa.DataType, value: str) -> pa.DataType:
+    """The next wider type for a column of ``current`` that met ``value``.
+
+    Every row that fit ``current`` fits the result too (so the scan resumes, not restarts).
+    """
+    if pa.types.is_null(current) and _parses(int, value):
+        return pa.int64()
+    if (pa.types.is_integer(current) or pa.types.is_null(current)) and _parses(float, value):
+        return pa.float64()
+    if pa.types.is_timestamp(current) and current.unit != "ns":
+        try:
+            pa.scalar(value).cast(pa.timestamp("ns", current.tz))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.string()
+        return pa.timestamp("ns", current.tz)
+    return pa.string()
+
+
+def _parses(kind: Any, value: str) -> bool:
+    try:
+        kind(value)
     except ValueError:
-        return pa.string()
-    return pa.float64()
+        return False
+    return True
 
 
-def _find_ragged_line(path: Path, delimiter: str) -> int | None:
+def _gzipped(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _open_text(path: Path, encoding: str) -> Any:
+    opener: Any = gzip.open if _gzipped(path) else open
+    return opener(path, "rt", newline="", encoding=encoding, errors="replace")
+
+
+def _check_encoding_name(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(
+            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 "
+            "or cp1252"
+        ) from None
+
+
+def _detect_delimiter(path: Path, encoding: str) -> str:
+    """The delimiter the header line shows: the most frequent of , tab ; | outside quotes.
+
+    A header with none of them (one column) gives tab for a .tsv file, else a comma.
+    """
+    with _open_text(path, encoding) as handle:
+        header = handle.readline(1 << 16)
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    counts = {d: unquoted.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])  # ties keep the earlier one
+    if counts[best] == 0:
+        return "\t" if ".tsv" in path.name.lower() else ","
+    return best
+
+
+def _encoding_error(path: Path, encoding: str) -> SourceError | None:
+    """The SourceError that names the first line with bytes not valid in ``encoding``."""
+    opener: Any = gzip.open if _gzipped(path) else open
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, previous_newline = 1, -1
+    consumed = 0
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                before = chunk[: exc.start]
+                line += before.count(b"\n")
+                last = before.rfind(b"\n")
+                column = exc.start - last if last >= 0 else consumed + exc.start - previous_newline
+                return SourceError(
+                    f"{path} line {line}: the bytes are not valid {encoding} "
+                    f"(0x{chunk[exc.start]:02x} at byte {column}); pass --encoding latin-1 "
+                    "(or the file's encoding)"
+                )
+            line += chunk.count(b"\n")
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                previous_newline = consumed + last
+            consumed += len(chunk)
+    return None
+
+
+def _find_ragged_line(path: Path, delimiter: str, encoding: str = "utf-8") -> int | None:
     """Return the 1-based physical line of the first row whose field count differs."""
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
+    with _open_text(path, encoding) as handle:
         rows = csv.reader(handle, delimiter=delimiter)
         expected: int | None = None
         line = 0
@@ -389,6 +602,46 @@ def _find_ragged_line(path: Path, delimiter: str) -> int | None:
             elif row and len(row) != expected:
                 return line
     return None
+
+
+_CHUNK = 1 << 22
+
+
+def csv_line_offset(path: Path) -> int | None:
+    """2 when row ``r`` of the CSV file ``path`` is on line ``r + 2``; else None.
+
+    True when no field can hold a line break (no ``"`` at all) and there are no blank
+    lines (which the reader skips); line 1 is the header.
+    """
+    if not path.name.lower().endswith(_CSV_SUFFIXES):
+        return None
+    opener: Any = gzip.open if _gzipped(path) else open
+    previous = b""
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            if b'"' in chunk:
+                return None
+            window = (previous + chunk).replace(b"\r\n", b"\n")
+            if b"\n\n" in window:
+                return None
+            previous = chunk[-2:]
+    return 2
+
+
+def _check_names(name: str, schema: pa.Schema) -> None:
+    """Refuse a schema in which two columns have the same name."""
+    seen: dict[str, list[int]] = {}
+    for i, column in enumerate(schema.names, start=1):
+        seen.setdefault(column, []).append(i)
+    twice = {column: where for column, where in seen.items() if len(where) > 1}
+    if twice:
+        listed = "; ".join(
+            f"{column!r} (columns {', '.join(map(str, where))})" for column, where in twice.items()
+        )
+        raise SourceError(
+            f"{name}: more than one column is named {listed}; give every column its own "
+            "name (rename them in the file's header)"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

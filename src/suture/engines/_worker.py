@@ -9,7 +9,12 @@ It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the
     P <JSON row group>        read one Parquet row group and fold its batches in
                               (B and P are acknowledged with K, so the engine hands
                               each worker its next piece only when it is free)
-    E                         end: reply S <state bytes>, or X <error class>\\0<message>
+    E                         end: reply S <state bytes>, or X <error>
+
+An error is sent as :func:`suture.errors.to_wire` encodes it: a
+:class:`~suture.errors.SutureError` as its class, message and attributes; anything else
+as an :class:`~suture.errors.InternalError` whose message carries this process's
+traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import traceback
 from typing import IO, Any
 
 from suture.engines._pipes import read_message, write_message
-from suture.errors import SutureError
+from suture.errors import InternalError, SutureError, to_wire
 from suture.sources import RowGroup, batch_from_ipc
 
 
@@ -53,9 +58,10 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
             if tag in (b"B", b"P"):
                 write_message(outbox, b"K")
     except SutureError as exc:
-        write_message(outbox, b"X", f"{type(exc).__name__}\0{exc}".encode())
+        write_message(outbox, b"X", to_wire(exc))
     except Exception:
-        write_message(outbox, b"X", f"RuntimeError\0{traceback.format_exc()}".encode())
+        failure = InternalError(f"a suture worker process failed:\n{traceback.format_exc()}")
+        write_message(outbox, b"X", to_wire(failure))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,14 @@ row groups are taken in turn by this process and ``workers - 1`` worker processe
 read them themselves; other sources are read here and their batches travel as Arrow IPC
 over pipes to ``workers`` worker processes.  Workers are plain subprocesses, so a user's
 script needs no ``__main__`` guard.  Peak memory is bounded by the batch size (or row
-group), the queue depth and the sketch sizes, not by the table."""
+group), the queue depth and the sketch sizes, not by the table.
+
+:meth:`LocalEngine.map_batches` runs its function on ``workers`` threads of this process
+(Arrow compute releases the GIL), a few batches ahead of the writer, and keeps the input
+order in every output.  Errors from worker processes come back through
+:func:`suture.errors.to_wire`: a :class:`~suture.errors.SutureError` as the same class
+with the same message and attributes, anything else as
+:class:`~suture.errors.InternalError` carrying the worker's traceback."""
 
 from __future__ import annotations
 
@@ -20,8 +27,10 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -29,7 +38,8 @@ import pyarrow as pa
 from suture import errors
 from suture.aggregate import Aggregator, helper_thread
 from suture.engines._pipes import read_message, write_message
-from suture.errors import SutureError
+from suture.engines.base import BatchFn, Sink
+from suture.errors import ConfigError, InternalError
 from suture.sources import DEFAULT_BATCH_SIZE, RowGroup, Source, ipc_bytes, open_source
 
 __all__ = ["LocalEngine"]
@@ -38,6 +48,7 @@ R = TypeVar("R")
 Progress = Callable[[int], None]
 
 _PARALLEL_MIN_ROWS = 400_000
+_OPENED_MAX = 4
 
 
 class LocalEngine:
@@ -50,46 +61,91 @@ class LocalEngine:
         Inputs under 400,000 rows are aggregated in this process, with one helper thread
         for the parts an aggregator lets run concurrently (a profile's co-moments);
         larger inputs are shared with ``workers - 1`` (Parquet row groups) or ``workers``
-        (other sources) worker processes.
+        (other sources) worker processes.  :meth:`map_batches` uses ``workers`` threads.
     batch_size : int, default 131072
         Rows per record batch: with the sketch sizes, this bounds memory.
+    delimiter : str, optional
+        The CSV field delimiter; default: detected from the header line (``,``, tab,
+        ``;`` or ``|``).
+    encoding : str, default "utf-8"
+        The text encoding of CSV files.
     queue_depth : int, default 2
         Batches in flight per worker.
+
+    Raises
+    ------
+    ConfigError
+        For a parameter out of its range (the message names it and the value).
     """
+
+    name = "local"
 
     def __init__(
         self,
         *,
         workers: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        delimiter: str | None = None,
+        encoding: str = "utf-8",
         queue_depth: int = 2,
     ) -> None:
+        _at_least("workers", workers, 1, optional=True)
+        _at_least("batch_size", batch_size, 1)
+        _at_least("queue_depth", queue_depth, 1)
+        if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+            raise ConfigError(f"delimiter must be one character, got {delimiter!r}")
+        _check_encoding(encoding)
         self.workers = workers
         self.batch_size = batch_size
+        self.delimiter = delimiter
+        self.encoding = encoding
         self.queue_depth = queue_depth
+        self._opened: dict[Any, tuple[Any, Source]] = {}
 
-    name = "local"
+    def __repr__(self) -> str:
+        return (
+            f"LocalEngine(workers={self.workers}, batch_size={self.batch_size}, "
+            f"delimiter={self.delimiter!r}, encoding={self.encoding!r})"
+        )
 
     def open(self, source: Any, *, dictionary_strings: bool = False) -> Source:
         """The :class:`~suture.sources.Source` this engine reads ``source`` through.
 
         ``dictionary_strings`` reads Parquet strings as dictionaries (see ``open_source``).
+        The last few sources opened are kept, so asking for the schema, the name and then
+        the rows of one input opens it once.
         """
-        return open_source(source, dictionary_strings=dictionary_strings)
+        if isinstance(source, Source):
+            return source
+        key = _key(source, dictionary_strings)
+        kept = self._opened.get(key)
+        if kept is not None and (kept[0] is source or key[0] == "path"):
+            return kept[1]
+        opened = open_source(
+            source,
+            dictionary_strings=dictionary_strings,
+            delimiter=self.delimiter,
+            encoding=self.encoding,
+        )
+        if len(self._opened) >= _OPENED_MAX:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[key] = (source, opened)
+        return opened
 
     def schema_of(self, source: Any) -> pa.Schema:
         """The Arrow schema of ``source``."""
-        return open_source(source).schema
+        return self.open(source).schema
 
     def describe(self, source: Any) -> str:
         """A short name of ``source`` for reports and messages."""
-        return open_source(source).name
+        return self.open(source).name
 
     def aggregate(
         self,
         source: Any,
         aggregator: Aggregator[Any, R],
         *,
+        columns: list[str] | None = None,
         progress: Progress | None = None,
     ) -> R:
         """Fold every batch of ``source`` into ``aggregator`` and return its result.
@@ -99,10 +155,13 @@ class LocalEngine:
         source : path, table or Source
             Anything :func:`suture.sources.open_source` accepts.
         aggregator : Aggregator
+        columns : list of str, optional
+            The columns the aggregator reads (a hint; others may be read too).
         progress : callable, optional
-            Called with the number of rows of each batch as it is read.
+            Called with the number of rows of each batch as it is done.
         """
-        return aggregator.finalize(self.aggregate_state(source, aggregator, progress=progress))
+        state = self.aggregate_state(source, aggregator, columns=columns, progress=progress)
+        return aggregator.finalize(state)
 
     def aggregate_state(
         self,
@@ -115,8 +174,11 @@ class LocalEngine:
         """Like :meth:`aggregate` but return the merged state, not its result.
 
         ``columns`` names the columns the aggregator reads (a hint; others may be read).
+        An aggregator with ``reads_dictionaries = True`` (a profile) is given Parquet
+        string columns as dictionary arrays, as they are stored.
         """
-        src = open_source(source)
+        dictionaries = bool(getattr(aggregator, "reads_dictionaries", False))
+        src = self.open(source, dictionary_strings=dictionaries)
         workers = self.workers or os.cpu_count() or 1
         small = src.num_rows is not None and src.num_rows < _PARALLEL_MIN_ROWS
         if workers <= 1:
@@ -128,6 +190,195 @@ class LocalEngine:
         if len(src.pieces) >= 2:
             return _fold_pieces(src, aggregator, self.batch_size, workers, progress)
         return _fold_parallel(src, aggregator, self.batch_size, workers, self.queue_depth, progress)
+
+    def map_batches(
+        self,
+        source: Any,
+        fn: BatchFn,
+        *,
+        schema: Mapping[str, pa.Schema],
+        sink: Sink | None = None,
+        aggregators: Mapping[str, Aggregator[Any, Any]] | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Stream every batch of ``source`` through ``fn``; write and fold its outputs.
+
+        Parameters
+        ----------
+        source : path, table or Source
+            Anything :func:`suture.sources.open_source` accepts.
+        fn : BatchFn
+            ``fn(batch, first_row)`` returns one batch per name of ``schema``;
+            ``first_row`` is the index of the batch's first row in the whole source.
+            It runs on ``workers`` threads, a few batches ahead, so it must not depend on
+            the order of calls.
+        schema : mapping of str to pyarrow.Schema
+            The schema of each named output; a batch of another schema is cast to it.
+        sink : mapping of str to path or None, optional
+            Output name to the Parquet file it is written to (``None``: not written).
+            All files are written under temporary names and renamed into place together
+            at the end (:func:`suture.bundle.atomic_outputs`): on any failure, a read
+            error late in the source included, no output is replaced and no temporary
+            remains.  A file is written even when no row goes to it.
+        aggregators : mapping of str to Aggregator, optional
+            Output name to an aggregator folded over that output's batches in input order.
+        progress : callable, optional
+            Called with the number of input rows of each batch as it is done.
+
+        Returns
+        -------
+        dict
+            The result of each aggregator, by output name (empty without aggregators).
+
+        Raises
+        ------
+        ConfigError
+            When ``sink`` or ``aggregators`` name an output that ``schema`` lacks.
+        OutputError
+            When an output path cannot be written (checked before anything is read).
+        """
+        import pyarrow.parquet as pq
+
+        from suture.bundle import atomic_outputs
+
+        folds = dict(aggregators or {})
+        targets = {name: Path(path) for name, path in (sink or {}).items() if path is not None}
+        _known_outputs(schema, [*(sink or {}), *folds])
+        names = list(targets)
+        with atomic_outputs([targets[name] for name in names]) as temporaries:
+            states = {name: agg.zero() for name, agg in folds.items()}
+            writers: dict[str, Any] = {}
+            try:
+                for name, temporary in zip(names, temporaries, strict=True):
+                    writers[name] = pq.ParquetWriter(str(temporary), schema[name])
+                used = list(dict.fromkeys([*writers, *folds]))
+                for outputs in self.iter_batches(source, fn, progress=progress):
+                    for name in used:
+                        batch = _conform(name, outputs, schema[name])
+                        if name in writers and batch.num_rows:
+                            writers[name].write_batch(batch)
+                        if name in folds:
+                            states[name] = folds[name].update(states[name], batch)
+            finally:
+                for writer in writers.values():
+                    writer.close()
+        return {name: agg.finalize(states[name]) for name, agg in folds.items()}
+
+    def iter_batches(
+        self, source: Any, fn: BatchFn, *, progress: Progress | None = None
+    ) -> Iterator[dict[str, pa.RecordBatch]]:
+        """Yield ``fn(batch, first_row)`` for every batch of ``source``, in input order.
+
+        The streaming form of :meth:`map_batches` (batch scoring in Python uses it):
+        ``fn`` runs on ``workers`` threads a few batches ahead of the consumer, and memory
+        stays bounded by those batches.  Stopping early (``break``) stops the reading.
+        """
+        src = self.open(source)
+        workers = self.workers or os.cpu_count() or 1
+        batches = _numbered(src.batches(self.batch_size))
+        if workers <= 1:
+            for batch, first in batches:
+                yield dict(fn(batch, first))
+                if progress is not None:
+                    progress(batch.num_rows)
+            return
+        pending: deque[tuple[Future[Mapping[str, pa.RecordBatch]], int]] = deque()
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="suture-map")
+        try:
+            for batch, first in batches:
+                pending.append((pool.submit(fn, batch, first), batch.num_rows))
+                if len(pending) > 2 * workers:
+                    yield _done(pending.popleft(), progress)
+            while pending:
+                yield _done(pending.popleft(), progress)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _numbered(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, int]]:
+    first = 0
+    for batch in batches:
+        yield batch, first
+        first += batch.num_rows
+
+
+def _done(
+    item: tuple[Future[Mapping[str, pa.RecordBatch]], int], progress: Progress | None
+) -> dict[str, pa.RecordBatch]:
+    future, rows = item
+    outputs = dict(future.result())
+    if progress is not None:
+        progress(rows)
+    return outputs
+
+
+def _conform(name: str, outputs: Mapping[str, pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    """Output ``name`` of one ``fn`` call, in the declared schema."""
+    try:
+        batch = outputs[name]
+    except KeyError:
+        raise InternalError(
+            f"map_batches: the function returned no {name!r} output (it returned "
+            f"{', '.join(map(repr, outputs)) or 'none'})"
+        ) from None
+    if isinstance(batch, pa.Table):  # accepted too: valid rows are often zero-copy slices
+        table = batch.combine_chunks()
+        batch = (
+            table.to_batches()[0]
+            if table.num_rows
+            else pa.RecordBatch.from_pylist([], schema=table.schema)
+        )
+    if batch.schema.equals(schema):
+        return batch
+    try:
+        return pa.RecordBatch.from_arrays(
+            [column.cast(f.type) for column, f in zip(batch.columns, schema, strict=True)],
+            schema=schema,
+        )
+    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InternalError(
+            f"map_batches: output {name!r} has schema {batch.schema}, not the declared "
+            f"{schema} ({exc})"
+        ) from None
+
+
+def _known_outputs(schema: Mapping[str, pa.Schema], names: list[str]) -> None:
+    unknown = [name for name in names if name not in schema]
+    if unknown:
+        raise ConfigError(
+            f"map_batches: no output named {', '.join(map(repr, unknown))} in schema; "
+            f"outputs are: {', '.join(schema) or 'none'}"
+        )
+
+
+def _at_least(name: str, value: Any, low: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be a whole number of at least {low}, got {value!r}")
+
+
+def _check_encoding(encoding: str) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ConfigError(
+            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 "
+            "or cp1252"
+        ) from None
+
+
+def _key(source: Any, dictionary_strings: bool) -> Any:
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            stat = path.stat()
+        except OSError:
+            return ("missing", str(path), dictionary_strings)
+        return ("path", str(path), stat.st_size, stat.st_mtime_ns, dictionary_strings)
+    return ("object", id(source), dictionary_strings)
 
 
 def _fold(
@@ -309,17 +560,17 @@ def _put(
             return
         except queue.Full:
             if not any(f.is_alive() for f in feeders):
-                raise RuntimeError("every suture worker process stopped early") from None
+                raise InternalError("every suture worker process stopped early") from None
 
 
 def _unwrap(result: Any) -> bytes:
+    """The state bytes of a worker's reply; its error raised as itself (see errors.from_wire)."""
     tag, payload = result if result is not None else (b"", b"")
     if tag == b"S":
         return bytes(payload)
     if tag == b"X":
-        name, _, message = payload.decode().partition("\0")
-        error = getattr(errors, name, None)
-        if isinstance(error, type) and issubclass(error, SutureError):
-            raise error(message)
-        raise RuntimeError(f"a suture worker process failed:\n{message}")
-    raise RuntimeError("a suture worker process died without a result; see its error above")
+        raise errors.from_wire(payload)
+    raise InternalError(
+        "a suture worker process died without a result (a bug in suture, or the machine "
+        "ran out of memory); see its error above"
+    )
