@@ -45,6 +45,9 @@ class ProfileAggregator(Joined):
     # The co-moments are matrix products: they run beside the column sketches when the
     # engine lends a helper thread.
     concurrent_parts = ("correlation",)
+    # String columns may come as dictionary arrays (as Parquet stores them): counting
+    # their values then needs no hashing.
+    reads_dictionaries = True
 
     def __init__(
         self,
@@ -317,37 +320,20 @@ def profile(
         For a missing or unreadable source, or a column that cannot be summarized.
     """
     from suture.engines import resolve_engine
-    from suture.sources import CsvTypeWidened
 
     runner = resolve_engine(engine, source)
-    # Aggregators take string columns as dictionaries too, which saves hashing them.
-    source = (
-        runner.open(source, dictionary_strings=True)
-        if runner.name == "local"
-        else runner.open(source)
-    )
-    for _ in range(1000):
-        schema = runner.schema_of(source)
-        missing = [name for name in exclude if name not in schema.names]
-        if missing:
-            raise SourceError(
-                f"cannot exclude {', '.join(map(repr, missing))}: no such column; "
-                f"columns are: {', '.join(schema.names)}"
-            )
-        kept = pa.schema([f for f in schema if f.name not in set(exclude)])
-        if max_correlated < 0:
-            raise SutureError(f"max_correlated must be 0 or more, not {max_correlated}")
-        aggregator = ProfileAggregator(
-            kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map, max_correlated=max_correlated
+    schema = runner.schema_of(source)
+    missing = [name for name in exclude if name not in schema.names]
+    if missing:
+        raise SourceError(
+            f"cannot exclude {', '.join(map(repr, missing))}: no such column; "
+            f"columns are: {', '.join(schema.names)}"
         )
-        try:
-            state = runner.aggregate_state(
-                source, aggregator, columns=kept.names, progress=progress
-            )
-        except CsvTypeWidened:
-            # The CSV source widened a column's type; read again from the start so the
-            # profile never mixes two readings of the same file.
-            continue
-        name = runner.describe(source)
-        return Profile(aggregator, state, {"source": name, "engine": runner.name})
-    raise SourceError(f"{source}: column types kept changing while reading; pass a schema")
+    kept = pa.schema([f for f in schema if f.name not in set(exclude)])
+    if max_correlated < 0:
+        raise SutureError(f"max_correlated must be 0 or more, not {max_correlated}")
+    aggregator = ProfileAggregator(
+        kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map, max_correlated=max_correlated
+    )
+    state = runner.aggregate_state(source, aggregator, columns=kept.names, progress=progress)
+    return Profile(aggregator, state, {"source": runner.describe(source), "engine": runner.name})
