@@ -237,7 +237,7 @@ def test_kll_level_capacities_match_datasketches_images() -> None:
 
 
 def test_bulk_kll_of_sorted_batches_keeps_weights_and_the_rank_error() -> None:
-    from suture.sketches.quantiles import kll_of_sorted, kll_update_sorted
+    from suture.sketches.quantiles import kll_of_sorted, kll_update_sorted, kll_zero
 
     rng = np.random.default_rng(11)
     batch = np.sort(rng.normal(size=65_536))
@@ -245,7 +245,7 @@ def test_bulk_kll_of_sorted_batches_keeps_weights_and_the_rank_error() -> None:
     assert single.n == 65_536
     assert (single.get_min_value(), single.get_max_value()) == (batch[0], batch[-1])
     data = rng.lognormal(size=65_536 * 20)
-    merged = dsk.kll_doubles_sketch(200)  # the smallest usual k: the hardest bound
+    merged = kll_zero(200)  # the smallest usual k: the hardest bound
     for part in np.array_split(data, 20):
         merged = kll_update_sorted(merged, np.sort(part))
     truth = np.sort(data)

@@ -11,14 +11,21 @@ import pyarrow.ipc as ipc
 
 from suture import __version__
 from suture._codec import unpack
-from suture.aggregate import Columns, Joined, RowCount
+from suture.aggregate import Columns, Joined, RowCount, merge_all
 from suture.bundle import PROFILE, Bundle, created_now, write_bytes_atomic
-from suture.errors import IncompatibleMergeError, SourceError, SutureError
+from suture.errors import ConfigError, IncompatibleMergeError, SourceError, SutureError
 from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
 from suture.sketches.numeric import NumericSummary
-from suture.sketches.quantiles import DEFAULT_K
+from suture.sketches.sizes import (
+    DEFAULT_K,
+    DEFAULT_LG_K,
+    DEFAULT_LG_MAX_MAP,
+    check_k,
+    check_lg_k,
+    check_lg_max_map,
+)
 
 __all__ = ["Profile", "ProfileAggregator"]
 
@@ -54,12 +61,19 @@ class ProfileAggregator(Joined):
         schema: pa.Schema,
         *,
         k: int = DEFAULT_K,
-        lg_k: int = 12,
-        lg_max_map: int = 11,
+        lg_k: int = DEFAULT_LG_K,
+        lg_max_map: int = DEFAULT_LG_MAX_MAP,
         max_correlated: int = MAX_CORRELATED_COLUMNS,
     ) -> None:
+        if isinstance(max_correlated, bool) or not isinstance(max_correlated, int):
+            raise ConfigError(f"max_correlated must be a whole number, got {max_correlated!r}")
+        if max_correlated < 0:
+            raise ConfigError(
+                f"max_correlated must be 0 or more (0 keeps no correlations), got {max_correlated}"
+            )
         self.schema = schema
-        self.options = {"k": k, "lg_k": lg_k, "lg_max_map": lg_max_map}
+        self.options = {"k": check_k(k), "lg_k": check_lg_k(lg_k),
+                        "lg_max_map": check_lg_max_map(lg_max_map)}  # fmt: skip
         self.max_correlated = max_correlated
         sketches = {f.name: sketch_for(f, **self.options) for f in schema}
         numeric = [f.name for f in schema if is_numeric(_value_type(f.type))]
@@ -71,7 +85,7 @@ class ProfileAggregator(Joined):
             }
         )
 
-    def finalize(self, state: dict[str, Any]) -> Profile:  # type: ignore[override]
+    def finalize(self, state: dict[str, Any]) -> Profile:
         return Profile(self, state)
 
 
@@ -150,7 +164,7 @@ class Profile(Mapping[str, ColumnSummary]):
         """
         _check_mergeable(a, b)
         agg = a.aggregator
-        merged = agg.merge(agg.from_bytes(agg.to_bytes(a.state)), b.state)
+        merged = merge_all(agg, [a.state, b.state])
         sources = [a.metadata.get("source"), b.metadata.get("source")]
         return Profile(agg, merged, {"source": " + ".join(str(s) for s in sources if s)})
 
@@ -287,8 +301,8 @@ def profile(
     engine: Any = None,
     exclude: Sequence[str] = (),
     k: int = DEFAULT_K,
-    lg_k: int = 12,
-    lg_max_map: int = 11,
+    lg_k: int = DEFAULT_LG_K,
+    lg_max_map: int = DEFAULT_LG_MAX_MAP,
     max_correlated: int = MAX_CORRELATED_COLUMNS,
     progress: Any = None,
 ) -> Profile:

@@ -8,13 +8,15 @@ in a position with probability equal to the Jaccard similarity of their user set
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture._codec import Field, frame, pack, unframe, unpack
+from suture._codec import Field
+from suture.aggregate import Framed
 from suture.errors import CorruptStateError, SourceError
 from suture.recommend._ids import (
     U64,
@@ -196,7 +198,7 @@ def _distinct_pairs(users: U64, items: U64) -> tuple[U64, U64]:
     return users[keep], items[keep]
 
 
-class ItemSignatures:
+class ItemSignatures(Framed[SignatureState]):
     """Aggregate interactions into MinHash signatures of items.
 
     Parameters
@@ -295,8 +297,8 @@ class ItemSignatures:
         """The compacted state (see the class Notes)."""
         return state.compact()
 
-    def to_bytes(self, state: SignatureState) -> bytes:
-        """Versioned bytes: arrays raw, identifiers as Arrow IPC."""
+    def _fields(self, state: SignatureState) -> dict[str, Field]:
+        """The fields of the byte image: arrays raw, identifiers as Arrow IPC."""
         state.compact()
         fields: dict[str, Field] = {
             "item_keys": state.item_keys,
@@ -309,11 +311,10 @@ class ItemSignatures:
             "pair_items": state.pair_items,
             "dropped": state.dropped,
         }
-        return frame(self.kind, self.config(), pack(fields))
+        return fields
 
-    def from_bytes(self, data: bytes) -> SignatureState:
-        """Inverse of :meth:`to_bytes`; checks shapes and fails on damage."""
-        fields = unpack(unframe(data, self.kind, self.config()), self.kind)
+    def _from_fields(self, fields: dict[str, Any]) -> SignatureState:
+        """Inverse of :meth:`_fields`; checks shapes and fails on damage."""
         try:
             state = SignatureState(
                 item_keys=fields["item_keys"],

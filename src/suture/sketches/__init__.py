@@ -17,11 +17,15 @@ from suture.sketches.estimate import Estimate
 from suture.sketches.frequent import FrequentItem
 from suture.sketches.moments import Moments
 from suture.sketches.numeric import NumericSketch, NumericSummary
-from suture.sketches.quantiles import DEFAULT_K, Histogram
+from suture.sketches.quantiles import Histogram
 from suture.sketches.sets import SetSketch, SetSummary
+from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K, DEFAULT_LG_MAX_MAP
 from suture.sketches.temporal import TemporalSketch, TemporalSummary
 
 __all__ = [
+    "DEFAULT_K",
+    "DEFAULT_LG_K",
+    "DEFAULT_LG_MAX_MAP",
     "BooleanSketch",
     "BooleanSummary",
     "CoMoments",
@@ -67,8 +71,8 @@ def sketch_for(field: pa.Field, **options: int) -> ColumnSketch[Any]:
     """
     t = field.type
     k = options.get("k", DEFAULT_K)
-    lg_k = options.get("lg_k", 12)
-    lg_max_map = options.get("lg_max_map", 11)
+    lg_k = options.get("lg_k", DEFAULT_LG_K)
+    lg_max_map = options.get("lg_max_map", DEFAULT_LG_MAX_MAP)
     if pa.types.is_dictionary(t):
         t = t.value_type
     if is_numeric(t):

@@ -1,23 +1,24 @@
-"""What every column sketch shares: the framing of its state as bytes."""
+"""What every column sketch shares: the byte framing of its state (from Framed)."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Any, Generic, TypeVar
+from abc import abstractmethod
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from suture._codec import Field, frame, pack, unframe, unpack
+from suture.aggregate import Framed
 
 S = TypeVar("S")
 
 
-class ColumnSketch(ABC, Generic[S]):
+class ColumnSketch(Framed[S]):
     """Base of the column aggregators: subclasses define the state fields.
 
     Subclasses implement ``zero``, ``update``, ``merge``, ``finalize``, ``config``,
-    ``_fields(state) -> dict`` and ``_from_fields(dict) -> state``; this class turns the
-    fields into the framed, versioned byte image.
+    ``_fields(state) -> dict`` and ``_from_fields(dict) -> state``;
+    :class:`~suture.aggregate.Framed` turns the fields into the framed, versioned byte
+    image.
     """
 
     kind = "column"
@@ -37,26 +38,6 @@ class ColumnSketch(ABC, Generic[S]):
     @abstractmethod
     def finalize(self, state: S) -> Any:
         """The summary of the state."""
-
-    @abstractmethod
-    def config(self) -> str: ...
-
-    @abstractmethod
-    def _fields(self, state: S) -> dict[str, Field]: ...
-
-    @abstractmethod
-    def _from_fields(self, fields: dict[str, Any]) -> S: ...
-
-    def to_bytes(self, state: S) -> bytes:
-        """Serialize ``state`` (framed with kind, format version and config fingerprint)."""
-        return frame(self.kind, self.config(), pack(self._fields(state)))
-
-    def from_bytes(self, data: bytes) -> S:
-        """Read a state written by :meth:`to_bytes` of an equally configured sketch."""
-        return self._from_fields(unpack(unframe(data, self.kind, self.config()), self.kind))
-
-    def __repr__(self) -> str:
-        return self.config()
 
 
 class ColumnSummary:

@@ -15,7 +15,6 @@ from suture._arrow import arrow_indices, numpy_values
 from suture._codec import Field
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
-    DEFAULT_LG_K,
     HllRegisters,
     distinct_estimate,
     hll_merge,
@@ -23,9 +22,10 @@ from suture.sketches.distinct import (
     hll_zero,
 )
 from suture.sketches.estimate import Estimate
-from suture.sketches.frequent import DEFAULT_LG_MAX_MAP, FrequentItem, FrequentItems
+from suture.sketches.frequent import FrequentItem, FrequentItems
 from suture.sketches.hashing import string_keys
 from suture.sketches.moments import Moments, weighted_moments_of
+from suture.sketches.sizes import DEFAULT_LG_K, DEFAULT_LG_MAX_MAP, check_lg_k, check_lg_max_map
 
 __all__ = ["BooleanSketch", "BooleanSummary", "StringSketch", "StringSummary"]
 
@@ -64,9 +64,9 @@ class StringSketch(ColumnSketch[StringState]):
     ----------
     lg_k : int, default 12
         HyperLogLog size of the distinct estimate.
-    lg_max_map : int, default 10
+    lg_max_map : int, default 11
         Frequent-items map size: counts are exact while there are at most
-        ``0.75 * 2**lg_max_map`` distinct values.
+        ``0.75 * 2**lg_max_map`` distinct values (1,536 at the default).
 
     Notes
     -----
@@ -78,8 +78,8 @@ class StringSketch(ColumnSketch[StringState]):
     kind = "string"
 
     def __init__(self, *, lg_k: int = DEFAULT_LG_K, lg_max_map: int = DEFAULT_LG_MAX_MAP) -> None:
-        self.lg_k = lg_k
-        self.lg_max_map = lg_max_map
+        self.lg_k = check_lg_k(lg_k)
+        self.lg_max_map = check_lg_max_map(lg_max_map)
 
     def config(self) -> str:
         return f"string(lg_k={self.lg_k},lg_max_map={self.lg_max_map})"
@@ -107,7 +107,6 @@ class StringSketch(ColumnSketch[StringState]):
 
     def merge(self, a: StringState, b: StringState) -> StringState:
         _flush(a)
-        _flush(b)
         a.count += b.count
         a.nulls += b.nulls
         a.empty += b.empty
@@ -118,13 +117,17 @@ class StringSketch(ColumnSketch[StringState]):
             a.looks[name] += b.looks[name]
         a.distinct = hll_merge(a.distinct, b.distinct)
         a.frequent = a.frequent.merge(b.frequent)
+        if b.pending is not None and b.pending_counts is not None:
+            # b's dictionary counts go into a; b itself is left as it was.
+            _fold_counts(a, b.pending, b.pending_counts)
         return a
 
     def finalize(self, state: StringState) -> StringSummary:
         return StringSummary(state)
 
     def _fields(self, state: StringState) -> dict[str, Field]:
-        _flush(state)
+        if state.pending is not None:
+            state = self.merge(self.zero(), state)  # folded into a copy: state unchanged
         return {
             "counts": [state.count, state.nulls, state.empty],
             "min_length": state.min_length,
@@ -159,6 +162,12 @@ def _flush(state: StringState) -> None:
         return
     dictionary, counts = state.pending, state.pending_counts
     state.pending = state.pending_counts = None
+    _fold_counts(state, dictionary, counts)
+
+
+def _fold_counts(state: StringState, dictionary: pa.Array, counts: npt.NDArray[np.int64]) -> None:
+    """Fold the values of ``dictionary`` seen ``counts`` times into the sketches (the
+    rows themselves were counted already)."""
     if not pa.types.is_string(dictionary.type):
         dictionary = pc.cast(dictionary, pa.string())
     used = np.flatnonzero(counts)

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from suture._arrow import numpy_values
-from suture._codec import frame, pack, unframe, unpack
-from suture.errors import IncompatibleMergeError
+from suture._codec import Field
+from suture.aggregate import Framed
+from suture.errors import CorruptStateError, IncompatibleMergeError
 
 __all__ = ["CoMoments", "CoMomentsState", "Correlation"]
 
@@ -114,7 +115,7 @@ def _two_pass_row(y: _F, m: _F, mean_y: _F, n: _F, i: int, m2: _F, c: _F) -> Non
     m2[:, i] = m2_j
 
 
-class CoMoments:
+class CoMoments(Framed[CoMomentsState]):
     """Aggregator of the co-moment matrix of numeric columns (an ``Aggregator``).
 
     Parameters
@@ -178,13 +179,17 @@ class CoMoments:
     def finalize(self, state: CoMomentsState) -> Correlation:
         return Correlation(self.columns, state)
 
-    def to_bytes(self, state: CoMomentsState) -> bytes:
-        fields = {"n": state.n, "mean": state.mean, "m2": state.m2, "c": state.c}
-        return frame(self.kind, self.config(), pack(dict(fields)))
+    def _fields(self, state: CoMomentsState) -> dict[str, Field]:
+        return {"n": state.n, "mean": state.mean, "m2": state.m2, "c": state.c}
 
-    def from_bytes(self, data: bytes) -> CoMomentsState:
-        f: dict[str, Any] = unpack(unframe(data, self.kind, self.config()), self.kind)
-        return CoMomentsState(f["n"], f["mean"], f["m2"], f["c"])
+    def _from_fields(self, fields: dict[str, Any]) -> CoMomentsState:
+        p = len(self.columns)
+        arrays = [np.asarray(fields[name], dtype=np.float64) for name in ("n", "mean", "m2", "c")]
+        if any(a.shape != (p, p) for a in arrays):
+            raise CorruptStateError(
+                f"possible corruption: co-moments state is not {p} x {p} for {p} columns"
+            )
+        return CoMomentsState(*arrays)
 
 
 class Correlation:

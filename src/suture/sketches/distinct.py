@@ -18,6 +18,7 @@ import numpy.typing as npt
 from suture.errors import IncompatibleMergeError
 from suture.sketches.estimate import Estimate
 from suture.sketches.hashing import leading_zeros, murmur3_64bit_keys
+from suture.sketches.sizes import DEFAULT_LG_K, check_lg_k
 
 __all__ = [
     "DEFAULT_LG_K",
@@ -34,7 +35,6 @@ __all__ = [
     "small_keys_zero",
 ]
 
-DEFAULT_LG_K = 12
 HllRegisters = npt.NDArray[np.uint8]
 SmallKeys = npt.NDArray[np.uint64]
 SMALL_KEYS = 1024
@@ -48,7 +48,7 @@ HLL_CONFIDENCE = 0.9545
 
 def hll_zero(lg_k: int = DEFAULT_LG_K) -> HllRegisters:
     """Empty registers for ``2**lg_k`` buckets."""
-    return np.zeros(1 << lg_k, dtype=np.uint8)
+    return np.zeros(1 << check_lg_k(lg_k), dtype=np.uint8)
 
 
 def hll_update(registers: HllRegisters, keys: npt.NDArray[np.uint64]) -> HllRegisters:

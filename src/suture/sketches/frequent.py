@@ -18,10 +18,10 @@ import numpy.typing as npt
 
 from suture.errors import IncompatibleMergeError
 from suture.sketches.estimate import Estimate
+from suture.sketches.sizes import DEFAULT_LG_MAX_MAP, check_lg_max_map
 
 __all__ = ["DEFAULT_LG_MAX_MAP", "FrequentItem", "FrequentItems"]
 
-DEFAULT_LG_MAX_MAP = 11
 _NO_FALSE_NEGATIVES = dsk.frequent_items_error_type.NO_FALSE_NEGATIVES
 
 
@@ -42,6 +42,7 @@ class FrequentItems:
     offset: int = 0
 
     def __post_init__(self) -> None:
+        check_lg_max_map(self.lg_max_map)
         if self.sketch is None:
             self.sketch = dsk.frequent_strings_sketch(self.lg_max_map)
 

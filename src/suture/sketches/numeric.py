@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-import datasketches as dsk
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -34,6 +33,7 @@ from suture.sketches.moments import Moments, moments_of, weighted_moments_of
 from suture.sketches.quantiles import (
     DEFAULT_K,
     Histogram,
+    Kll,
     kll_histogram,
     kll_merge,
     kll_quantile,
@@ -42,6 +42,7 @@ from suture.sketches.quantiles import (
     kll_update_sorted,
     kll_zero,
 )
+from suture.sketches.sizes import check_k, check_lg_k
 
 __all__ = ["Exact", "NumericSketch", "NumericState", "NumericSummary"]
 
@@ -70,7 +71,7 @@ class NumericState:
     min: float = math.inf
     max: float = -math.inf
     moments: Moments = field(default_factory=Moments)
-    quantiles: dsk.kll_doubles_sketch = None
+    quantiles: Kll = None  # type: ignore[assignment]
     distinct: HllRegisters = None  # type: ignore[assignment]
     # The exact (min, max) of integer and decimal values; None for floats, for a state
     # without values, and for a state read from a file written before it was kept.
@@ -103,8 +104,8 @@ class NumericSketch(ColumnSketch[NumericState]):
     kind = "numeric"
 
     def __init__(self, *, k: int = DEFAULT_K, lg_k: int = DEFAULT_LG_K) -> None:
-        self.k = k
-        self.lg_k = lg_k
+        self.k = check_k(k)
+        self.lg_k = check_lg_k(lg_k)
 
     def config(self) -> str:
         return f"numeric(k={self.k},lg_k={self.lg_k})"
@@ -199,7 +200,7 @@ class NumericSketch(ColumnSketch[NumericState]):
             "min": state.min,
             "max": state.max,
             "moments": state.moments.to_list(),
-            "quantiles": bytes(state.quantiles.serialize()),
+            "quantiles": state.quantiles.serialize(),
             "distinct": state.distinct,
             **_exact_fields(state),
         }
@@ -220,7 +221,7 @@ class NumericSketch(ColumnSketch[NumericState]):
             min=fields["min"],
             max=fields["max"],
             moments=Moments.from_list(fields["moments"]),
-            quantiles=dsk.kll_doubles_sketch.deserialize(fields["quantiles"]),
+            quantiles=Kll.deserialize(fields["quantiles"]),
             distinct=fields["distinct"].astype(np.uint8),
             exact=_exact_from(fields),
             keys=fields["keys"].astype(np.uint64) if "keys" in fields else None,
@@ -311,7 +312,7 @@ class _Sorted:
         assert self.ordered is not None
         return moments_of(self.ordered)
 
-    def fold_quantiles(self, sketch: dsk.kll_doubles_sketch) -> dsk.kll_doubles_sketch:
+    def fold_quantiles(self, sketch: Kll) -> Kll:
         if self.ordered is not None:
             return kll_update_sorted(sketch, self.ordered)
         assert self.counts is not None

@@ -13,7 +13,7 @@ from suture._codec import Field
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.categorical import StringSketch, StringState, StringSummary
 from suture.sketches.numeric import NumericSketch, NumericState, NumericSummary
-from suture.sketches.quantiles import DEFAULT_K
+from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K, DEFAULT_LG_MAX_MAP
 
 __all__ = ["SetSketch", "SetSummary"]
 
@@ -40,7 +40,13 @@ class SetSketch(ColumnSketch[SetState]):
 
     kind = "set"
 
-    def __init__(self, *, k: int = DEFAULT_K, lg_k: int = 12, lg_max_map: int = 11) -> None:
+    def __init__(
+        self,
+        *,
+        k: int = DEFAULT_K,
+        lg_k: int = DEFAULT_LG_K,
+        lg_max_map: int = DEFAULT_LG_MAX_MAP,
+    ) -> None:
         self.sizes = NumericSketch(k=k, lg_k=lg_k)
         self.elements = StringSketch(lg_k=lg_k, lg_max_map=lg_max_map)
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 
 from suture.sketches.estimate import Estimate
 from suture.sketches.numeric import Exact, NumericSketch, NumericState, NumericSummary
-from suture.sketches.quantiles import DEFAULT_K, Histogram, kll_histogram
+from suture.sketches.quantiles import Histogram, kll_histogram
+from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K
 
 __all__ = ["TemporalSketch", "TemporalSummary"]
 
@@ -34,7 +35,7 @@ class TemporalSketch(NumericSketch):
 
     kind = "temporal"
 
-    def __init__(self, type: pa.DataType, *, k: int = DEFAULT_K, lg_k: int = 12) -> None:
+    def __init__(self, type: pa.DataType, *, k: int = DEFAULT_K, lg_k: int = DEFAULT_LG_K) -> None:
         super().__init__(k=k, lg_k=lg_k)
         self.type = type
 
