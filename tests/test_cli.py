@@ -34,20 +34,23 @@ def test_profile_prints_summary_and_writes_profile_and_html(data: Path) -> None:
     result = run("profile", "data.parquet", "--html", "report.html", cwd=data)
     assert result.returncode == 0, result.stderr
     assert "4 rows × 2 columns" in result.stdout
-    assert "wrote data.profile" in result.stderr
-    profile = suture.Profile.load(data / "data.profile")
+    assert result.stderr == "wrote report.html\nwrote data.parquet.profile\n"
+    profile = suture.Profile.load(data / "data.parquet.profile")
     assert profile.row_count == 4 and profile["x"].nulls == 1
     assert (data / "report.html").read_text().startswith("<!DOCTYPE html>")
     # The profile is written atomically, but with the mode any other written file gets.
     plain = data / "plain.txt"
     plain.write_text("")
-    assert (data / "data.profile").stat().st_mode == plain.stat().st_mode
+    assert (data / "data.parquet.profile").stat().st_mode == plain.stat().st_mode
+    assert (data / "report.html").stat().st_mode == plain.stat().st_mode
 
 
 def test_show_and_merge(data: Path) -> None:
     for part in ("part1", "part2"):
         assert run("profile", f"{part}.parquet", "-q", cwd=data).returncode == 0
-    merged = run("merge", "part1.profile", "part2.profile", "-o", "all.profile", cwd=data)
+    merged = run(
+        "merge", "part1.parquet.profile", "part2.parquet.profile", "-o", "all.profile", cwd=data
+    )
     assert merged.returncode == 0, merged.stderr
     assert "wrote all.profile: 4 rows from 2 profiles" in merged.stderr
     shown = run("show", "all.profile", cwd=data)
@@ -93,7 +96,7 @@ def test_failed_profile_leaves_no_partial_file(data: Path) -> None:
     (data / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
     assert run("profile", "ragged.csv", "-o", "out.profile", cwd=data).returncode == 2
     assert not (data / "out.profile").exists()
-    assert not list(data.glob(".suture-*"))
+    assert not list(data.glob(".*"))
 
 
 def test_version(data: Path) -> None:
@@ -155,10 +158,79 @@ def test_profile_on_spark_from_the_command_line(data: Path) -> None:
 def test_max_correlated_from_the_command_line(data: Path) -> None:
     result = run("profile", "data.parquet", "--max-correlated", "0", "-q", cwd=data)
     assert result.returncode == 0, result.stderr
-    assert suture.Profile.load(data / "data.profile").correlation.columns == []
+    assert suture.Profile.load(data / "data.parquet.profile").correlation.columns == []
     refused = run("profile", "data.parquet", "--max-correlated", "-1", cwd=data)
     assert refused.returncode == 2
-    message = " ".join(refused.stderr.replace("│", " ").split())
-    assert "Invalid value for '--max-correlated': Input should be greater than or equal to 0" in (
-        message
+    assert refused.stderr == (
+        "error: --max-correlated must be 0 or more (numeric columns to correlate), got -1\n"
     )
+
+
+HEAVY = ("pyarrow", "numpy", "datasketches", "rich.progress", "pint", "pydantic")
+
+
+def imported_modules(*args: str) -> set[str]:
+    """The top-level modules a fresh ``suture ARGS`` process imports (from -X importtime)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", SUTURE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    assert "suture.cli" in names
+    return names
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",)], ids=["--version", "--help"])
+def test_version_and_help_import_no_heavy_library(args: tuple[str, ...]) -> None:
+    names = imported_modules(*args)
+    heavy = sorted(n for n in names if n.split(".")[0] in HEAVY or n in HEAVY)
+    assert heavy == []
+
+
+def test_version_is_answered_before_the_command_line_is_built() -> None:
+    names = imported_modules("--version")
+    assert "typer.main" in names  # imported with typer, but no command was built:
+    assert "typer._adapters" not in names
+
+
+def test_recommend_is_mounted_lazily_and_runs(tmp_path: Path) -> None:
+    shown = run("recommend", "--help", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "fit" in shown.stdout and "evaluate" in shown.stdout
+    assert "Recommend items from MinHash signatures of who chose them." in shown.stdout
+    from suture.cli import RECOMMEND_HELP
+    from suture.recommend.cli import app as recommend_app
+
+    assert recommend_app.info.help == RECOMMEND_HELP
+
+
+def test_module_runs_as_a_script() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "suture.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, f"suture {suture.__version__}\n")
+
+
+def test_package_attributes_load_lazily_and_profile_stays_the_function() -> None:
+    code = (
+        "import sys, suture\n"
+        "assert 'pyarrow' not in sys.modules and 'numpy' not in sys.modules\n"
+        "from suture.profile import Profile\n"
+        "assert callable(suture.profile) and suture.Profile is Profile\n"
+        "print(suture.profile.__module__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "suture.profile\n"), result.stderr

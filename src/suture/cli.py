@@ -1,56 +1,109 @@
-"""The ``suture`` command: thin wrappers that print one clear line on a user's mistake."""
+"""The ``suture`` command: thin wrappers that print one clear line on a user's mistake.
+
+Exit codes (:mod:`suture.errors`), the same for every command:
+
+- 0: success, nothing to report;
+- 1: the check found something (violations above tolerance, a contract diff);
+- 2: a user mistake or unreadable input (a bad option, a missing or damaged file, an
+  output that cannot be written): one line ``error: ...`` on stderr says what, where
+  and the fix;
+- 3: an internal error, a bug in suture: a short message says so and how to report it;
+  ``--debug`` (or ``SUTURE_DEBUG=1``) shows the traceback;
+- 130: interrupted (Ctrl-C); nothing was written.
+
+Every output a command writes goes through :func:`suture.bundle.atomic_outputs`: it
+appears complete or not at all, and the outputs of one command are replaced together.
+Heavy libraries (pyarrow, NumPy, the sketches, rich) load inside the commands, so
+``suture --version`` and ``suture --help`` answer at once.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 from suture import __version__
-from suture.errors import SutureError
+from suture.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    EmptyInputError,
+    SutureError,
+)
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["EXIT_CODES", "app", "check_at_least", "default_output", "main"]
+
+#: The exit-code convention, as ``suture --help`` states it.
+EXIT_CODES = (
+    "Exit codes: 0 success; 1 the check found something (violations above tolerance, a "
+    "diff); 2 a usage mistake or unreadable input (one line 'error: ...' says what, where "
+    "and the fix); 3 a bug in suture (--debug or SUTURE_DEBUG=1 shows the traceback); "
+    "130 interrupted, nothing written."
+)
+RECOMMEND_HELP = "Recommend items from MinHash signatures of who chose them."
+_PROGRESS_MIN_BYTES = 32 << 20
+_PROGRESS_MIN_ROWS = 1_000_000
+_DEBUG = {"on": False}
+
+
+# ----------------------------------------------------------------------------- the group
+
+
+class _LazyGroup(TyperGroup):
+    """The ``suture`` group with ``recommend`` mounted lazily.
+
+    Loading the recommender imports NumPy and pyarrow; its sub-app is built only when
+    ``suture recommend ...`` runs, so ``suture --help`` stays light.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.add_command(_LazyRecommend(name="recommend", help=RECOMMEND_HELP), "recommend")
+
+
+class _LazyRecommend(TyperGroup):
+    """A stand-in for ``suture recommend`` that hands over to the real group when run."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Any = None,
+        **extra: Any,
+    ) -> Any:
+        from suture.recommend.cli import app as recommend_app
+
+        real = typer.main.get_command(recommend_app)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
 
 app = typer.Typer(
     name="suture",
+    cls=_LazyGroup,
     help="Profiles, contracts, models and monitoring for structured business data.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
-
-_PROGRESS_MIN_BYTES = 32 << 20
-_PROGRESS_MIN_ROWS = 1_000_000
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def run(action: Callable[[], T]) -> T:
-    """Run ``action``; turn suture's own errors into one line on stderr and exit 2."""
-    try:
-        return action()
-    except SutureError as exc:
-        raise _fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; nothing was written", 130) from None
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"suture {__version__}")
+        typer.echo(f"suture {__version__}")
         raise typer.Exit()
 
 
@@ -59,71 +112,137 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the traceback of an internal error (also SUTURE_DEBUG=1)."
+        ),
+    ] = False,
 ) -> None:
     """Profiles, contracts, models and monitoring for structured business data."""
+    _DEBUG["on"] = _DEBUG["on"] or debug
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def one_line(message: object) -> str:
+    """``str(message)`` on one line: the lines of a multi-line message joined by spaces."""
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def check_at_least(option: str, value: float | None, low: int, meaning: str) -> None:
+    """Refuse a numeric option below ``low`` before any work is done.
+
+    Raises
+    ------
+    ConfigError
+        ``"--batch-size must be 1 or more (rows per batch), got 0"``.
+    """
+    if value is not None and value < low:
+        raise ConfigError(f"{option} must be {low} or more ({meaning}), got {value}")
+
+
+def default_output(source: str, suffix: str = ".profile") -> Path:
+    """Where an output goes by default: the source's file name plus ``suffix``, here.
+
+    ``flights.csv.gz`` gives ``./flights.csv.gz.profile``, so profiles of
+    ``flights.parquet``, ``flights.csv`` and ``flights.csv.gz`` never overwrite one
+    another; a folder ``events/`` (or ``s3a://bucket/events/``) gives ``./events.profile``.
+    """
+    name = Path(source.rstrip("/")).name
+    if name in ("", ".", ".."):
+        name = Path(source).resolve().name or "table"
+    return Path(name + suffix)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _engine_options(delimiter: str | None, encoding: str) -> dict[str, Any]:
+    """The reading options given on the command line, to pass to an engine."""
+    options: dict[str, Any] = {}
+    if delimiter is not None:
+        if len(delimiter) != 1 and delimiter != "\\t":
+            raise ConfigError(
+                f"--delimiter must be one character, got {delimiter!r}; use e.g. ';' or '\\t'"
+            )
+        options["delimiter"] = "\t" if delimiter == "\\t" else delimiter
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        options["encoding"] = encoding
+    return options
 
 
 @contextmanager
 def _progress(source: Any, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    from suture.sources import Source, open_source
-
-    src = source if isinstance(source, Source) else None
-    if src is None and not quiet:
-        try:
-            src = open_source(source)
-        except SutureError:
-            src = None
-    big = src is not None and (
-        (src.size_bytes or 0) >= _PROGRESS_MIN_BYTES or (src.num_rows or 0) >= _PROGRESS_MIN_ROWS
-    )
-    if quiet or not big or src is None:
+    if quiet:
         yield None
         return
+    from suture.sources import open_source
+
+    try:
+        src = open_source(source)
+    except SutureError:
+        yield None
+        return
+    big = (src.size_bytes or 0) >= _PROGRESS_MIN_BYTES or (src.num_rows or 0) >= _PROGRESS_MIN_ROWS
+    if not big:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,} rows"),
         TimeElapsedColumn(),
-        console=err,
+        console=_stderr_console(),
         transient=True,
     ) as bar:
         task = bar.add_task(f"profiling {src.name}", total=src.num_rows)
         yield lambda rows: bar.advance(task, rows)
 
 
-def _default_out(source: str) -> Path:
-    name = Path(source.rstrip("/")).name
-    for suffix in (".csv.gz", ".tsv.gz", ".parquet", ".csv", ".tsv", ".arrow", ".feather", ".ipc"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return Path(f"{name}.profile")
+# ----------------------------------------------------------------------------- options
+
+ProfileOutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        "--out",
+        help="Where to write the profile; default ./NAME.profile, NAME the source's file name.",
+    ),
+]
+DelimiterOpt = Annotated[
+    str | None,
+    typer.Option(help="CSV field separator, e.g. ';' or '\\t'; default: detected from the header."),
+]
+EncodingOpt = Annotated[str, typer.Option(help="Text encoding of a CSV file, e.g. latin-1.")]
 
 
-def _atomic_save(profile: Any, target: Path) -> None:
-    """Write next to ``target`` and rename, so a failure never leaves a partial file."""
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=".suture-", suffix=".profile", dir=directory)
-    os.close(fd)
-    try:
-        profile.save(tmp)
-        # mkstemp makes the file private (0600); give it the mode a plain write would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+# ----------------------------------------------------------------------------- commands
 
 
 @app.command()
 def profile(
     source: Annotated[str, typer.Argument(help="A Parquet/CSV/Arrow file or a folder of Parquet.")],
-    out_path: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Where to write the profile.")
-    ] = None,
+    out_path: ProfileOutputOpt = None,
     html: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report.")
     ] = None,
@@ -135,59 +254,100 @@ def profile(
         list[str] | None, typer.Option(help="Leave this column out (repeatable).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Cores to use (local engine); default all of them.")
+        int | None, typer.Option(help="Cores to use (local engine, 1 or more); default all.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per batch (local engine).")] = 131_072,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Rows per batch (local engine, 1 or more); default 131,072."),
+    ] = None,
     max_correlated: Annotated[
         int,
-        typer.Option(
-            min=0,
-            help="Correlate at most this many numeric columns, the first ones (0: none).",
-        ),
+        typer.Option(help="Correlate at most this many numeric columns, the first ones (0: none)."),
     ] = 64,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = "utf-8",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
 ) -> None:
-    """Summarize a table in one pass; print the summary and write SOURCE.profile."""
+    """Summarize a table in one pass; print the summary and write ./NAME.profile.
+
+    NAME is the source's file name: flights.csv.gz gives ./flights.csv.gz.profile, so
+    profiles of flights.parquet and flights.csv never overwrite one another.  -o names
+    another path.  The profile and the --html report are written together or not at all.
+    """
+    check_at_least("--workers", workers, 1, "cores to use")
+    check_at_least("--batch-size", batch_size, 1, "rows per batch")
+    check_at_least("--max-correlated", max_correlated, 0, "numeric columns to correlate")
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}; use local or spark")
+    from suture.bundle import atomic_outputs, check_output
+
+    target = out_path if out_path is not None else default_output(source)
+    targets = [target] if html is None else [target, html]
+    for path in targets:
+        check_output(path)
+    reading = _engine_options(delimiter, encoding)
+    result = _profile_source(
+        source,
+        engine=engine,
+        spark_master=spark_master,
+        exclude=exclude or (),
+        workers=workers,
+        batch_size=batch_size,
+        max_correlated=max_correlated,
+        reading=reading,
+        quiet=quiet,
+    )
+    if result.row_count == 0:
+        raise EmptyInputError(f"{source} has no rows; there is nothing to profile")
+    with atomic_outputs(targets) as temporaries:
+        result.save(temporaries[0])
+        if html is not None:
+            from suture.report.html import write_html
+
+            write_html(result, temporaries[1])
+    if not quiet:
+        from suture.report.terminal import render_terminal
+
+        render_terminal(result, _console())
+    if html is not None:
+        _say(f"wrote {html}")
+    _say(f"wrote {target}")
+
+
+def _profile_source(
+    source: str,
+    *,
+    engine: str,
+    spark_master: str | None,
+    exclude: Sequence[str],
+    workers: int | None,
+    batch_size: int | None,
+    max_correlated: int,
+    reading: dict[str, Any],
+    quiet: bool,
+) -> Any:
+    """Profile ``source`` on the engine the options name (see :func:`profile`)."""
     import suture
+
+    if engine == "spark":
+        from suture.engines.spark import SparkEngine
+
+        on_spark: Any = SparkEngine(master=spark_master, **reading)
+        return suture.profile(
+            source, engine=on_spark, exclude=exclude, max_correlated=max_correlated
+        )
     from suture.engines import LocalEngine
 
-    def work() -> None:
-        if engine not in ("local", "spark"):
-            raise _fail(f"unknown engine {engine!r}; use local or spark")
-        if engine == "spark":
-            from suture.engines.spark import SparkEngine
-
-            runner: Any = SparkEngine(master=spark_master)
-            progress = None
-            result = suture.profile(
-                source, engine=runner, exclude=exclude or (), max_correlated=max_correlated
-            )
-        else:
-            runner = LocalEngine(workers=workers, batch_size=batch_size)
-            with _progress(source, quiet) as progress:
-                result = suture.profile(
-                    source,
-                    engine=runner,
-                    exclude=exclude or (),
-                    max_correlated=max_correlated,
-                    progress=progress,
-                )
-        if result.row_count == 0:
-            raise _fail(f"{source} has no rows; there is nothing to profile")
-        target = out_path or _default_out(source)
-        _atomic_save(result, target)
-        if not quiet:
-            from suture.report import render_terminal
-
-            render_terminal(result, out)
-        if html is not None:
-            from suture.report import write_html
-
-            write_html(result, html)
-            err.print(f"wrote {html}", highlight=False)
-        err.print(f"wrote {target}", highlight=False)
-
-    run(work)
+    sizes: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+    local: Any = LocalEngine(workers=workers, **sizes, **reading)
+    with _progress(source, quiet) as progress:
+        return suture.profile(
+            source,
+            engine=local,
+            exclude=exclude,
+            max_correlated=max_correlated,
+            progress=progress,
+        )
 
 
 @app.command()
@@ -196,56 +356,70 @@ def show(
     html: Annotated[Path | None, typer.Option(help="Also write an HTML report.")] = None,
 ) -> None:
     """Print the summary of a saved profile."""
+    from suture.bundle import atomic_outputs, check_output
+
+    if html is not None:
+        check_output(html)
     from suture.profile import Profile
-    from suture.report import render_terminal, write_html
 
-    def work() -> None:
-        loaded = Profile.load(path)
-        render_terminal(loaded, out)
-        if html is not None:
-            write_html(loaded, html)
-            err.print(f"wrote {html}", highlight=False)
+    loaded = Profile.load(path)
+    if html is not None:
+        from suture.report.html import write_html
 
-    run(work)
+        with atomic_outputs([html]) as (temporary,):
+            write_html(loaded, temporary)
+    from suture.report.terminal import render_terminal
+
+    render_terminal(loaded, _console())
+    if html is not None:
+        _say(f"wrote {html}")
 
 
 @app.command()
 def merge(
     profiles: Annotated[list[Path], typer.Argument(help="Two or more .profile files.")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the merge.")],
+    out_path: Annotated[
+        Path, typer.Option("--output", "-o", "--out", help="Where to write the merge.")
+    ],
 ) -> None:
     """Merge profiles of parts of a table (days, shards) into the profile of the whole."""
+    if len(profiles) < 2:
+        raise ConfigError("give at least two profiles to merge")
+    from suture.bundle import atomic_outputs, check_output
+
+    check_output(out_path)
     from suture.profile import Profile
 
-    def work() -> None:
-        if len(profiles) < 2:
-            raise _fail("give at least two profiles to merge")
-        merged = Profile.load(profiles[0])
-        for path in profiles[1:]:
-            merged = Profile.merge(merged, Profile.load(path))
-        _atomic_save(merged, out_path)
-        err.print(
-            f"wrote {out_path}: {merged.row_count:,} rows from {len(profiles)} profiles",
-            highlight=False,
-        )
-
-    run(work)
+    merged = Profile.load(profiles[0])
+    for path in profiles[1:]:
+        merged = Profile.merge(merged, Profile.load(path))
+    with atomic_outputs([out_path]) as (temporary,):
+        merged.save(temporary)
+    _say(f"wrote {out_path}: {merged.row_count:,} rows from {len(profiles)} profiles")
 
 
 @app.command()
 def infer(
     source: Annotated[str, typer.Argument(help="A data file, or a .profile made from one.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the contract here (TOML).")
+        Path | None,
+        typer.Option("--output", "-o", "--out", help="Write the contract here (TOML)."),
     ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option(help="Leave this column out (repeatable).")
     ] = None,
 ) -> None:
-    """Write a commented, typed contract (schema.toml) inferred from the data's profile."""
+    """Write a commented, typed contract (schema.toml) inferred from the data's profile.
+
+    Without -o the contract is printed (valid TOML whatever the terminal or pipe).
+    """
+    if output is not None:
+        from suture.bundle import check_output
+
+        check_output(output)
     from suture.schema.cli import infer_command
 
-    raise typer.Exit(infer_command(source, output, exclude=exclude or (), console=out))
+    raise typer.Exit(infer_command(source, output, exclude=exclude or (), console=_console()))
 
 
 @app.command()
@@ -256,14 +430,26 @@ def validate(
         Path | None, typer.Option(help="Write violating rows, with reasons, to this Parquet.")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the valid, typed rows here.")
+        Path | None,
+        typer.Option("--output", "-o", "--out", help="Write the valid, typed rows here."),
     ] = None,
     max_violations: Annotated[
         str, typer.Option(help="Rows allowed in quarantine: a count (100) or a share (0.5%).")
     ] = "0",
     engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
 ) -> None:
-    """Check data against a contract; quarantine bad rows; exit 1 above the tolerance."""
+    """Check data against a contract; quarantine bad rows; exit 1 above the tolerance.
+
+    The valid rows and the quarantine are written together or not at all.
+    """
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}; use local or spark")
+    from suture.bundle import check_output
+
+    spark = engine == "spark"
+    for path in (quarantine, output):
+        if path is not None:
+            check_output(path, folder=spark)
     from suture.schema.cli import validate_command
 
     code = validate_command(
@@ -273,7 +459,7 @@ def validate(
         output=output,
         max_violations=max_violations,
         engine=engine,
-        console=out,
+        console=_console(),
     )
     raise typer.Exit(code)
 
@@ -286,22 +472,79 @@ def diff(
     """Show what changed between two contracts (exit 1 when something did)."""
     from suture.schema.cli import diff_command
 
-    raise typer.Exit(diff_command(old, new, console=out))
+    raise typer.Exit(diff_command(old, new, console=_console()))
 
 
-def _mount_subcommands() -> None:
-    from suture.recommend.cli import app as recommend_app
-
-    app.add_typer(recommend_app, name="recommend")
+# ----------------------------------------------------------------------------- entry point
 
 
-_mount_subcommands()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``suture`` console script; returns the exit code.
 
-
-def main() -> None:
-    """Entry point of the ``suture`` console script."""
+    ``suture --version`` is answered before the command-line machinery is built.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        sys.stdout.write(f"suture {__version__}\n")
+        return EXIT_OK
+    _DEBUG["on"] = os.environ.get("SUTURE_DEBUG", "") not in ("", "0")
     try:
-        app()
-    except SutureError as exc:  # raised outside a command's own guard
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        return _invoke(args)
+    except BrokenPipeError:
+        # The reader of our output went away (`suture show x.profile | head`): stop quietly.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (kept open until exit)
+        return EXIT_OK
+
+
+def _invoke(args: list[str]) -> int:
+    """Run the application on ``args`` and map every outcome to one exit code."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args, prog_name="suture", standalone_mode=False)
+    except SutureError as exc:
+        _debug_traceback()
+        _say(f"error: {one_line(exc)}")
+        return EXIT_USAGE
+    except typer.TyperException as exc:  # click's usage errors: unknown option, bad value
+        return _usage_error(exc)
+    except (KeyboardInterrupt, typer.Abort):
+        _say("interrupted; nothing was written")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # the one place that reports bugs
+        return _internal_error(exc)
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130) silently
+        _say("interrupted; nothing was written")
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def _usage_error(exc: Any) -> int:
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()
+        return EXIT_USAGE
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    _say(f"error: {one_line(exc.format_message()).rstrip('.')}{where}")
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
+
+
+def _internal_error(exc: BaseException) -> int:
+    if _DEBUG["on"]:
+        traceback.print_exception(exc)
+    detail = one_line(exc) or "(no message)"
+    _say(
+        f"internal error: {type(exc).__name__}: {detail}. This is a bug in suture "
+        f"{__version__}, not a mistake of yours; please report it with the command you "
+        "ran and the traceback that --debug (or SUTURE_DEBUG=1) shows."
+    )
+    return EXIT_INTERNAL
+
+
+def _debug_traceback() -> None:
+    if _DEBUG["on"]:
+        traceback.print_exc()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

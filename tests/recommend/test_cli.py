@@ -131,6 +131,18 @@ def test_evaluate_reports_suture_and_the_baselines(data: Path) -> None:
             ["evaluate", "{d}/all.parquet", "--user", "user", "--item", "item", "--split", "time"],
             "needs the time column",
         ),
+        (
+            ["query", "{d}/recs-err", "--user", "1003", "-k", "0"],
+            "error: -k must be 1 or more (how many answers), got 0",
+        ),
+        (
+            ["evaluate", "{d}/all.parquet", "--user", "user", "--item", "item", "-k", "-2"],
+            "error: -k must be 1 or more (the list length), got -2",
+        ),
+        (
+            ["fit", "{d}/all.parquet", "--user", "user", "--item", "item", "-o", "{d}/no/x"],
+            "the folder {d}/no does not exist; create it first",
+        ),
     ],
 )
 def test_errors_are_one_clear_line_without_traceback(
@@ -139,7 +151,7 @@ def test_errors_are_one_clear_line_without_traceback(
     _fit(data, "all.parquet", "recs-err")
     result = runner.invoke(app, [a.format(d=data) for a in args])
     assert result.exit_code == 2
-    assert message in result.stderr
+    assert message.format(d=data) in result.stderr
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -168,3 +180,25 @@ def test_bad_table_for_strings(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["query", str(tmp_path / "r"), "--item", "x", "--json"])
     assert json.loads(result.output) == []
+
+
+def test_fit_that_keeps_no_items_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    table = pa.table({"u": [1, 2], "i": [5, 6], "w": [1.0, 2.0]})
+    pq.write_table(table, tmp_path / "low.parquet")
+    args = ["fit", str(tmp_path / "low.parquet"), "--user", "u", "--item", "i", "--weight", "w"]
+    result = runner.invoke(app, [*args, "--min-weight", "3", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {tmp_path / 'low.parquet'}: the fit kept no items: all 2 rows were skipped "
+        "(a null u or i, a null or NaN w, or w below --min-weight 3); nothing was written; "
+        "check the columns and --min-weight\n"
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "low.parquet"]
+
+
+def test_fit_and_evaluate_default_to_the_same_seed(data: Path) -> None:
+    from suture.recommend.cli import DEFAULT_SEED
+
+    assert Recommender(user="u", item="i").seed == DEFAULT_SEED
+    bundle = _fit(data, "all.parquet", "recs-seed")
+    assert Recommender.load(bundle).seed == DEFAULT_SEED

@@ -13,20 +13,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from suture.errors import SutureError
+from suture.cli import RECOMMEND_HELP, check_at_least, one_line
+from suture.errors import EXIT_USAGE, EmptyInputError, SutureError
 from suture.recommend._answers import Recommendation
 from suture.recommend._evaluate import Metrics, evaluate
 from suture.recommend._model import Recommender
 
-__all__ = ["app"]
+__all__ = ["DEFAULT_SEED", "app"]
 
 app = typer.Typer(
     name="recommend",
-    help="Recommend items from MinHash signatures of who chose them.",
+    help=RECOMMEND_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
 T = TypeVar("T")
+
+#: The one default ``--seed`` of ``fit`` and ``evaluate`` (the Recommender's own default).
+DEFAULT_SEED = 1
 
 UserOpt = Annotated[str, typer.Option("--user", help="The user identifier column.")]
 ItemOpt = Annotated[str, typer.Option("--item", help="The item identifier column.")]
@@ -43,6 +47,11 @@ ThresholdOpt = Annotated[
 ]
 NeighboursOpt = Annotated[int, typer.Option("--neighbours", help="Neighbours kept per item.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the hash family.")]
+SplitSeedOpt = Annotated[
+    int,
+    typer.Option("--seed", help="Seed of the random hold-out (the hash family keeps its default)."),
+]
+KOpt = Annotated[int, typer.Option("-k", help="How many answers (1 or more).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -51,8 +60,8 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except SutureError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        typer.echo(f"error: {one_line(exc)}", err=True)
+        raise typer.Exit(code=EXIT_USAGE) from None
 
 
 def _console() -> Console:
@@ -64,17 +73,25 @@ def fit(
     source: Annotated[Path, typer.Argument(help="Interactions: Parquet, CSV or Arrow.")],
     user: UserOpt,
     item: ItemOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle folder to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", "--out", help="Bundle folder to write.")
+    ],
     weight: WeightOpt = None,
     min_weight: MinWeightOpt = None,
     num_perm: NumPermOpt = 128,
     threshold: ThresholdOpt = 0.05,
     neighbours: NeighboursOpt = 200,
-    seed: SeedOpt = 1,
+    seed: SeedOpt = DEFAULT_SEED,
 ) -> None:
-    """Build item signatures, the LSH index, neighbours and popularity into a bundle."""
+    """Build item signatures, the LSH index, neighbours and popularity into a bundle.
+
+    A fit that keeps no items (every row skipped) is refused and writes nothing.
+    """
 
     def body() -> None:
+        from suture.bundle import check_output
+
+        check_output(output, folder=True)
         started = time.perf_counter()
         model = Recommender(
             user=user,
@@ -86,10 +103,29 @@ def fit(
             neighbours=neighbours,
             seed=seed,
         ).fit(source)
+        _refuse_empty(model, source)
         model.save(output)
         _summary(model, output, time.perf_counter() - started)
 
     _run(body)
+
+
+def _refuse_empty(model: Recommender, source: Path) -> None:
+    """A fit that kept no items is refused with the counts, never saved empty."""
+    state = model.state_
+    if state.num_items > 0:
+        return
+    if state.dropped == 0:
+        raise EmptyInputError(f"{source} has no rows; there is nothing to fit; nothing was written")
+    why = f"a null {model.user} or {model.item}"
+    if model.weight is not None:
+        why += f", a null or NaN {model.weight}"
+    if model.min_weight is not None:
+        why += f", or {model.weight} below --min-weight {model.min_weight:g}"
+    raise EmptyInputError(
+        f"{source}: the fit kept no items: all {state.dropped:,} rows were skipped ({why}); "
+        "nothing was written; check the columns and --min-weight"
+    )
 
 
 def _summary(model: Recommender, output: Path, seconds: float) -> None:
@@ -108,15 +144,16 @@ def query(
     item: Annotated[
         str | None, typer.Option("--item", help="List the items most similar to this one.")
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="How many answers.")] = 10,
+    k: KOpt = 10,
     as_json: JsonOpt = False,
 ) -> None:
     """Recommendations for a user, or items similar to an item, with their reasons."""
     if (user is None) == (item is None):
         typer.echo("error: pass exactly one of --user or --item", err=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=EXIT_USAGE)
 
     def body() -> list[Recommendation]:
+        check_at_least("-k", k, 1, "how many answers")
         model = Recommender.load(bundle)
         return model.recommend(user, k) if user is not None else model.similar(item, k)
 
@@ -140,6 +177,7 @@ def update(
     def body() -> None:
         started = time.perf_counter()
         model = Recommender.load(bundle).update(source)
+        _refuse_empty(model, source)
         model.save(bundle)
         _summary(model, bundle, time.perf_counter() - started)
 
@@ -159,11 +197,11 @@ def evaluate_command(
     time_column: Annotated[
         str | None, typer.Option("--time", help="Ordering column for --split time.")
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="List length for the metrics.")] = 10,
+    k: Annotated[int, typer.Option("-k", help="List length for the metrics (1 or more).")] = 10,
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Share held out per user.")
     ] = 0.2,
-    seed: SeedOpt = 0,
+    seed: SplitSeedOpt = DEFAULT_SEED,
     num_perm: NumPermOpt = 128,
     threshold: ThresholdOpt = 0.05,
     neighbours: NeighboursOpt = 200,
@@ -175,6 +213,7 @@ def evaluate_command(
     """Precision, recall, NDCG at k, coverage and popularity bias, with baselines."""
 
     def body() -> list[Metrics]:
+        check_at_least("-k", k, 1, "the list length")
         baselines = ("popularity", "exact-jaccard") if exact else ("popularity",)
         return evaluate(
             source,
