@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,40 @@ def test_small_batches_and_progress(spark: SparkSession, table: pa.Table) -> Non
     frame = spark.createDataFrame(table.slice(0, 500)).repartition(3)
     seen: list[int] = []
     remote = suture.profile(frame, engine=SparkEngine(spark, batch_size=7), progress=seen.append)
-    assert seen == [500]  # once, when the job has finished
+    assert sum(seen) == 500 and min(seen) > 0  # as partitions finish, every row once
     assert_same_profile(remote, suture.profile(table.slice(0, 500), engine="local"))
+
+
+def _waiting_for(flag: Path) -> RowCount:
+    """Counts rows; a batch without row 0 waits (up to 60 s) until ``flag`` exists."""
+
+    class Waiting(RowCount):
+        def update(self, state: int, batch: pa.RecordBatch) -> int:
+            if 0 not in batch.column(0).to_pylist():
+                for _ in range(600):
+                    if flag.exists():
+                        break
+                    time.sleep(0.1)
+                else:
+                    raise CorruptStateError("progress was not reported while the job ran")
+            return state + batch.num_rows
+
+    return Waiting()
+
+
+def test_progress_moves_while_the_job_runs(spark: SparkSession, tmp_path: Path) -> None:
+    # Partitions 1 and 2 wait for the first report of progress, which partition 0 (row 0)
+    # can only give while the job still runs: no report before the end would fail it.
+    flag = tmp_path / "reported"
+    seen: list[int] = []
+
+    def progress(rows: int) -> None:
+        seen.append(rows)
+        flag.touch()
+
+    frame = spark.range(0, 300, 1, numPartitions=3)
+    assert SparkEngine(spark).aggregate(frame, _waiting_for(flag), progress=progress) == 300
+    assert seen[0] == 100 and sum(seen) == 300
 
 
 @pytest.mark.parametrize("large", [False, True])
