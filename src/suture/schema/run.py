@@ -1,279 +1,377 @@
-"""Drive a :class:`~suture.schema.validate.Validator` over a whole source.
+"""Validate a whole source: one pass of an engine's ``map_batches``, on any engine.
 
-Locally the source is streamed batch by batch: valid and quarantined rows are either
-collected (the Python API) or written to Parquet as they come (the command line), so
-memory stays bounded.  On Spark, ``mapInArrow`` applies the same validator per partition
-and the summary comes from :class:`~suture.schema.validate.ValidationAggregator` run by
-the Spark engine.
+A :class:`ValidatorFn` checks each batch and returns up to three named outputs: the
+``valid`` rows (typed), the ``quarantine`` rows (as they came, with their reasons) and a
+one-row ``summary`` of the batch's counts.  The engine writes the outputs that have a
+sink (Parquet files locally, Parquet folders on Spark; all replaced together or none)
+and folds aggregators over the others: :class:`ValidationCounts` turns the summary rows
+into a :class:`~suture.schema.summary.ValidationSummary`, :class:`CollectBatches` keeps
+the rows of an output for the Python API.  Nothing here knows which engine runs.
 
 ``__line`` for CSV
     A quarantined row of a CSV file gets ``__line = __row + 2`` (line 1 is the header)
     only when a scan of the file shows that no field can hold a line break (no ``"``
     character at all) and there are no blank lines (which the reader skips); otherwise
-    the line is not knowable from the row number and the column is left out.
+    the line is not knowable from the row number and the column is left out
+    (:func:`suture.sources.csv_line_offset`).  ``__row`` is the ``first_row`` the
+    engine passes plus the row's place in its batch.
 """
 
 from __future__ import annotations
 
-import gzip
+import io
 import os
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
-from suture.errors import SourceError
-from suture.schema.validate import ROW, Checked, ValidationAggregator, ValidationSummary, Validator
-from suture.sources import CsvTypeWidened, Source, open_source
+from suture._codec import Field
+from suture.aggregate import Aggregator, Framed
+from suture.errors import ConfigError
+from suture.schema.result import ValidationResult
+from suture.schema.summary import ValidationSummary
+from suture.schema.validator import Checked, Validator
+from suture.sources import csv_line_offset
 
 if TYPE_CHECKING:
-    from suture.schema.contract import Schema, ValidationResult
+    from suture.engines.base import Engine
+    from suture.schema.contract import Schema
 
 __all__ = [
-    "csv_line_offset",
-    "stream_checks",
-    "validate_local",
-    "validate_spark",
+    "SUMMARY_SCHEMA",
+    "CollectBatches",
+    "ValidationCounts",
+    "ValidatorFn",
+    "validate_data",
     "validate_to_files",
 ]
 
-_CHUNK = 1 << 22
+_VIOLATION = pa.struct(
+    [
+        ("column", pa.string()),
+        ("kind", pa.string()),
+        ("count", pa.int64()),
+        ("example", pa.string()),
+    ]
+)
+#: The ``summary`` output: one row per checked batch.
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("rows", pa.int64()),
+        ("valid", pa.int64()),
+        ("quarantined", pa.int64()),
+        ("violations", pa.list_(_VIOLATION)),
+    ]
+)
 
 
-def csv_line_offset(path: Path) -> int | None:
-    """2 when row ``r`` of the CSV file ``path`` is on line ``r + 2``; else None."""
-    name = path.name.lower()
-    if not (name.endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz"))):
-        return None
-    opener: Any = gzip.open if name.endswith(".gz") else open
-    previous = b""
-    with opener(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            if b'"' in chunk:
-                return None
-            window = (previous + chunk).replace(b"\r\n", b"\n")
-            if b"\n\n" in window:
-                return None
-            previous = chunk[-2:]
-    return 2
+class ValidatorFn:
+    """The map function of a validation: ``fn(batch, first_row)`` to named outputs.
 
+    Parameters
+    ----------
+    schema : Schema
+        The contract.
+    origin : str
+        The name of the data in messages (a path).
+    outputs : sequence of str
+        Which of ``"valid"``, ``"quarantine"`` and ``"summary"`` to return (the valid
+        rows cost a conversion, so they are only built when asked for).
+    line_offset : int or None
+        Passed to :class:`~suture.schema.validator.Validator`.
 
-def _origin(data: Any) -> tuple[str, int | None]:
-    if isinstance(data, str | Path):
-        return str(data), csv_line_offset(Path(data)) if Path(data).is_file() else None
-    return "the data", None
-
-
-def stream_checks(
-    schema: Schema, data: Any, *, batch_size: int = 65_536
-) -> Iterator[tuple[Validator, Checked, int]]:
-    """Yield ``(validator, checked batch, input rows)`` for every batch of ``data``.
-
-    The validator is yielded first with an empty check so that callers learn the output
-    schemas even for an empty source.  Raises :class:`~suture.sources.CsvTypeWidened`
-    when a CSV column had to be read again with a wider type: the caller restarts.
+    Notes
+    -----
+    Pure and thread-safe: engines call it on several threads, or on Spark executors
+    (it pickles without its compiled validators, which are rebuilt there).  A validator
+    is compiled for each input schema met, so an engine may hand over batches whose
+    physical types differ from the declared ones (Spark's ``large_string``).
     """
-    origin, line_offset = _origin(data)
-    source: Source = open_source(data)
-    validator = schema.validator(source.schema, origin, line_offset=line_offset)
-    workers = max(1, min(os.cpu_count() or 1, 8))
-    if workers == 1:
-        offset = 0
-        for batch in source.batches(batch_size):
-            yield validator, validator.check(batch, offset), batch.num_rows
-            offset += batch.num_rows
-        return
-    # Arrow compute releases the GIL: check batches on every core, yield them in order.
-    with ThreadPoolExecutor(workers, thread_name_prefix="suture-validate") as pool:
-        pending: deque[tuple[Future[Checked], int]] = deque()
-        offset = 0
-        for batch in source.batches(batch_size):
-            pending.append((pool.submit(validator.check, batch, offset), batch.num_rows))
-            offset += batch.num_rows
-            if len(pending) > 2 * workers:
-                done, rows = pending.popleft()
-                yield validator, done.result(), rows
-        while pending:
-            done, rows = pending.popleft()
-            yield validator, done.result(), rows
+
+    def __init__(
+        self,
+        schema: Schema,
+        origin: str,
+        outputs: tuple[str, ...] = ("valid", "quarantine", "summary"),
+        *,
+        line_offset: int | None = None,
+    ) -> None:
+        self.schema = schema
+        self.origin = origin
+        self.outputs = outputs
+        self.line_offset = line_offset
+        self._validators: dict[pa.Schema, Validator] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_validators": {}}
+
+    def validator(self, input_schema: pa.Schema) -> Validator:
+        """The contract compiled for batches of ``input_schema``."""
+        found = self._validators.get(input_schema)
+        if found is None:
+            found = self.schema.validator(input_schema, self.origin, line_offset=self.line_offset)
+            self._validators[input_schema] = found
+        return found
+
+    def __call__(self, batch: pa.RecordBatch, first_row: int) -> dict[str, pa.RecordBatch]:
+        checked = self.validator(batch.schema).check(batch, first_row)
+        out: dict[str, pa.RecordBatch] = {}
+        if "valid" in self.outputs:
+            out["valid"] = _valid_rows(checked)
+        if "quarantine" in self.outputs:
+            out["quarantine"] = checked.quarantine
+        if "summary" in self.outputs:
+            out["summary"] = summary_batch(checked)
+        return out
 
 
-def _restarting(run: Callable[[], Any]) -> Any:
-    for _ in range(100):
-        try:
-            return run()
-        except CsvTypeWidened:
-            continue
-    raise SourceError("column types kept changing while reading the CSV file")
+def _valid_rows(checked: Checked) -> pa.RecordBatch:
+    typed = checked.typed
+    return typed if checked.bad is None else typed.filter(pc.invert(checked.bad))
 
 
-def _validator_for(schema: Schema, data: Any) -> Validator:
-    origin, offset = _origin(data)
-    return schema.validator(open_source(data).schema, origin, line_offset=offset)
+def summary_batch(checked: Checked) -> pa.RecordBatch:
+    """The one-row ``summary`` output of one checked batch."""
+    violations = [
+        {
+            "column": column,
+            "kind": kind,
+            "count": count,
+            "example": checked.examples.get((column, kind)),
+        }
+        for (column, kind), count in checked.counts.items()
+        if count
+    ]
+    row = {
+        "rows": checked.rows,
+        "valid": checked.valid_rows,
+        "quarantined": checked.quarantine.num_rows,
+        "violations": violations,
+    }
+    return pa.RecordBatch.from_pylist([row], schema=SUMMARY_SCHEMA)
 
 
-def validate_local(schema: Schema, data: Any, *, batch_size: int = 65_536) -> ValidationResult:
-    """Validate in this process and collect valid and quarantined rows as tables."""
-    from suture.schema.contract import ValidationResult
+class ValidationCounts(Framed[ValidationSummary]):
+    """Folds ``summary`` rows (:data:`SUMMARY_SCHEMA`) into a ValidationSummary.
 
-    if not isinstance(data, str | Path):
-        data = open_source(data)  # read a one-shot stream once only
+    Notes
+    -----
+    Counts merge exactly, associatively and commutatively; ``examples`` keep the left
+    operand's first (the earliest batch when folded in input order).
+    ``finalize(zero())`` is an empty summary.  The loop runs over the violation entries
+    of each summary row (one row per input batch, one entry per rule broken), never
+    over input rows.
+    """
 
-    def run() -> ValidationResult:
-        summary = ValidationSummary()
-        parts: list[Checked] = []
-        bad: list[pa.RecordBatch] = []
-        validator: Validator | None = None
-        for validator, checked, rows in stream_checks(  # noqa: B007 (used after the loop)
-            schema, data, batch_size=batch_size
-        ):
-            summary.add(checked, rows)
-            parts.append(checked)
-            if checked.quarantine.num_rows:
-                bad.append(checked.quarantine)
-        if validator is None:
-            validator = _validator_for(schema, data)
-        empty = validator.valid_schema().empty_table()
+    kind = "validation_counts"
 
-        def valid() -> pa.Table:
-            return pa.concat_tables([empty, *(p.valid for p in parts)])
+    def config(self) -> str:
+        return "validation_counts"
 
-        return ValidationResult(
-            valid,
-            pa.Table.from_batches(bad, schema=validator.quarantine_schema),
-            summary,
-        )
+    def zero(self) -> ValidationSummary:
+        return ValidationSummary()
 
-    result: ValidationResult = _restarting(run)
-    return result
+    def update(self, state: ValidationSummary, batch: pa.RecordBatch) -> ValidationSummary:
+        for row in batch.to_pylist():
+            state.rows += row["rows"]
+            state.valid += row["valid"]
+            state.quarantined += row["quarantined"]
+            for v in row["violations"] or ():
+                key = (v["column"], v["kind"])
+                state.counts[key] = state.counts.get(key, 0) + v["count"]
+                if v["example"] is not None:
+                    state.examples.setdefault(key, v["example"])
+        return state
+
+    def merge(self, a: ValidationSummary, b: ValidationSummary) -> ValidationSummary:
+        return a.merge(b)
+
+    def finalize(self, state: ValidationSummary) -> ValidationSummary:
+        return state
+
+    def _fields(self, state: ValidationSummary) -> dict[str, Field]:
+        keys = list(state.counts)
+        return {
+            "rows": [state.rows, state.valid, state.quarantined],
+            "keys": [list(k) for k in keys],
+            "counts": [state.counts[k] for k in keys],
+            "examples": [[*k, v] for k, v in state.examples.items()],
+        }
+
+    def _from_fields(self, fields: dict[str, Any]) -> ValidationSummary:
+        rows, valid, quarantined = (int(x) for x in fields["rows"])
+        counts = {
+            (str(k[0]), str(k[1])): int(n)
+            for k, n in zip(fields["keys"], fields["counts"], strict=True)
+        }
+        examples = {(str(e[0]), str(e[1])): str(e[2]) for e in fields["examples"]}
+        return ValidationSummary(rows, valid, quarantined, counts, examples)
+
+
+class CollectBatches(Framed[list[pa.RecordBatch]]):
+    """Keeps every batch of an output; the result is one table, in input order.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The schema of the batches (and of the result, also when there are none).
+
+    Notes
+    -----
+    The state is a list of batches; ``merge`` concatenates (associative, not
+    commutative: order is row order).  ``finalize(zero())`` is an empty table.  Memory
+    grows with the rows kept: this is for results a caller wants in memory.
+    """
+
+    kind = "collect_batches"
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+
+    def config(self) -> str:
+        return f"collect_batches(schema={self.schema.serialize().to_pybytes().hex()})"
+
+    def zero(self) -> list[pa.RecordBatch]:
+        return []
+
+    def update(self, state: list[pa.RecordBatch], batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        if batch.num_rows:
+            state.append(batch)
+        return state
+
+    def merge(self, a: list[pa.RecordBatch], b: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+        return [*a, *b]
+
+    def finalize(self, state: list[pa.RecordBatch]) -> pa.Table:
+        return pa.Table.from_batches(state, schema=self.schema)
+
+    def _fields(self, state: list[pa.RecordBatch]) -> dict[str, Field]:
+        sink = io.BytesIO()
+        with ipc.new_stream(sink, self.schema) as writer:
+            for batch in state:
+                writer.write_batch(batch)
+        return {"ipc": sink.getvalue()}
+
+    def _from_fields(self, fields: dict[str, Any]) -> list[pa.RecordBatch]:
+        return list(ipc.open_stream(fields["ipc"]))
+
+
+def validate_data(
+    schema: Schema, data: Any, *, engine: str | Engine | None = None
+) -> ValidationResult:
+    """Validate ``data`` and keep the valid and quarantined rows as Arrow tables.
+
+    Used by :meth:`Schema.validate <suture.schema.Schema.validate>`.  On Spark the rows
+    are collected to the driver: for large data, write them with
+    :func:`validate_to_files` instead.
+    """
+    plan = _plan(schema, data, engine, ("valid", "quarantine", "summary"))
+    folds: dict[str, Aggregator[Any, Any]] = {
+        "summary": ValidationCounts(),
+        "valid": CollectBatches(plan.outputs["valid"]),
+        "quarantine": CollectBatches(plan.outputs["quarantine"]),
+    }
+    done = plan.engine.map_batches(data, plan.fn, schema=plan.outputs, aggregators=folds)
+    return ValidationResult(done["valid"], done["quarantine"], done["summary"])
 
 
 def validate_to_files(
     schema: Schema,
     data: Any,
     *,
-    quarantine: Path | None = None,
-    valid: Path | None = None,
-    batch_size: int = 65_536,
+    quarantine: str | os.PathLike[str] | None = None,
+    valid: str | os.PathLike[str] | None = None,
+    engine: str | Engine | None = None,
     progress: Callable[[int], None] | None = None,
+    batch_size: int | None = None,
 ) -> ValidationSummary:
     """Stream ``data``, writing quarantined (and optionally valid) rows to Parquet.
 
-    A quarantine file is written even when empty, so a pipeline can always read it.
+    Parameters
+    ----------
+    schema : Schema
+    data : path, table or DataFrame
+        Anything the engine reads.
+    quarantine, valid : path, optional
+        Where to write the quarantined rows and the valid (typed) rows: Parquet files
+        on the local engine, Parquet folders on Spark.  A quarantine output is written
+        even when empty, so a pipeline can always read it.  Both are replaced together
+        at the end or, on any failure, neither.
+    engine : {"local", "spark"}, Engine or None
+        Where to run (see :func:`suture.engines.resolve_engine`).
+    progress : callable, optional
+        Called with the number of input rows done.
+    batch_size : int, optional
+        Rows per batch of the local engine (as ``engine=LocalEngine(batch_size=...)``).
     """
-
-    def run() -> ValidationSummary:
-        summary = ValidationSummary()
-        with ExitStack() as stack:
-            writers: dict[str, pq.ParquetWriter] = {}
-            validator: Validator | None = None
-            for validator, checked, rows in stream_checks(schema, data, batch_size=batch_size):
-                summary.add(checked, rows)
-                if quarantine is not None:
-                    q_schema = validator.quarantine_schema
-                    _write(stack, writers, "q", quarantine, checked.quarantine, q_schema)
-                if valid is not None:
-                    _write(stack, writers, "v", valid, checked.valid, checked.valid.schema)
-                if progress is not None:
-                    progress(rows)
-            if validator is None:
-                validator = _validator_for(schema, data)
-            if quarantine is not None and "q" not in writers:
-                pq.write_table(validator.quarantine_schema.empty_table(), quarantine)
-            if valid is not None and "v" not in writers:
-                pq.write_table(validator.valid_schema().empty_table(), valid)
-        return summary
-
-    result: ValidationSummary = _restarting(run)
-    return result
-
-
-def _write(
-    stack: ExitStack,
-    writers: dict[str, pq.ParquetWriter],
-    key: str,
-    path: Path,
-    batch: pa.RecordBatch | pa.Table,
-    schema: pa.Schema,
-) -> None:
-    if key not in writers:
-        try:
-            writers[key] = stack.enter_context(pq.ParquetWriter(str(path), schema))
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot write ({exc})") from None
-    if batch.num_rows and isinstance(batch, pa.Table):
-        writers[key].write_table(batch.combine_chunks())
-    elif batch.num_rows:
-        writers[key].write_batch(batch)
-
-
-def validate_spark(schema: Schema, df: Any, engine: Any = None) -> ValidationResult:
-    """Validate a Spark DataFrame on Spark: lazy valid/quarantine frames and a summary."""
-    from suture.engines import resolve_engine
-    from suture.engines.spark import _quiet
-
-    runner = resolve_engine(engine or "spark", df)
-    with _quiet():
-        return _validate_spark(schema, df, runner)
-
-
-def _validate_spark(schema: Schema, df: Any, runner: Any) -> ValidationResult:
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    from suture.schema.contract import ValidationResult
-
-    input_schema = runner.schema_of(df)
-    validator = schema.validator(input_schema, "the Spark DataFrame")
-    text = schema.dumps()
-    quarantine_arrow = validator.quarantine_schema
-    valid_arrow = validator.valid_schema()
-    quarantine_schema = from_arrow_schema(quarantine_arrow)
-    valid_schema = from_arrow_schema(valid_arrow)
-
-    def split(which: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-        def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            from suture.schema.contract import Schema as _Schema
-
-            local: Validator | None = None
-            for batch in batches:
-                if local is None:
-                    local = _Schema.loads(text).validator(batch.schema, "the Spark DataFrame")
-                checked = local.check(batch)
-                if which == "valid":
-                    for piece in checked.valid.to_batches():
-                        yield _conform(piece, valid_arrow)
-                else:
-                    yield _conform(_no_rows(checked.quarantine), quarantine_arrow)
-
-        return apply
-
-    aggregator = ValidationAggregator(
-        schema, input_schema, "the Spark DataFrame", row_numbers=False
+    engine = engine_with_batch_size(engine, batch_size)
+    wanted: tuple[str, ...] = ("summary",)
+    if quarantine is not None:
+        wanted += ("quarantine",)
+    if valid is not None:
+        wanted += ("valid",)
+    plan = _plan(schema, data, engine, wanted)
+    sinks = {"quarantine": _path(quarantine), "valid": _path(valid)}
+    done = plan.engine.map_batches(
+        data,
+        plan.fn,
+        schema=plan.outputs,
+        sink={name: path for name, path in sinks.items() if path is not None},
+        aggregators={"summary": ValidationCounts()},
+        progress=progress,
     )
-    summary = runner.aggregate(df, aggregator)
-    return ValidationResult(
-        df.mapInArrow(split("valid"), valid_schema),
-        df.mapInArrow(split("quarantine"), quarantine_schema),
-        summary,
-    )
+    summary: ValidationSummary = done["summary"]
+    return summary
 
 
-def _no_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Spark has no source row numbers: ``__row`` is null there."""
-    index = batch.schema.get_field_index(ROW)
-    return batch.set_column(index, ROW, pa.nulls(batch.num_rows, pa.int64()))
+def _path(target: str | os.PathLike[str] | None) -> Path | None:
+    return None if target is None else Path(target)
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema):
-        return batch
-    arrays = [
-        column if column.type == f.type else column.cast(f.type)
-        for column, f in zip(batch.columns, schema, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+class _Plan:
+    def __init__(self, engine: Engine, fn: ValidatorFn, outputs: dict[str, pa.Schema]) -> None:
+        self.engine = engine
+        self.fn = fn
+        self.outputs = outputs
+
+
+def _plan(schema: Schema, data: Any, engine: str | Engine | None, wanted: tuple[str, ...]) -> _Plan:
+    from suture.engines import is_spark_frame, resolve_engine
+
+    runner = resolve_engine(engine, data)
+    input_schema = runner.schema_of(data)
+    if isinstance(data, str | os.PathLike):
+        origin = str(data)
+        line_offset = csv_line_offset(Path(data)) if Path(data).is_file() else None
+    else:
+        origin = "the Spark DataFrame" if is_spark_frame(data) else "the data"
+        line_offset = None
+    validator = schema.validator(input_schema, origin, line_offset=line_offset)
+    every = {
+        "valid": validator.valid_schema(),
+        "quarantine": validator.quarantine_schema,
+        "summary": SUMMARY_SCHEMA,
+    }
+    outputs = {name: every[name] for name in wanted}
+    fn = ValidatorFn(schema, origin, wanted, line_offset=line_offset)
+    return _Plan(runner, fn, outputs)
+
+
+def engine_with_batch_size(
+    engine: str | Engine | None, batch_size: int | None
+) -> str | Engine | None:
+    """``engine`` with a ``batch_size`` given beside it (the local engine's option)."""
+    if batch_size is None:
+        return engine
+    if engine not in (None, "local"):
+        raise ConfigError(
+            "batch_size is an option of the engine: pass LocalEngine(batch_size=...) or "
+            "SparkEngine(batch_size=...) as engine, not both"
+        )
+    from suture.engines import LocalEngine
+
+    return LocalEngine(batch_size=batch_size)
