@@ -1,8 +1,12 @@
 """The contract commands as plain functions: ``suture infer``, ``validate`` and ``diff``.
 
-Each takes typed arguments, prints with rich and returns the exit code; a suture error
-(a user's mistake) is printed as one line and gives exit code 2, never a traceback.
-``suture/cli.py`` wires them into the Typer application.
+Each takes typed arguments, prints with rich and returns the exit code of
+:mod:`suture.errors`: 0 (``EXIT_OK``) success, 1 (``EXIT_FOUND``) violations above the
+tolerance or a changed contract, 2 (``EXIT_USAGE``) a user's mistake or unreadable input,
+printed as one line, never a traceback.  Other exceptions are bugs: they propagate to
+``suture/cli.py``, which gives them their own exit code.  The contract ``infer`` prints
+is written raw (no wrapping at the terminal's width), so it is valid TOML in any
+terminal or pipe.
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from suture.errors import SchemaError, SutureError
+from suture.errors import EXIT_FOUND, EXIT_OK, EXIT_USAGE, ConfigError, SutureError
 
 __all__ = ["diff_command", "infer_command", "parse_tolerance", "validate_command"]
 
-EXIT_OK = 0
-EXIT_VIOLATIONS = 1
-EXIT_ERROR = 2
+EXIT_VIOLATIONS = EXIT_FOUND
+EXIT_ERROR = EXIT_USAGE
 _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(%?)\s*$")
 
 
@@ -42,19 +45,19 @@ def parse_tolerance(text: str, rows: int) -> int:
 
     Raises
     ------
-    SchemaError
+    ConfigError
         When ``text`` is neither.
     """
     m = _TOLERANCE.match(text)
     if m is None:
-        raise SchemaError(
+        raise ConfigError(
             f"--max-violations {text!r} is not a count or a percentage; use e.g. 100 or 0.5%"
         )
     value = float(m.group(1))
     if m.group(2):
         return int(rows * value / 100.0)
     if value != int(value):
-        raise SchemaError(f"--max-violations {text!r}: a count must be whole; use e.g. 100")
+        raise ConfigError(f"--max-violations {text!r}: a count must be whole; use e.g. 100")
     return int(value)
 
 
@@ -67,24 +70,31 @@ def infer_command(
 ) -> int:
     """``suture infer DATA [-o schema.toml]``: write a commented contract for review.
 
-    ``source`` is a data file (profiled now) or a ``.profile`` file written earlier.
-    Without ``output`` the contract is printed.
+    ``source`` is a data file (profiled now) or a ``.profile`` file written earlier;
+    ``exclude`` leaves columns out of either.  Without ``output`` the contract is
+    printed raw (valid TOML whatever the terminal width or pipe); with it, the file is
+    written atomically (complete or not at all).
     """
     out = _console(console)
     try:
+        from suture.bundle import check_output, write_bytes_atomic
         from suture.profile import Profile, profile
         from suture.schema.contract import Schema
 
+        if output is not None:
+            check_output(output)
         path = Path(source)
         if path.suffix == ".profile":
             prof = Profile.load(path)
+            schema = Schema.infer(prof, source=str(source), exclude=exclude)
         else:
             prof = profile(source, exclude=list(exclude))
-        schema = Schema.infer(prof, source=str(source))
+            schema = Schema.infer(prof, source=str(source))
         if output is None:
-            out.print(schema.dumps(), markup=False, highlight=False, end="")
+            out.file.write(schema.dumps())
+            out.file.flush()
             return EXIT_OK
-        schema.save(output)
+        write_bytes_atomic(output, schema.dumps().encode("utf-8"))
     except SutureError as exc:
         return _error(out, exc)
     held = [c for c in schema.columns if not c.feature]
@@ -119,7 +129,7 @@ def validate_command(
     quarantine: Path | None = None,
     output: Path | None = None,
     max_violations: str = "0",
-    engine: Any = "local",
+    engine: str = "local",
     console: Console | None = None,
 ) -> int:
     """``suture validate DATA --schema schema.toml [--quarantine bad.parquet]``.
@@ -127,9 +137,8 @@ def validate_command(
     Streams ``source``; writes quarantined rows (and, with ``output``, valid typed rows)
     to Parquet; prints a table of violations by column and kind.  Returns 1 when more
     rows were quarantined than ``max_violations`` allows (a count, or a percentage of the
-    input rows such as ``"0.5%"``), 2 on a user error, else 0.  ``engine`` is "local",
-    "spark" or an engine object; on Spark the outputs are Parquet folders.  The outputs
-    are replaced together at the end, or on any failure not at all.
+    input rows such as ``"0.5%"``), 2 on a user error, else 0.  With ``engine="spark"``
+    the outputs are Parquet folders written by Spark.
     """
     out = _console(console)
     try:
@@ -137,11 +146,14 @@ def validate_command(
 
         contract = Schema.load(schema)
         parse_tolerance(max_violations, 0)
-        from suture.schema.run import validate_to_files
+        if engine == "spark":
+            summary = _validate_on_spark(contract, source, quarantine, output)
+        elif engine == "local":
+            from suture.schema.run import validate_to_files
 
-        summary = validate_to_files(
-            contract, source, quarantine=quarantine, valid=output, engine=engine
-        )
+            summary = validate_to_files(contract, source, quarantine=quarantine, valid=output)
+        else:
+            raise ConfigError(f"unknown engine {engine!r}; use local or spark")
         allowed = parse_tolerance(max_violations, summary.rows)
     except SutureError as exc:
         return _error(out, exc)
@@ -159,6 +171,21 @@ def validate_command(
         )
         return EXIT_VIOLATIONS
     return EXIT_OK
+
+
+def _validate_on_spark(
+    contract: Any, source: str | Path, quarantine: Path | None, output: Path | None
+) -> Any:
+    from suture.engines.spark import SparkEngine
+
+    engine = SparkEngine()
+    frame = engine.open(source)
+    result = contract.validate(frame, engine=engine)
+    if quarantine is not None:
+        result.quarantine.write.mode("overwrite").parquet(str(quarantine))
+    if output is not None:
+        result.valid.write.mode("overwrite").parquet(str(output))
+    return result.summary
 
 
 def diff_command(old: Path, new: Path, *, console: Console | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from suture import __version__
-from suture.errors import SchemaError, SourceError, UnitError
+from suture.errors import ConfigError, SchemaError, SourceError, UnitError
 from suture.schema import toml_io
 from suture.schema.coerce import RecordCoercer, compile_record
 from suture.schema.expressions import Expr, ExpressionError, compile_expression
@@ -140,15 +140,40 @@ class Schema:
         return compiled
 
     @classmethod
-    def infer(cls, profile: Any, *, source: str | None = None) -> Schema:
+    def infer(
+        cls, profile: Any, *, source: str | None = None, exclude: Sequence[str] = ()
+    ) -> Schema:
         """The contract a reviewer starts from, inferred from a :class:`~suture.Profile`.
 
         Each column's type, nullability and suggested range come from the profile (see
         :mod:`suture.schema.infer`); the evidence is kept as the column's ``note``.
+
+        Parameters
+        ----------
+        profile : Profile
+        source : str, optional
+            The data's name, recorded in ``[contract]`` (default: the profile's source).
+        exclude : sequence of str
+            Columns of the profile to leave out of the contract.
+
+        Raises
+        ------
+        ConfigError
+            When ``exclude`` names a column the profile does not have.
+        SchemaError
+            When no column is left.
         """
         from suture.schema.infer import infer_column
 
-        columns = [infer_column(profile[name], profile.row_count) for name in profile]
+        names = list(profile)
+        unknown = [name for name in exclude if name not in names]
+        if unknown:
+            raise ConfigError(
+                f"cannot exclude {', '.join(map(repr, unknown))}: no such column in the "
+                f"profile; columns are: {', '.join(names)}"
+            )
+        kept = [name for name in names if name not in set(exclude)]
+        columns = [infer_column(profile[name], profile.row_count) for name in kept]
         meta = {
             "source": source or str(profile.metadata.get("source", "")),
             "rows": int(profile.row_count),
@@ -264,31 +289,29 @@ class Schema:
         return Validator(self, input_schema, origin, line_offset=line_offset)
 
     def validate(
-        self, data: Any, *, engine: Any = None, batch_size: int | None = None
+        self, data: Any, *, engine: Any = None, batch_size: int = 65_536
     ) -> ValidationResult:
         """Check a table, file or Spark DataFrame; split it into valid and quarantined rows.
 
         Parameters
         ----------
         data : path, pyarrow Table/RecordBatch, pandas/polars or Spark DataFrame
-        engine : {"local", "spark"}, Engine, optional
-            Where to run (:func:`suture.engines.resolve_engine`): default the local
-            engine, or Spark for a Spark DataFrame.  ``"spark"``, a ``SparkEngine`` and a
-            Spark DataFrame run on Spark, a path included.
-        batch_size : int, optional
-            Rows per batch of the local engine (the same as
-            ``engine=LocalEngine(batch_size=...)``).
+        engine : {"local", "spark"}, optional
+            A Spark DataFrame is validated on Spark: ``valid`` and ``quarantine`` are then
+            Spark DataFrames (lazy), and ``summary`` is computed with the Spark engine.
+        batch_size : int
+            Rows per batch on the local path.
 
         Returns
         -------
         ValidationResult
-            ``valid`` and ``quarantine`` as Arrow tables, in input order (on Spark they
-            are collected to the driver: for large data write them to Parquet with
-            ``suture validate`` or :func:`suture.schema.run.validate_to_files`).
         """
-        from suture.schema.run import engine_with_batch_size, validate_data
+        from suture.engines import _is_spark_frame
+        from suture.schema.run import validate_local, validate_spark
 
-        return validate_data(self, data, engine=engine_with_batch_size(engine, batch_size))
+        if _is_spark_frame(data) or engine == "spark":
+            return validate_spark(self, data, engine)
+        return validate_local(self, data, batch_size=batch_size)
 
     def coerce(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Check and convert one record (a dict), as the service does for each request.

@@ -13,24 +13,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from suture.schema.checks import DURATION_UNITS
+from suture.schema.messages import fmt
 from suture.schema.types import Column
 from suture.sketches import is_numeric
 from suture.sketches._base import ColumnSummary
 
-__all__ = ["MAX_LEVELS", "infer_column", "readable_range"]
+__all__ = ["MAX_LEVELS", "fmt", "infer_column", "integer_range", "readable_range"]
 
 MAX_LEVELS = 64
 """A string column with at most this many distinct values gets closed levels."""
 MARGIN = 0.10
-
-
-def fmt(x: float) -> str:
-    """A number for a comment: thousands separators, at most 4 significant digits."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if float(x) == int(x) and abs(x) < 1e15:
-        return f"{int(x):,}"
-    return f"{x:,.4g}"
 
 
 def count(x: float) -> str:
@@ -73,6 +66,42 @@ def readable_range(low: float, high: float, *, integer: bool = False) -> tuple[f
     return float(_tidy(lo)), float(_tidy(hi))
 
 
+def integer_range(low: int, high: int, t: pa.DataType | None = None) -> tuple[int, int]:
+    """:func:`readable_range` for integers, exactly, within the range of the type ``t``.
+
+    Beyond 2**53 the arithmetic stays in Python integers, so an int64 maximum stays
+    ``9223372036854775807`` instead of becoming ``9.223372036854776e+18``; for 64-bit
+    types the bounds are clamped to what the type can hold.
+
+    >>> integer_range(17, 4983)
+    (0, 5500)
+    >>> integer_range(0, 2**63 - 1, pa.int64())
+    (0, 9223372036854775807)
+    """
+    if max(abs(low), abs(high)) < 2**53:
+        lo_f, hi_f = readable_range(float(low), float(high), integer=True)
+        lo, hi = int(lo_f), int(hi_f)
+    else:
+        span = high - low
+        margin = -(-span // 10) if span > 0 else max(abs(high) // 100, 1)
+        step = max(1, int(_step(float(span + 2 * margin))))
+        lo = ((low - margin) // step) * step
+        hi = -((-(high + margin)) // step) * step
+        if low >= 0 > lo:
+            lo = 0
+        if high <= 0 < hi:
+            hi = 0
+    if t is not None and pa.types.is_integer(t) and t.bit_width == 64:
+        info = (0, 2**64 - 1) if pa.types.is_unsigned_integer(t) else (-(2**63), 2**63 - 1)
+        lo, hi = max(lo, info[0]), min(hi, info[1])
+    return lo, hi
+
+
+def _exact(x: Any) -> int:
+    """A whole number from the profile (an int, or a float that is one) as an int."""
+    return x if isinstance(x, int) else int(x)
+
+
 def _tidy(x: float) -> float:
     return float(f"{x:.12g}")
 
@@ -81,10 +110,6 @@ def _nulls(s: ColumnSummary) -> str:
     count, nulls = int(getattr(s, "count", 0)), int(getattr(s, "nulls", 0))
     share = nulls / count if count else 0.0
     return f"observed {share:.2%} nulls ({nulls:,} of {count:,})"
-
-
-def _bound(value: float, integer: bool) -> float | int:
-    return int(value) if integer else value
 
 
 def infer_column(s: ColumnSummary, rows: int) -> Column:
@@ -121,6 +146,10 @@ def infer_column(s: ColumnSummary, rows: int) -> Column:
         col = _numeric(s, base, nullable, t)
     elif s.kind == "boolean" or "boolean" in hints:
         col = Column(name, "boolean", nullable, note=f"{base}; {_top(s)}")
+    elif t is not None and pa.types.is_duration(t):
+        col = _duration(s, base, nullable, t)
+    elif t is not None and pa.types.is_time(t):
+        col = Column(name, "time", nullable, note=f"{base}; from {s.min} to {s.max}")
     elif s.kind == "temporal" or "timestamp" in hints:
         col = _timestamp(s, base, nullable)
     elif s.kind == "set":
@@ -151,7 +180,12 @@ def _numeric(s: Any, base: str, nullable: bool, t: pa.DataType) -> Column:
         return Column(s.name, kind, True, note=f"{base}; no finite value")
     q999 = s.quantile(0.999).value
     q001 = s.quantile(0.001).value
-    lo, hi = readable_range(s.min, s.max, integer=integer)
+    lo: int | float
+    hi: int | float
+    if integer:
+        lo, hi = integer_range(_exact(s.min), _exact(s.max), t)
+    else:
+        lo, hi = readable_range(s.min, s.max)
     note = (
         f"{base}; min {fmt(s.min)}, max {fmt(s.max)}; 0.1th percentile {fmt(q001)}, "
         f"99.9th percentile {fmt(q999)}; mean {fmt(s.mean)}"
@@ -161,14 +195,20 @@ def _numeric(s: Any, base: str, nullable: bool, t: pa.DataType) -> Column:
     if "categorical" in s.hints and "constant" not in s.hints:
         note += f"\nonly {count(s.distinct())} distinct values: a code? then use categorical"
     note += "\nsuggested range = observed extremes widened by 10% and rounded"
-    return Column(
-        s.name,
-        kind,
-        nullable,
-        min=_bound(lo, integer),
-        max=_bound(hi, integer),
-        note=note,
+    return Column(s.name, kind, nullable, min=lo, max=hi, note=note)
+
+
+def _duration(s: Any, base: str, nullable: bool, t: pa.DataType) -> Column:
+    """A duration is a number in the unit of its Arrow type (``duration[s]``: second)."""
+    unit = DURATION_UNITS[t.unit]
+    if s.finite == 0:
+        return Column(s.name, "number", True, unit=unit, note=f"{base}; no finite value")
+    lo, hi = readable_range(s.min_ticks, s.max_ticks)
+    note = (
+        f"{base}; durations from {s.min} to {s.max}, read as numbers in {unit}"
+        "\nsuggested range = observed extremes widened by 10% and rounded"
     )
+    return Column(s.name, "number", nullable, unit=unit, min=lo, max=hi, note=note)
 
 
 def _top(s: Any, k: int = 5) -> str:

@@ -13,29 +13,26 @@ import pyarrow.compute as pc
 
 from suture._arrow import arrow_indices, numpy_values
 from suture._codec import Field
+from suture.parsing import LOOKS as _LOOKS
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
+    DEFAULT_LG_K,
     HllRegisters,
-    distinct_estimate,
+    hll_estimate,
     hll_merge,
     hll_update,
     hll_zero,
 )
 from suture.sketches.estimate import Estimate
-from suture.sketches.frequent import FrequentItem, FrequentItems
+from suture.sketches.frequent import DEFAULT_LG_MAX_MAP, FrequentItem, FrequentItems
 from suture.sketches.hashing import string_keys
 from suture.sketches.moments import Moments, weighted_moments_of
-from suture.sketches.sizes import DEFAULT_LG_K, DEFAULT_LG_MAX_MAP, check_lg_k, check_lg_max_map
 
 __all__ = ["BooleanSketch", "BooleanSummary", "StringSketch", "StringSummary"]
 
-# What a string "looks like", tested on each batch's distinct values only.
-LOOKS = {
-    "numeric": r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$",
-    "boolean": r"^(?i)(true|false|yes|no|t|f|y|n)$",
-    "timestamp": r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
-    "spaced": r"\s\S+\s",
-}
+# What a string "looks like", tested on each batch's distinct values only.  The rules
+# are the contracts' own (suture.parsing), so what looks like a timestamp validates as one.
+LOOKS = _LOOKS
 
 
 @dataclass
@@ -64,9 +61,9 @@ class StringSketch(ColumnSketch[StringState]):
     ----------
     lg_k : int, default 12
         HyperLogLog size of the distinct estimate.
-    lg_max_map : int, default 11
+    lg_max_map : int, default 10
         Frequent-items map size: counts are exact while there are at most
-        ``0.75 * 2**lg_max_map`` distinct values (1,536 at the default).
+        ``0.75 * 2**lg_max_map`` distinct values.
 
     Notes
     -----
@@ -78,8 +75,8 @@ class StringSketch(ColumnSketch[StringState]):
     kind = "string"
 
     def __init__(self, *, lg_k: int = DEFAULT_LG_K, lg_max_map: int = DEFAULT_LG_MAX_MAP) -> None:
-        self.lg_k = check_lg_k(lg_k)
-        self.lg_max_map = check_lg_max_map(lg_max_map)
+        self.lg_k = lg_k
+        self.lg_max_map = lg_max_map
 
     def config(self) -> str:
         return f"string(lg_k={self.lg_k},lg_max_map={self.lg_max_map})"
@@ -107,6 +104,7 @@ class StringSketch(ColumnSketch[StringState]):
 
     def merge(self, a: StringState, b: StringState) -> StringState:
         _flush(a)
+        _flush(b)
         a.count += b.count
         a.nulls += b.nulls
         a.empty += b.empty
@@ -117,17 +115,13 @@ class StringSketch(ColumnSketch[StringState]):
             a.looks[name] += b.looks[name]
         a.distinct = hll_merge(a.distinct, b.distinct)
         a.frequent = a.frequent.merge(b.frequent)
-        if b.pending is not None and b.pending_counts is not None:
-            # b's dictionary counts go into a; b itself is left as it was.
-            _fold_counts(a, b.pending, b.pending_counts)
         return a
 
     def finalize(self, state: StringState) -> StringSummary:
         return StringSummary(state)
 
     def _fields(self, state: StringState) -> dict[str, Field]:
-        if state.pending is not None:
-            state = self.merge(self.zero(), state)  # folded into a copy: state unchanged
+        _flush(state)
         return {
             "counts": [state.count, state.nulls, state.empty],
             "min_length": state.min_length,
@@ -162,12 +156,6 @@ def _flush(state: StringState) -> None:
         return
     dictionary, counts = state.pending, state.pending_counts
     state.pending = state.pending_counts = None
-    _fold_counts(state, dictionary, counts)
-
-
-def _fold_counts(state: StringState, dictionary: pa.Array, counts: npt.NDArray[np.int64]) -> None:
-    """Fold the values of ``dictionary`` seen ``counts`` times into the sketches (the
-    rows themselves were counted already)."""
     if not pa.types.is_string(dictionary.type):
         dictionary = pc.cast(dictionary, pa.string())
     used = np.flatnonzero(counts)
@@ -232,9 +220,8 @@ class StringSummary(ColumnSummary):
         return self.state.looks[what]
 
     def distinct(self) -> Estimate[float]:
-        """Number of distinct non-null values: exact (confidence 1) while the frequent-items
-        sketch holds every value, else the HyperLogLog estimate with its 95% bounds."""
-        return distinct_estimate(self.state.distinct, self.state.frequent.distinct)
+        """Estimated number of distinct non-null values (95% bounds)."""
+        return hll_estimate(self.state.distinct)
 
     def top(self, k: int = 10) -> list[FrequentItem]:
         """The ``k`` most frequent values with deterministic count bounds."""
