@@ -129,7 +129,7 @@ def validate_command(
     quarantine: Path | None = None,
     output: Path | None = None,
     max_violations: str = "0",
-    engine: str = "local",
+    engine: Any = "local",
     console: Console | None = None,
 ) -> int:
     """``suture validate DATA --schema schema.toml [--quarantine bad.parquet]``.
@@ -137,8 +137,9 @@ def validate_command(
     Streams ``source``; writes quarantined rows (and, with ``output``, valid typed rows)
     to Parquet; prints a table of violations by column and kind.  Returns 1 when more
     rows were quarantined than ``max_violations`` allows (a count, or a percentage of the
-    input rows such as ``"0.5%"``), 2 on a user error, else 0.  With ``engine="spark"``
-    the outputs are Parquet folders written by Spark.
+    input rows such as ``"0.5%"``), 2 on a user error, else 0.  ``engine`` is "local",
+    "spark" or an engine object; on Spark the outputs are Parquet folders.  The outputs
+    are replaced together at the end, or on any failure not at all.
     """
     out = _console(console)
     try:
@@ -146,14 +147,11 @@ def validate_command(
 
         contract = Schema.load(schema)
         parse_tolerance(max_violations, 0)
-        if engine == "spark":
-            summary = _validate_on_spark(contract, source, quarantine, output)
-        elif engine == "local":
-            from suture.schema.run import validate_to_files
+        from suture.schema.run import validate_to_files
 
-            summary = validate_to_files(contract, source, quarantine=quarantine, valid=output)
-        else:
-            raise ConfigError(f"unknown engine {engine!r}; use local or spark")
+        summary = validate_to_files(
+            contract, source, quarantine=quarantine, valid=output, engine=engine
+        )
         allowed = parse_tolerance(max_violations, summary.rows)
     except SutureError as exc:
         return _error(out, exc)
@@ -171,21 +169,6 @@ def validate_command(
         )
         return EXIT_VIOLATIONS
     return EXIT_OK
-
-
-def _validate_on_spark(
-    contract: Any, source: str | Path, quarantine: Path | None, output: Path | None
-) -> Any:
-    from suture.engines.spark import SparkEngine
-
-    engine = SparkEngine()
-    frame = engine.open(source)
-    result = contract.validate(frame, engine=engine)
-    if quarantine is not None:
-        result.quarantine.write.mode("overwrite").parquet(str(quarantine))
-    if output is not None:
-        result.valid.write.mode("overwrite").parquet(str(output))
-    return result.summary
 
 
 def diff_command(old: Path, new: Path, *, console: Console | None = None) -> int:

@@ -289,29 +289,31 @@ class Schema:
         return Validator(self, input_schema, origin, line_offset=line_offset)
 
     def validate(
-        self, data: Any, *, engine: Any = None, batch_size: int = 65_536
+        self, data: Any, *, engine: Any = None, batch_size: int | None = None
     ) -> ValidationResult:
         """Check a table, file or Spark DataFrame; split it into valid and quarantined rows.
 
         Parameters
         ----------
         data : path, pyarrow Table/RecordBatch, pandas/polars or Spark DataFrame
-        engine : {"local", "spark"}, optional
-            A Spark DataFrame is validated on Spark: ``valid`` and ``quarantine`` are then
-            Spark DataFrames (lazy), and ``summary`` is computed with the Spark engine.
-        batch_size : int
-            Rows per batch on the local path.
+        engine : {"local", "spark"}, Engine, optional
+            Where to run (:func:`suture.engines.resolve_engine`): default the local
+            engine, or Spark for a Spark DataFrame.  ``"spark"``, a ``SparkEngine`` and a
+            Spark DataFrame run on Spark, a path included.
+        batch_size : int, optional
+            Rows per batch of the local engine (the same as
+            ``engine=LocalEngine(batch_size=...)``).
 
         Returns
         -------
         ValidationResult
+            ``valid`` and ``quarantine`` as Arrow tables, in input order (on Spark they
+            are collected to the driver: for large data write them to Parquet with
+            ``suture validate`` or :func:`suture.schema.run.validate_to_files`).
         """
-        from suture.engines import _is_spark_frame
-        from suture.schema.run import validate_local, validate_spark
+        from suture.schema.run import engine_with_batch_size, validate_data
 
-        if _is_spark_frame(data) or engine == "spark":
-            return validate_spark(self, data, engine)
-        return validate_local(self, data, batch_size=batch_size)
+        return validate_data(self, data, engine=engine_with_batch_size(engine, batch_size))
 
     def coerce(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Check and convert one record (a dict), as the service does for each request.

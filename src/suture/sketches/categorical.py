@@ -16,17 +16,17 @@ from suture._codec import Field
 from suture.parsing import LOOKS as _LOOKS
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
-    DEFAULT_LG_K,
     HllRegisters,
-    hll_estimate,
+    distinct_estimate,
     hll_merge,
     hll_update,
     hll_zero,
 )
 from suture.sketches.estimate import Estimate
-from suture.sketches.frequent import DEFAULT_LG_MAX_MAP, FrequentItem, FrequentItems
+from suture.sketches.frequent import FrequentItem, FrequentItems
 from suture.sketches.hashing import string_keys
 from suture.sketches.moments import Moments, weighted_moments_of
+from suture.sketches.sizes import DEFAULT_LG_K, DEFAULT_LG_MAX_MAP, check_lg_k, check_lg_max_map
 
 __all__ = ["BooleanSketch", "BooleanSummary", "StringSketch", "StringSummary"]
 
@@ -61,9 +61,9 @@ class StringSketch(ColumnSketch[StringState]):
     ----------
     lg_k : int, default 12
         HyperLogLog size of the distinct estimate.
-    lg_max_map : int, default 10
+    lg_max_map : int, default 11
         Frequent-items map size: counts are exact while there are at most
-        ``0.75 * 2**lg_max_map`` distinct values.
+        ``0.75 * 2**lg_max_map`` distinct values (1,536 at the default).
 
     Notes
     -----
@@ -75,8 +75,8 @@ class StringSketch(ColumnSketch[StringState]):
     kind = "string"
 
     def __init__(self, *, lg_k: int = DEFAULT_LG_K, lg_max_map: int = DEFAULT_LG_MAX_MAP) -> None:
-        self.lg_k = lg_k
-        self.lg_max_map = lg_max_map
+        self.lg_k = check_lg_k(lg_k)
+        self.lg_max_map = check_lg_max_map(lg_max_map)
 
     def config(self) -> str:
         return f"string(lg_k={self.lg_k},lg_max_map={self.lg_max_map})"
@@ -104,7 +104,6 @@ class StringSketch(ColumnSketch[StringState]):
 
     def merge(self, a: StringState, b: StringState) -> StringState:
         _flush(a)
-        _flush(b)
         a.count += b.count
         a.nulls += b.nulls
         a.empty += b.empty
@@ -115,13 +114,17 @@ class StringSketch(ColumnSketch[StringState]):
             a.looks[name] += b.looks[name]
         a.distinct = hll_merge(a.distinct, b.distinct)
         a.frequent = a.frequent.merge(b.frequent)
+        if b.pending is not None and b.pending_counts is not None:
+            # b's dictionary counts go into a; b itself is left as it was.
+            _fold_counts(a, b.pending, b.pending_counts)
         return a
 
     def finalize(self, state: StringState) -> StringSummary:
         return StringSummary(state)
 
     def _fields(self, state: StringState) -> dict[str, Field]:
-        _flush(state)
+        if state.pending is not None:
+            state = self.merge(self.zero(), state)  # folded into a copy: state unchanged
         return {
             "counts": [state.count, state.nulls, state.empty],
             "min_length": state.min_length,
@@ -156,6 +159,12 @@ def _flush(state: StringState) -> None:
         return
     dictionary, counts = state.pending, state.pending_counts
     state.pending = state.pending_counts = None
+    _fold_counts(state, dictionary, counts)
+
+
+def _fold_counts(state: StringState, dictionary: pa.Array, counts: npt.NDArray[np.int64]) -> None:
+    """Fold the values of ``dictionary`` seen ``counts`` times into the sketches (the
+    rows themselves were counted already)."""
     if not pa.types.is_string(dictionary.type):
         dictionary = pc.cast(dictionary, pa.string())
     used = np.flatnonzero(counts)
@@ -220,8 +229,9 @@ class StringSummary(ColumnSummary):
         return self.state.looks[what]
 
     def distinct(self) -> Estimate[float]:
-        """Estimated number of distinct non-null values (95% bounds)."""
-        return hll_estimate(self.state.distinct)
+        """Number of distinct non-null values: exact (confidence 1) while the frequent-items
+        sketch holds every value, else the HyperLogLog estimate with its 95% bounds."""
+        return distinct_estimate(self.state.distinct, self.state.frequent.distinct)
 
     def top(self, k: int = 10) -> list[FrequentItem]:
         """The ``k`` most frequent values with deterministic count bounds."""
