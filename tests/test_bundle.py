@@ -9,14 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import suture
-from suture.bundle import MANIFEST, MODEL, PROFILE, RECOMMENDER, Bundle, created_now
+from suture.bundle import (
+    MANIFEST,
+    MODEL,
+    PROFILE,
+    RECOMMENDER,
+    Bundle,
+    LazyParts,
+    created_now,
+)
 from suture.errors import ConfigError, CorruptStateError, OutputError, SourceError
 from suture.recommend import Recommender
 from suture.schema import Schema
@@ -346,6 +354,18 @@ class _Interrupted(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self.names)
+
+
+def test_lazy_parts_are_made_once_each_in_name_order(tmp_path: Path) -> None:
+    made: list[str] = []
+
+    def maker(name: str) -> Callable[[], bytes]:
+        return lambda: made.append(name) or PARTS[name]
+
+    lazy = LazyParts({name: maker(name) for name in reversed(list(PARTS))})
+    path = Bundle.write(tmp_path / "m", MODEL, 1, lazy, META, created=WHEN)
+    assert made == sorted(PARTS)
+    assert Bundle.read(path, MODEL, 1).parts == PARTS
 
 
 @pytest.mark.parametrize("error", [RuntimeError("disk on fire"), KeyboardInterrupt()])

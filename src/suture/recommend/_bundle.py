@@ -18,7 +18,9 @@ into bytes and back; it knows nothing of the :class:`Recommender` class.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from suture.bundle import RECOMMENDER, Bundle
+from suture.bundle import RECOMMENDER, Bundle, LazyParts
 from suture.errors import CorruptStateError
 from suture.recommend._lsh import LSHParams, Neighbours
 from suture.recommend._signatures import SignatureState, check_state
@@ -55,10 +57,10 @@ class RecommenderParts:
     neighbours: Neighbours
 
 
-def _npy(array: np.ndarray[Any, Any]) -> bytes:
+def _npy(array: np.ndarray[Any, Any]) -> memoryview:
     sink = io.BytesIO()
     np.save(sink, np.ascontiguousarray(array), allow_pickle=False)
-    return sink.getvalue()
+    return sink.getbuffer()  # no copy
 
 
 def _parquet(ids: pa.Array) -> bytes:
@@ -71,9 +73,12 @@ def write_parts(path: Path, fitted: RecommenderParts) -> Path:
     """Write a fitted recommender to the folder ``path`` atomically (a bundle there is
     replaced; a folder holding anything else is refused)."""
     state, nb = fitted.state, fitted.neighbours
-    parts = {f"{n}.npy": _npy(getattr(state, n)) for n in _STATE_ARRAYS}
-    parts.update({f"neighbours_{n}.npy": _npy(getattr(nb, n)) for n in _NEIGHBOUR_ARRAYS})
-    parts.update({f"{n}.parquet": _parquet(getattr(state, n)) for n in _IDS})
+    # Each part is made when it is written, so the model is never twice in memory.
+    makers: dict[str, Callable[[], bytes | memoryview]] = {
+        f"{n}.npy": partial(_npy, getattr(state, n)) for n in _STATE_ARRAYS
+    }
+    makers.update({f"neighbours_{n}.npy": partial(_npy, getattr(nb, n)) for n in _NEIGHBOUR_ARRAYS})
+    makers.update({f"{n}.parquet": partial(_parquet, getattr(state, n)) for n in _IDS})
     metadata = {
         "params": fitted.params,
         "lsh": {"bands": fitted.lsh.bands, "rows": fitted.lsh.rows},
@@ -82,7 +87,7 @@ def write_parts(path: Path, fitted: RecommenderParts) -> Path:
         "interactions": len(state.pair_users),
         "dropped_rows": state.dropped,
     }
-    return Bundle.write(path, RECOMMENDER, FORMAT_VERSION, parts, metadata)
+    return Bundle.write(path, RECOMMENDER, FORMAT_VERSION, LazyParts(makers), metadata)
 
 
 def read_parts(path: Path) -> RecommenderParts:
