@@ -490,3 +490,29 @@ def test_a_profile_saved_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     same = Bundle.decode(first, PROFILE, 2, name="x")
     assert other.parts == same.parts
     assert {**other.manifest, "created": None} == {**same.manifest, "created": None}
+
+
+# -- every damage, exhaustively ----------------------------------------------------------
+def test_every_flipped_byte_and_every_truncation_of_a_single_file_is_refused() -> None:
+    image = Bundle.encode(PROFILE, 2, PARTS, META, created=WHEN)
+    for at in range(len(image)):
+        damaged = bytearray(image)
+        damaged[at] ^= 0x01
+        with pytest.raises(CorruptStateError):
+            Bundle.decode(bytes(damaged), PROFILE, 2, name="x.profile")
+    for size in range(len(image)):
+        with pytest.raises(CorruptStateError):
+            Bundle.decode(image[:size], PROFILE, 2, name="x.profile")
+
+
+def test_every_flipped_byte_of_a_manifest_but_the_time_is_refused(bundle: Path) -> None:
+    text = (bundle / MANIFEST).read_bytes()
+    start = text.index(WHEN.encode())
+    for at in range(len(text)):
+        if start <= at < start + len(WHEN):
+            continue
+        damaged = bytearray(text)
+        damaged[at] ^= 0x01
+        (bundle / MANIFEST).write_bytes(bytes(damaged))
+        with pytest.raises((CorruptStateError, SourceError)):
+            Bundle.read(bundle, MODEL, 1)
