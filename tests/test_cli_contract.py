@@ -285,6 +285,13 @@ FAILURES = [
         "error: --delimiter must be one character, got ';;'; use e.g. ';' or '\\t'",
     ),
     Case(
+        "profile-unknown-encoding",
+        ("profile", "good.csv", "-o", "old.profile", "--encoding", "klingon"),
+        2,
+        "error: --encoding 'klingon' is not an encoding Python knows; use e.g. utf-8, latin-1 "
+        "or cp1252",
+    ),
+    Case(
         "profile-batch-size-not-a-number",
         ("profile", "good.parquet", "--batch-size", "many"),
         2,
@@ -705,6 +712,14 @@ def test_latin1_csv_with_its_encoding(work: Path) -> None:
 
     cities = suture.Profile.load(work / "latin1.csv.profile")["city"].top(2)
     assert sorted(item.value for item in cities) == ["München", "Zürich"]
+
+
+def test_latin1_csv_infers_and_validates_with_its_encoding(work: Path) -> None:
+    inferred = run(["infer", "latin1.csv", "--encoding", "latin-1", "-o", "l.toml"], work)
+    assert inferred.returncode == 0, inferred.stderr
+    checked = run(["validate", "latin1.csv", "-s", "l.toml", "--encoding", "latin-1"], work)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "2 rows: 2 valid, 0 quarantined" in checked.stdout
 
 
 def test_semicolon_csv_is_read_as_two_columns(work: Path) -> None:

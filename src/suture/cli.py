@@ -173,18 +173,45 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def _engine_options(delimiter: str | None, encoding: str) -> dict[str, Any]:
-    """The reading options given on the command line, to pass to an engine."""
-    options: dict[str, Any] = {}
-    if delimiter is not None:
-        if len(delimiter) != 1 and delimiter != "\\t":
-            raise ConfigError(
-                f"--delimiter must be one character, got {delimiter!r}; use e.g. ';' or '\\t'"
-            )
-        options["delimiter"] = "\t" if delimiter == "\\t" else delimiter
-    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        options["encoding"] = encoding
-    return options
+def _reading(delimiter: str | None, encoding: str) -> dict[str, Any]:
+    """The reading options of the command line, checked, as engine keyword arguments."""
+    import codecs
+
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if delimiter is not None and len(delimiter) != 1:
+        raise ConfigError(
+            f"--delimiter must be one character, got {delimiter!r}; use e.g. ';' or '\\t'"
+        )
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(
+            f"--encoding {encoding!r} is not an encoding Python knows; use e.g. utf-8, "
+            "latin-1 or cp1252"
+        ) from None
+    return {"delimiter": delimiter, "encoding": encoding}
+
+
+def _engine(
+    name: str,
+    reading: dict[str, Any],
+    *,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    spark_master: str | None = None,
+) -> Any:
+    """The engine object the options name: local (the default) or spark."""
+    if name not in ("local", "spark"):
+        raise ConfigError(f"unknown engine {name!r}; use local or spark")
+    sizes: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
+    if name == "spark":
+        from suture.engines.spark import SparkEngine
+
+        return SparkEngine(master=spark_master, **sizes, **reading)
+    from suture.engines import LocalEngine
+
+    return LocalEngine(workers=workers, **sizes, **reading)
 
 
 @contextmanager
@@ -277,26 +304,29 @@ def profile(
     check_at_least("--workers", workers, 1, "cores to use")
     check_at_least("--batch-size", batch_size, 1, "rows per batch")
     check_at_least("--max-correlated", max_correlated, 0, "numeric columns to correlate")
-    if engine not in ("local", "spark"):
-        raise ConfigError(f"unknown engine {engine!r}; use local or spark")
     from suture.bundle import atomic_outputs, check_output
 
     target = out_path if out_path is not None else default_output(source)
     targets = [target] if html is None else [target, html]
     for path in targets:
         check_output(path)
-    reading = _engine_options(delimiter, encoding)
-    result = _profile_source(
-        source,
-        engine=engine,
-        spark_master=spark_master,
-        exclude=exclude or (),
+    runner = _engine(
+        engine,
+        _reading(delimiter, encoding),
         workers=workers,
         batch_size=batch_size,
-        max_correlated=max_correlated,
-        reading=reading,
-        quiet=quiet,
+        spark_master=spark_master,
     )
+    import suture
+
+    with _progress(source, quiet or engine == "spark") as progress:
+        result = suture.profile(
+            source,
+            engine=runner,
+            exclude=exclude or (),
+            max_correlated=max_correlated,
+            progress=progress,
+        )
     if result.row_count == 0:
         raise EmptyInputError(f"{source} has no rows; there is nothing to profile")
     with atomic_outputs(targets) as temporaries:
@@ -312,42 +342,6 @@ def profile(
     if html is not None:
         _say(f"wrote {html}")
     _say(f"wrote {target}")
-
-
-def _profile_source(
-    source: str,
-    *,
-    engine: str,
-    spark_master: str | None,
-    exclude: Sequence[str],
-    workers: int | None,
-    batch_size: int | None,
-    max_correlated: int,
-    reading: dict[str, Any],
-    quiet: bool,
-) -> Any:
-    """Profile ``source`` on the engine the options name (see :func:`profile`)."""
-    import suture
-
-    if engine == "spark":
-        from suture.engines.spark import SparkEngine
-
-        on_spark: Any = SparkEngine(master=spark_master, **reading)
-        return suture.profile(
-            source, engine=on_spark, exclude=exclude, max_correlated=max_correlated
-        )
-    from suture.engines import LocalEngine
-
-    sizes: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
-    local: Any = LocalEngine(workers=workers, **sizes, **reading)
-    with _progress(source, quiet) as progress:
-        return suture.profile(
-            source,
-            engine=local,
-            exclude=exclude,
-            max_correlated=max_correlated,
-            progress=progress,
-        )
 
 
 @app.command()
@@ -408,6 +402,8 @@ def infer(
     exclude: Annotated[
         list[str] | None, typer.Option(help="Leave this column out (repeatable).")
     ] = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Write a commented, typed contract (schema.toml) inferred from the data's profile.
 
@@ -417,9 +413,11 @@ def infer(
         from suture.bundle import check_output
 
         check_output(output)
+    runner = _engine("local", _reading(delimiter, encoding))
     from suture.schema.cli import infer_command
 
-    raise typer.Exit(infer_command(source, output, exclude=exclude or (), console=_console()))
+    code = infer_command(source, output, exclude=exclude or (), console=_console(), engine=runner)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -437,19 +435,19 @@ def validate(
         str, typer.Option(help="Rows allowed in quarantine: a count (100) or a share (0.5%).")
     ] = "0",
     engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = "utf-8",
 ) -> None:
     """Check data against a contract; quarantine bad rows; exit 1 above the tolerance.
 
     The valid rows and the quarantine are written together or not at all.
     """
-    if engine not in ("local", "spark"):
-        raise ConfigError(f"unknown engine {engine!r}; use local or spark")
+    runner = _engine(engine, _reading(delimiter, encoding))
     from suture.bundle import check_output
 
-    spark = engine == "spark"
     for path in (quarantine, output):
         if path is not None:
-            check_output(path, folder=spark)
+            check_output(path, folder=engine == "spark")
     from suture.schema.cli import validate_command
 
     code = validate_command(
@@ -458,7 +456,7 @@ def validate(
         quarantine=quarantine,
         output=output,
         max_violations=max_violations,
-        engine=engine,
+        engine=runner,
         console=_console(),
     )
     raise typer.Exit(code)

@@ -67,6 +67,7 @@ def infer_command(
     *,
     exclude: Sequence[str] = (),
     console: Console | None = None,
+    engine: Any = None,
 ) -> int:
     """``suture infer DATA [-o schema.toml]``: write a commented contract for review.
 
@@ -88,7 +89,7 @@ def infer_command(
             prof = Profile.load(path)
             schema = Schema.infer(prof, source=str(source), exclude=exclude)
         else:
-            prof = profile(source, exclude=list(exclude))
+            prof = profile(source, exclude=list(exclude), engine=engine)
             schema = Schema.infer(prof, source=str(source))
         if output is None:
             out.file.write(schema.dumps())
