@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import suture
-from suture.errors import SourceError
+from suture.errors import OutputError, SourceError
 from suture.profile import Profile
 from suture.report import _format as fmt
 from suture.report import render_html, render_terminal, write_html
 from suture.sketches import NumericSummary, TemporalSummary
-from suture.sketches.distinct import hll_error
+from suture.sketches.distinct import SMALL_KEYS, hll_bound
 from suture.sketches.estimate import Estimate
+from suture.sketches.quantiles import DEFAULT_K, kll_zero
 
 XSS_NAME = "<script>alert('name')</script>"
 XSS_VALUE = "<img src=x onerror=alert(1)>"
@@ -180,7 +181,9 @@ def test_terminal_footer_states_the_sketch_bounds(profile: Profile, diamonds: Pr
     rank_error = max(s.rank_error for s in profile.values() if isinstance(s, NumericSummary))
     text = " ".join(_terminal(profile).split())
     assert f"quantiles ±{rank_error:.2%} rank (KLL, 99%)" in text
-    assert f"distinct ±{2 * hll_error(12):.1%} (HLL, 95%)" in text
+    assert f"distinct ±{hll_bound(12):.1%} where estimated (HLL, 95%)" in text  # x, y, ...
+    few = suture.profile(pa.table({"c": pa.array([1, 2, 2]), "s": pa.array(["a", "b", "a"])}))
+    assert "distinct exact;" in " ".join(_terminal(few).split())
     assert "top counts exact" in text  # few distinct values: the frequent items are exact
     bounds = fmt.error_bounds(diamonds)
     assert bounds.frequent_error == 0
@@ -377,8 +380,12 @@ def test_html_shows_count_bounds_when_the_sketch_forgets() -> None:
     s = p["code"]
     assert s.top_error > 0  # type: ignore[attr-defined]
     text = _page(p).text("col-0")
-    assert f"at most ±{fmt.count(s.top_error)}" in text  # type: ignore[attr-defined]
+    assert f"each at most {fmt.count(s.top_error)} wide" in text  # type: ignore[attr-defined]
     assert "(all other values)" in text
+    for item in s.top(10):  # type: ignore[attr-defined]
+        e = item.count
+        assert f"[{fmt.count(e.lower)}–{fmt.count(e.upper)}]" in text
+        assert f"(between {fmt.count(e.lower)} and {fmt.count(e.upper)})" in text
 
 
 def test_write_html_writes_the_rendered_page(profile: Profile, tmp_path: Path) -> None:
@@ -389,14 +396,144 @@ def test_write_html_writes_the_rendered_page(profile: Profile, tmp_path: Path) -
 
 def test_write_html_to_a_missing_folder_says_so(profile: Profile, tmp_path: Path) -> None:
     target = tmp_path / "nope" / "report.html"
-    with pytest.raises(SourceError, match=r"nope/report\.html: cannot write the report"):
+    with pytest.raises(OutputError) as caught:
         write_html(profile, target)
+    assert str(caught.value) == (
+        f"{target}: cannot write the report (No such file or directory); "
+        "choose a writable path for the HTML report"
+    )
+    assert isinstance(caught.value, SourceError)  # what callers caught before
+    assert not target.parent.exists()
+
+
+def test_write_html_accepts_any_path_such_as_a_temporary_name(
+    profile: Profile, tmp_path: Path
+) -> None:
+    target = tmp_path / ".report.html.tmp-1234"
+    assert write_html(profile, str(target)) == target
+    assert target.read_text(encoding="utf-8") == render_html(profile)
 
 
 def test_a_saved_profile_renders_the_same(profile: Profile, tmp_path: Path) -> None:
     loaded = Profile.load(profile.save(tmp_path / "data.profile"))
     assert render_html(loaded) == render_html(profile)
     assert _terminal(loaded) == _terminal(profile)
+
+
+# ---------------------------------------------------------------- stated bounds agree everywhere
+
+
+@pytest.fixture(scope="module")
+def bounded() -> Profile:
+    """Columns whose distinct counts are exact beside columns whose counts are estimated,
+    a text column whose top counts are intervals, and uint64 values up to 2**64 - 1."""
+    rng = np.random.default_rng(11)
+    n = 60_000
+    codes = np.concatenate([rng.integers(0, 20, n // 2), rng.integers(20, 100_000, n // 2)])
+    big = rng.integers(0, 2**64 - 1, n, dtype=np.uint64)
+    big[:2] = [2**64 - 1, 0]
+    table = pa.table(
+        {
+            "few": pa.array(rng.integers(0, 16, n)),
+            "many": pa.array(rng.integers(0, 10**9, n)),
+            "word": pa.array(rng.choice(["a", "b", "c"], n)),
+            "code": pa.array(codes.astype(str)),
+            "big": pa.array(big),
+        }
+    )
+    return suture.profile(table, lg_max_map=6)
+
+
+def _two_lines(text: str, name: str) -> tuple[str, str]:
+    """The row of column ``name`` in the terminal output and the line under it."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(name + " "))
+    return lines[at], lines[at + 1]
+
+
+def test_each_distinct_count_is_stated_with_its_own_bound(bounded: Profile) -> None:
+    text = _terminal(bounded, width=160)
+    page = _page(bounded)
+    overview = page.text("overview")
+    figure = f"±{hll_bound(12):.1%}"
+    assert figure == "±3.3%"
+    for name, exact in (("few", 16), ("word", 3), ("many", None), ("code", None), ("big", None)):
+        e = bounded[name].distinct()  # type: ignore[attr-defined]
+        row, under = _two_lines(text, name)
+        section = page.text(f"col-{list(bounded).index(name)}")
+        if exact is not None:
+            assert (e.value, e.lower, e.upper, e.confidence) == (exact, exact, exact, 1.0)
+            assert fmt.distinct_text(e) == str(exact)
+            assert f" {exact} " in row and "±" not in under
+            assert f"distinct {exact} (exact)" in section
+        else:
+            assert e.confidence == pytest.approx(0.9545)
+            assert fmt.distinct_text(e) == f"{fmt.count(e.value)} {figure}"
+            assert fmt.count(e.value) in row and figure in under.split()
+            bounds = f"between {fmt.count(e.lower)} and {fmt.count(e.upper)}, 95%"
+            assert f"distinct {fmt.count(e.value)} ({bounds})" in section
+        assert f"{name} {fmt.type_name(bounded[name])} 0% {fmt.distinct_text(e)} " in overview
+
+
+def test_terminal_html_and_footer_give_the_same_distinct_figure(bounded: Profile) -> None:
+    bounds = fmt.error_bounds(bounded)
+    assert bounds.distinct_error == hll_bound(12)
+    figure = f"±{hll_bound(12):.1%}"
+    footer = " ".join(_terminal(bounded, width=160).split())
+    assert f"distinct {figure} where estimated (HLL, 95%)" in footer
+    words = _page(bounded).text("bounds")
+    assert f"up to {SMALL_KEYS:,} numbers or times" in words
+    assert f"within {figure} of the truth at 95% confidence" in words
+
+
+def test_top_value_counts_are_shown_as_their_intervals(bounded: Profile) -> None:
+    s = bounded["code"]
+    items = s.top(5)  # type: ignore[attr-defined]
+    assert all(i.count.lower < i.count.upper for i in items)
+    # The batch-level reduction widens only the upper side: the interval is not symmetric.
+    assert any(i.count.value - i.count.lower != i.count.upper - i.count.value for i in items)
+    text = _terminal(bounded, width=160)
+    section = _page(bounded).text(f"col-{list(bounded).index('code')}")
+    for item in items:
+        e = item.count
+        share = f"{e.value / s.count:.0%}"  # type: ignore[attr-defined]
+        parts = [item.value, fmt.count(e.value), share, f"({fmt.interval(e.lower, e.upper)})"]
+        assert re.search(r"\s+".join(map(re.escape, parts)), text), parts
+        assert fmt.interval(e.lower, e.upper) == f"{fmt.count(e.lower)}–{fmt.count(e.upper)}"
+        assert f"[{fmt.count(e.lower)}–{fmt.count(e.upper)}]" in section
+    widest = fmt.count(s.top_error)  # type: ignore[attr-defined]
+    assert f"top counts within intervals ≤ {widest} wide (certain)" in " ".join(text.split())
+    word = _terminal(bounded, width=160).split("word", 1)[1].split("code", 1)[0]
+    assert "–" not in word  # exact counts show no interval
+
+
+def test_exact_extremes_are_written_in_full(bounded: Profile) -> None:
+    s = bounded["big"]
+    assert (s.min, s.max) == (0, 2**64 - 1)  # type: ignore[attr-defined]
+    section = _page(bounded).text(f"col-{list(bounded).index('big')}")
+    assert "min / max 0 / 18,446,744,073,709,551,615" in section
+    assert "zeros / negatives 1 / 0" in section
+    row = _row(_terminal(bounded, width=160), "big").split()
+    assert row[3] == "0" and row[8] == fmt.short(float(2**64 - 1)) == "1.845e+19"
+
+
+def test_docs_state_the_bounds_the_code_gives() -> None:
+    root = Path(__file__).parent.parent
+
+    def read(name: str) -> str:
+        return " ".join((root / name).read_text(encoding="utf-8").split())
+
+    rank = f"±{kll_zero(DEFAULT_K).normalized_rank_error(False):.2%}"
+    distinct = f"±{hll_bound(12):.1%}"
+    assert (rank, distinct) == ("±0.27%", "±3.3%")
+    reports, profiles, readme = read("docs/reports.md"), read("docs/profiles.md"), read("README.md")
+    assert f"KLL (k = {DEFAULT_K}, the default" in reports and f"ε ≈ {rank[1:]}" in reports
+    assert f"quantiles {rank} rank (KLL, 99%)" in reports
+    assert f"distinct {distinct} where estimated (HLL, 95%)" in reports
+    assert f"{rank} of rank at k={DEFAULT_K}" in readme
+    for text in (reports, profiles, readme):
+        assert distinct in text
+        assert "±2.6%" not in text and "about ±3%" not in text and "KLL (k = 200" not in text
 
 
 # ---------------------------------------------------------------- a real browser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from suture.sketches import (
     TemporalSummary,
 )
 from suture.sketches._base import ColumnSummary
-from suture.sketches.distinct import hll_error
+from suture.sketches.distinct import HLL_CONFIDENCE, SMALL_KEYS, hll_bound
 from suture.sketches.estimate import Estimate
 from suture.sketches.quantiles import KLL_CONFIDENCE
 
@@ -33,7 +34,9 @@ __all__ = [
     "distinct_text",
     "duration",
     "error_bounds",
+    "exact_number",
     "hints_text",
+    "interval",
     "null_share",
     "null_share_of",
     "num",
@@ -46,7 +49,6 @@ __all__ = [
 
 DASH = "—"
 QUANTILES = (0.25, 0.5, 0.75, 0.99)
-HLL_CONFIDENCE = 0.9545
 _SAID_BY_TYPE = {"numeric": "numeric", "temporal": "timestamp", "boolean": "boolean", "set": "set"}
 _UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
@@ -93,6 +95,24 @@ def short(x: float | None) -> str:
 def count(n: float) -> str:
     """A count with thousands separators."""
     return f"{round(n):,}"
+
+
+def exact_number(x: int | Decimal) -> str:
+    """An exact integer or decimal in full, with thousands separators.
+
+    >>> exact_number(2**64 - 1), exact_number(Decimal("-1234.500"))
+    ('18,446,744,073,709,551,615', '-1,234.500')
+    """
+    return f"{x:,}"
+
+
+def interval(lower: float, upper: float) -> str:
+    """The interval of a count that is not exact, as text ("336–809"); "" when exact.
+
+    >>> interval(336.0, 809.0), interval(12.0, 12.0)
+    ('336–809', '')
+    """
+    return f"{count(lower)}–{count(upper)}" if upper > lower else ""
 
 
 def null_share(nulls: int, rows: int) -> str:
@@ -154,10 +174,15 @@ def _temporal(v: Any) -> str:
 
 
 def value(summary: ColumnSummary, x: Any) -> str:
-    """A value of the column, as text: a number, a date, a time or a duration."""
+    """A value of the column, as text: a number, a date, a time or a duration.
+
+    Exact extremes (a Python ``int`` or ``Decimal``) are written in full.
+    """
     if isinstance(summary, TemporalSummary):
         return _temporal(x)
-    if isinstance(x, float | int | np.floating | np.integer):
+    if isinstance(x, int | Decimal) and not isinstance(x, bool):
+        return exact_number(x)
+    if isinstance(x, float | np.floating | np.integer):
         return num(float(x))
     return DASH if x is None else str(x)
 
@@ -220,14 +245,17 @@ class ErrorBounds:
     rank_error : float or None
         Largest KLL normalized rank error over the numeric columns (99% confidence), or
         ``None`` when the profile has no quantile sketch with values.
-    distinct_error : float
-        HyperLogLog relative error at two standard deviations (95.45% confidence).
+    distinct_error : float or None
+        Relative half-width of the 95% interval of the distinct counts that are
+        estimated (:func:`~suture.sketches.distinct.hll_bound`, the figure each such
+        column states), or ``None`` when every column's count is exact.
     frequent_error : int or None
-        Largest amount a top-value count can be off by, or ``None`` without text columns.
+        Widest interval of a top-value count (upper minus lower bound), or ``None``
+        without text columns.
     """
 
     rank_error: float | None
-    distinct_error: float
+    distinct_error: float | None
     frequent_error: int | None
 
     def sentences(self) -> list[str]:
@@ -239,15 +267,24 @@ class ErrorBounds:
                 f"within ±{self.rank_error:.2%} of the stated rank, at "
                 f"{KLL_CONFIDENCE:.0%} confidence."
             )
-        out.append(
-            f"Distinct counts (HyperLogLog): within ±{self.distinct_error:.1%} of the "
-            f"truth at {HLL_CONFIDENCE:.0%} confidence; each column states its interval."
+        exact = (
+            f"exact where a column has few distinct values (up to {count(SMALL_KEYS)} numbers "
+            "or times, or every text value held by the frequent-items sketch)"
         )
+        if self.distinct_error is None:
+            out.append("Distinct counts: exact in every column.")
+        else:
+            out.append(
+                f"Distinct counts: {exact}; otherwise estimated by HyperLogLog, within "
+                f"±{self.distinct_error:.1%} of the truth at {HLL_CONFIDENCE:.0%} confidence. "
+                "Each column states its own interval."
+            )
         if self.frequent_error is not None:
             how = (
                 "exact"
                 if self.frequent_error == 0
-                else f"at most {count(self.frequent_error)} above or below the truth"
+                else "the true count lies between the lower and upper bound shown, an "
+                f"interval at most {count(self.frequent_error)} wide"
             )
             out.append(f"Top-value counts (frequent-items sketch): {how}, with certainty.")
         out.append("Row counts, nulls, min, max, mean and standard deviation are exact.")
@@ -258,11 +295,17 @@ class ErrorBounds:
         parts = []
         if self.rank_error is not None:
             parts.append(f"quantiles ±{self.rank_error:.2%} rank (KLL, {KLL_CONFIDENCE:.0%})")
-        parts.append(f"distinct ±{self.distinct_error:.1%} (HLL, {HLL_CONFIDENCE:.0%})")
+        if self.distinct_error is None:
+            parts.append("distinct exact")
+        else:
+            parts.append(
+                f"distinct ±{self.distinct_error:.1%} where estimated (HLL, {HLL_CONFIDENCE:.0%})"
+            )
         if self.frequent_error == 0:
             parts.append("top counts exact")
         elif self.frequent_error is not None:
-            parts.append(f"top counts ±{count(self.frequent_error)} (certain)")
+            widest = count(self.frequent_error)
+            parts.append(f"top counts within intervals ≤ {widest} wide (certain)")
         return "Error bounds: " + "; ".join(parts) + "; counts, min, max, mean, std exact."
 
 
@@ -288,9 +331,10 @@ def error_bounds(profile: Profile) -> ErrorBounds:
     ranks = [n.rank_error for s in summaries for n in _numeric_parts(s) if n.finite]
     texts = [t for s in summaries for t in _string_parts(s)]
     lg_k = int(profile.aggregator.options.get("lg_k", 12))
+    estimated = any(distinct_of(s).confidence < 1.0 for s in summaries)
     return ErrorBounds(
         rank_error=max(ranks) if ranks else None,
-        distinct_error=2 * hll_error(lg_k),
+        distinct_error=hll_bound(lg_k) if estimated else None,
         frequent_error=max((t.top_error for t in texts), default=0) if texts else None,
     )
 

@@ -102,7 +102,7 @@ class Bar:
 
 def bars_svg(bars: Sequence[Bar], total: float, *, label: str) -> str:
     """Horizontal bars, one per value, with whiskers where the count is not exact."""
-    row, label_w, bar_w, count_w = 24.0, 190.0, 270.0, 120.0
+    row, label_w, bar_w, count_w = 24.0, 190.0, 270.0, 170.0
     width, height = label_w + bar_w + count_w, row * len(bars) + 8
     # The scale follows the listed values; a larger remainder bar is cut and marked.
     peak = max((b.upper for b in bars if not b.other), default=0.0) or 1.0
@@ -113,9 +113,8 @@ def bars_svg(bars: Sequence[Bar], total: float, *, label: str) -> str:
         cut = b.value > peak
         w = bar_w * min(b.value, peak) / peak
         share = f" ({b.value / total:.1%})" if total else ""
-        bound = (
-            f" ±{f.count(max(b.upper - b.value, b.value - b.lower))}" if b.upper > b.lower else ""
-        )
+        interval = f.interval(b.lower, b.upper)
+        bound = f" [{interval}]" if interval else ""
         fill = OTHER if b.other else BAR
         parts.append(
             f"<g><title>{esc(b.label)}: {esc(f.count(b.value))}{esc(share)}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suture.errors import SourceError
+from suture.errors import OutputError
 from suture.profile import Profile
 from suture.report import _format as f
 from suture.report._svg import Bar, bars_svg, esc, heatmap_svg, histogram_svg
@@ -98,7 +98,9 @@ def render_html(profile: Profile) -> str:
     -----
     Every column name and value from the data is HTML-escaped.  Approximate numbers are
     shown with their bounds: quantiles with the values at ``q ± rank error`` (99%),
-    distinct counts with their 95% interval, top-value counts with deterministic bounds.
+    estimated distinct counts with their 95% interval (exact ones say so), top-value
+    counts that are not exact with their deterministic interval ``lower–upper``.  Exact
+    integer and decimal extremes are written in full.
     """
     meta = profile.metadata
     source = str(meta.get("source", "unknown source"))
@@ -124,16 +126,30 @@ def render_html(profile: Profile) -> str:
 def write_html(profile: Profile, path: str | Path) -> Path:
     """Write :func:`render_html` of ``profile`` to ``path`` (UTF-8) and return the path.
 
+    Parameters
+    ----------
+    profile : Profile
+    path : str or pathlib.Path
+        Any file path, whatever its name or suffix (the CLI passes a temporary path
+        from :func:`suture.bundle.atomic_outputs` and renames it into place).  The
+        page is rendered in full before the file is opened, so a rendering error
+        leaves no file behind.
+
     Raises
     ------
-    SourceError
-        When the file cannot be written.
+    OutputError
+        When the file cannot be written (a missing folder, a folder in the way, no
+        permission); the message names the path and the reason.
     """
     target = Path(path)
+    page = render_html(profile)
     try:
-        target.write_text(render_html(profile), encoding="utf-8")
+        target.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise SourceError(f"{target}: cannot write the report ({exc.strerror})") from None
+        raise OutputError(
+            f"{target}: cannot write the report ({exc.strerror or exc}); "
+            "choose a writable path for the HTML report"
+        ) from None
     return target
 
 
@@ -250,6 +266,8 @@ def _with_share(n: int, whole: int) -> str:
 
 def _distinct_words(s: ColumnSummary) -> str:
     e = f.distinct_of(s)
+    if e.lower == e.upper:
+        return f"{f.count(e.value)} (exact)"
     if f.count(e.lower) == f.count(e.upper):
         return f.count(e.value)
     bounds = f"between {f.count(e.lower)} and {f.count(e.upper)}"
@@ -326,10 +344,11 @@ def _quantiles(s: NumericSummary) -> str:
 def _histogram(s: NumericSummary) -> str:
     if not s.finite:
         return '<p class="empty">No finite values to chart.</p>'
-    whole = not isinstance(s, TemporalSummary) and s.all_integers and s.max - s.min < MAX_BARS
+    lo, hi = float(s.state.min), float(s.state.max)
+    whole = not isinstance(s, TemporalSummary) and s.all_integers and hi - lo < MAX_BARS
     if whole:
         # One bar per whole number, centred on it.
-        low, high = s.min - 0.5, s.max + 0.5
+        low, high = lo - 0.5, hi + 0.5
         hist = kll_histogram(s.state.quantiles, low, high, round(high - low))
     else:
         hist = s.histogram(BINS)
@@ -380,7 +399,10 @@ def _text_facts(s: StringSummary | BooleanSummary | SetSummary) -> str:
         rows += [
             ("elements", f.count(text.count)),
             ("distinct elements", _distinct_words(s)),
-            ("items per row: min / mean / max", _triple(s.sizes.min, s.sizes.mean, s.sizes.max)),
+            (
+                "items per row: min / mean / max",
+                _triple(float(s.sizes.min), s.sizes.mean, float(s.sizes.max)),
+            ),
         ]
     else:
         rows += [("distinct", _distinct_words(s)), ("empty strings", _with_share(s.empty, s.count))]
@@ -419,8 +441,9 @@ def _top_chart(s: StringSummary | BooleanSummary | SetSummary) -> str:
     words = (
         "Counts are exact."
         if error == 0
-        else f"Counts come from a frequent-items sketch: each is within its whisker for "
-        f"certain (at most ±{f.count(error)}); the remainder bar is approximate."
+        else "Counts come from a frequent-items sketch: the true count lies in the interval "
+        f"shown beside it and drawn as a whisker, for certain (each at most {f.count(error)} "
+        "wide); the remainder bar is approximate."
     )
     what = "elements" if isinstance(s, SetSummary) else "values"
     return f"{svg}<figcaption>The {len(items)} most frequent {what}. {words}</figcaption>"

@@ -43,9 +43,10 @@ def render_terminal(profile: Profile, console: Console | None = None, *, max_top
     Notes
     -----
     Numeric columns show quantiles as point estimates; the footer states the KLL rank
-    error, the HyperLogLog relative error and the largest top-value count error, so each
-    approximate number has its bound.  Values from the data are printed as plain text,
-    never interpreted as rich markup.
+    error, the HyperLogLog relative error (where a distinct count is estimated: each such
+    count also shows it, exact counts show none) and the widest top-value count interval;
+    each top-value count that is not exact shows its interval ``lower–upper``.  Values
+    from the data are printed as plain text, never interpreted as rich markup.
     """
     out = console if console is not None else Console()
     out.print(_header(profile))
@@ -154,9 +155,9 @@ def _numeric_table(columns: list[NumericSummary], width: int) -> Table:
     cells = {
         "nulls": [Text(f.null_share_of(s)) for s in columns],
         "distinct": [_distinct(s) for s in columns],
-        "min": [Text(f.short(s.min)) for s in columns],
+        "min": [Text(f.short(float(s.min))) for s in columns],
         **quantiles,
-        "max": [Text(f.short(s.max)) for s in columns],
+        "max": [Text(f.short(float(s.max))) for s in columns],
         "mean": [Text(f.short(s.mean)) for s in columns],
         "std": [Text(f.short(s.std)) for s in columns],
     }
@@ -180,7 +181,7 @@ def _text_table(columns: list[ColumnSummary], max_top: int, width: int) -> Table
     cells = {
         "nulls": [Text(f.null_share_of(s)) for s in columns],
         "distinct": [_distinct(s) for s in columns],
-        "top values (count, share, ± bound)": [
+        "top values (count, share, bounds)": [
             _top_values(s, max_top, value_width) for s in columns
         ],
         "mean len": [Text(_mean_length(s)) for s in columns],
@@ -209,8 +210,8 @@ def _item_count(value: float, lower: float, upper: float, total: int) -> str:
     share = (
         "" if not total else f" {'<1%' if 0 < value / total < 0.01 else f'{value / total:.0%}':>4}"
     )
-    bound = f" ±{f.count(max(upper - value, value - lower))}" if upper > lower else ""
-    return f"{f.count(value):>9}{share}{bound}"
+    bounds = f.interval(lower, upper)
+    return f"{f.count(value):>9}{share}{f' ({bounds})' if bounds else ''}"
 
 
 def _mean_length(s: ColumnSummary) -> str:
