@@ -254,3 +254,21 @@ def test_the_stated_distinct_bound_is_the_estimates_own() -> None:
     half = max(estimate.upper - estimate.value, estimate.value - estimate.lower)
     assert half / estimate.value == pytest.approx(hll_bound(12), rel=1e-9)
     assert f"{hll_bound(12):.1%}" == "3.3%"
+
+
+def test_inferred_ranges_of_decimal_and_uint64_columns_hold_their_data() -> None:
+    # Regression: exact Decimal extremes met float arithmetic in infer (a TypeError).
+    from suture.schema.infer import infer_column
+
+    low, high = Decimal("-3.750"), Decimal("1.250")
+    table = pa.table(
+        {
+            "d": pa.array([high, low, None], pa.decimal128(10, 3)),
+            "u": pa.array([0, TOP, HALF], pa.uint64()),
+        }
+    )
+    profile = suture.profile(table)
+    d, u = (infer_column(profile[name], 3) for name in ("d", "u"))
+    assert d.type == "number" and d.min <= low and d.max >= high
+    assert u.type == "integer" and u.min >= 0 and u.max >= TOP
+    assert "max 18,446,744,073,709,551,615" in u.note

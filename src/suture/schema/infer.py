@@ -185,7 +185,7 @@ def _numeric(s: Any, base: str, nullable: bool, t: pa.DataType) -> Column:
     if integer:
         lo, hi = integer_range(_exact(s.min), _exact(s.max), t)
     else:
-        lo, hi = readable_range(s.min, s.max)
+        lo, hi = readable_range(float(s.min), float(s.max))  # a decimal's are Decimals
     note = (
         f"{base}; min {fmt(s.min)}, max {fmt(s.max)}; 0.1th percentile {fmt(q001)}, "
         f"99.9th percentile {fmt(q999)}; mean {fmt(s.mean)}"
