@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import suture
+from suture import errors
 from suture.aggregate import Joined, RowCount
 from suture.engines import LocalEngine
 from suture.errors import SourceError
@@ -122,3 +124,70 @@ def test_an_error_on_the_helper_thread_comes_back_as_itself() -> None:
     table = pa.table({"x": pa.array(range(1_000), pa.int64())})
     with pytest.raises(SourceError, match="refused on the helper thread"):
         LocalEngine(workers=2).aggregate(table, aggregator)
+
+
+# ------------------------------------------------ errors cross the process boundary
+
+
+def _suture_errors() -> list[type[errors.SutureError]]:
+    found: list[type[errors.SutureError]] = []
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, errors.SutureError):
+            found.append(value)
+    return found
+
+
+def make_error(name: str) -> errors.SutureError:
+    """An instance of the error class ``name``, with every attribute it carries."""
+    cls = getattr(errors, name)
+    extra = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name not in ("self", "message", "args", "kwargs") and p.kind is not p.VAR_POSITIONAL
+    ]
+    error: errors.SutureError = cls(
+        f"{name} raised in a worker; fix it", *[f"{p}-value" for p in extra]
+    )
+    return error
+
+
+class RaisingRowCount(RowCount):
+    """Raises an error of the class named ``error`` on its first batch."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def update(self, state: int, batch: pa.RecordBatch) -> int:
+        if self.error == "ZeroDivisionError":
+            return 1 // 0
+        raise make_error(self.error)
+
+
+def one_worker_stream() -> pa.RecordBatchReader:
+    # A stream has no row count, so its batches go to worker processes whatever its size.
+    table = pa.table({"x": pa.array(range(1_000), pa.int64())})
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(500))
+
+
+@pytest.mark.parametrize("error_class", _suture_errors(), ids=lambda c: c.__name__)
+def test_each_suture_error_comes_back_from_a_worker_as_itself(
+    error_class: type[errors.SutureError],
+) -> None:
+    expected = make_error(error_class.__name__)
+    with pytest.raises(error_class) as info:
+        LocalEngine(workers=2).aggregate(one_worker_stream(), RaisingRowCount(error_class.__name__))
+    got = info.value
+    assert type(got) is error_class
+    assert str(got) == str(expected) == f"{error_class.__name__} raised in a worker; fix it"
+    assert vars(got) == vars(expected)  # e.g. RecordError.field and .kind
+    if error_class is errors.RecordError:
+        assert (got.field, got.kind) == ("field-value", "kind-value")  # type: ignore[attr-defined]
+
+
+def test_a_bug_in_a_worker_comes_back_as_an_internal_error_with_its_traceback() -> None:
+    with pytest.raises(errors.InternalError) as info:
+        LocalEngine(workers=2).aggregate(one_worker_stream(), RaisingRowCount("ZeroDivisionError"))
+    message = str(info.value)
+    assert message.startswith("a suture worker process failed:\nTraceback (most recent call last)")
+    assert "ZeroDivisionError: integer division or modulo by zero" in message
+    assert not isinstance(info.value, errors.SutureError)
