@@ -19,6 +19,7 @@ from suture.errors import CorruptStateError
 from suture.sketches import NumericSketch, StringSketch
 from suture.sketches.distinct import SMALL_KEYS, hll_bound, hll_estimate, hll_update, hll_zero
 from suture.sketches.hashing import int_keys
+from suture.testing import ShufflingEngine
 
 GOLDEN = Path(__file__).parent / "golden"
 TOP = 2**64 - 1
@@ -73,6 +74,29 @@ def test_uint64_from_2_63_on_is_profiled_as_unsigned(tmp_path: Path, workers: in
         truth = floats[min(int(q * floats.size), floats.size - 1)]
         assert estimate.lower <= truth <= estimate.upper, (q, estimate, truth)
     assert s.quantile(1.0).value == float(TOP)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_parts_do_not_depend_on_splits_order_or_bytes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    big = rng.integers(HALF - 50, HALF + 50, n, dtype=np.uint64)  # across 2**63
+    wide = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64, endpoint=True)
+    money = [Decimal(int(c)).scaleb(-2) for c in rng.integers(-(10**12), 10**12, n)]
+    table = pa.table(
+        {
+            "big": pa.array(big),
+            "wide": pa.array(wide),
+            "money": pa.array(money, pa.decimal128(20, 2)),
+        }
+    )
+    p = suture.profile(table, engine=ShufflingEngine(seed=seed))
+    assert (p["big"].min, p["big"].max) == (int(big.min()), int(big.max()))
+    assert (p["wide"].min, p["wide"].max) == (int(wide.min()), int(wide.max()))
+    assert (p["money"].min, p["money"].max) == (min(money), max(money))
+    assert p["big"].distinct().value == len(np.unique(big))
+    assert p["big"].negatives == 0 and p["big"].zeros == 0
+    assert p["wide"].negatives == int((wide < 0).sum())
 
 
 def test_uint64_summary_survives_the_byte_round_trip_and_merge() -> None:

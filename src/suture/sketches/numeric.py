@@ -89,15 +89,20 @@ class NumericSketch(ColumnSketch[NumericState]):
         KLL accuracy parameter: normalized rank error 0.27% at k=1024, 1.33% at k=200
         (99% confidence).
     lg_k : int, default 12
-        HyperLogLog size: relative standard error about 1.6% at lg_k=12.
+        HyperLogLog size of the distinct estimate: a 95% interval of ±3.3% at lg_k=12
+        (see :func:`~suture.sketches.distinct.hll_bound`), used once a column has more
+        than :data:`~suture.sketches.distinct.SMALL_KEYS` distinct values; below that the
+        count is exact.
 
     Notes
     -----
     Nulls are counted and skipped.  NaN and ±inf are counted separately and kept out of
-    the extremes, moments and quantiles; they count as values for the distinct estimate.
-    Counters, extremes and the distinct registers merge exactly; moments exactly up to
-    floating-point rounding; quantiles within the KLL rank error.  Values are read as
-    float64, so integers beyond 2**53 lose precision in moments and quantiles.
+    the extremes, moments and quantiles; they count as values for the distinct count.
+    Counters, extremes, the few distinct keys and the distinct registers merge exactly;
+    moments exactly up to floating-point rounding; quantiles within the KLL rank error.
+    The extremes of integers (every width; uint64 as unsigned, up to 2**64 - 1) and
+    decimals are kept exact, as ``int`` and ``Decimal``.  Moments and quantiles are
+    computed on float64, so beyond 2**53 they carry float rounding.
     ``finalize(zero())`` is a summary of no values (``nan`` mean, empty quantiles).
     """
 
