@@ -104,6 +104,51 @@ def test_a_saved_contract_loads_the_same(tmp_path: Path) -> None:
     assert again == golden
 
 
+def test_a_model_bundle_holds_a_contract_a_profile_and_a_model_card(tmp_path: Path) -> None:
+    profile = suture.Profile.load(GOLDEN / "mixed_v1.profile")
+    contract = Schema.load(GOLDEN / "contract_v1.toml")
+    parts = {
+        "contract.toml": contract.dumps().encode(),
+        "training.profile": profile.to_bytes(),
+        "features.json": b"[]",
+        "model.json": b'{"kind": "baseline"}',
+        "metrics.json": b'{"auc": 0.5}',
+        "lineage.json": b'{"source": "golden_table"}',
+        "model_card.html": b"<!doctype html><title>card</title>",
+    }
+    path = Bundle.write(tmp_path / "model", MODEL, 1, parts, {"target": "flag"})
+    read = Bundle.read(path, MODEL, max_version=1)
+    read.expect(parts)
+    assert Schema.loads(read.part("contract.toml").decode()) == contract
+    again = suture.Profile.from_bytes(read.part("training.profile"), name=f"{path}/profile")
+    assert_profiles_agree(again, profile, quantiles_exact=True)
+
+
+def test_saving_a_contract_or_profile_where_it_cannot_go_changes_nothing(tmp_path: Path) -> None:
+    contract = Schema.load(GOLDEN / "contract_v1.toml")
+    profile = suture.Profile.load(GOLDEN / "mixed_v2.profile")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OutputError, match="is a folder; give a file name for the output"):
+        contract.save(tmp_path / "folder")
+    with pytest.raises(OutputError, match="does not exist; create it first"):
+        profile.save(tmp_path / "missing" / "p.profile")
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_a_profile_file_without_the_parts_of_a_profile_is_refused() -> None:
+    image = Bundle.encode(PROFILE, 2, {"schema.arrow": b"x", "state.bin": b"y"}, {})
+    with pytest.raises(CorruptStateError) as info:
+        suture.Profile.from_bytes(image, name="x.profile")
+    assert str(info.value) == (
+        "x.profile: not a readable profile of format 2 (KeyError: 'options'); re-create it "
+        "with suture profile"
+    )
+    image = Bundle.encode(PROFILE, 2, {"state.bin": b"y"}, {})
+    with pytest.raises(CorruptStateError, match=r"x.profile\[schema.arrow\]: missing from"):
+        suture.Profile.from_bytes(image, name="x.profile")
+
+
 # -- goldens, loaded forever -------------------------------------------------------------
 def _check_golden_recommender(model: Recommender) -> None:
     assert {k: model.get_params()[k] for k in GOLDEN_RECOMMENDER} == GOLDEN_RECOMMENDER

@@ -13,7 +13,13 @@ from suture import __version__
 from suture._codec import unpack
 from suture.aggregate import Columns, Joined, RowCount, merge_all
 from suture.bundle import PROFILE, Bundle, created_now, write_bytes_atomic
-from suture.errors import ConfigError, IncompatibleMergeError, SourceError, SutureError
+from suture.errors import (
+    ConfigError,
+    CorruptStateError,
+    IncompatibleMergeError,
+    SourceError,
+    SutureError,
+)
 from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
@@ -199,18 +205,26 @@ class Profile(Mapping[str, ColumnSummary]):
 
     @classmethod
     def _from_bundle(cls, bundle: Bundle) -> Profile:
-        if bundle.legacy:
-            fields = unpack(bundle.part("body"), "profile")
-            schema_bytes, state = fields["schema"], fields["state"]
-            options, max_correlated = fields["options"], fields["max_correlated"]
-            metadata = dict(fields["metadata"])
-        else:
-            bundle.expect(("schema.arrow", "state.bin"))
-            schema_bytes, state = bundle.part("schema.arrow"), bundle.part("state.bin")
-            meta = bundle.metadata
-            options, max_correlated = meta["options"], meta["max_correlated"]
-            metadata = {**meta["profile"], "created": bundle.created}
-        schema = ipc.read_schema(pa.py_buffer(schema_bytes))
+        try:
+            if bundle.legacy:  # format 1: the whole body one packed record
+                fields = unpack(bundle.part("body"), "profile")
+                schema_bytes, state = fields["schema"], fields["state"]
+                options, max_correlated = fields["options"], fields["max_correlated"]
+                metadata = dict(fields["metadata"])
+            else:
+                bundle.expect(("schema.arrow", "state.bin"))
+                schema_bytes, state = bundle.part("schema.arrow"), bundle.part("state.bin")
+                meta = bundle.metadata
+                options, max_correlated = dict(meta["options"]), int(meta["max_correlated"])
+                metadata = {**meta["profile"], "created": bundle.created}
+            schema = ipc.read_schema(pa.py_buffer(schema_bytes))
+        except CorruptStateError:
+            raise
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            raise CorruptStateError(
+                f"{bundle.path}: not a readable profile of format {bundle.version} "
+                f"({type(exc).__name__}: {exc}); re-create it with {PROFILE.command}"
+            ) from None
         aggregator = ProfileAggregator(schema, **options, max_correlated=max_correlated)
         return cls(aggregator, aggregator.from_bytes(state), metadata)
 
