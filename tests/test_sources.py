@@ -15,6 +15,7 @@ import pytest
 
 import suture
 import suture.sources
+from suture.engines import LocalEngine
 from suture.errors import SourceError, UnsupportedTypeError
 
 TABLE = pa.table(
@@ -186,3 +187,144 @@ def test_row_groups_read_whole_or_batch_by_batch_give_the_same_rows(
         got = pa.Table.from_batches(batches).cast(table.schema)
         assert got.equals(table)
     assert pa.types.is_dictionary(whole[0].schema.field("s").type)
+
+
+# ------------------------------------------------------------- CSV as people have it
+
+
+def test_a_semicolon_header_is_read_as_semicolon_separated(tmp_path: Path) -> None:
+    # Issue 9: a ; file silently became one column.
+    path = tmp_path / "eu.csv"
+    path.write_text("id;price;city\n1;2,5;Köln\n2;3;Paris\n")
+    source = suture.sources.open_source(path)
+    assert source.schema.names == ["id", "price", "city"]
+    assert pa.Table.from_batches(list(source.batches())).column("city").to_pylist() == [
+        "Köln",
+        "Paris",
+    ]
+
+
+def test_a_tab_header_is_read_as_tab_separated_whatever_the_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a\tb\n1\tx,y\n")
+    assert suture.sources.open_source(path).schema.names == ["a", "b"]
+
+
+def test_a_given_delimiter_wins_over_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a;b|c\n1;2|3\n")
+    assert suture.sources.open_source(path, delimiter="|").schema.names == ["a;b", "c"]
+    assert suture.sources.open_source(path).schema.names == ["a", "b|c"]
+
+
+def test_bytes_that_are_not_utf8_name_the_line_the_byte_and_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("id,city\n1,Paris\n2,Orl\xe9ans\n".encode("latin-1"))
+    with pytest.raises(SourceError) as info:
+        suture.profile(path)
+    assert str(info.value) == (
+        f"{path} line 3: the bytes are not valid utf-8 (0xe9 at byte 6); pass --encoding "
+        "latin-1 (or the file's encoding)"
+    )
+    profile = suture.profile(path, engine=LocalEngine(encoding="latin-1"))
+    assert [i.value for i in profile["city"].top(2)] == ["Orléans", "Paris"]
+
+
+def test_bytes_that_are_not_utf8_far_down_are_found_when_the_file_is_opened(
+    tmp_path: Path,
+) -> None:
+    # Beyond the first block Arrow infers types from: the column was inferred as text.
+    path = tmp_path / "late.csv"
+    rows = [f"{i},city{i % 100}" for i in range(700_000)]
+    path.write_bytes(("id,city\n" + "\n".join(rows) + "\n").encode() + b"9,Orl\xe9ans\n")
+    with pytest.raises(SourceError) as info:
+        suture.sources.open_source(path)
+    assert str(info.value) == (
+        f"{path} line 700002: the bytes are not valid utf-8 (0xe9 at byte 6); pass "
+        "--encoding latin-1 (or the file's encoding)"
+    )
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "pandas"])
+def test_duplicate_column_names_are_refused_naming_them(tmp_path: Path, kind: str) -> None:
+    # Issue 9: a traceback in profile, infer and validate.
+    if kind == "csv":
+        source: object = tmp_path / "dup.csv"
+        (tmp_path / "dup.csv").write_text("a,b,a\n1,2,3\n")
+        name = str(source)
+    elif kind == "parquet":
+        source = tmp_path / "dup.parquet"
+        table = pa.Table.from_arrays([pa.array([1]), pa.array([2]), pa.array([3])], ["a", "b", "a"])
+        pq.write_table(table, source)
+        name = str(source)
+    else:
+        source = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])
+        name = "the pandas DataFrame"
+    with pytest.raises(SourceError) as info:
+        suture.profile(source)
+    assert str(info.value) == (
+        f"{name}: more than one column is named 'a' (columns 1, 3); give every column its "
+        "own name (rename them in the file's header)"
+    )
+
+
+def test_iso_timestamps_read_alike_from_csv_and_parquet_so_profiles_merge(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "at": pd.to_datetime(["2013-01-01 10:00:00", "2013-06-30 23:59:59"]).tz_localize("UTC"),
+            "local": pd.to_datetime(["2013-01-01 10:00:00", "2013-01-02 00:00:00"]),
+            "n": [1, 2],
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "t.parquet")
+    from_csv = suture.profile(tmp_path / "t.csv")
+    from_parquet = suture.profile(tmp_path / "t.parquet")
+    assert from_csv.schema.types == from_parquet.schema.types
+    assert str(from_csv.schema.field("at").type) == "timestamp[us, tz=UTC]"
+    merged = suture.Profile.merge(from_csv, from_parquet)
+    assert merged.row_count == 4
+    assert merged["at"].kind == "temporal"
+
+
+def test_a_float_column_with_text_far_down_validates_in_one_pass_as_text(
+    tmp_path: Path,
+) -> None:
+    # Issue 9: validate re-read the file a hundred times and failed after 21 s.
+    from suture.schema import Column, Schema
+
+    rows = [f"{i},{i / 4}" for i in range(300_000)] + ["300000,unknown"]
+    path = tmp_path / "late.csv"
+    path.write_text("id,v\n" + "\n".join(rows) + "\n")
+    assert suture.sources.open_source(path).schema.field("v").type == pa.string()
+    contract = Schema([Column("v", "number", min=0)])
+    result = contract.validate(path)
+    assert (result.summary.rows, result.summary.quarantined) == (300_001, 1)
+    assert result.quarantine.column("v").to_pylist() == ["unknown"]
+    assert result.quarantine.column("__line").to_pylist() == [300_002]
+    assert result.valid.column("v").type == pa.float64()
+
+
+def test_widening_resumes_and_keeps_every_value_as_written(tmp_path: Path) -> None:
+    # An integer column meets "2.5" and later "oops": it ends as text, each value as its
+    # line has it (the rows read before a widening are converted again from the text).
+    values = [str(i) for i in range(400_000)]
+    values[250_000], values[380_000] = "2.5", "oops"
+    path = tmp_path / "w.csv"
+    path.write_text("v,k\n" + "\n".join(f"{v},{i % 3}" for i, v in enumerate(values)) + "\n")
+    source = suture.sources.open_source(path)
+    assert source.schema.types == [pa.string(), pa.int64()]
+    read = pa.Table.from_batches(list(source.batches(100_000)), source.schema)
+    assert read.column("v").to_pylist() == values
+    assert read.column("k").to_pylist() == [i % 3 for i in range(400_000)]
+
+
+def test_an_unknown_encoding_is_a_config_error(tmp_path: Path) -> None:
+    from suture.errors import ConfigError
+
+    path = tmp_path / "t.csv"
+    path.write_text("a\n1\n")
+    with pytest.raises(ConfigError, match="unknown encoding 'utf-99'"):
+        suture.sources.open_source(path, encoding="utf-99")

@@ -186,6 +186,7 @@ def _open_object(obj: Any) -> Source:
         return Source("stream", reader.schema, None, None, lambda n: iter(reader))
     module = type(obj).__module__.split(".")[0]
     if module == "pandas":
+        _check_names("the pandas DataFrame", pa.schema([(str(c), pa.null()) for c in obj.columns]))
         return _open_object(pa.Table.from_pandas(obj, preserve_index=False))
     if module == "polars":
         return _open_object(obj.to_arrow())
