@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from suture.engines.base import Engine
 from suture.recommend._answers import Reason, Recommendation, jaccard_estimate
 from suture.recommend._errors import InvalidParameterError, NotFittedError, UnknownIdError
 from suture.recommend._ids import id_keys, lookup
@@ -22,12 +23,6 @@ __all__ = ["Recommender", "fit"]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
-
-
-class Engine(Protocol):
-    """Anything with ``aggregate(source, aggregator)``: LocalEngine, SparkEngine."""
-
-    def aggregate(self, source: Any, aggregator: Any) -> Any: ...
 
 
 @dataclass
@@ -412,12 +407,10 @@ def _copy_state(state: SignatureState) -> SignatureState:
     )
 
 
-def _engine(engine: Engine | None) -> Engine:
-    if engine is not None:
-        return engine
-    from suture.engines.local import LocalEngine
+def _engine(engine: Engine | str | None) -> Engine:
+    from suture.engines import resolve_engine
 
-    return LocalEngine()
+    return resolve_engine(engine)
 
 
 def fit(
