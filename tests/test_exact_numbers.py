@@ -12,12 +12,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import suture
 from suture.engines import LocalEngine
 from suture.errors import CorruptStateError
 from suture.sketches import NumericSketch, StringSketch
-from suture.sketches.distinct import SMALL_KEYS, hll_bound, hll_estimate, hll_update, hll_zero
+from suture.sketches.distinct import (
+    SMALL_KEYS,
+    hll_bound,
+    hll_estimate,
+    hll_update,
+    hll_zero,
+    small_keys_union,
+    small_keys_zero,
+)
 from suture.sketches.hashing import int_keys
 from suture.testing import ShufflingEngine
 
@@ -296,3 +306,26 @@ def test_inferred_ranges_of_decimal_and_uint64_columns_hold_their_data() -> None
     assert d.type == "number" and d.min <= low and d.max >= high
     assert u.type == "integer" and u.min >= 0 and u.max >= TOP
     assert "max 18,446,744,073,709,551,615" in u.note
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.integers(0, 1500), st.integers(2**63, 2**63 + 1500)),
+            max_size=700,
+            unique=True,
+        ),
+        max_size=6,
+    ),
+)
+@settings(max_examples=60, deadline=None)
+def test_small_keys_union_is_the_set_union_while_small(parts: list[list[int]]) -> None:
+    known: np.ndarray | None = small_keys_zero()
+    seen: set[int] = set()
+    for part in parts:
+        known = small_keys_union(known, np.array(part, dtype=np.uint64))
+        seen |= set(part)
+        if len(seen) > SMALL_KEYS:
+            assert known is None
+            return
+        assert known is not None and known.tolist() == sorted(seen)

@@ -156,8 +156,20 @@ def small_keys_union(known: SmallKeys | None, keys: SmallKeys | None) -> SmallKe
     """
     if known is None or keys is None or keys.size > SMALL_KEYS:
         return None
-    union = np.union1d(known, keys)
-    return union if union.size <= SMALL_KEYS else None
+    if keys.size == 0:
+        return known
+    if known.size:
+        # Most batches of a column with few values bring no new one: look them up.
+        found = known[np.minimum(np.searchsorted(known, keys), known.size - 1)] == keys
+        if found.all():
+            return known
+        keys = keys[~found]
+    fresh = np.unique(keys)
+    if known.size + fresh.size > SMALL_KEYS:
+        return None
+    union = np.concatenate([known, fresh])
+    union.sort()
+    return union
 
 
 def distinct_estimate(registers: HllRegisters, known: int | None) -> Estimate[float]:
