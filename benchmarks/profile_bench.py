@@ -17,6 +17,14 @@ Accuracy is the largest normalized rank error of each tool's 0.01, 0.25, 0.5, 0.
 A second part profiles a synthetic table far larger than one batch at two sizes and
 shows that suture's peak memory does not grow with the row count.
 
+A third part times whole processes, start to exit, as a user at a shell meets them: a
+fresh ``suture profile FILE`` (the console script: start, imports, profile, summary
+printed, profile written) against a fresh Python process of each peer that imports it,
+reads the file and prints its summary (polars ``describe()`` and ``n_unique()``; pandas
+``describe(include="all")`` and ``nunique()``; whylogs ``why.log(...).view().to_pandas()``
+when its environment exists).  Standard output goes to /dev/null for every tool.
+``--whole-process-only`` runs this part alone (whylogs' environment is then optional).
+
 The results are printed and written as Markdown to ``benchmarks/results/profile_bench.md``.
 """
 
@@ -52,6 +60,29 @@ SYNTHETIC_ROW_GROUP = 262_144
 SUTURE_BATCH_ROWS = 131_072
 POLL_SECONDS = 0.05
 REPEAT_LIMIT_SECONDS = 30.0
+
+SUTURE_SCRIPT = Path(sys.executable).with_name("suture")
+WHOLE_PROCESS_PEERS: dict[str, str] = {
+    "polars": (
+        "import sys, polars as pl\n"
+        "df = pl.read_parquet(sys.argv[1])\n"
+        "print(df.describe())\n"
+        "print(df.select(pl.all().n_unique()))\n"
+    ),
+    "pandas": (
+        "import sys, pandas as pd\n"
+        "df = pd.read_parquet(sys.argv[1])\n"
+        "print(df.describe(include='all'))\n"
+        "print(df.nunique())\n"
+    ),
+    "whylogs": (
+        "import os, sys\n"
+        "os.environ.setdefault('WHYLOGS_NO_ANALYTICS', 'True')\n"
+        "import pandas as pd, whylogs as why\n"
+        "df = pd.read_parquet(sys.argv[1])\n"
+        "print(why.log(pandas=df).view().to_pandas())\n"
+    ),
+}
 
 TARGET_WHYLOGS = 30.0
 TARGET_PANDAS = 2.0
@@ -236,6 +267,95 @@ def best_of(
             break
     assert best is not None
     return best, peak, runs
+
+
+# ----------------------------------------------------------------------------- whole processes
+
+
+@dataclass
+class WholeProcess:
+    """The wall time of fresh processes of one tool on one input, start to exit."""
+
+    tool: str
+    size: str
+    seconds: list[float]
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.seconds))
+
+
+def whole_process_command(tool: str, path: Path, out: Path) -> list[str]:
+    """The command line of one whole-process run of ``tool`` on ``path``."""
+    if tool == "suture":
+        return [str(SUTURE_SCRIPT), "profile", str(path), "-o", str(out)]
+    python = WHYLOGS_PYTHON if tool == "whylogs" else Path(sys.executable)
+    return [str(python), "-c", WHOLE_PROCESS_PEERS[tool], str(path)]
+
+
+def whole_process_tools() -> list[str]:
+    """suture and the peers whose Python can run here (whylogs only with its venv)."""
+    return ["suture", "polars", "pandas"] + (["whylogs"] if WHYLOGS_PYTHON.exists() else [])
+
+
+def time_whole_processes(path: Path, size: str, repeat: int) -> list[WholeProcess]:
+    """Each tool's fresh process ``repeat`` times, the tools taking turns round by round."""
+    tools = whole_process_tools()
+    found = {tool: WholeProcess(tool, size, []) for tool in tools}
+    env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True"}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "whole.profile"
+        for _ in range(repeat):
+            for tool in tools:
+                command = whole_process_command(tool, path, out)
+                start = time.perf_counter()
+                proc = subprocess.run(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp
+                )
+                seconds = time.perf_counter() - start
+                if proc.returncode != 0:
+                    raise SystemExit(
+                        f"{tool} (whole process) on {path.name} failed with exit code "
+                        f"{proc.returncode}: {proc.stderr.decode()[-2000:]}"
+                    )
+                found[tool].seconds.append(seconds)
+    return list(found.values())
+
+
+WHOLE_HEADER = ["tool", "runs", "best s", "median s", "tool ÷ suture (best)"]
+
+
+def whole_rows(runs: list[WholeProcess]) -> list[list[str]]:
+    lead = next(r for r in runs if r.tool == "suture")
+    return [
+        [
+            r.tool,
+            str(len(r.seconds)),
+            f"{r.best:.2f}",
+            f"{r.median:.2f}",
+            fmt_ratio(r.best / lead.best),
+        ]
+        for r in runs
+    ]
+
+
+def whole_verdicts(by_size: dict[str, list[WholeProcess]]) -> list[str]:
+    """The whole-process target: suture's process faster than polars' on flights x1."""
+    lines = []
+    for size, runs in by_size.items():
+        find = {r.tool: r for r in runs}
+        lead, polars = find["suture"], find["polars"]
+        met = lead.best < polars.best
+        target = " (target: faster than polars)" if size == "flights x1" else ""
+        lines.append(
+            f"{size}, whole process: suture {lead.best:.2f} s, polars {polars.best:.2f} s"
+            f"{target}: {_verdict(met) if target else 'for information'}"
+        )
+    return lines
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -447,6 +567,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="runs per tool and size; the fastest counts (default 3; runs over "
         f"{REPEAT_LIMIT_SECONDS:.0f} s are not repeated)",
     )
+    parser.add_argument(
+        "--whole-repeat",
+        type=int,
+        default=5,
+        help="whole-process runs per tool and size, taking turns; the fastest counts (default 5)",
+    )
+    parser.add_argument(
+        "--whole-process-only",
+        action="store_true",
+        help="time only the whole processes (suture profile vs polars, pandas, whylogs if "
+        "installed); the speed and memory tables are left out",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown result file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -464,11 +596,13 @@ def require_whylogs() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    require_whylogs()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     memory_sizes = [int(s) for s in args.memory_rows.split(",") if s]
     here = Path(sys.executable)
     load_start = os.getloadavg()[0]
+    if args.whole_process_only:
+        return main_whole_process(args, sizes, load_start)
+    require_whylogs()
 
     files = flights_files(sizes)
     schema = pq.read_schema(files[sizes[0]])
@@ -507,8 +641,33 @@ def main(argv: list[str] | None = None) -> int:
             result, peak = run_child(here, "suture", path, workers=workers)
             memory.append(Run(label, "suture", f"synthetic {rows:,}", result, peak))
 
+    whole = {
+        f"flights x{n}": whole_processes(files[n], f"flights x{n}", args.whole_repeat)
+        for n in sizes
+    }
     load = (load_start, os.getloadavg()[0])
-    report(args.output, sizes, by_size, memory, versions, len(schema), load)
+    report(args.output, sizes, by_size, memory, versions, len(schema), load, whole)
+    return 0
+
+
+def whole_processes(path: Path, size: str, repeat: int) -> list[WholeProcess]:
+    print(f"[{size}] whole processes ...", file=sys.stderr, flush=True)
+    return time_whole_processes(path, size, repeat)
+
+
+def main_whole_process(args: argparse.Namespace, sizes: list[int], load_start: float) -> int:
+    """``--whole-process-only``: the whole-process table and its verdict alone."""
+    import polars
+
+    files = flights_files(sizes)
+    whole = {
+        f"flights x{n}": whole_processes(files[n], f"flights x{n}", args.whole_repeat)
+        for n in sizes
+    }
+    versions = {"pyarrow": pa.__version__, "numpy": np.__version__, "polars": polars.__version__}
+    load = (load_start, os.getloadavg()[0])
+    columns = len(pq.read_schema(files[sizes[0]]))
+    report(args.output, sizes, {}, [], versions, columns, load, whole)
     return 0
 
 
@@ -520,6 +679,7 @@ def report(
     versions: dict[str, str],
     columns: int,
     load: tuple[float, float],
+    whole: dict[str, list[WholeProcess]] | None = None,
 ) -> None:
     """Print the tables and verdicts, and write them as Markdown."""
     head = header_lines(versions, load)
@@ -557,7 +717,22 @@ def report(
         rows = memory_rows(memory)
         text += [f"== {title} ==", text_table(MEMORY_HEADER, rows), ""]
         md += [f"## {title}", "", markdown_table(MEMORY_HEADER, rows), ""]
-    lines = verdicts(by_size, memory)
+    for size, processes in (whole or {}).items():
+        title = f"whole process, start to exit: {size}"
+        rows = whole_rows(processes)
+        text += [f"== {title} ==", text_table(WHOLE_HEADER, rows), ""]
+        md += [f"## {title}", "", markdown_table(WHOLE_HEADER, rows), ""]
+    if whole:
+        notes.append(
+            "Whole process: wall seconds from starting a fresh process to its exit, stdout "
+            "to /dev/null; suture is the `suture profile FILE -o OUT` console script (it "
+            "prints the summary and writes the profile), each peer a `python -c` that "
+            "imports it, reads the Parquet file and prints its summary (polars: describe() "
+            "and n_unique(); pandas: describe(include='all') and nunique(); whylogs: "
+            "why.log(pandas=df).view().to_pandas()). The tools take turns round by round; "
+            "'best' is the fastest run."
+        )
+    lines = verdicts(by_size, memory) + whole_verdicts(whole or {})
     text += ["== targets ==", *lines, "", *notes]
     md += [
         "## targets",
