@@ -493,9 +493,20 @@ def test_bad_parts_are_config_errors(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numpy_scalars_in_metadata_are_stored_as_numbers(tmp_path: Path) -> None:
+    meta = {"k": np.int64(3), "threshold": np.float32(0.5), "flag": np.bool_(True)}
+    path = Bundle.write(tmp_path / "m", MODEL, 1, PARTS, meta)
+    assert Bundle.read(path, MODEL, 1).metadata == {"k": 3, "threshold": 0.5, "flag": True}
+
+
 def test_bad_metadata_and_versions_are_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="model bundle metadata must be plain JSON values"):
-        Bundle.write(tmp_path / "m", MODEL, 1, PARTS, {"x": np.float32(1)})
+    with pytest.raises(ConfigError) as info:
+        Bundle.write(tmp_path / "m", MODEL, 1, PARTS, {"x": {1, 2}})
+    assert str(info.value) == (
+        "model bundle metadata must be plain JSON values (set {1, 2} is not a JSON value)"
+    )
+    with pytest.raises(ConfigError, match=r"ndarray array\(\[1\]\) is not a JSON value"):
+        Bundle.write(tmp_path / "m", MODEL, 1, PARTS, {"x": np.array([1])})
     with pytest.raises(ConfigError, match="metadata must be plain JSON values"):
         Bundle.write(tmp_path / "m", MODEL, 1, PARTS, {"x": float("nan")})
     with pytest.raises(ConfigError, match="format version must be an integer of at least 2"):

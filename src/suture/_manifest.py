@@ -143,9 +143,16 @@ def plain_metadata(kind: Kind, version: int, metadata: Mapping[str, Any] | None)
             f"not {version!r}"
         )
     try:
-        return json.loads(json.dumps(dict(metadata or {}), allow_nan=False))
+        return json.loads(json.dumps(dict(metadata or {}), allow_nan=False, default=_scalar))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{kind.noun} metadata must be plain JSON values ({exc})") from None
+
+
+def _scalar(value: Any) -> Any:
+    """A NumPy scalar (``np.int64(3)``) as the Python number it holds; nothing else."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
 
 
 def new_manifest(

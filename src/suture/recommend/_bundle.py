@@ -66,7 +66,8 @@ def _npy(array: np.ndarray[Any, Any]) -> memoryview:
 def _parquet(ids: pa.Array) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(pa.table({"id": ids}), sink)
-    return bytes(sink.getvalue().to_pybytes())
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def write_parts(path: Path, fitted: RecommenderParts) -> Path:
