@@ -22,6 +22,7 @@ from suture.bundle import (
     PROFILE,
     RECOMMENDER,
     Bundle,
+    Kind,
     LazyParts,
     created_now,
 )
@@ -51,6 +52,13 @@ def _flip(file: Path, at: int) -> tuple[bytes, bytes]:
     data[at] ^= 0x01
     file.write_bytes(bytes(data))
     return before, bytes(data)
+
+
+def _refusal(path: Path, kind: Kind, max_version: int) -> str:
+    """The message with which reading ``path`` is refused (as damage)."""
+    with pytest.raises(CorruptStateError) as info:
+        Bundle.read(path, kind, max_version)
+    return str(info.value)
 
 
 @pytest.fixture()
@@ -215,9 +223,7 @@ def test_golden_contract_of_format_1_loads() -> None:
 # -- damage: each refused with the exact message -------------------------------------------
 def test_a_flipped_byte_in_a_part_is_refused(bundle: Path) -> None:
     before, after = _flip(bundle / "features.bin", 100)
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(bundle, MODEL, 1)
-    assert str(info.value) == (
+    assert _refusal(bundle, MODEL, 1) == (
         f"{bundle}/features.bin: SHA-256 mismatch (expected {_sha(before)[:8]}..., got "
         f"{_sha(after)[:8]}...): the model bundle was altered or damaged; re-create it with "
         "suture train"
@@ -227,9 +233,7 @@ def test_a_flipped_byte_in_a_part_is_refused(bundle: Path) -> None:
 def test_a_flipped_byte_in_a_single_file_is_refused(tmp_path: Path) -> None:
     path = Bundle.write(tmp_path / "a.profile", PROFILE, 2, PARTS, META)
     before, after = _flip(path, len(path.read_bytes()) - 10)
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(path, PROFILE, 2)
-    assert str(info.value) == (
+    assert _refusal(path, PROFILE, 2) == (
         f"{path}: SHA-256 mismatch (expected {_sha(before[50:])[:8]}..., got "
         f"{_sha(after[50:])[:8]}...): the profile was altered or damaged; re-create it with "
         "suture profile"
@@ -258,9 +262,7 @@ def test_a_truncated_single_file_is_refused(tmp_path: Path) -> None:
     path = Bundle.write(tmp_path / "a.profile", PROFILE, 2, PARTS, META)
     data = path.read_bytes()
     path.write_bytes(data[:-100])
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(path, PROFILE, 2)
-    assert str(info.value) == (
+    assert _refusal(path, PROFILE, 2) == (
         f"{path}: truncated ({len(data) - 100:,} bytes, expected {len(data):,}): the file was "
         "cut short, perhaps by an interrupted copy; re-create it with suture profile"
     )
@@ -275,9 +277,7 @@ def test_a_truncated_single_file_is_refused(tmp_path: Path) -> None:
 def test_a_truncated_part_is_refused(bundle: Path) -> None:
     part = bundle / "features.bin"
     part.write_bytes(part.read_bytes()[:10])
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(bundle, MODEL, 1)
-    assert str(info.value) == (
+    assert _refusal(bundle, MODEL, 1) == (
         f"{part}: 10 bytes, the manifest lists 1,024: the model bundle was truncated or "
         "altered; re-create it with suture train"
     )
@@ -285,9 +285,7 @@ def test_a_truncated_part_is_refused(bundle: Path) -> None:
 
 def test_a_missing_part_is_named(bundle: Path) -> None:
     (bundle / "model.json").unlink()
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(bundle, MODEL, 1)
-    assert str(info.value) == (
+    assert _refusal(bundle, MODEL, 1) == (
         f"{bundle}/model.json: missing (listed in manifest.json): the model bundle is "
         "incomplete; re-create it with suture train"
     )
@@ -295,9 +293,7 @@ def test_a_missing_part_is_named(bundle: Path) -> None:
 
 def test_an_extra_part_is_named(bundle: Path) -> None:
     (bundle / "notes.txt").write_text("mine")
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(bundle, MODEL, 1)
-    assert str(info.value) == (
+    assert _refusal(bundle, MODEL, 1) == (
         f"{bundle}/notes.txt: not listed in manifest.json: something was added to the model "
         "bundle; remove it or re-create the model bundle with suture train"
     )
@@ -324,16 +320,12 @@ def test_expect_names_missing_and_extra_parts(bundle: Path) -> None:
 
 def test_a_newer_format_is_refused(bundle: Path, tmp_path: Path) -> None:
     newer = Bundle.write(tmp_path / "m3", MODEL, 3, PARTS)
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(newer, MODEL, 2)
-    assert str(info.value) == (
+    assert _refusal(newer, MODEL, 2) == (
         f"{tmp_path / 'm3'}: model bundle format 3, newer than this suture reads (2); "
         "upgrade suture"
     )
     path = Bundle.write(tmp_path / "a.profile", PROFILE, 3, PARTS)
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(path, PROFILE, 2)
-    assert str(info.value) == (
+    assert _refusal(path, PROFILE, 2) == (
         f"{path}: profile format 3, newer than this suture reads (2); upgrade suture"
     )
 
@@ -342,9 +334,7 @@ def test_a_newer_manifest_layout_is_refused(bundle: Path) -> None:
     manifest = json.loads((bundle / MANIFEST).read_text())
     manifest["manifest_version"] = 2
     (bundle / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(CorruptStateError) as info:
-        Bundle.read(bundle, MODEL, 1)
-    assert str(info.value) == (
+    assert _refusal(bundle, MODEL, 1) == (
         f"{bundle}/manifest.json: manifest layout 2, newer than this suture reads (1); "
         "upgrade suture"
     )
