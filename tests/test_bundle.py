@@ -562,3 +562,13 @@ def test_every_flipped_byte_of_a_manifest_but_the_time_is_refused(bundle: Path) 
         (bundle / MANIFEST).write_bytes(bytes(damaged))
         with pytest.raises((CorruptStateError, SourceError)):
             Bundle.read(bundle, MODEL, 1)
+
+
+def test_a_recommender_saved_twice_gives_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    model = Recommender.load(GOLDEN / "recommend_v2")
+    one = _snapshot(model.save(tmp_path / "a"))
+    assert _snapshot(model.save(tmp_path / "b")) == one
+    assert json.loads(one[MANIFEST])["created"] == "2023-11-14T22:13:20+00:00"
