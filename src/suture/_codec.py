@@ -77,6 +77,8 @@ def unframe(data: bytes, kind: str, config: str) -> bytes:
             f"understands ({FORMAT_VERSION}); upgrade suture to read it"
         )
     start = _FRAME.size
+    if len(data) < start + kind_len + 8:
+        raise CorruptStateError(f"possible corruption: {kind} state ends inside its header")
     got_kind = data[start : start + kind_len].decode(errors="replace")
     if got_kind != kind:
         raise CorruptStateError(f"expected a {kind} state, got a {got_kind!r} state")
