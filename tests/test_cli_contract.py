@@ -662,9 +662,24 @@ def test_version_and_help_state_the_exit_codes(work: Path) -> None:
         "Exit codes: 0 success; 1 the check found something (violations above tolerance, a "
         "diff); 2 a usage mistake or unreadable input (one line 'error: ...' says what, where "
         "and the fix); 3 a bug in suture (--debug or SUTURE_DEBUG=1 shows the traceback); "
-        "130 interrupted, nothing written."
+        "130 interrupted, nothing written; 141 the reader of the output went away."
     ) in text
     assert "recommend" in text
+
+
+def test_a_closed_output_pipe_exits_141_quietly(work: Path) -> None:
+    proc = subprocess.Popen(
+        [SUTURE, "show", "old.profile"],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the first line (`| head -0`)
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141
+    assert stderr == ""
 
 
 def test_no_arguments_prints_the_help_and_exits_2(work: Path) -> None:

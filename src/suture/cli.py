@@ -9,7 +9,9 @@ Exit codes (:mod:`suture.errors`), the same for every command:
   and the fix;
 - 3: an internal error, a bug in suture: a short message says so and how to report it;
   ``--debug`` (or ``SUTURE_DEBUG=1``) shows the traceback;
-- 130: interrupted (Ctrl-C); nothing was written.
+- 130: interrupted (Ctrl-C); nothing was written;
+- 141: the reader of the output went away (``suture show x.profile | head``), the code a
+  shell reports for a tool that SIGPIPE ended.
 
 Every output a command writes goes through :func:`suture.bundle.atomic_outputs`: it
 appears complete or not at all, and the outputs of one command are replaced together.
@@ -51,12 +53,14 @@ EXIT_CODES = (
     "Exit codes: 0 success; 1 the check found something (violations above tolerance, a "
     "diff); 2 a usage mistake or unreadable input (one line 'error: ...' says what, where "
     "and the fix); 3 a bug in suture (--debug or SUTURE_DEBUG=1 shows the traceback); "
-    "130 interrupted, nothing written."
+    "130 interrupted, nothing written; 141 the reader of the output went away."
 )
 RECOMMEND_HELP = "Recommend items from MinHash signatures of who chose them."
 _PROGRESS_MIN_BYTES = 32 << 20
 _PROGRESS_MIN_ROWS = 1_000_000
 _DEBUG = {"on": False}
+#: A closed output pipe, as a shell reports a tool that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 141
 
 
 # ----------------------------------------------------------------------------- the group
@@ -162,9 +166,14 @@ def default_output(source: str, suffix: str = ".profile") -> Path:
 
 
 def _console() -> Console:
+    """Standard output; a closed pipe raises BrokenPipeError (rich would exit 1)."""
     from rich.console import Console
 
-    return Console()
+    class _Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Stdout()
 
 
 def _stderr_console() -> Console:
@@ -489,9 +498,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _invoke(args)
     except BrokenPipeError:
-        # The reader of our output went away (`suture show x.profile | head`): stop quietly.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (kept open until exit)
-        return EXIT_OK
+        return _broken_pipe()
+    except SystemExit as exc:
+        # typer answers a closed pipe with exit 1, the code of a check that found something.
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return _broken_pipe()
+        raise exc from None
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``suture show x.profile | head``): stop quietly.
+
+    The exit code is the one a shell reports for a tool that SIGPIPE ended (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _invoke(args: list[str]) -> int:
