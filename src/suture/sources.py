@@ -83,9 +83,6 @@ class Source:
         The input size on disk, used for progress reporting.
     pieces : list of RowGroup
         For Parquet: the row groups, which worker processes can read on their own.
-    line_offset : callable returning int or None
-        For a CSV file: 2 when row ``r`` is on line ``r + 2`` of the file (see
-        :func:`csv_line_offset`), else None.  Other sources have no lines: None.
 
     Raises
     ------
@@ -99,7 +96,6 @@ class Source:
     size_bytes: int | None
     _open: Any = field(repr=False)
     pieces: list[RowGroup] = field(default_factory=list)
-    line_offset: Any = field(default=lambda: None, repr=False)
 
     def __post_init__(self) -> None:
         _check_names(self.name, self.schema)
@@ -439,9 +435,7 @@ def _open_csv(path: Path, delimiter: str | None, encoding: str) -> Source:
                 ) from None
             raise csv_file.error(exc) from None
 
-    source = Source(str(path), schema, None, stat.st_size, batches)
-    source.line_offset = lambda: csv_line_offset(path)
-    return source
+    return Source(str(path), schema, None, stat.st_size, batches)
 
 
 def _settle(csv_file: _Csv) -> pa.Schema:
