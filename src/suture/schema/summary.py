@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from suture._codec import frame, pack, unframe, unpack
+from suture._codec import Field
+from suture.aggregate import Framed
 from suture.schema.types import VIOLATION_KINDS
 from suture.schema.validator import Checked, Validator
 
@@ -81,7 +82,7 @@ class ValidationSummary:
         return [(c, k, n, self.examples.get((c, k), "")) for (c, k), n in items]
 
 
-class ValidationAggregator:
+class ValidationAggregator(Framed[ValidationSummary]):
     """Validation counts as an :class:`~suture.aggregate.Aggregator`, for any engine.
 
     Parameters
@@ -144,18 +145,16 @@ class ValidationAggregator:
     def finalize(self, state: ValidationSummary) -> ValidationSummary:
         return state
 
-    def to_bytes(self, state: ValidationSummary) -> bytes:
+    def _fields(self, state: ValidationSummary) -> dict[str, Field]:
         keys = list(state.counts)
-        body: dict[str, Any] = {
+        return {
             "rows": [state.rows, state.valid, state.quarantined],
             "keys": [list(k) for k in keys],
             "counts": [state.counts[k] for k in keys],
             "examples": [[*k, v] for k, v in state.examples.items()],
         }
-        return frame(self.kind, self.config(), pack(body))
 
-    def from_bytes(self, data: bytes) -> ValidationSummary:
-        f = unpack(unframe(data, self.kind, self.config()), self.kind)
+    def _from_fields(self, f: dict[str, Any]) -> ValidationSummary:
         rows, valid, quarantined = (int(x) for x in f["rows"])
         counts = {
             (str(k[0]), str(k[1])): int(n) for k, n in zip(f["keys"], f["counts"], strict=True)
