@@ -23,6 +23,7 @@ from suture.sketches._base import ColumnSummary
 from suture.sketches.distinct import HLL_CONFIDENCE, SMALL_KEYS, hll_bound
 from suture.sketches.estimate import Estimate
 from suture.sketches.quantiles import KLL_CONFIDENCE
+from suture.sketches.sizes import DEFAULT_LG_K
 
 __all__ = [
     "DASH",
@@ -330,7 +331,7 @@ def error_bounds(profile: Profile) -> ErrorBounds:
     summaries = list(profile.values())
     ranks = [n.rank_error for s in summaries for n in _numeric_parts(s) if n.finite]
     texts = [t for s in summaries for t in _string_parts(s)]
-    lg_k = int(profile.aggregator.options.get("lg_k", 12))
+    lg_k = int(profile.aggregator.options.get("lg_k", DEFAULT_LG_K))
     estimated = any(distinct_of(s).confidence < 1.0 for s in summaries)
     return ErrorBounds(
         rank_error=max(ranks) if ranks else None,
