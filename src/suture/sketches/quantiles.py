@@ -94,11 +94,12 @@ class _Coins:
 
 
 def _merge_sorted(a: _F, b: _F) -> _F:
-    """The sorted union (with repeats) of two sorted arrays, as a new array."""
+    """The sorted union (with repeats) of two sorted arrays (one of them if the other is
+    empty: levels are never modified in place, so they may be shared)."""
     if a.size == 0:
-        return b.copy()
+        return b
     if b.size == 0:
-        return a.copy()
+        return a
     # Timsort finds the two runs: linear time.
     return np.sort(np.concatenate([a, b]), kind="stable")
 
@@ -175,7 +176,10 @@ class Kll:
         if values.size == 0:
             return self
         coins = _Coins(self.k, self.n, values.size)
-        incoming = _halve_sorted(values.astype(np.float64, copy=False), self.k, coins)
+        # Own copies of what is kept: the caller's array may change after this call.
+        incoming = [
+            np.array(level, dtype=np.float64) for level in _halve_sorted(values, self.k, coins)
+        ]
         self._absorb(incoming, float(values[0]), float(values[-1]), int(values.size), coins)
         return self
 
