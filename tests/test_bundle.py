@@ -572,3 +572,43 @@ def test_a_recommender_saved_twice_gives_the_same_files(
     one = _snapshot(model.save(tmp_path / "a"))
     assert _snapshot(model.save(tmp_path / "b")) == one
     assert json.loads(one[MANIFEST])["created"] == "2023-11-14T22:13:20+00:00"
+
+
+def test_a_loaded_recommender_shares_its_verified_bytes_and_still_updates() -> None:
+    import pyarrow as pa
+
+    from suture.recommend import fit
+    from tests.make_golden import golden_interactions
+
+    loaded = Recommender.load(GOLDEN / "recommend_v2")
+    assert not loaded.state_.signatures.flags.writeable  # a view of the part, not a copy
+    new = pa.table({"user": ["u99", "u99"], "item": pa.array([100, 111], pa.int64())})
+    updated = loaded.update(new)
+    union = pa.concat_tables([golden_interactions(), new])
+    refit = fit(union, user="user", item="item", **GOLDEN_RECOMMENDER)
+    assert_states_equal(updated.state_, refit.state_)
+    assert updated.recommend("u99", k=3) == refit.recommend("u99", k=3)
+
+
+def test_a_recommender_part_that_is_not_a_plain_array_is_refused(tmp_path: Path) -> None:
+    import io
+
+    from numpy.lib import format as npy_format
+
+    golden = Bundle.read(GOLDEN / "recommend_v2", RECOMMENDER, 2)
+    sink = io.BytesIO()
+    npy_format.write_array_header_1_0(
+        sink, {"descr": "|O", "fortran_order": False, "shape": (12, 1)}
+    )
+    parts = {**golden.parts, "counts.npy": sink.getvalue() + bytes(96)}
+    path = Bundle.write(tmp_path / "recs", RECOMMENDER, 2, parts, golden.metadata)
+    with pytest.raises(CorruptStateError) as info:
+        Recommender.load(path)
+    assert str(info.value) == (
+        f"{path}/counts.npy: not a NumPy array (object arrays are not allowed); re-create "
+        "the bundle with suture recommend fit"
+    )
+    parts["counts.npy"] = golden.parts["counts.npy"] + b"\0"
+    path = Bundle.write(tmp_path / "recs", RECOMMENDER, 2, parts, golden.metadata)
+    with pytest.raises(CorruptStateError, match=r"counts.npy: not a NumPy array \(1 bytes after"):
+        Recommender.load(path)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.lib import format as npy_format
 
 from suture.bundle import RECOMMENDER, Bundle, LazyParts
 from suture.errors import CorruptStateError
@@ -123,14 +124,35 @@ def read_parts(path: Path) -> RecommenderParts:
 
 
 def _load_array(bundle: Bundle, name: str) -> np.ndarray[Any, Any]:
+    """The array of a ``.npy`` part: a read-only view of the part's verified bytes (no
+    copy, so a loaded recommender is in memory once); never an object array."""
+    data = bundle.part(name)
     try:
-        array: np.ndarray[Any, Any] = np.load(io.BytesIO(bundle.part(name)), allow_pickle=False)
+        return _npy_view(data)
     except ValueError as exc:
         raise CorruptStateError(
             f"{Path(bundle.path) / name}: not a NumPy array ({exc}); re-create the bundle "
             f"with {RECOMMENDER.command}"
         ) from None
-    return array
+
+
+def _npy_view(data: bytes) -> np.ndarray[Any, Any]:
+    header = io.BytesIO(data)
+    version = npy_format.read_magic(header)
+    if version == (1, 0):
+        shape, fortran, dtype = npy_format.read_array_header_1_0(header)
+    elif version == (2, 0):
+        shape, fortran, dtype = npy_format.read_array_header_2_0(header)
+    else:
+        loaded: np.ndarray[Any, Any] = np.load(io.BytesIO(data), allow_pickle=False)
+        return loaded
+    if dtype.hasobject:
+        raise ValueError("object arrays are not allowed")
+    count = int(np.prod(shape, dtype=np.int64))
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=header.tell())
+    if header.tell() + flat.nbytes != len(data):
+        raise ValueError(f"{len(data) - header.tell() - flat.nbytes} bytes after the array")
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 def _load_ids(bundle: Bundle, name: str) -> pa.Array:
