@@ -16,8 +16,8 @@ number
     thousands separators: ``1,500`` is 1.5 in much of Europe and 1500 elsewhere, so it is
     refused rather than guessed.  ``nan`` and ``inf`` are not numbers.
 number with a unit
-    a number, optional space, then a unit that does not start with a digit, a sign or a
-    point (``90 s``, ``1.5 hour``, ``32 degF``).
+    a number, optional space, then a unit that does not start with a digit, a sign, a
+    point or a comma (``90 s``, ``1.5 hour``, ``32 degF``; ``1,000 km`` does not read).
 boolean
     :data:`TRUE` / :data:`FALSE`, any case.  The profile's *looks boolean* hint counts the
     words only (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`): a column of ``0``/``1`` looks
@@ -76,9 +76,9 @@ NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 """A decimal number, without surrounding space (a building block of the patterns)."""
 IS_NUMBER = rf"^\s*{NUMBER}\s*$"
 """Text that is a bare number."""
-HAS_UNIT = rf"^\s*{NUMBER}\s*[^\s\d.+-]"
+HAS_UNIT = rf"^\s*{NUMBER}\s*[^\s\d.,+-]"
 """Text that starts with a number followed by something that can be a unit."""
-NUMBER_AND_UNIT = rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>[^\s\d.+-](?:.*\S)?)\s*$"
+NUMBER_AND_UNIT = rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>[^\s\d.,+-](?:.*\S)?)\s*$"
 """A number and its unit, as two named groups."""
 
 TRUE_WORDS = ("true", "t", "yes", "y")

@@ -363,6 +363,9 @@ class ColumnCheck:
             out.add("parse", bad, say.BOOLEAN_TEXT)
         else:
             num = pc.cast(a, pa.float64())
+            if pa.types.is_floating(a.type):  # NaN is a missing value, as in a record
+                num = pc.if_else(pc.is_nan(num), pa.scalar(None, pa.float64()), num)
+                a = num
             yes = mask(pc.equal(num, 1.0))
             bad = pc.and_not(pc.is_valid(num), pc.or_(yes, mask(pc.equal(num, 0.0))))
             out.add("type", bad, say.BOOLEAN_NUMBER)

@@ -149,7 +149,7 @@ def infer_column(s: ColumnSummary, rows: int) -> Column:
     elif t is not None and pa.types.is_duration(t):
         col = _duration(s, base, nullable, t)
     elif t is not None and pa.types.is_time(t):
-        col = Column(name, "time", nullable, note=f"{base}; from {s.min} to {s.max}")
+        col = Column(name, "time", nullable, note=f"{base}; from {s.min} to {s.max}")  # type: ignore[attr-defined]
     elif s.kind == "temporal" or "timestamp" in hints:
         col = _timestamp(s, base, nullable)
     elif s.kind == "set":
