@@ -315,3 +315,29 @@ def test_counting_narrow_integers_gives_the_runs_that_sorting_gives(values, offs
         assert halves.whole_numbers() == 0
     wide = np.append(ints, offset + 10**9)
     assert np.array_equal(_int_runs(wide)[0].ordered, np.sort(wide).astype(np.float64))
+
+
+def test_kll_reads_datasketches_own_images_and_answers_alike() -> None:
+    from suture.sketches.quantiles import Kll
+
+    values = np.random.default_rng(12).normal(size=100_000)
+    theirs = dsk.kll_doubles_sketch(200)
+    theirs.update(values)
+    ours = Kll.deserialize(bytes(theirs.serialize()))
+    assert (ours.n, ours.k, ours.num_retained) == (theirs.n, 200, theirs.num_retained)
+    assert (ours.min, ours.max) == (values.min(), values.max())
+    ranks = np.linspace(0.0, 1.0, 101).tolist()
+    assert ours.get_quantiles(ranks) == [float(v) for v in theirs.get_quantiles(ranks)]
+    # Level 0 is kept sorted from then on; the image stays readable by DataSketches.
+    again = dsk.kll_doubles_sketch.deserialize(ours.serialize())
+    assert [float(v) for v in again.get_quantiles(ranks)] == ours.get_quantiles(ranks)
+
+
+def test_kll_images_of_zero_and_one_value_are_datasketches_images() -> None:
+    from suture.sketches.quantiles import kll_zero
+
+    empty, one = kll_zero(1024), kll_zero(1024).update_sorted(np.array([3.5]))
+    assert empty.serialize() == bytes(dsk.kll_doubles_sketch(1024).serialize())
+    single = dsk.kll_doubles_sketch(1024)
+    single.update(3.5)
+    assert one.serialize() == bytes(single.serialize())
