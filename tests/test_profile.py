@@ -208,5 +208,5 @@ def test_max_correlated_limits_the_correlation_matrix_and_guards_merges() -> Non
         suture.Profile.merge(two, every)
     # Settings that keep the same columns merge.
     assert suture.Profile.merge(every, suture.profile(table, max_correlated=10)).row_count == 6
-    with pytest.raises(suture.SutureError, match="max_correlated must be 0 or more, not -1"):
+    with pytest.raises(suture.SutureError, match=r"max_correlated must be 0 or more.* -1$"):
         suture.profile(table, max_correlated=-1)
