@@ -224,17 +224,16 @@ def _engine(
 
 
 @contextmanager
-def _progress(source: Any, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    if quiet:
-        yield None
-        return
-    from suture.sources import open_source
+def _progress(runner: Any, source: Any, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for a big input on the local engine, else None.
 
-    try:
-        src = open_source(source)
-    except SutureError:
+    The size comes from the engine's own opening of ``source``, which the profile then
+    reuses, so a CSV file is not read an extra time to decide.
+    """
+    if quiet or getattr(runner, "name", None) != "local":
         yield None
         return
+    src = runner.open(source)
     big = (src.size_bytes or 0) >= _PROGRESS_MIN_BYTES or (src.num_rows or 0) >= _PROGRESS_MIN_ROWS
     if not big:
         yield None
@@ -328,7 +327,7 @@ def profile(
     )
     import suture
 
-    with _progress(source, quiet or engine == "spark") as progress:
+    with _progress(runner, source, quiet) as progress:
         result = suture.profile(
             source,
             engine=runner,
