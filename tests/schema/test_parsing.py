@@ -108,3 +108,11 @@ def test_thousands_separators_are_refused_in_batches_and_records_alike(text: str
         f"column 'distance' in the record: expected a number in mile, got {text!r}. "
         "Send a number value."
     )
+
+
+def test_the_docs_coerce_example_works() -> None:
+    """docs/contracts.md: ``schema.coerce({"distance": "1000 km"})`` (no separators)."""
+    schema = Schema([Column("distance", "number", unit="mile", min=0, max=5000)])
+    assert schema.coerce({"distance": "1000 km"}) == {
+        "distance": pytest.approx(621.371192, rel=1e-9)
+    }

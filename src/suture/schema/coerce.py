@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RecordCoercer", "RecordError", "coerce_record", "compile_record"]
 
+_UNSEEN = object()
 Check = Callable[[Any], Any]
 """One column's compiled check: the typed value, or :class:`_Fail`."""
 
@@ -66,16 +67,22 @@ def _number(col: Column) -> Check:
     except UnitError:
         per_second = None
 
+    known: dict[str, Any] = {}  # unit text -> Conversion, or None when it does not convert
+
     def quantity(value: float, given: str) -> float:
-        try:
-            return conversion(given, unit)(value)
-        except UnitError:
-            raise _Fail("unit", say.expected_unit(col)) from None
+        conv = known.get(given, _UNSEEN)
+        if conv is _UNSEEN:
+            try:
+                conv = conversion(given, unit)
+            except UnitError:
+                conv = None
+            if len(known) < 256:
+                known[given] = conv
+        if conv is None:
+            raise _Fail("unit", say.expected_unit(col))
+        return float(conv.scale * value + conv.offset)
 
     def read(v: Any) -> float | int:
-        kind = type(v)
-        if kind is int or kind is float:
-            return v if bare is None else bare(float(v))
         if isinstance(v, bool):
             raise _Fail("type", expected)
         if isinstance(v, int | float):
@@ -100,9 +107,10 @@ def _number(col: Column) -> Check:
         raise _Fail("parse", expected)
 
     def check(v: Any) -> float | int:
-        x = read(v)
+        kind = type(v)
+        x = v if (kind is float or kind is int) and bare is None else read(v)
         if type(x) is float:
-            if math.isnan(x):
+            if x != x:
                 raise _Fail("null", say.NOT_NULLABLE)
             if integer:
                 if not abs(x) <= 2**53 or x != math.floor(x):
@@ -282,10 +290,11 @@ class RecordCoercer:
         for col, check, blank_is_value in self.columns:
             v = get(col.name)
             try:
+                kind = type(v)
                 if (
                     v is None
-                    or (type(v) is float and math.isnan(v))
-                    or (type(v) is str and not blank_is_value and not v.strip())
+                    or (kind is float and v != v)
+                    or (kind is str and not blank_is_value and not v.strip())
                 ):
                     if not col.nullable:
                         raise _Fail("null", say.NOT_NULLABLE)
