@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import math
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -20,9 +22,11 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
 import suture
+from suture import errors
 from suture.aggregate import RowCount
 from suture.engines.spark import SparkEngine, _conform
 from suture.errors import (
+    ConfigError,
     CorruptStateError,
     IncompatibleMergeError,
     SourceError,
@@ -423,3 +427,261 @@ def test_batches_are_cast_to_the_reported_schema() -> None:
     assert conformed.schema == wanted
     assert conformed.to_pydict() == batch.to_pydict()
     assert _conform(conformed, wanted) is conformed
+
+
+# --- parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+        ({"batch_size": True}, "batch_size must be an integer of at least 1, got True"),
+        ({"fan_in": 1}, "fan_in must be at least 2, got 1"),
+        ({"delimiter": ";;"}, "delimiter must be one character such as ',' or ';', got ';;'"),
+        (
+            {"encoding": "nope"},
+            "unknown encoding 'nope'; use a Python codec name such as utf-8, latin-1 or cp1252",
+        ),
+        ({"master": " "}, "master must be a Spark master URL such as local[2], got ' '"),
+    ],
+)
+def test_bad_parameters_are_config_errors(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SparkEngine(**kwargs)
+    assert str(info.value) == message
+
+
+def test_csv_delimiter_and_encoding_options(spark: SparkSession, tmp_path: Path) -> None:
+    path = tmp_path / "semi.csv"
+    path.write_bytes("city;n\nZürich;1\nGenève;2\n".encode("latin-1"))
+    # ';' is detected from the header; latin-1 (Python's name) is ISO-8859-1 to Spark.
+    remote = suture.profile(path, engine=SparkEngine(spark, encoding="latin-1"))
+    assert list(remote) == ["city", "n"]
+    assert remote["city"].state.min_length == 6
+    assert {i.value for i in remote["city"].top(5)} == {"Zürich", "Genève"}
+    piped = tmp_path / "piped.csv"
+    piped.write_text("a,b|c\n1,2|3\n")
+    assert list(suture.profile(piped, engine=SparkEngine(spark, delimiter="|"))) == ["a,b", "c"]
+
+
+# --- errors from executors -----------------------------------------------------------
+
+
+def _suture_errors() -> list[type[errors.SutureError]]:
+    found = [getattr(errors, name) for name in errors.__all__]
+    return [c for c in found if isinstance(c, type) and issubclass(c, errors.SutureError)]
+
+
+def _instance(cls: type[errors.SutureError]) -> errors.SutureError:
+    if cls is errors.RecordError:
+        return errors.RecordError("column 'x' row 3: expected a number, got 'a'", "x", "type")
+    return cls(f"a {cls.__name__} raised on an executor; fix the input")
+
+
+def _raising(make: Callable[[], BaseException]) -> RowCount:
+    """Raises ``make()`` in update (made on the executor: RecordError does not pickle)."""
+
+    class Raising(RowCount):
+        def update(self, state: int, batch: pa.RecordBatch) -> int:
+            raise make()
+
+    return Raising()
+
+
+@pytest.mark.parametrize("cls", _suture_errors(), ids=lambda c: c.__name__)
+def test_every_suture_error_comes_back_as_itself(
+    spark: SparkSession, cls: type[errors.SutureError]
+) -> None:
+    raised = _instance(cls)
+    with pytest.raises(cls) as info:
+        SparkEngine(spark).aggregate(spark.range(0, 10, 1, 1), _raising(lambda: _instance(cls)))
+    assert type(info.value) is cls
+    assert str(info.value) == str(raised)
+    assert vars(info.value) == vars(raised)  # RecordError keeps field and kind
+
+
+def test_the_error_tree_is_all_covered() -> None:
+    # A new SutureError class joins the parametrized test above without a change there.
+    assert {c.__name__ for c in _suture_errors()} >= {
+        "ConfigError", "SourceError", "OutputError", "EmptyInputError", "UnsupportedTypeError",
+        "CorruptStateError", "IncompatibleMergeError", "SchemaError", "RecordError",
+        "NotFittedError", "UnknownIdError", "SutureError",
+    }  # fmt: skip
+
+
+def test_a_bug_on_an_executor_is_an_internal_error(spark: SparkSession) -> None:
+    with pytest.raises(errors.InternalError) as info:
+        SparkEngine(spark).aggregate(
+            spark.range(0, 10, 1, 1), _raising(lambda: ZeroDivisionError("x"))
+        )
+    message = str(info.value)
+    assert message.startswith(
+        "a Spark executor failed (ZeroDivisionError: x); this is a bug in suture, please "
+        "report it with this message:\nTraceback (most recent call last):"
+    )
+    assert message.endswith("ZeroDivisionError: x")
+
+
+# --- map_batches ---------------------------------------------------------------------
+
+NUMBERED = pa.schema([("id", pa.int64()), ("row", pa.int64())])
+SIZES = pa.schema([("rows", pa.int64())])
+OUTPUTS = {"even": NUMBERED, "odd": NUMBERED, "sizes": SIZES}
+
+
+def split_by_parity(batch: pa.RecordBatch, first_row: int) -> dict[str, pa.RecordBatch]:
+    """Rows numbered by ``first_row``, split into even and odd ids, and the batch size."""
+    numbered = batch.append_column("row", pa.array(range(first_row, first_row + batch.num_rows)))
+    even = pc.equal(pc.bit_wise_and(batch.column(0), 1), 0)
+    return {
+        "even": numbered.filter(even),
+        "odd": numbered.filter(pc.invert(even)),
+        "sizes": pa.RecordBatch.from_pydict({"rows": [batch.num_rows]}, schema=SIZES),
+    }
+
+
+class LargestBatch(RowCount):
+    """The largest value of a ``rows`` column: a second aggregator over an output."""
+
+    kind = "largest"
+
+    def update(self, state: int, batch: pa.RecordBatch) -> int:
+        return max(state, pc.max(batch.column(0)).as_py() or 0)
+
+    def merge(self, a: int, b: int) -> int:
+        return max(a, b)
+
+
+def test_map_batches_writes_parquet_folders_with_global_row_numbers(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    frame = spark.range(0, 1000, 1, numPartitions=4)
+    seen: list[int] = []
+    results = SparkEngine(spark, batch_size=64).map_batches(
+        frame,
+        split_by_parity,
+        schema=OUTPUTS,
+        sink={"even": tmp_path / "even", "odd": str(tmp_path / "odd"), "sizes": None},
+        aggregators={"odd": RowCount(), "sizes": LargestBatch()},
+        progress=seen.append,
+    )
+    assert results == {"odd": 500, "sizes": 64}
+    assert sum(seen) == 1000
+    even, odd = pq.read_table(tmp_path / "even"), pq.read_table(tmp_path / "odd")
+    assert even.schema == NUMBERED and odd.schema == NUMBERED
+    # The row index is the row's place in the DataFrame (spark.range: its id).
+    assert sorted(even.column("row").to_pylist()) == list(range(0, 1000, 2))
+    assert even.column("row").to_pylist() == even.column("id").to_pylist()
+    assert odd.column("row").to_pylist() == odd.column("id").to_pylist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["even", "odd"]  # no temporaries
+
+
+def test_map_batches_with_only_aggregators_writes_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    frame = spark.range(0, 90, 1, numPartitions=3)
+    results = SparkEngine(spark).map_batches(
+        frame, split_by_parity, schema=OUTPUTS, aggregators={"even": RowCount()}
+    )
+    assert results == {"even": 45}
+    assert SparkEngine(spark).map_batches(frame, split_by_parity, schema=OUTPUTS) == {}
+
+
+def _failing_at(row: int) -> Any:
+    def fn(batch: pa.RecordBatch, first_row: int) -> dict[str, pa.RecordBatch]:
+        if first_row <= row < first_row + batch.num_rows:
+            raise errors.RecordError(f"row {row}: expected a small id", "id", "range")
+        return split_by_parity(batch, first_row)
+
+    return fn
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_failing_map_leaves_earlier_outputs_as_they_were(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    engine = SparkEngine(spark, batch_size=50)
+    frame = spark.range(0, 400, 1, numPartitions=4)
+    sink = {"even": tmp_path / "even", "odd": tmp_path / "odd"}
+    engine.map_batches(frame, split_by_parity, schema=OUTPUTS, sink=sink)
+    before = _snapshot(tmp_path)
+    with pytest.raises(errors.RecordError) as info:
+        engine.map_batches(frame, _failing_at(377), schema=OUTPUTS, sink=sink)
+    assert str(info.value) == "row 377: expected a small id"
+    assert (info.value.field, info.value.kind) == ("id", "range")
+    assert _snapshot(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["even", "odd"]
+
+
+def test_a_bug_in_fn_is_an_internal_error_and_writes_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    def broken(batch: pa.RecordBatch, first_row: int) -> dict[str, pa.RecordBatch]:
+        return {"even": batch}  # no row column, no odd output
+
+    with pytest.raises(errors.InternalError, match=r"^a Spark executor failed \(InternalError: "):
+        SparkEngine(spark).map_batches(
+            spark.range(10), broken, schema=OUTPUTS, sink={"odd": tmp_path / "odd"}
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_map_batches_to_uris_through_the_hadoop_file_system(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    (tmp_path / "even").mkdir()
+    (tmp_path / "even" / "old.parquet").write_bytes(b"replaced")
+    uri = (tmp_path / "even").as_uri()
+    SparkEngine(spark).map_batches(
+        spark.range(0, 20, 1, 2), split_by_parity, schema=OUTPUTS, sink={"even": uri}
+    )
+    assert pq.read_table(tmp_path / "even").column("id").to_pylist() == list(range(0, 20, 2))
+    assert not (tmp_path / "even" / "old.parquet").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["even"]  # the temporary was renamed
+
+
+def test_map_batches_refuses_bad_outputs_before_any_work(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    engine = SparkEngine(spark)
+    frame = spark.range(4)
+    with pytest.raises(ConfigError) as config:
+        engine.map_batches(frame, split_by_parity, schema=OUTPUTS, sink={"evens": tmp_path})
+    assert str(config.value) == (
+        "map_batches: sink names output 'evens', which schema lacks; the outputs are "
+        "'even', 'odd', 'sizes'"
+    )
+    missing = tmp_path / "no" / "even"
+    with pytest.raises(errors.OutputError) as output:
+        engine.map_batches(frame, split_by_parity, schema=OUTPUTS, sink={"even": missing})
+    assert (
+        str(output.value)
+        == f"{missing}: the folder {missing.parent} does not exist; create it first"
+    )
+    unsigned = {**OUTPUTS, "even": pa.schema([("id", pa.uint64())])}
+    with pytest.raises(UnsupportedTypeError) as typed:
+        engine.map_batches(frame, split_by_parity, schema=unsigned, sink={"even": tmp_path / "e"})
+    assert str(typed.value) == (
+        "output 'even' column 'id' has Arrow type uint64, which Spark cannot store; cast it "
+        "(an unsigned integer to int64 or decimal) or use the local engine"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_a_dataframe_that_changes_between_passes_is_refused(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from pyspark.sql import functions as F
+
+    coin = F.udf(lambda: random.random(), "double").asNondeterministic()
+    frame = spark.range(0, 4000, 1, numPartitions=4).where(coin() < 0.5)
+    with pytest.raises(SourceError, match=r"^the Spark DataFrame gave other rows in a second pass"):
+        SparkEngine(spark).map_batches(
+            frame, split_by_parity, schema=OUTPUTS, sink={"even": tmp_path / "even"}
+        )
+    assert list(tmp_path.iterdir()) == []

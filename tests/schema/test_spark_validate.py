@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,18 +57,24 @@ def test_valid_plus_quarantined_equals_input_on_spark(
     s = result.summary
     assert s.rows == data.num_rows
     assert s.valid + s.quarantined == s.rows
-    assert result.valid.count() + result.quarantine.count() == data.num_rows
+    # Schema.validate collects the rows to the driver as Arrow tables (validate_to_files
+    # writes them as Parquet folders instead).
+    assert result.valid.num_rows + result.quarantine.num_rows == data.num_rows
     # the same verdicts as the local engine, row for row
     assert (s.valid, s.quarantined, s.counts) == (
         local.summary.valid,
         local.summary.quarantined,
         local.summary.counts,
     )
-    bad_ids = {r["id"] for r in result.quarantine.select("id").collect()}
+    bad_ids = set(result.quarantine.column("id").to_pylist())
     assert bad_ids == set(local.quarantine.column("id").to_pylist())
-    reasons = {
-        r["id"]: r["__reasons"] for r in result.quarantine.select("id", "__reasons").collect()
-    }
+    reasons = dict(
+        zip(
+            result.quarantine.column("id").to_pylist(),
+            result.quarantine.column("__reasons").to_pylist(),
+            strict=True,
+        )
+    )
     local_reasons = dict(
         zip(
             local.quarantine.column("id").to_pylist(),
@@ -111,3 +118,60 @@ def test_validate_command_on_spark_writes_parquet_folders(
     good = pq.read_table(tmp_path / "good")
     assert sorted(bad.column("id").to_pylist()) == ["b", "c"]
     assert sorted(good.column("id").to_pylist()) == ["a", "d"]
+
+
+@pytest.mark.parametrize("how", ["object", "name"])
+def test_a_path_with_a_spark_engine_validates_on_spark(
+    spark: SparkSession, tmp_path: Path, how: str
+) -> None:
+    from suture.schema.run import validate_to_files
+
+    data = dirty(600, 1)
+    pq.write_table(data, tmp_path / "data.parquet", row_group_size=200)
+    engine = SparkEngine(spark) if how == "object" else "spark"
+    summary = validate_to_files(
+        CONTRACT,
+        tmp_path / "data.parquet",
+        quarantine=tmp_path / "bad",
+        valid=tmp_path / "good",
+        engine=engine,
+    )
+    local = CONTRACT.validate(data)
+    assert (summary.rows, summary.valid, summary.counts) == (
+        600,
+        local.summary.valid,
+        local.summary.counts,
+    )
+    # Spark wrote them: Parquet folders of part files, not the local engine's single files.
+    for folder in (tmp_path / "bad", tmp_path / "good"):
+        assert folder.is_dir() and (folder / "_SUCCESS").exists()
+        assert any(p.name.startswith("part-") for p in folder.iterdir())
+    bad = pq.read_table(tmp_path / "bad")
+    # One file read by Spark keeps its order: __row is the row's place in the file.
+    assert sorted(bad.column("__row").to_pylist()) == local.quarantine.column("__row").to_pylist()
+    assert sorted(bad.column("id").to_pylist()) == sorted(local.quarantine.column("id").to_pylist())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "data.parquet", "good"]
+
+
+def test_schema_validate_of_a_path_with_a_spark_engine_runs_on_spark(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    data = dirty(300, 2)
+    pq.write_table(data, tmp_path / "data.parquet")
+    seen: list[str] = []
+
+    class Watching(SparkEngine):
+        def map_batches(self, source: Any, fn: Any, **kwargs: Any) -> dict[str, Any]:
+            seen.append(type(self.open(source)).__module__)  # a Spark DataFrame
+            return super().map_batches(source, fn, **kwargs)
+
+    result = CONTRACT.validate(tmp_path / "data.parquet", engine=Watching(spark))
+    local = CONTRACT.validate(data)
+    assert len(seen) == 1 and seen[0].startswith("pyspark.sql")
+    assert (result.summary.valid, result.summary.counts) == (
+        local.summary.valid,
+        local.summary.counts,
+    )
+    assert result.quarantine.column("__row").to_pylist() == (
+        local.quarantine.column("__row").to_pylist()
+    )
