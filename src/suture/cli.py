@@ -540,12 +540,14 @@ def _invoke(args: list[str]) -> int:
 
 def _usage_error(exc: Any) -> int:
     if type(exc).__name__ == "NoArgsIsHelpError":
-        exc.show()
+        shown = exc.format_message()  # typer has already printed the help; click has not
+        if shown.strip():
+            _say(shown.rstrip())
         return EXIT_USAGE
     ctx = getattr(exc, "ctx", None)
     where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
     _say(f"error: {one_line(exc.format_message()).rstrip('.')}{where}")
-    return int(getattr(exc, "exit_code", EXIT_USAGE))
+    return EXIT_USAGE  # click gives some of its errors exit code 1, the code of a finding
 
 
 def _internal_error(exc: BaseException) -> int:
