@@ -289,6 +289,14 @@ def test_joined_results_are_by_part_name() -> None:
             "quantile rank q must be between 0 and 1, got nan",
         ),
         (
+            lambda: StringSketch().finalize(StringSketch().zero()).top(-1),
+            "k (how many top values) must be a whole number of 0 or more, got -1",
+        ),
+        (
+            lambda: BooleanSketch().finalize(BooleanSketch().zero()).top(-2),
+            "k (how many top values) must be a whole number of 0 or more, got -2",
+        ),
+        (
             lambda: kll_histogram(kll_zero(), 0.0, 1.0, 0),
             "bins must be a whole number of at least 1, got 0",
         ),
@@ -303,6 +311,8 @@ def test_joined_results_are_by_part_name() -> None:
         "profile_k",
         "q",
         "q_nan",
+        "top_string",
+        "top_boolean",
         "bins",
     ],
 )

@@ -23,7 +23,7 @@ from suture.sketches.distinct import (
     hll_zero,
 )
 from suture.sketches.estimate import Estimate
-from suture.sketches.frequent import FrequentItem, FrequentItems
+from suture.sketches.frequent import FrequentItem, FrequentItems, check_top
 from suture.sketches.hashing import string_keys
 from suture.sketches.moments import Moments, weighted_moments_of
 from suture.sketches.sizes import DEFAULT_LG_K, DEFAULT_LG_MAX_MAP, check_lg_k, check_lg_max_map
@@ -305,6 +305,7 @@ class BooleanSummary(ColumnSummary):
 
     def top(self, k: int = 10) -> list[FrequentItem]:
         """``true`` and ``false`` with their exact counts, most frequent first."""
+        check_top(k)
         pairs = [("true", self.true), ("false", self.false)]
         pairs = sorted((p for p in pairs if p[1] > 0), key=lambda p: -p[1])
         return [FrequentItem(v, Estimate(float(c), float(c), float(c), 1.0)) for v, c in pairs[:k]]

@@ -16,13 +16,20 @@ import datasketches as dsk
 import numpy as np
 import numpy.typing as npt
 
-from suture.errors import IncompatibleMergeError
+from suture.errors import ConfigError, IncompatibleMergeError
 from suture.sketches.estimate import Estimate
 from suture.sketches.sizes import DEFAULT_LG_MAX_MAP, check_lg_max_map
 
-__all__ = ["DEFAULT_LG_MAX_MAP", "FrequentItem", "FrequentItems"]
+__all__ = ["DEFAULT_LG_MAX_MAP", "FrequentItem", "FrequentItems", "check_top"]
 
 _NO_FALSE_NEGATIVES = dsk.frequent_items_error_type.NO_FALSE_NEGATIVES
+
+
+def check_top(k: object) -> int:
+    """``k`` if it is a valid number of top values to list, else ``ConfigError``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ConfigError(f"k (how many top values) must be a whole number of 0 or more, got {k!r}")
+    return k
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class FrequentItems:
 
     def top(self, k: int) -> list[FrequentItem]:
         """The ``k`` most frequent values, most frequent first, with count bounds."""
+        check_top(k)
         items = self.sketch.get_frequent_items(_NO_FALSE_NEGATIVES)
         items.sort(key=lambda t: (-t[1], t[0]))
         return [
