@@ -174,3 +174,34 @@ def test_round_trip_of_random_contracts(
     again = Schema.loads(s.dumps())
     assert again == s
     assert again.dumps() == s.dumps()
+
+
+def test_fingerprints_of_earlier_contracts_do_not_change() -> None:
+    """Regression guard: exact integer bounds must not change the digest of old contracts.
+
+    ``f30280de91bb3473`` is what suture 0.1.0 (commit 22c68aa) computed for this contract.
+    """
+    schema = Schema(
+        [
+            Column("seats", "integer", min=1, max=900),
+            Column("d", "number", unit="mile", min=0, max=5000.5),
+            Column("w", "timestamp", min="2013-01-01", max="2014-01-01"),
+        ],
+        [Derived("x", "d * 2", min=0, max=10)],
+    )
+    assert schema.fingerprint == "f30280de91bb3473"
+    golden = Schema.load(Path(__file__).parents[1] / "golden" / "contract_v1.toml")
+    assert golden.fingerprint == golden.meta["stored_fingerprint"]
+
+
+def test_specs_that_are_not_specs_are_a_config_error() -> None:
+    from suture.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Schema([{"name": "x", "type": "number"}])  # type: ignore[list-item]
+    assert str(info.value) == (
+        "columns must hold Column specs, got dict {'name': 'x', 'type': 'number'}; build "
+        "them with suture.schema.Column(...)"
+    )
+    with pytest.raises(ConfigError, match="derived must be a list of Derived specs, got str"):
+        Schema([Column("x", "number")], "x * 2")  # type: ignore[arg-type]

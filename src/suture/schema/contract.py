@@ -58,6 +58,8 @@ class Schema:
         _text: toml_io.ContractText | None = None,
         _origin: str = "the contract",
     ) -> None:
+        _check_specs("columns", columns, Column)
+        _check_specs("derived", derived, Derived)
         self.columns = tuple(_normalize(c) for c in columns)
         self.derived = tuple(
             replace(d, unit=canonical(d.unit)) if d.unit and _unit_ok(d.unit) else d
@@ -337,6 +339,20 @@ class Schema:
         return diff(self, other)
 
 
+def _check_specs(name: str, specs: Any, kind: type) -> None:
+    """Refuse anything but a sequence of ``kind`` (a ConfigError, as for any parameter)."""
+    if isinstance(specs, str | bytes | Mapping) or not isinstance(specs, tuple | list):
+        raise ConfigError(
+            f"{name} must be a list of {kind.__name__} specs, got {type(specs).__name__}"
+        )
+    for spec in specs:
+        if not isinstance(spec, kind):
+            raise ConfigError(
+                f"{name} must hold {kind.__name__} specs, got {type(spec).__name__} "
+                f"{spec!r:.60}; build them with suture.schema.{kind.__name__}(...)"
+            )
+
+
 def _unit_ok(unit: str) -> bool:
     try:
         canonical(unit)
@@ -372,10 +388,11 @@ def _rules(d: dict[str, Any]) -> dict[str, Any]:
     d.pop("note", None)
     if "levels" in d:
         d["levels"] = list(d["levels"])
-    for key in ("min", "max"):
-        bound = d.get(key)
-        # Digest exact integers as the floats earlier versions stored (same fingerprint)
-        # unless a float would round them.
-        if isinstance(bound, int) and not isinstance(bound, bool) and abs(bound) <= 2**53:
-            d[key] = float(bound)
+    if d.get("type") in NUMERIC_TYPES:
+        for key in ("min", "max"):
+            bound = d.get(key)
+            # Digest exact integers as the floats earlier versions stored (the same
+            # fingerprint) unless a float would round them.
+            if isinstance(bound, int) and not isinstance(bound, bool) and abs(bound) <= 2**53:
+                d[key] = float(bound)
     return d
