@@ -93,12 +93,18 @@ class Engine(Protocol):
         source
             Anything the engine reads.
         fn : BatchFn
-            ``fn(batch, first_row)`` returns one batch per output name of ``schema``.
+            ``fn(batch, first_row)`` returns one batch per output name of ``schema``;
+            ``first_row`` is the index, in the whole source as the engine reads it, of the
+            batch's first row.  It may run on several threads or machines at once and out
+            of order: it must be a pure function of its arguments (and picklable).
         schema : mapping of str to pyarrow.Schema
-            The schema of each named output.
+            The schema of each named output (a returned batch of other physical types is
+            cast to it).
         sink : mapping of str to path or None, optional
-            Where each output goes; all of them are written atomically together
-            (:func:`suture.bundle.atomic_outputs`): on any failure no output is replaced.
+            Where each output goes; a name mapped to ``None`` (or absent) is not written.
+            All of them are written atomically together
+            (:func:`suture.bundle.atomic_outputs`): on any failure, a read error late in
+            the source included, no output is replaced and no temporary remains.
         aggregators : mapping of str to Aggregator, optional
             Output name to an aggregator folded, in the same pass, over that output's
             batches (an output that is only aggregated needs no sink), e.g. a validation
