@@ -242,3 +242,35 @@ def test_quarantine_rows_name_csv_lines_across_batches(tmp_path: Path) -> None:
     result = Schema.validate(CONTRACT, data, engine=LocalEngine(workers=2, batch_size=1_000))
     assert result.quarantine.column("__line").to_pylist() == [5, 2_502]
     assert result.summary.examples[("x", "range")].startswith(f"{data} line 5: ")
+
+
+def test_the_validation_aggregators_obey_the_laws() -> None:
+    from suture.schema.run import SUMMARY_SCHEMA, CollectBatches, ValidationCounts, ValidatorFn
+    from suture.schema.summary import ValidationSummary
+    from suture.testing import check_aggregator
+
+    fn = ValidatorFn(CONTRACT, "the data")
+    outputs = [fn(b, i * 50) for i, b in enumerate(dirty().slice(0, 600).to_batches(50))]
+    summaries = pa.Table.from_batches([o["summary"] for o in outputs], SUMMARY_SCHEMA)
+
+    def same_counts(a: ValidationSummary, b: ValidationSummary) -> None:
+        # Examples come from the left operand: only the counts are order-free.
+        assert (a.rows, a.valid, a.quarantined, a.counts) == (
+            b.rows,
+            b.valid,
+            b.quarantined,
+            b.counts,
+        )
+
+    check_aggregator(ValidationCounts(), summaries, assert_equal=same_counts)
+    quarantine = pa.Table.from_batches([o["quarantine"] for o in outputs])
+    collect = CollectBatches(quarantine.schema)
+
+    def same_rows(a: list[pa.RecordBatch], b: list[pa.RecordBatch]) -> None:
+        def rows(s: list[pa.RecordBatch]) -> pa.Table:
+            return pa.Table.from_batches(s, quarantine.schema).sort_by("__row")
+
+        assert rows(a).equals(rows(b))
+
+    check_aggregator(collect, quarantine, assert_equal=same_rows)
+    assert collect.finalize(collect.zero()).schema.equals(quarantine.schema)
