@@ -110,6 +110,29 @@ def _inputs(folder: Path) -> None:
     big = [2**63, 2**64 - 1, None, 5]
     pq.write_table(pa.table({"id": pa.array(big, pa.uint64())}), folder / "uint64.parquet")
     _damaged_parquet(folder / "damaged.parquet")
+    late = "".join(f"{i}.5,UA\n" for i in range(5_000))
+    (folder / "late_text.csv").write_text("delay,carrier\n" + late + "n/a?,AA\n")
+    clock = pa.table(
+        {
+            "wait": pa.array([60, 90, None, 3_600], pa.duration("s")),
+            "at": pa.array([3_600_000_000, 0, 45_000_000, None], pa.time64("us")),
+        }
+    )
+    pq.write_table(clock, folder / "clock.parquet")
+    stamps = ["2024-01-01T00:00:00", "2024-01-02T12:30:00", "2024-01-03T23:59:59"]
+    (folder / "stamps.csv").write_text(
+        "at,n\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps))
+    )
+    import datetime as dt
+
+    parsed = [dt.datetime.fromisoformat(t) for t in stamps]
+    pq.write_table(
+        pa.table({"at": pa.array(parsed, pa.timestamp("us")), "n": [0, 1, 2]}),
+        folder / "stamps.parquet",
+    )
+    (folder / "unknown_type.toml").write_text(
+        "[contract]\nformat = 1\n\n[columns.delay]\ntype = 'money'\nnullable = false\n"
+    )
     (folder / "bad.profile").write_bytes(b"garbage")
     whole = suture.profile(folder / "good.parquet").to_bytes()
     (folder / "truncated.profile").write_bytes(whole[: len(whole) // 2])
@@ -384,6 +407,12 @@ FAILURES = [
         ("validate", "good.csv", "--schema", "broken.toml"),
         2,
         Contains(("broken.toml", "line")),
+    ),
+    Case(
+        "validate-unknown-type-in-contract",
+        ("validate", "good.csv", "--schema", "unknown_type.toml"),
+        2,
+        Contains(("unknown_type.toml", "money")),
     ),
     Case(
         "validate-bad-tolerance",
@@ -747,6 +776,37 @@ def test_semicolon_csv_is_read_as_two_columns(work: Path) -> None:
 
     for name in ("semicolon.csv.profile", "given.profile"):
         assert list(suture.Profile.load(work / name)) == ["a", "b"]
+
+
+def test_float_column_with_text_far_down_is_read_once_widened(work: Path) -> None:
+    result = run(["validate", "late_text.csv", "--schema", "schema.toml"], work)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "5,001 rows: " in result.stdout and "Traceback" not in result.stderr
+
+
+def test_durations_and_times_of_day_pass_their_own_contract(work: Path) -> None:
+    inferred = run(["infer", "clock.parquet", "-o", "clock.toml"], work)
+    assert inferred.returncode == 0, inferred.stderr
+    checked = run(["validate", "clock.parquet", "--schema", "clock.toml"], work)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "4 rows: 4 valid, 0 quarantined" in checked.stdout
+
+
+def test_infer_from_a_profile_honours_exclude(work: Path) -> None:
+    result = run(["infer", "old.profile", "--exclude", "carrier", "-o", "ex.toml"], work)
+    assert result.returncode == 0, result.stderr
+    assert list(tomllib.loads((work / "ex.toml").read_text())["columns"]) == ["delay"]
+
+
+def test_iso_timestamps_in_csv_and_parquet_profile_alike_and_merge(work: Path) -> None:
+    for name in ("stamps.csv", "stamps.parquet"):
+        result = run(["profile", name, "-q"], work)
+        assert result.returncode == 0, result.stderr
+    merged = run(
+        ["merge", "stamps.csv.profile", "stamps.parquet.profile", "-o", "both.profile"], work
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stderr == "wrote both.profile: 6 rows from 2 profiles\n"
 
 
 def test_infer_to_a_pipe_is_valid_toml_at_any_width(work: Path) -> None:
