@@ -234,3 +234,27 @@ def test_package_attributes_load_lazily_and_profile_stays_the_function() -> None
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert (result.returncode, result.stdout) == (0, "suture.profile\n"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("data/flights.csv.gz", "flights.csv.gz.profile"),
+        ("flights.parquet", "flights.parquet.profile"),
+        ("s3a://bucket/events/", "events.profile"),
+        ("warehouse/events/", "events.profile"),
+    ],
+)
+def test_default_output_is_the_source_name_plus_profile_here(source: str, expected: str) -> None:
+    from suture.cli import default_output
+
+    assert default_output(source) == Path(expected)
+
+
+def test_default_output_of_the_current_folder_is_named_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from suture.cli import default_output
+
+    monkeypatch.chdir(tmp_path)
+    assert default_output(".") == Path(f"{tmp_path.name}.profile")

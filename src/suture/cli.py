@@ -46,7 +46,16 @@ from suture.errors import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_CODES", "app", "check_at_least", "default_output", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_CODES",
+    "RECOMMEND_HELP",
+    "app",
+    "check_at_least",
+    "default_output",
+    "main",
+    "one_line",
+]
 
 #: The exit-code convention, as ``suture --help`` states it.
 EXIT_CODES = (
