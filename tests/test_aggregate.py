@@ -140,6 +140,18 @@ def test_a_copied_state_is_independent_of_its_source() -> None:
     assert copy.count == 80_000 and state.count == 30_000
 
 
+def test_a_copied_string_state_keeps_every_count_and_bound_of_a_full_sketch() -> None:
+    rng = np.random.default_rng(2)
+    words = pa.array(np.char.add("w", rng.zipf(1.4, 30_000).astype(str)).tolist())
+    agg = StringSketch(lg_max_map=6)
+    state = agg.update(agg.zero(), words)
+    copy = copy_state(agg, state)
+    assert state.frequent.max_error > 0  # the sketch had to forget
+    assert copy.frequent.max_error == state.frequent.max_error
+    assert agg.finalize(copy).top(40) == agg.finalize(state).top(40)
+    assert bytes(copy.distinct) == bytes(state.distinct) and copy.distinct is not state.distinct
+
+
 def test_string_merge_leaves_the_pending_dictionary_counts_of_b() -> None:
     # Regression: merge flushed b's pending dictionary counts into b's own sketches.
     agg = StringSketch()
