@@ -118,7 +118,8 @@ HEADER = """\
 # suture data contract.  Review every column, then enforce it with
 #   suture validate DATA --schema THIS_FILE --quarantine bad.parquet
 # Types: number, integer (with unit, min, max), categorical (levels, or open = true),
-# boolean, timestamp (timezone, ISO min/max), identifier, text, set.
+# boolean, timestamp (timezone, ISO min/max), time (of day, HH:MM min/max), identifier,
+# text, set.  Durations are numbers with a time unit.
 # feature = false keeps a column out of models (identifiers, constants, free text).
 # Derived columns: [derived.NAME] with expr = "a / b"; units are checked when loaded.
 """
