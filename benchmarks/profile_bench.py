@@ -54,6 +54,7 @@ ROOT = HERE.parent
 CHILD = HERE / "_bench_children.py"
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results" / "profile_bench.md"
+WHOLE_RESULTS = HERE / "results" / "profile_bench_whole_process.md"
 WHYLOGS_PYTHON = ROOT / "bench-envs" / "whylogs" / "bin" / "python"
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)
 SYNTHETIC_ROW_GROUP = 262_144
@@ -579,8 +580,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="time only the whole processes (suture profile vs polars, pandas, whylogs if "
         "installed); the speed and memory tables are left out",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown result file")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"Markdown result file (default {RESULTS.relative_to(ROOT)}, or "
+        f"{WHOLE_RESULTS.relative_to(ROOT)} with --whole-process-only)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = WHOLE_RESULTS if args.whole_process_only else RESULTS
     if args.quick:
         args.sizes, args.memory_rows = "1", ""
     return args
