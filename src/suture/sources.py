@@ -451,7 +451,7 @@ def _settle(csv_file: _Csv) -> pa.Schema:
     except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
         raise csv_file.error(exc) from None
     inferred = reader.schema
-    _check_names(str(csv_file.path), inferred)
+    _check_names(str(csv_file.path), inferred, "give every column its own name in the header line")
     if any(pa.types.is_binary(f.type) for f in inferred):
         # Arrow reads a column with bytes that are not UTF-8 as binary.
         raise _encoding_error(csv_file.path, csv_file.encoding) or SourceError(
@@ -623,7 +623,7 @@ def csv_line_offset(path: Path) -> int | None:
     return 2
 
 
-def _check_names(name: str, schema: pa.Schema) -> None:
+def _check_names(name: str, schema: pa.Schema, fix: str = "give every column its own name") -> None:
     """Refuse a schema in which two columns have the same name."""
     seen: dict[str, list[int]] = {}
     for i, column in enumerate(schema.names, start=1):
@@ -633,10 +633,7 @@ def _check_names(name: str, schema: pa.Schema) -> None:
         listed = "; ".join(
             f"{column!r} (columns {', '.join(map(str, where))})" for column, where in twice.items()
         )
-        raise SourceError(
-            f"{name}: more than one column is named {listed}; give every column its own "
-            "name (rename them in the file's header)"
-        )
+        raise SourceError(f"{name}: more than one column is named {listed}; {fix}")
 
 
 def _first_line(exc: BaseException) -> str:
