@@ -24,7 +24,8 @@ from pyspark.sql import SparkSession
 import suture
 from suture import errors
 from suture.aggregate import RowCount
-from suture.engines.spark import SparkEngine, _conform
+from suture.engines._spark_map import conform as _conform
+from suture.engines.spark import SparkEngine
 from suture.errors import (
     ConfigError,
     CorruptStateError,

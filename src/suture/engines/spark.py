@@ -30,19 +30,11 @@ settings.
 from __future__ import annotations
 
 import codecs
-import collections
 import contextlib
 import math
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
-import traceback
-import uuid
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,9 +43,24 @@ import pyarrow as pa
 
 from suture import errors
 from suture.aggregate import Aggregator, merge_all
-from suture.bundle import atomic_outputs
+from suture.engines import is_spark_frame
+from suture.engines._spark_map import (
+    URI,
+    MapTask,
+    ReportsParam,
+    check_outputs,
+    check_reports,
+    committed,
+    job_reports,
+    offsets,
+    partition_counts,
+    slices,
+    spark_schema,
+    wire,
+)
+from suture.engines._spark_session import quiet, session
 from suture.engines.base import BatchFn, Progress, Sink
-from suture.errors import ConfigError, InternalError, SourceError, SutureError, UnsupportedTypeError
+from suture.errors import ConfigError, SourceError, UnsupportedTypeError
 from suture.sources import DEFAULT_BATCH_SIZE
 from suture.sources import _check_encoding_name as check_encoding_name
 from suture.sources import _detect_delimiter as detect_delimiter
@@ -64,35 +71,12 @@ R = TypeVar("R")
 
 # A partial result on its way to the driver: (state bytes, error as to_wire bytes, rows).
 Partial = tuple[bytes | None, bytes | None, int]
-# What one partition of a map_batches job reports: (rows, states by output, error).
-Report = tuple[int, dict[str, bytes], bytes | None]
 
 _PARTIAL_SCHEMA = "state binary, error binary, rows long"
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _FAILED_READ = re.compile(r"\[FAILED_READ_FILE[^\]]*\]\s*([^\n]*?)\.?(?=\s+SQLSTATE|$)", re.M)
-# PySpark warns about pandas 3 whenever it touches its Arrow path; suture uses no pandas.
-_PANDAS_WARNING = "PySpark does not yet fully support pandas"
 _POLL_SECONDS = 0.25
-
-# Spark's log for sessions suture starts: errors only.  The repl logger must match the
-# root level, or Spark resets the root to WARN and prints "Setting default log level".
-_LOG4J2 = """\
-rootLogger.level = error
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
-logger.repl.name = org.apache.spark.repl.Main
-logger.repl.level = error
-"""
-
-#: The last lines the JVM of a session suture started wrote to its stderr (kept off the
-#: terminal; shown with SUTURE_DEBUG=1 instead).
-JVM_STDERR: collections.deque[str] = collections.deque(maxlen=200)
 
 
 class SparkEngine:
@@ -170,7 +154,7 @@ class SparkEngine:
     def spark(self) -> Any:
         """The Spark session, started on first use when none was given."""
         if self._spark is None:
-            self._spark = _session(self.master)
+            self._spark = session(self.master)
         return self._spark
 
     def open(self, source: Any) -> Any:
@@ -189,7 +173,7 @@ class SparkEngine:
         SourceError
             When the path is missing or unreadable, or ``source`` is another object.
         """
-        if _is_spark_frame(source):
+        if is_spark_frame(source):
             if type(source).__module__.startswith("pyspark.sql.connect"):
                 raise SourceError(
                     "the Spark engine needs a classic Spark session, not Spark Connect (it "
@@ -274,7 +258,7 @@ class SparkEngine:
         spark = frame.sparkSession
         schema = _arrow_schema(frame.schema, spark)
         done = spark.sparkContext.accumulator(0)
-        with _quiet(), _spark_failures(self.describe(source)), _polling(done, progress) as told:
+        with quiet(), _spark_failures(self.describe(source)), _polling(done, progress) as told:
             partitions = frame.rdd.getNumPartitions()
             level = frame.mapInArrow(
                 _partition_fold(aggregator, schema, self.batch_size, done), _PARTIAL_SCHEMA
@@ -362,22 +346,22 @@ class SparkEngine:
         spark = frame.sparkSession
         folds = dict(aggregators or {})
         targets = {name: path for name, path in (sink or {}).items() if path is not None}
-        _check_outputs(schema, targets, folds)
+        check_outputs(schema, targets, folds)
         input_schema = _arrow_schema(frame.schema, spark)
-        spark_schemas = {name: _spark_schema(name, schema[name]) for name in targets}
+        spark_schemas = {name: spark_schema(name, schema[name]) for name in targets}
         with (
-            _quiet(),
+            quiet(),
             _spark_failures(self.describe(source)),
-            _committed(spark, {n: str(p) for n, p in targets.items()}) as folders,
+            committed(spark, {n: str(p) for n, p in targets.items()}) as folders,
         ):
-            counts = _partition_counts(frame)
-            offsets = _offsets(counts)
+            counts = partition_counts(frame)
+            starts = offsets(counts)
             done = spark.sparkContext.accumulator(0)
-            reports = spark.sparkContext.accumulator({}, _ReportsParam())
+            reports = spark.sparkContext.accumulator({}, ReportsParam())
             with _polling(done, progress) as told:
                 for job, name in enumerate(list(targets) or [None]):
-                    task = _MapTask(
-                        fn, dict(schema), input_schema, self.batch_size, offsets, name,
+                    task = MapTask(
+                        fn, dict(schema), input_schema, self.batch_size, starts, name,
                         folds if job == 0 else {}, done if job == 0 else None, reports, job,
                     )  # fmt: skip
                     if name is None:
@@ -387,8 +371,8 @@ class SparkEngine:
                     else:
                         out = frame.mapInArrow(task, spark_schemas[name])
                         out.write.mode("overwrite").parquet(folders[name])
-                    _check_reports(reports.value, job, counts)
-            first = _job_reports(reports.value, 0)
+                    check_reports(reports.value, job, counts)
+            first = job_reports(reports.value, 0)
             results = {
                 name: agg.finalize(
                     merge_all(agg, (agg.from_bytes(states[name]) for _, states, _ in first))
@@ -402,14 +386,14 @@ class SparkEngine:
         return results
 
     def _read(self, path: str) -> Any:
-        local = _URI.match(path) is None or path.startswith("file://")
+        local = URI.match(path) is None or path.startswith("file://")
         local_path = Path(path.removeprefix("file://"))
         if local and not local_path.exists():
             raise SourceError(f"{path}: no such file or folder; check the path")
         name = path.lower().rstrip("/")
         reader = self.spark.read
         try:
-            with _quiet():
+            with quiet():
                 if name.endswith(_CSV_SUFFIXES):
                     sep = self.delimiter or _csv_delimiter(path, local, self.encoding)
                     charset = _java_charset(self.spark, self.encoding)
@@ -455,83 +439,6 @@ def _csv_delimiter(path: str, local: bool, encoding: str) -> str:
     return "\t" if ".tsv" in path.lower() else ","
 
 
-def _session(master: str | None) -> Any:
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None and master is None:
-        return active
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
-    if master is None and not submitted and "--master" not in _submit_args():
-        master = "local[*]"
-    if master is not None and master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("suture")
-    if master is not None:
-        builder = builder.master(master)
-    with _quiet():
-        if submitted:  # under spark-submit the user's settings rule
-            return builder.getOrCreate()
-        return _quiet_session(builder)
-
-
-def _submit_args() -> list[str]:
-    return os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
-
-
-def _quiet_session(builder: Any) -> Any:
-    """Start a session whose JVM keeps its log and start-up lines off the terminal."""
-    from pyspark import SparkConf, SparkContext
-
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    debug = os.environ.get("SUTURE_DEBUG", "") not in ("", "0")
-    if SparkContext._gateway is not None or debug:  # the JVM is already up, or wanted loud
-        session = builder.getOrCreate()
-        if not debug:
-            session.sparkContext.setLogLevel("ERROR")
-        return session
-    folder = Path(tempfile.mkdtemp(prefix="suture-spark-"))
-    try:
-        config = folder / "log4j2.properties"
-        config.write_text(_LOG4J2)
-        option = f"-Dlog4j2.configurationFile={config.as_uri()}"
-        builder = builder.config("spark.driver.extraJavaOptions", option)
-        conf = SparkConf()
-        for key, value in builder._options.items():
-            conf.set(key, value)
-        _start_gateway(conf)
-        session = builder.getOrCreate()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    session.sparkContext.setLogLevel("ERROR")
-    return session
-
-
-def _start_gateway(conf: Any) -> None:
-    """Launch the JVM with its stderr kept in :data:`JVM_STDERR` instead of the terminal."""
-    from pyspark import SparkContext
-    from pyspark.java_gateway import launch_gateway
-
-    kwargs = {"stderr": subprocess.PIPE}
-    gateway = launch_gateway(conf, popen_kwargs=kwargs)  # type: ignore[no-untyped-call]
-    process = getattr(gateway, "proc", None)
-    stream = getattr(process, "stderr", None)
-    if stream is not None:
-        threading.Thread(
-            target=_drain, args=(stream,), daemon=True, name="suture-spark-stderr"
-        ).start()
-    SparkContext._ensure_initialized(gateway=gateway, conf=conf)
-
-
-def _drain(stream: Any) -> None:
-    for line in iter(stream.readline, b""):
-        JVM_STDERR.append(line.decode("utf-8", "replace").rstrip("\n"))
-
-
-def _is_spark_frame(obj: Any) -> bool:
-    return type(obj).__module__.startswith("pyspark.sql") and hasattr(obj, "mapInArrow")
-
-
 def _column(name: str) -> Any:
     from pyspark.sql import functions as F
 
@@ -555,59 +462,6 @@ def _arrow_schema(struct: Any, spark: Any) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _spark_schema(output: str, schema: pa.Schema) -> Any:
-    """The Spark schema of an output, or a clear error for an Arrow type Spark lacks."""
-    from pyspark.sql.pandas.types import from_arrow_type
-    from pyspark.sql.types import StructField, StructType
-
-    fields = []
-    for field in schema:
-        try:
-            fields.append(StructField(field.name, from_arrow_type(field.type), field.nullable))
-        except Exception:
-            raise UnsupportedTypeError(
-                f"output {output!r} column {field.name!r} has Arrow type {field.type}, which "
-                "Spark cannot store; cast it (an unsigned integer to int64 or decimal) or "
-                "use the local engine"
-            ) from None
-    return StructType(fields)
-
-
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` with exactly the column types of ``schema`` (cast where they differ)."""
-    if batch.schema.types == schema.types and batch.schema.names == schema.names:
-        return batch
-    arrays = [
-        column if column.type == field.type else column.cast(field.type)
-        for column, field in zip(batch.columns, schema, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _slices(
-    batches: Iterable[pa.RecordBatch], schema: pa.Schema, batch_size: int
-) -> Iterator[pa.RecordBatch]:
-    """Spark's batches relabelled to ``schema`` and cut to at most ``batch_size`` rows."""
-    for batch in batches:
-        conformed = _conform(batch, schema)
-        if conformed.num_rows <= batch_size:
-            yield conformed
-            continue
-        for start in range(0, conformed.num_rows, batch_size):
-            yield conformed.slice(start, batch_size)
-
-
-def _wire(exc: Exception) -> bytes:
-    """``exc`` encoded for the driver; a bug becomes an InternalError with its traceback."""
-    if isinstance(exc, SutureError):
-        return errors.to_wire(exc)
-    detail = "".join(traceback.format_exception(exc)).rstrip()
-    return errors.to_wire(
-        InternalError(f"a Spark executor failed ({type(exc).__name__}: {exc}); this is a "
-                      f"bug in suture, please report it with this message:\n{detail}")
-    )  # fmt: skip
-
-
 def _partition_fold(
     aggregator: Aggregator[Any, Any], schema: pa.Schema, batch_size: int, done: Any
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -619,14 +473,14 @@ def _partition_fold(
         image: bytes | None = None
         try:
             state = aggregator.zero()
-            for batch in _slices(batches, schema, batch_size):
+            for batch in slices(batches, schema, batch_size):
                 state = aggregator.update(state, batch)
                 rows += batch.num_rows
             image = aggregator.to_bytes(state)
         except Exception as exc:
             # Reported as a row, not raised: neither a user error nor a bug is worth
             # Spark's task retries.
-            error = _wire(exc)
+            error = wire(exc)
         done.add(rows)
         yield _partial_batch((image, error, rows))
 
@@ -651,7 +505,7 @@ def _merge_partials(
         states = [aggregator.from_bytes(bytes(image or b"")) for image, _, _ in listed]
         return merge_all(aggregator, states), None, rows
     except Exception as exc:
-        return None, _wire(exc), rows
+        return None, wire(exc), rows
 
 
 def _merge_level(
@@ -685,176 +539,6 @@ def _partial_batch(partial: Partial) -> pa.RecordBatch:
             "rows": pa.array([rows], pa.int64()),
         }
     )
-
-
-def _check_outputs(
-    schema: Mapping[str, pa.Schema],
-    targets: Mapping[str, Any],
-    folds: Mapping[str, Any],
-) -> None:
-    for what, names in (("sink", targets), ("aggregators", folds)):
-        unknown = [name for name in names if name not in schema]
-        if unknown:
-            raise ConfigError(
-                f"map_batches: {what} names output {unknown[0]!r}, which schema lacks; "
-                f"the outputs are {', '.join(map(repr, schema)) or 'none'}"
-            )
-
-
-def _partition_counts(frame: Any) -> dict[int, int]:
-    """Rows in each partition of ``frame`` (a job that reads no columns in Python)."""
-    from pyspark.sql import functions as F
-
-    rows = frame.select(F.spark_partition_id().alias("p")).groupBy("p").count().collect()
-    counts = {int(row[0]): int(row[1]) for row in rows}
-    for partition in range(frame.rdd.getNumPartitions()):
-        counts.setdefault(partition, 0)
-    return counts
-
-
-def _offsets(counts: Mapping[int, int]) -> list[int]:
-    """The index of each partition's first row, partitions in order."""
-    offsets, total = [], 0
-    for partition in range(max(counts, default=-1) + 1):
-        offsets.append(total)
-        total += counts.get(partition, 0)
-    return offsets
-
-
-class _ReportsParam:
-    """Accumulates ``{(job, partition): Report}``; a retried task overwrites its report."""
-
-    def zero(self, value: dict[Any, Any]) -> dict[Any, Any]:
-        return {}
-
-    def addInPlace(self, a: dict[Any, Any], b: dict[Any, Any]) -> dict[Any, Any]:
-        a.update(b)
-        return a
-
-
-class _MapTask:
-    """The ``mapInArrow`` function of one ``map_batches`` job (pickled to the executors).
-
-    It runs ``fn`` over the partition's batches, yields the batches of output ``emit``
-    (none when ``emit`` is None), folds ``folds`` over their outputs, and reports the
-    partition's rows, states and any error through the ``reports`` accumulator.
-    """
-
-    def __init__(
-        self,
-        fn: BatchFn,
-        schema: dict[str, pa.Schema],
-        input_schema: pa.Schema,
-        batch_size: int,
-        offsets: list[int],
-        emit: str | None,
-        folds: dict[str, Aggregator[Any, Any]],
-        done: Any,
-        reports: Any,
-        job: int,
-    ) -> None:
-        self.fn, self.schema, self.input_schema = fn, schema, input_schema
-        self.batch_size, self.offsets, self.emit = batch_size, offsets, emit
-        self.folds, self.done, self.reports, self.job = folds, done, reports, job
-
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        partition = context.partitionId() if context is not None else 0
-        row = self.offsets[partition] if partition < len(self.offsets) else 0
-        rows, error = 0, None
-        states = {name: agg.zero() for name, agg in self.folds.items()}
-        try:
-            for batch in _slices(batches, self.input_schema, self.batch_size):
-                outputs = self.fn(batch, row + rows)
-                rows += batch.num_rows
-                for name, agg in self.folds.items():
-                    states[name] = agg.update(states[name], self._output(outputs, name))
-                if self.emit is not None:
-                    yield self._output(outputs, self.emit)
-            images = {name: agg.to_bytes(states[name]) for name, agg in self.folds.items()}
-        except Exception as exc:
-            error, images = _wire(exc), {}
-        if self.done is not None:
-            self.done.add(rows)
-        self.reports.add({(self.job, partition): (rows, images, error)})
-
-    def _output(self, outputs: Mapping[str, pa.RecordBatch], name: str) -> pa.RecordBatch:
-        if name not in outputs:
-            raise InternalError(
-                f"map_batches: fn returned no output {name!r} (it returned "
-                f"{', '.join(map(repr, outputs)) or 'none'})"
-            )
-        return _conform(outputs[name], self.schema[name])
-
-
-def _job_reports(reports: Mapping[Any, Report], job: int) -> list[Report]:
-    return [report for (number, _), report in sorted(reports.items()) if number == job]
-
-
-def _check_reports(reports: Mapping[Any, Report], job: int, counts: Mapping[int, int]) -> None:
-    """Raise the first error of ``job``; refuse a DataFrame that changed between passes."""
-    mine = {partition: report for (number, partition), report in reports.items() if number == job}
-    for partition in sorted(mine):
-        if mine[partition][2] is not None:
-            raise errors.from_wire(bytes(mine[partition][2] or b""))
-    for partition, expected in sorted(counts.items()):
-        got = mine[partition][0] if partition in mine else 0
-        if got != expected:
-            raise SourceError(
-                f"the Spark DataFrame gave other rows in a second pass over it (partition "
-                f"{partition}: {expected:,} rows, then {got:,}), so its row numbers are not "
-                "knowable; persist it first (df.persist()) or write it out and use the files"
-            )
-
-
-@contextlib.contextmanager
-def _committed(spark: Any, targets: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """Temporary folders for ``targets``, renamed into place when the block succeeds."""
-    uris = {name: path for name, path in targets.items() if _URI.match(path)}
-    local = {name: path for name, path in targets.items() if name not in uris}
-    names = list(local)
-    with atomic_outputs([local[n] for n in names], folders=[True] * len(names)) as temporaries:
-        folders = {name: str(path) for name, path in zip(names, temporaries, strict=True)}
-        with _committed_uris(spark, uris) as remote:
-            folders.update(remote)
-            yield folders
-
-
-@contextlib.contextmanager
-def _committed_uris(spark: Any, targets: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """Like :func:`_committed` for URIs, through the Hadoop file system of each."""
-    if not targets:
-        yield {}
-        return
-    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
-
-    def hadoop(uri: str) -> tuple[Any, Any]:
-        path = jvm.org.apache.hadoop.fs.Path(uri)
-        return path, path.getFileSystem(conf)
-
-    temporaries = {}
-    for name, uri in targets.items():
-        parent, _, leaf = uri.rstrip("/").rpartition("/")
-        temporaries[name] = f"{parent}/.{leaf}.suture-{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        yield dict(temporaries)
-        for name, uri in targets.items():
-            final, fs = hadoop(uri)
-            if fs.exists(final):
-                fs.delete(final, True)
-            if not fs.rename(hadoop(temporaries[name])[0], final):
-                raise errors.OutputError(
-                    f"{uri}: cannot rename {temporaries[name]} into place; the complete "
-                    "output stays there, check the permissions of the folder"
-                )
-            del temporaries[name]
-    finally:
-        for temporary in temporaries.values():
-            path, fs = hadoop(temporary)
-            if fs.exists(path):
-                fs.delete(path, True)
 
 
 @contextlib.contextmanager
@@ -909,13 +593,6 @@ def _spark_failures(name: str) -> Iterator[None]:
                 "that the files are complete and in the format their names say"
             ) from None
         raise
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
-        yield
 
 
 def _first_line(exc: BaseException) -> str:
