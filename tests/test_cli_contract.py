@@ -577,6 +577,12 @@ FAILURES = [
         Contains(("missing.parquet",)),
     ),
     Case(
+        "recommend-update-of-a-file",
+        ("recommend", "update", "afile", "interactions.parquet"),
+        2,
+        "error: afile is a file; give a folder name for the output",
+    ),
+    Case(
         "recommend-query-neither-user-nor-item",
         ("recommend", "query", "recs"),
         2,

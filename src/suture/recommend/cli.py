@@ -172,9 +172,15 @@ def update(
     bundle: Annotated[Path, typer.Argument(help="A bundle written by `fit`.")],
     source: Annotated[Path, typer.Argument(help="New interactions, same columns.")],
 ) -> None:
-    """Merge new interactions into a bundle; equals a fit on old and new together."""
+    """Merge new interactions into a bundle; equals a fit on old and new together.
+
+    The bundle is replaced whole at the end, or on any failure left as it was.
+    """
 
     def body() -> None:
+        from suture.bundle import check_output
+
+        check_output(bundle, folder=True)
         started = time.perf_counter()
         model = Recommender.load(bundle).update(source)
         _refuse_empty(model, source)
