@@ -114,3 +114,15 @@ class _Strings:
 
     def from_bytes(self, data: bytes) -> list[str]:
         return data.decode().split("\0") if data else []
+
+
+@pytest.mark.spark
+def test_a_spark_dataframe_goes_to_spark_and_is_refused_by_name_local(spark: object) -> None:
+    frame = spark.createDataFrame([(1,)], ["x"])  # type: ignore[attr-defined]
+    assert isinstance(resolve_engine(None, frame), SparkEngine)
+    with pytest.raises(ConfigError) as info:
+        resolve_engine("local", frame)
+    assert str(info.value) == (
+        "a Spark DataFrame runs on the Spark engine: pass engine='spark' or leave engine out "
+        "(or convert it with toPandas() or toArrow() for the local engine)"
+    )

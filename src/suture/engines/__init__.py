@@ -53,11 +53,17 @@ def resolve_engine(engine: str | Engine | None, source: Any = None) -> Engine:
     Raises
     ------
     ConfigError
-        For an unknown engine name or an object that is not an engine.
+        For an unknown engine name, an object that is not an engine, or ``"local"``
+        with a Spark DataFrame.
     """
     if engine is None:
         engine = "spark" if is_spark_frame(source) else "local"
     if isinstance(engine, str):
+        if engine == "local" and is_spark_frame(source):
+            raise ConfigError(
+                "a Spark DataFrame runs on the Spark engine: pass engine='spark' or leave "
+                "engine out (or convert it with toPandas() or toArrow() for the local engine)"
+            )
         if engine == "local":
             return LocalEngine()
         if engine == "spark":
