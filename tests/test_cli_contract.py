@@ -660,6 +660,24 @@ def test_a_bug_exits_3_with_a_short_message_and_writes_nothing(work: Path) -> No
     assert snapshot(work) == before
 
 
+def test_a_bug_in_a_worker_shows_its_last_line_and_debug_its_traceback(work: Path) -> None:
+    raised = (
+        "__import__('suture.errors').errors.InternalError('a suture worker process failed:\\n"
+        'Traceback (most recent call last):\\n  File "w.py", line 1, in fold\\n'
+        "ZeroDivisionError: division by zero\\n')"
+    )
+    result = _run_injected(raised, PROFILE_WITH_HTML, work)
+    assert result.returncode == 3
+    assert result.stderr == (
+        "internal error: InternalError: a suture worker process failed: ZeroDivisionError: "
+        f"division by zero. This is a bug in suture {VERSION}, not a mistake of yours; please "
+        "report it with the command you ran and the traceback that --debug (or "
+        "SUTURE_DEBUG=1) shows.\n"
+    )
+    shown = _run_injected(raised, PROFILE_WITH_HTML, work, {"SUTURE_DEBUG": "1"})
+    assert 'File "w.py", line 1, in fold' in shown.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [(["--debug", *PROFILE_WITH_HTML], {}), (PROFILE_WITH_HTML, {"SUTURE_DEBUG": "1"})],

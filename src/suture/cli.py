@@ -234,19 +234,22 @@ def _engine(
 
 @contextmanager
 def _progress(runner: Any, source: Any, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr for a big input on the local engine, else None.
+    """A progress bar on stderr for a big input on the local engine, or any on Spark.
 
     The size comes from the engine's own opening of ``source``, which the profile then
     reuses, so a CSV file is not read an extra time to decide.
     """
-    if quiet or getattr(runner, "name", None) != "local":
+    if quiet or getattr(runner, "name", None) not in ("local", "spark"):
         yield None
         return
-    src = runner.open(source)
-    big = (src.size_bytes or 0) >= _PROGRESS_MIN_BYTES or (src.num_rows or 0) >= _PROGRESS_MIN_ROWS
-    if not big:
-        yield None
-        return
+    if runner.name == "spark":  # rows as Spark's partitions finish; the total is unknown
+        total, name = None, runner.describe(source)
+    else:
+        src = runner.open(source)
+        if (src.size_bytes or 0) < _PROGRESS_MIN_BYTES and (src.num_rows or 0) < _PROGRESS_MIN_ROWS:
+            yield None
+            return
+        total, name = src.num_rows, src.name
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -258,7 +261,7 @@ def _progress(runner: Any, source: Any, quiet: bool) -> Iterator[Callable[[int],
         console=_stderr_console(),
         transient=True,
     ) as bar:
-        task = bar.add_task(f"profiling {src.name}", total=src.num_rows)
+        task = bar.add_task(f"profiling {name}", total=total)
         yield lambda rows: bar.advance(task, rows)
 
 
@@ -562,7 +565,10 @@ def _usage_error(exc: Any) -> int:
 def _internal_error(exc: BaseException) -> int:
     if _DEBUG["on"]:
         traceback.print_exception(exc)
-    detail = one_line(exc) or "(no message)"
+    # A worker's or executor's InternalError carries its traceback in the message: show
+    # its first line and its last (the exception), the rest under --debug.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = " ".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines) or "(no message)"
     _say(
         f"internal error: {type(exc).__name__}: {detail}. This is a bug in suture "
         f"{__version__}, not a mistake of yours; please report it with the command you "
