@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from suture.errors import ConfigError, SourceError
 
-__all__ = ["Source", "csv_line_offset", "open_source"]
+__all__ = ["Source", "check_encoding", "csv_line_offset", "detect_delimiter", "open_source"]
 
 DEFAULT_BATCH_SIZE = 131_072
 _CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -411,14 +411,14 @@ class _Csv:
 
 
 def _open_csv(path: Path, delimiter: str | None, encoding: str) -> Source:
-    _check_encoding_name(encoding)
+    check_encoding(encoding)
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, delimiter, encoding)
     if key in _SETTLED:
         found, schema = _SETTLED[key]
         csv_file = _Csv(path, found, encoding)
     else:
-        csv_file = _Csv(path, delimiter or _detect_delimiter(path, encoding), encoding)
+        csv_file = _Csv(path, delimiter or detect_delimiter(path, encoding), encoding)
         schema = _settle(csv_file)
         if len(_SETTLED) >= _SETTLED_MAX:
             _SETTLED.pop(next(iter(_SETTLED)))
@@ -531,17 +531,18 @@ def _open_text(path: Path, encoding: str) -> Any:
     return opener(path, "rt", newline="", encoding=encoding, errors="replace")
 
 
-def _check_encoding_name(encoding: str) -> None:
+def check_encoding(encoding: str) -> None:
+    """Refuse an encoding name Python does not know, with a ConfigError naming it."""
     try:
         codecs.lookup(encoding)
-    except LookupError:
+    except (LookupError, TypeError):
         raise ConfigError(
             f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 "
             "or cp1252"
         ) from None
 
 
-def _detect_delimiter(path: Path, encoding: str) -> str:
+def detect_delimiter(path: Path, encoding: str = "utf-8") -> str:
     """The delimiter the header line shows: the most frequent of , tab ; | outside quotes.
 
     A header with none of them (one column) gives tab for a .tsv file, else a comma.
@@ -652,3 +653,8 @@ def ipc_bytes(batch: pa.RecordBatch) -> bytes:
 def batch_from_ipc(data: bytes) -> pa.RecordBatch:
     """Inverse of :func:`ipc_bytes`."""
     return ipc.open_stream(data).read_next_batch()
+
+
+# The names the Spark engine imported first.
+_check_encoding_name = check_encoding
+_detect_delimiter = detect_delimiter

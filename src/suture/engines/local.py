@@ -40,7 +40,14 @@ from suture.aggregate import Aggregator, helper_thread
 from suture.engines._pipes import read_message, write_message
 from suture.engines.base import BatchFn, Sink
 from suture.errors import ConfigError, InternalError
-from suture.sources import DEFAULT_BATCH_SIZE, RowGroup, Source, ipc_bytes, open_source
+from suture.sources import (
+    DEFAULT_BATCH_SIZE,
+    RowGroup,
+    Source,
+    check_encoding,
+    ipc_bytes,
+    open_source,
+)
 
 __all__ = ["LocalEngine"]
 
@@ -94,7 +101,7 @@ class LocalEngine:
         _at_least("queue_depth", queue_depth, 1)
         if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
             raise ConfigError(f"delimiter must be one character, got {delimiter!r}")
-        _check_encoding(encoding)
+        check_encoding(encoding)
         self.workers = workers
         self.batch_size = batch_size
         self.delimiter = delimiter
@@ -243,7 +250,7 @@ class LocalEngine:
 
         folds = dict(aggregators or {})
         targets = {name: Path(path) for name, path in (sink or {}).items() if path is not None}
-        _known_outputs(schema, [*(sink or {}), *folds])
+        _known_outputs(schema, [*targets, *folds])
         names = list(targets)
         with atomic_outputs([targets[name] for name in names]) as temporaries:
             states = {name: agg.zero() for name, agg in folds.items()}
@@ -356,18 +363,6 @@ def _at_least(name: str, value: Any, low: int, *, optional: bool = False) -> Non
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be a whole number of at least {low}, got {value!r}")
-
-
-def _check_encoding(encoding: str) -> None:
-    import codecs
-
-    try:
-        codecs.lookup(encoding)
-    except (LookupError, TypeError):
-        raise ConfigError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, latin-1 "
-            "or cp1252"
-        ) from None
 
 
 def _key(source: Any, dictionary_strings: bool) -> Any:
