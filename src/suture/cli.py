@@ -243,6 +243,9 @@ def _progress(runner: Any, source: Any, quiet: bool) -> Iterator[Callable[[int],
         yield None
         return
     if runner.name == "spark":  # rows as Spark's partitions finish; the total is unknown
+        if not _stderr_console().is_terminal:
+            yield None  # a bar of unknown length shows nothing useful in a log
+            return
         total, name = None, runner.describe(source)
     else:
         src = runner.open(source)
