@@ -64,6 +64,26 @@ class ValidationSummary:
             out.examples.setdefault(key, text)
         return out
 
+    def to_fields(self) -> dict[str, Field]:
+        """The summary as plain fields (the payload of its byte format)."""
+        keys = list(self.counts)
+        return {
+            "rows": [self.rows, self.valid, self.quarantined],
+            "keys": [list(k) for k in keys],
+            "counts": [self.counts[k] for k in keys],
+            "examples": [[*k, v] for k, v in self.examples.items()],
+        }
+
+    @classmethod
+    def from_fields(cls, f: dict[str, Any]) -> ValidationSummary:
+        """The summary :meth:`to_fields` gave."""
+        rows, valid, quarantined = (int(x) for x in f["rows"])
+        counts = {
+            (str(k[0]), str(k[1])): int(n) for k, n in zip(f["keys"], f["counts"], strict=True)
+        }
+        examples = {(str(e[0]), str(e[1])): str(e[2]) for e in f["examples"]}
+        return cls(rows, valid, quarantined, counts, examples)
+
     @property
     def violations(self) -> int:
         """All violations (a row breaking two rules counts twice)."""
@@ -146,18 +166,7 @@ class ValidationAggregator(Framed[ValidationSummary]):
         return state
 
     def _fields(self, state: ValidationSummary) -> dict[str, Field]:
-        keys = list(state.counts)
-        return {
-            "rows": [state.rows, state.valid, state.quarantined],
-            "keys": [list(k) for k in keys],
-            "counts": [state.counts[k] for k in keys],
-            "examples": [[*k, v] for k, v in state.examples.items()],
-        }
+        return state.to_fields()
 
     def _from_fields(self, f: dict[str, Any]) -> ValidationSummary:
-        rows, valid, quarantined = (int(x) for x in f["rows"])
-        counts = {
-            (str(k[0]), str(k[1])): int(n) for k, n in zip(f["keys"], f["counts"], strict=True)
-        }
-        examples = {(str(e[0]), str(e[1])): str(e[2]) for e in f["examples"]}
-        return ValidationSummary(rows, valid, quarantined, counts, examples)
+        return ValidationSummary.from_fields(f)
