@@ -194,22 +194,10 @@ class ValidationCounts(Framed[ValidationSummary]):
         return state
 
     def _fields(self, state: ValidationSummary) -> dict[str, Field]:
-        keys = list(state.counts)
-        return {
-            "rows": [state.rows, state.valid, state.quarantined],
-            "keys": [list(k) for k in keys],
-            "counts": [state.counts[k] for k in keys],
-            "examples": [[*k, v] for k, v in state.examples.items()],
-        }
+        return state.to_fields()
 
     def _from_fields(self, fields: dict[str, Any]) -> ValidationSummary:
-        rows, valid, quarantined = (int(x) for x in fields["rows"])
-        counts = {
-            (str(k[0]), str(k[1])): int(n)
-            for k, n in zip(fields["keys"], fields["counts"], strict=True)
-        }
-        examples = {(str(e[0]), str(e[1])): str(e[2]) for e in fields["examples"]}
-        return ValidationSummary(rows, valid, quarantined, counts, examples)
+        return ValidationSummary.from_fields(fields)
 
 
 class CollectBatches(Framed[list[pa.RecordBatch]]):
