@@ -13,13 +13,7 @@ from suture import __version__
 from suture._codec import unpack
 from suture.aggregate import Columns, Joined, RowCount, merge_all
 from suture.bundle import PROFILE, Bundle, created_now, write_bytes_atomic
-from suture.errors import (
-    ConfigError,
-    CorruptStateError,
-    IncompatibleMergeError,
-    SourceError,
-    SutureError,
-)
+from suture.errors import ConfigError, CorruptStateError, IncompatibleMergeError, SourceError
 from suture.sketches import CoMoments, Correlation, is_numeric, sketch_for
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import StringSummary
@@ -358,8 +352,6 @@ def profile(
             f"columns are: {', '.join(schema.names)}"
         )
     kept = pa.schema([f for f in schema if f.name not in set(exclude)])
-    if max_correlated < 0:
-        raise SutureError(f"max_correlated must be 0 or more, not {max_correlated}")
     aggregator = ProfileAggregator(
         kept, k=k, lg_k=lg_k, lg_max_map=lg_max_map, max_correlated=max_correlated
     )
