@@ -64,10 +64,13 @@ __all__ = [
     "TIME_OF_DAY",
     "TRUE",
     "TRUE_WORDS",
+    "UNIT",
+    "UNIT_START",
     "is_blank",
     "read_boolean",
     "read_number",
     "read_number_and_unit",
+    "read_quantity",
     "read_time_of_day",
     "read_timestamp",
 ]
@@ -76,9 +79,12 @@ NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 """A decimal number, without surrounding space (a building block of the patterns)."""
 IS_NUMBER = rf"^\s*{NUMBER}\s*$"
 """Text that is a bare number."""
-HAS_UNIT = rf"^\s*{NUMBER}\s*[^\s\d.,+-]"
+UNIT_START = r"[^\s\d.,+-]"
+"""How a unit after a number starts: not a digit, sign, point, comma or space."""
+UNIT = rf"{UNIT_START}(?:.*\S)?"
+HAS_UNIT = rf"^\s*{NUMBER}\s*{UNIT_START}"
 """Text that starts with a number followed by something that can be a unit."""
-NUMBER_AND_UNIT = rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>[^\s\d.,+-](?:.*\S)?)\s*$"
+NUMBER_AND_UNIT = rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>{UNIT})\s*$"
 """A number and its unit, as two named groups."""
 
 TRUE_WORDS = ("true", "t", "yes", "y")
@@ -110,6 +116,7 @@ LOOKS = {
 
 _NUMBER = re.compile(IS_NUMBER)
 _NUMBER_AND_UNIT = re.compile(NUMBER_AND_UNIT)
+_QUANTITY = re.compile(rf"^\s*(?P<num>{NUMBER})\s*(?P<unit>{UNIT})?\s*$")
 _TIMESTAMP = re.compile(TIMESTAMP)
 _TIME_OF_DAY = re.compile(TIME_OF_DAY)
 _TRUE = frozenset(TRUE)
@@ -130,6 +137,15 @@ def read_number_and_unit(text: str) -> tuple[float, str] | None:
     """``(number, unit)`` when ``text`` is a number followed by a unit; None otherwise."""
     m = _NUMBER_AND_UNIT.match(text)
     return (float(m.group("num")), m.group("unit")) if m else None
+
+
+def read_quantity(text: str) -> tuple[float, str] | None:
+    """``(number, unit)`` for a bare number (unit "") or a number with a unit; else None.
+
+    One match for both rules (the single-record path reads each value once).
+    """
+    m = _QUANTITY.match(text)
+    return (float(m.group("num")), m.group("unit") or "") if m else None
 
 
 def read_boolean(text: str) -> bool | None:

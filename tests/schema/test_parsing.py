@@ -116,3 +116,11 @@ def test_the_docs_coerce_example_works() -> None:
     assert schema.coerce({"distance": "1000 km"}) == {
         "distance": pytest.approx(621.371192, rel=1e-9)
     }
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(TEXTS, st.sampled_from(["90 s", " 1.5 hour ", "3EUR", "1e3 m", "5 "])))
+def test_one_match_for_a_quantity_is_the_union_of_the_two_rules(text: str) -> None:
+    bare, with_unit = parsing.read_number(text), parsing.read_number_and_unit(text)
+    expected = (bare, "") if bare is not None else with_unit
+    assert parsing.read_quantity(text) == expected

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 from suture.errors import RecordError, UnitError
 from suture.parsing import (
     read_boolean,
-    read_number,
-    read_number_and_unit,
+    read_quantity,
     read_time_of_day,
     read_timestamp,
 )
@@ -88,13 +87,13 @@ def _number(col: Column) -> Check:
         if isinstance(v, int | float):
             return v if bare is None else bare(float(v))
         if isinstance(v, str):
-            x = read_number(v)
-            if x is not None:
-                return x if bare is None else bare(x)
-            pair = read_number_and_unit(v) if unit else None
-            if pair is None:
+            read = read_quantity(v)
+            if read is None or (read[1] and not unit):
                 raise _Fail("parse", expected)
-            return quantity(*pair)
+            x, given = read
+            if given:
+                return quantity(x, given)
+            return x if bare is None else bare(x)
         if isinstance(v, dt.timedelta):
             if per_second is None:
                 raise _Fail("unit", say.expected_unit(col))
