@@ -428,6 +428,12 @@ def test_batches_are_cast_to_the_reported_schema() -> None:
     assert conformed.schema == wanted
     assert conformed.to_pydict() == batch.to_pydict()
     assert _conform(conformed, wanted) is conformed
+    # Columns are taken by name: extra ones are left out, a missing one is a bug.
+    reordered = _conform(batch, pa.schema([("n", pa.int64()), ("s", pa.string())]))
+    assert reordered.to_pydict() == {"n": [1, 2], "s": ["a", None]}
+    with pytest.raises(errors.InternalError) as info:
+        _conform(batch, pa.schema([("m", pa.int32())]))
+    assert str(info.value) == "a batch lacks the column 'm' of its schema (it has 's', 't', 'n')"
 
 
 # --- parameters ------------------------------------------------------------------------
@@ -686,3 +692,26 @@ def test_a_dataframe_that_changes_between_passes_is_refused(
             frame, split_by_parity, schema=OUTPUTS, sink={"even": tmp_path / "even"}
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_row_numbers_of_one_file_in_many_partitions_are_its_row_positions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "data.parquet"
+    rng = np.random.default_rng(3)
+    ids = np.arange(120_000)
+    pq.write_table(pa.table({"id": ids, "x": rng.normal(size=ids.size)}), path, row_group_size=5000)
+    key = "spark.sql.files.maxPartitionBytes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "65536")  # many small pieces of one file
+    try:
+        frame = spark.read.parquet(str(path))
+        assert frame.rdd.getNumPartitions() > 4
+        SparkEngine(spark, batch_size=1000).map_batches(
+            frame, split_by_parity, schema=OUTPUTS, sink={"odd": tmp_path / "odd"}
+        )
+    finally:
+        spark.conf.set(key, before)
+    odd = pq.read_table(tmp_path / "odd")
+    assert odd.num_rows == 60_000
+    assert odd.column("row").to_pylist() == odd.column("id").to_pylist()

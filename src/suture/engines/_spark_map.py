@@ -68,9 +68,17 @@ def spark_schema(output: str, schema: pa.Schema) -> Any:
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """``batch`` with exactly the column types of ``schema`` (cast where they differ)."""
+    """``batch`` with exactly the columns of ``schema``: taken by name, cast where needed."""
     if batch.schema.types == schema.types and batch.schema.names == schema.names:
         return batch
+    if batch.schema.names != schema.names:
+        missing = [name for name in schema.names if name not in batch.schema.names]
+        if missing:
+            raise InternalError(
+                f"a batch lacks the column {missing[0]!r} of its schema (it has "
+                f"{', '.join(map(repr, batch.schema.names)) or 'none'})"
+            )
+        batch = batch.select(schema.names)
     arrays = [
         column if column.type == field.type else column.cast(field.type)
         for column, field in zip(batch.columns, schema, strict=True)

@@ -297,8 +297,9 @@ class SparkEngine:
             runs on the executors (so it must be picklable and pure).  ``first_row`` is
             the index of the batch's first row in the DataFrame as Spark holds it: its
             partitions in order, the order in which ``df.collect()`` returns the rows.
-            For a single Parquet or CSV file read in one partition this is the row's
-            position in the file; Spark may order the pieces of larger inputs otherwise.
+            For a single Parquet or CSV file this is the row's position in the file
+            (Spark keeps a file's pieces in order); the files of a folder Spark may take
+            in another order than the local engine does.
         schema : mapping of str to pyarrow.Schema
             The schema of each named output; ``fn``'s batches are cast to it.
         sink : mapping of str to path or None, optional
