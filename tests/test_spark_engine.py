@@ -715,3 +715,18 @@ def test_row_numbers_of_one_file_in_many_partitions_are_its_row_positions(
     odd = pq.read_table(tmp_path / "odd")
     assert odd.num_rows == 60_000
     assert odd.column("row").to_pylist() == odd.column("id").to_pylist()
+
+
+def test_a_users_session_keeps_its_log_level(spark: SparkSession) -> None:
+    def root_level() -> str:
+        manager = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
+        return str(manager.getRootLogger().getLevel().toString())
+
+    before = root_level()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        engine = SparkEngine(master="local[1]")  # asks for a session while one runs
+        assert engine.spark.sparkContext is spark.sparkContext
+        assert root_level() == "WARN"  # not quietened to ERROR: the session is the user's
+    finally:
+        spark.sparkContext.setLogLevel(before)

@@ -62,9 +62,15 @@ def session(master: str | None) -> Any:
     if master is not None:
         builder = builder.master(master)
     with quiet():
-        if submitted:  # under spark-submit the user's settings rule
+        if submitted or _running_context():  # spark-submit's or the user's: theirs rule
             return builder.getOrCreate()
         return _quiet_session(builder)
+
+
+def _running_context() -> bool:
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
 
 
 def _submit_args() -> list[str]:
