@@ -144,3 +144,20 @@ def test_a_spark_command_shows_no_spark_lines_only_suture_s(tmp_path: Path) -> N
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "small.profile" in lines[0], done.stderr  # "wrote ..."
     assert Profile.load(tmp_path / "small.profile").row_count == 1000
+
+
+def test_spark_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "small.parquet")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PYSPARK_PYTHON": sys.executable}
+    done = suture_command(
+        "profile", "small.parquet", "--engine", "spark", "-q", cwd=tmp_path, env=env
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: Spark could not start (")
+    assert f"{tmp_path / 'no-java'}/bin/java: No such file or directory" in lines[0]
+    assert lines[0].endswith(
+        "check that Java 17 or later is installed (java on PATH or JAVA_HOME) and the Spark options"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.parquet"]

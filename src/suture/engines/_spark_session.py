@@ -13,7 +13,6 @@ import collections
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +20,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from suture.errors import ConfigError
 
 __all__ = ["JVM_STDERR", "quiet", "session"]
 
@@ -106,24 +107,37 @@ def _quiet_session(builder: Any) -> Any:
 
 
 def _start_gateway(conf: Any) -> None:
-    """Launch the JVM with its stderr kept in :data:`JVM_STDERR` instead of the terminal."""
+    """Launch the JVM with its stderr kept in :data:`JVM_STDERR` instead of the terminal.
+
+    Raises
+    ------
+    ConfigError
+        When the JVM exits before it is up (no Java, a bad option), with its last line.
+    """
     from pyspark import SparkContext
     from pyspark.java_gateway import launch_gateway
 
-    kwargs = {"stderr": subprocess.PIPE}
-    gateway = launch_gateway(conf, popen_kwargs=kwargs)  # type: ignore[no-untyped-call]
-    process = getattr(gateway, "proc", None)
-    stream = getattr(process, "stderr", None)
-    if stream is not None:
-        threading.Thread(
-            target=_drain, args=(stream,), daemon=True, name="suture-spark-stderr"
-        ).start()
+    read, write = os.pipe()
+    drain = threading.Thread(target=_drain, args=(read,), daemon=True, name="suture-spark-stderr")
+    drain.start()
+    try:
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": write})  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        os.close(write)
+        drain.join(5)
+        said = [line for line in JVM_STDERR if line.strip() and not line.startswith("WARNING")]
+        raise ConfigError(
+            f"Spark could not start ({said[0] if said else exc}); check that Java 17 or "
+            "later is installed (java on PATH or JAVA_HOME) and the Spark options"
+        ) from None
+    os.close(write)  # the JVM holds its own copy
     SparkContext._ensure_initialized(gateway=gateway, conf=conf)
 
 
-def _drain(stream: Any) -> None:
-    for line in iter(stream.readline, b""):
-        JVM_STDERR.append(line.decode("utf-8", "replace").rstrip("\n"))
+def _drain(fd: int) -> None:
+    with os.fdopen(fd, "rb") as stream:
+        for line in iter(stream.readline, b""):
+            JVM_STDERR.append(line.decode("utf-8", "replace").rstrip("\n"))
 
 
 @contextlib.contextmanager
