@@ -339,9 +339,11 @@ class SparkEngine:
         missing or partly copied (its hidden temporary stays complete beside it).
 
         Each output with a sink costs one pass of ``fn`` over the data (aggregators ride
-        along with the first); the partial aggregator states, one per partition, are
-        merged on the driver with :func:`suture.aggregate.merge_all`, so keep such
-        states small (a validation summary is a few counts).
+        along with the first), after the count; every pass recomputes the DataFrame, so
+        persist one that is costly to compute (a join, a wide aggregation).  The partial
+        aggregator states, one per partition, are merged on the driver with
+        :func:`suture.aggregate.merge_all`, so keep such states small (a validation
+        summary is a few counts).
         """
         frame = self.open(source)
         spark = frame.sparkSession
