@@ -15,4 +15,4 @@ echo "== ruff"
 echo "== mypy --strict src/"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/python -m pytest -n 2 -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider "$@"
