@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +17,7 @@ import suture
 from suture import errors
 from suture.aggregate import Joined, RowCount
 from suture.engines import LocalEngine
+from suture.engines.local import _InOrder
 from suture.errors import SourceError
 from suture.testing import assert_profiles_agree
 
@@ -191,3 +194,54 @@ def test_a_bug_in_a_worker_comes_back_as_an_internal_error_with_its_traceback() 
     assert message.startswith("a suture worker process failed:\nTraceback (most recent call last)")
     assert "ZeroDivisionError: integer division or modulo by zero" in message
     assert not isinstance(info.value, errors.SutureError)
+
+
+# ------------------------------------------------ pieces: any taker, merged in order
+
+
+def test_an_error_while_reading_pieces_comes_back_as_itself() -> None:
+    # Batch pieces are read on a thread of this process while the workers fold.
+    schema = pa.schema([("x", pa.int64())])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for _ in range(5):
+            yield pa.record_batch([pa.array(range(100_000))], schema=schema)
+        raise SourceError("the stream broke at row 500,000; fix it")
+
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    with pytest.raises(SourceError, match="the stream broke at row 500,000; fix it"):
+        LocalEngine(workers=2).aggregate(reader, RowCount())
+
+
+def test_batch_pieces_count_every_row_once_and_report_it() -> None:
+    table = pa.table({"x": pa.array(range(700_001), pa.int64())})
+    seen: list[int] = []
+    engine = LocalEngine(workers=3, batch_size=50_000)
+    assert engine.aggregate(table, RowCount(), progress=seen.append) == 700_001
+    assert sum(seen) == 700_001
+
+
+def test_no_piece_is_claimed_beyond_the_window_until_the_earliest_is_merged() -> None:
+    pieces = _InOrder(window=2, total=5)
+    assert [pieces.claim(), pieces.claim()] == [0, 1]
+    claimed: list[int | None] = []
+    third = threading.Thread(target=lambda: claimed.append(pieces.claim()))
+    third.start()
+    pieces.put(1, "second")  # early: it waits in the window, which stays full
+    third.join(0.3)
+    assert claimed == []
+    merged = iter(pieces)
+    pieces.put(0, "first")
+    assert next(merged) == "first"
+    assert next(merged) == "second"  # "first" is merged: piece 2 may go out
+    third.join(10)
+    assert claimed == [2]
+
+
+def test_a_taker_failure_stops_the_merge_with_its_error() -> None:
+    pieces = _InOrder(window=3, total=3)
+    pieces.put(0, "first")
+    pieces.fail(SourceError("piece 1 is damaged; re-export the file"))
+    assert pieces.claim() is None
+    with pytest.raises(SourceError, match="piece 1 is damaged"):
+        list(pieces)

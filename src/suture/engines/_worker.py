@@ -4,17 +4,20 @@ It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the
 ``__main__`` (which ``multiprocessing``'s spawn does, and which breaks scripts without an
 ``if __name__ == "__main__"`` guard)::
 
-    A <pickled aggregator>    configure (aggregators are configuration only)
-    B <Arrow IPC stream>      fold one record batch into the state
-    P <JSON row group>        read one Parquet row group and fold its batches in
-                              (B and P are acknowledged with K, so the engine hands
-                              each worker its next piece only when it is free)
-    E                         end: reply S <state bytes>, or X <error>
+    A <pickled aggregator>    configure (aggregators are configuration only); reply K
+                              once ready
+    B <Arrow IPC stream>      fold one record batch into the state of the current piece
+    P <JSON row groups>       read Parquet row groups and fold their batches in
+                              ({"groups": [RowGroup fields, ...], "batch_size": n})
+    S                         the piece is complete: reply S <its state bytes> and start
+                              the next piece from zero
+    E                         end: exit without a reply
 
-An error is sent as :func:`suture.errors.to_wire` encodes it: a
-:class:`~suture.errors.SutureError` as its class, message and attributes; anything else
-as an :class:`~suture.errors.InternalError` whose message carries this process's
-traceback.
+The engine sends one piece (B or P messages, then S) at a time and waits for its state,
+so each worker is handed its next piece only when it is free.  An error is replied as
+X, encoded by :func:`suture.errors.to_wire` (a :class:`~suture.errors.SutureError` as its
+class, message and attributes; anything else as an :class:`~suture.errors.InternalError`
+whose message carries this process's traceback), and the worker exits.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import json
 import pickle
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import IO, Any
+
+import pyarrow as pa
 
 from suture.engines._pipes import read_message, write_message
 from suture.errors import InternalError, SutureError, to_wire
@@ -31,7 +37,7 @@ from suture.sources import RowGroup, batch_from_ipc
 
 
 def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
-    """Fold batches until the end message; reply with the state or the error."""
+    """Fold pieces until the end message; reply with each piece's state, or the error."""
     aggregator: Any = None
     state: Any = None
     try:
@@ -40,28 +46,29 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
             if tag == b"A":
                 aggregator = pickle.loads(payload)
                 state = aggregator.zero()
+                write_message(outbox, b"K")
             elif tag == b"B":
                 state = aggregator.update(state, batch_from_ipc(payload))
             elif tag == b"P":
-                fields = json.loads(payload)
-                size = fields.pop("batch_size")
-                piece = RowGroup(
-                    **{**fields, "dictionary_columns": tuple(fields["dictionary_columns"])}
-                )
-                for batch in piece.batches(size):
+                for batch in _row_group_batches(json.loads(payload)):
                     state = aggregator.update(state, batch)
-            elif tag == b"E":
+            elif tag == b"S":
                 write_message(outbox, b"S", aggregator.to_bytes(state))
+                state = aggregator.zero()
+            else:  # E, or the engine went away
                 return
-            else:
-                return
-            if tag in (b"B", b"P"):
-                write_message(outbox, b"K")
     except SutureError as exc:
         write_message(outbox, b"X", to_wire(exc))
     except Exception:
         failure = InternalError(f"a suture worker process failed:\n{traceback.format_exc()}")
         write_message(outbox, b"X", to_wire(failure))
+
+
+def _row_group_batches(fields: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+    size = fields["batch_size"]
+    for group in fields["groups"]:
+        piece = RowGroup(**{**group, "dictionary_columns": tuple(group["dictionary_columns"])})
+        yield from piece.batches(size)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,24 @@
 """LocalEngine: stream a source in bounded batches and aggregate on every core.
 
 The reading process streams Arrow record batches (Arrow's readers use their own threads).
-When more than one worker is asked for and the input is large enough to pay for it, the
-work is shared with worker processes (``suture.engines._worker``) that each fold their
-share into a partial state and send it back as bytes to be merged: a Parquet source's
-row groups are taken in turn by this process and ``workers - 1`` worker processes, which
-read them themselves; other sources are read here and their batches travel as Arrow IPC
-over pipes to ``workers`` worker processes.  Workers are plain subprocesses, so a user's
-script needs no ``__main__`` guard.  Peak memory is bounded by the batch size (or row
-group), the queue depth and the sketch sizes, not by the table.
+An input of 400,000 rows or more (or of unknown size) is cut into pieces that depend on
+the input and ``batch_size`` alone: runs of consecutive Parquet row groups, or of
+consecutive batches for other sources, of at least 131,072 rows each.  Each piece is
+folded from zero into a state of its own, which goes through its bytes, and the piece
+states are merged in index order (:func:`suture.aggregate.merge_all`).  With more than
+one worker the pieces are handed to whichever taker is free: a Parquet source's pieces
+to a thread of this process and ``workers - 1`` worker processes
+(``suture.engines._worker``), which read them themselves; other sources are read here
+and their pieces travel as Arrow IPC over pipes to ``workers`` worker processes.  Since
+which taker folded which piece changes nothing, the state is the same byte for byte in
+every run and for every ``workers``.  Workers are plain subprocesses, so a user's script
+needs no ``__main__`` guard.
+
+Memory is bounded by the batch size (or row group), the window and the sketch sizes, not
+by the table: at most ``queue_depth * workers`` pieces are out at once (read and not yet
+folded, being folded, or folded and waiting for an earlier piece to be merged); a state
+that arrives early waits in that window, and the next piece is handed out only when the
+earliest unmerged one is merged.
 
 :meth:`LocalEngine.map_batches` runs its function on ``workers`` threads of this process
 (Arrow compute releases the GIL), a few batches ahead of the writer, and keeps the input
@@ -19,6 +29,7 @@ with the same message and attributes, anything else as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,7 +39,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +47,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from suture import errors
-from suture.aggregate import Aggregator, helper_thread
+from suture.aggregate import Aggregator, helper_thread, merge_all
 from suture.engines._pipes import read_message, write_message
 from suture.engines.base import BatchFn, Sink
 from suture.errors import ConfigError, InternalError
@@ -67,8 +78,10 @@ class LocalEngine:
         Cores to use; default all of them.  ``1`` works in the calling thread alone.
         Inputs under 400,000 rows are aggregated in this process, with one helper thread
         for the parts an aggregator lets run concurrently (a profile's co-moments);
-        larger inputs are shared with ``workers - 1`` (Parquet row groups) or ``workers``
-        (other sources) worker processes.  :meth:`map_batches` uses ``workers`` threads.
+        larger inputs are cut into pieces shared with ``workers - 1`` (Parquet row
+        groups) or ``workers`` (other sources) worker processes.  The state does not
+        depend on ``workers``: any count gives the same bytes (see the module notes).
+        :meth:`map_batches` uses ``workers`` threads.
     batch_size : int, default 131072
         Rows per record batch: with the sketch sizes, this bounds memory.
     delimiter : str, optional
@@ -77,7 +90,7 @@ class LocalEngine:
     encoding : str, default "utf-8"
         The text encoding of CSV files.
     queue_depth : int, default 2
-        Batches in flight per worker.
+        Pieces out at once per worker (read, being folded, or waiting to be merged).
 
     Raises
     ------
@@ -188,15 +201,19 @@ class LocalEngine:
         src = self.open(source, dictionary_strings=dictionaries)
         workers = self.workers or os.cpu_count() or 1
         small = src.num_rows is not None and src.num_rows < _PARALLEL_MIN_ROWS
-        if workers <= 1:
+        if small and workers <= 1:
             return _fold(src, aggregator, self.batch_size, progress)
         if small:
             # Too small to pay for a worker process: a second core helps through a thread.
             with ThreadPoolExecutor(1) as helper, helper_thread(helper):
                 return _fold(src, aggregator, self.batch_size, progress)
-        if len(src.pieces) >= 2:
-            return _fold_pieces(src, aggregator, self.batch_size, workers, progress)
-        return _fold_parallel(src, aggregator, self.batch_size, workers, self.queue_depth, progress)
+        groups = _row_group_runs(src)
+        if workers <= 1:
+            return _fold_serial(src, groups, aggregator, self.batch_size, progress)
+        window = self.queue_depth * workers
+        if groups:
+            return _fold_pieces(groups, aggregator, self.batch_size, workers, window, progress)
+        return _fold_parallel(src, aggregator, self.batch_size, workers, window, progress)
 
     def map_batches(
         self,
@@ -387,49 +404,212 @@ def _fold(
     return state
 
 
-Job = tuple[bytes, bytes, int, RowGroup | None]  # tag, message, rows, row group
+# ---------------------------------------------------------------- pieces, in index order
+#
+# A large input is cut into pieces that depend on the input and ``batch_size`` alone:
+# runs of consecutive Parquet row groups, or of consecutive batches for other sources,
+# each of at least _PIECE_ROWS rows (the last may hold fewer).  Each piece is folded from
+# zero by whichever taker is free, its state goes through its bytes (as a worker's must),
+# and the piece states are merged in index order.  So the state is the same whichever
+# process folded which piece, however many workers there are, and however fast each was.
+
+_PIECE_ROWS = 131_072
+
+T = TypeVar("T")
+
+
+def _runs(items: Iterable[T], rows: Callable[[T], int]) -> Iterator[list[T]]:
+    """Consecutive ``items`` in runs of at least ``_PIECE_ROWS`` rows (the last: any)."""
+    run: list[T] = []
+    size = 0
+    for item in items:
+        run.append(item)
+        size += rows(item)
+        if size >= _PIECE_ROWS:
+            yield run
+            run, size = [], 0
+    if run:
+        yield run
+
+
+def _row_group_runs(src: Source) -> list[list[RowGroup]]:
+    """The row-group pieces of a Parquet source; fewer than two: cut its batches instead."""
+    runs = list(_runs(src.pieces, lambda group: group.num_rows))
+    return runs if len(runs) >= 2 else []
+
+
+def _batch_runs(src: Source, batch_size: int) -> Iterator[list[pa.RecordBatch]]:
+    return _runs(src.batches(batch_size), lambda batch: batch.num_rows)
+
+
+def _fold_run(
+    aggregator: Aggregator[Any, Any], batches: Iterable[pa.RecordBatch]
+) -> tuple[Any, int]:
+    """A piece folded from zero, through its bytes; and its row count."""
+    state = aggregator.zero()
+    rows = 0
+    for batch in batches:
+        state = aggregator.update(state, batch)
+        rows += batch.num_rows
+    return aggregator.from_bytes(aggregator.to_bytes(state)), rows
+
+
+def _group_batches(run: list[RowGroup], batch_size: int) -> Iterator[pa.RecordBatch]:
+    for group in run:
+        yield from group.batches(batch_size)
+
+
+def _fold_serial(
+    src: Source,
+    groups: list[list[RowGroup]],
+    aggregator: Aggregator[Any, Any],
+    batch_size: int,
+    progress: Progress | None,
+) -> Any:
+    """The pieces folded one after another in this thread: the state of any ``workers``."""
+    runs: Iterator[Iterable[pa.RecordBatch]] = (
+        (_group_batches(run, batch_size) for run in groups)
+        if groups
+        else iter(_batch_runs(src, batch_size))
+    )
+
+    def states() -> Iterator[Any]:
+        for run in runs:
+            state, rows = _fold_run(aggregator, run)
+            if progress is not None:
+                progress(rows)
+            yield state
+
+    return merge_all(aggregator, states())
+
+
+class _InOrder:
+    """Piece states handed in by any taker in any order, handed on in index order.
+
+    Takers :meth:`claim` piece indices; at most ``window`` pieces are out at once (claimed
+    and not yet merged: being read, queued, folded, or folded and waiting for an earlier
+    piece), so memory holds at most ``window`` pieces and states whatever the timing.
+    Iterating yields the states in index order as each next one arrives; the first
+    failure of any taker (or of the merging thread) stops every taker and is raised by
+    the iteration.
+    """
+
+    def __init__(self, window: int, total: int | None = None) -> None:
+        self._ready = threading.Condition()
+        self._window = window
+        self._total = total  # None: not known until the reader runs out
+        self._states: dict[int, Any] = {}
+        self._claimed = 0
+        self._merged = 0
+        self._error: BaseException | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self._error is not None
+
+    def claim(self) -> int | None:
+        """The index of the next piece once the window has room; ``None``: stop taking."""
+        with self._ready:
+            while self._error is None and self._claimed >= self._merged + self._window:
+                self._ready.wait()
+            if self._error is not None or (
+                self._total is not None and self._claimed >= self._total
+            ):
+                return None
+            self._claimed += 1
+            return self._claimed - 1
+
+    def finish(self, total: int) -> None:
+        """No piece from index ``total`` on (the reader ran out of batches)."""
+        with self._ready:
+            self._total = total
+            self._ready.notify_all()
+
+    def put(self, index: int, state: Any) -> None:
+        with self._ready:
+            if self._error is None:
+                self._states[index] = state
+                self._ready.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._ready:
+            if self._error is None:
+                self._error = error
+                self._states.clear()
+            self._ready.notify_all()
+
+    def __iter__(self) -> Iterator[Any]:
+        index = 0
+        while True:
+            with self._ready:
+                while self._error is None and index not in self._states and not self._done(index):
+                    self._ready.wait()
+                if self._error is not None:
+                    raise self._error
+                if index not in self._states:
+                    return
+                state = self._states.pop(index)
+            yield state
+            index += 1
+            with self._ready:  # the state is merged: its place in the window is free
+                self._merged = index
+                self._ready.notify_all()
+
+    def _done(self, index: int) -> bool:
+        return self._total is not None and index >= self._total
+
+
+def _merge_in_order(
+    aggregator: Aggregator[Any, Any],
+    pieces: _InOrder,
+    threads: list[threading.Thread],
+    procs: list[subprocess.Popen[bytes]],
+) -> Any:
+    """Merge the piece states in index order while the takers work; then wait for them."""
+    for thread in threads:
+        thread.start()
+    try:
+        return merge_all(aggregator, pieces)
+    except BaseException as exc:
+        pieces.fail(exc)  # an interrupt, or a failed merge, stops every taker
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
+        for proc in procs:
+            proc.wait()
 
 
 def _fold_pieces(
-    src: Source,
+    groups: list[list[RowGroup]],
     aggregator: Aggregator[Any, Any],
     batch_size: int,
     workers: int,
+    window: int,
     progress: Progress | None,
 ) -> Any:
-    """Row groups shared out between this process and ``workers - 1`` worker processes.
+    """Row-group pieces taken in turn by a thread of this process and ``workers - 1``
+    worker processes, which read them themselves.
 
-    This process folds row groups too: it is at work at once, while the workers still
-    import their libraries, and it needs no pipe.  Each taker asks for the next row group
-    when done with one, so faster takers take more.
+    This process folds pieces too: it is at work at once, while the workers still import
+    their libraries, and it needs no pipe.  Each taker claims the next piece when done
+    with one, so faster takers take more.
     """
-    work: queue.Queue[Job | None] = queue.Queue()
-    for piece in src.pieces:
-        fields = {**dataclasses.asdict(piece), "batch_size": batch_size}
-        work.put((b"P", json.dumps(fields).encode(), piece.num_rows, piece))
-    procs = [_start_worker(aggregator) for _ in range(workers - 1)]
-    for _ in range(len(procs) + 1):
-        work.put(None)  # one end marker for each taker, this process included
-    results: list[Any] = [None] * len(procs)
+    pieces = _InOrder(window, total=len(groups))
     report = _locked(progress)
-    feeders = _start_feeders(procs, work, results, report)
-    state = aggregator.zero()
-    try:
-        while (job := work.get()) is not None:
-            assert job[3] is not None
-            for batch in job[3].batches(batch_size):
-                state = aggregator.update(state, batch)
-            report(job[2])
-    except BaseException:
-        _drain(work)
-        for _ in procs:
-            work.put(None)
-        raise
-    finally:
-        _join(feeders, procs)
-    for result in results:
-        state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
-    return state
+    procs = [_start_worker(aggregator) for _ in range(workers - 1)]
+    local = threading.Thread(
+        target=_take_locally, args=(aggregator, groups, batch_size, pieces, report), daemon=True
+    )
+    feeders = [
+        threading.Thread(
+            target=_feed_row_groups,
+            args=(proc, aggregator, groups, batch_size, pieces, report),
+            daemon=True,
+        )
+        for proc in procs
+    ]
+    return _merge_in_order(aggregator, pieces, [local, *feeders], procs)
 
 
 def _fold_parallel(
@@ -437,55 +617,145 @@ def _fold_parallel(
     aggregator: Aggregator[Any, Any],
     batch_size: int,
     workers: int,
-    depth: int,
+    window: int,
     progress: Progress | None,
 ) -> Any:
-    """Batches read here and shipped as Arrow IPC to ``workers`` worker processes."""
-    pending: queue.Queue[Job | None] = queue.Queue(maxsize=depth * workers)
+    """Batch pieces read by a thread of this process and shipped as Arrow IPC to
+    ``workers`` worker processes, each piece to the first free one."""
+    pieces = _InOrder(window)
+    jobs: queue.Queue[tuple[int, list[pa.RecordBatch]] | None] = queue.Queue()
+    report = _locked(progress)
     procs = [_start_worker(aggregator) for _ in range(workers)]
-    results: list[Any] = [None] * workers
-    feeders = _start_feeders(procs, pending, results, _locked(progress))
-    try:
-        for batch in src.batches(batch_size):
-            _put(pending, (b"B", ipc_bytes(batch), batch.num_rows, None), feeders)
-    finally:
-        for _ in feeders:
-            pending.put(None)
-        _join(feeders, procs)
-    state = aggregator.zero()
-    for result in results:
-        state = aggregator.merge(state, aggregator.from_bytes(_unwrap(result)))
-    return state
-
-
-def _start_feeders(
-    procs: list[subprocess.Popen[bytes]],
-    work: queue.Queue[Job | None],
-    results: list[Any],
-    report: Progress,
-) -> list[threading.Thread]:
+    reader = threading.Thread(
+        target=_read_pieces, args=(src, batch_size, pieces, jobs, workers), daemon=True
+    )
     feeders = [
-        threading.Thread(target=_feed, args=(proc, work, results, i, report), daemon=True)
-        for i, proc in enumerate(procs)
+        threading.Thread(target=_feed_batches, args=(proc, aggregator, jobs, pieces, report))
+        for proc in procs
     ]
-    for feeder in feeders:
-        feeder.start()
-    return feeders
+    return _merge_in_order(aggregator, pieces, [reader, *feeders], procs)
 
 
-def _join(feeders: list[threading.Thread], procs: list[subprocess.Popen[bytes]]) -> None:
-    for feeder in feeders:
-        feeder.join()
-    for proc in procs:
-        proc.wait()
+def _take_locally(
+    aggregator: Aggregator[Any, Any],
+    groups: list[list[RowGroup]],
+    batch_size: int,
+    pieces: _InOrder,
+    report: Progress,
+) -> None:
+    try:
+        while (index := pieces.claim()) is not None:
+            state, rows = _fold_run(aggregator, _group_batches(groups[index], batch_size))
+            pieces.put(index, state)
+            report(rows)
+    except BaseException as exc:
+        pieces.fail(exc)
 
 
-def _drain(work: queue.Queue[Any]) -> None:
-    while True:
+def _feed_row_groups(
+    proc: subprocess.Popen[bytes],
+    aggregator: Aggregator[Any, Any],
+    groups: list[list[RowGroup]],
+    batch_size: int,
+    pieces: _InOrder,
+    report: Progress,
+) -> None:
+    """Hand one worker row-group pieces until there are none; collect each one's state."""
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        _ask(proc, [])  # wait until the worker is ready: this process takes pieces meanwhile
+        while (index := pieces.claim()) is not None:
+            run = groups[index]
+            fields = {"groups": [dataclasses.asdict(g) for g in run], "batch_size": batch_size}
+            payload = _ask(proc, [(b"P", json.dumps(fields).encode()), (b"S", b"")])
+            pieces.put(index, aggregator.from_bytes(payload))
+            report(sum(group.num_rows for group in run))
+    except BaseException as exc:
+        pieces.fail(exc)
+    finally:
+        _end(proc)
+
+
+def _read_pieces(
+    src: Source,
+    batch_size: int,
+    pieces: _InOrder,
+    jobs: queue.Queue[tuple[int, list[pa.RecordBatch]] | None],
+    feeders: int,
+) -> None:
+    """Read the batch pieces in order, each once the window has room for it."""
+    try:
+        runs = _batch_runs(src, batch_size)
+        while (index := pieces.claim()) is not None:
+            run = next(runs, None)
+            if run is None:
+                pieces.finish(index)
+                return
+            jobs.put((index, run))
+    except BaseException as exc:
+        pieces.fail(exc)
+    finally:
+        for _ in range(feeders):
+            jobs.put(None)  # one end marker for each feeder
+
+
+def _feed_batches(
+    proc: subprocess.Popen[bytes],
+    aggregator: Aggregator[Any, Any],
+    jobs: queue.Queue[tuple[int, list[pa.RecordBatch]] | None],
+    pieces: _InOrder,
+    report: Progress,
+) -> None:
+    """Ship batch pieces to one worker as they come; collect each one's state."""
+    assert proc.stdin is not None
+    ready = False
+    while (job := jobs.get()) is not None:
+        if pieces.stopped:
+            continue  # drain to the end marker: the reader stops too
+        index, run = job
         try:
-            work.get_nowait()
-        except queue.Empty:
-            return
+            if not ready:
+                _ask(proc, [])  # the worker's K once it is ready
+                ready = True
+            messages = [(b"B", ipc_bytes(batch)) for batch in run]
+            payload = _ask(proc, [*messages, (b"S", b"")])
+            pieces.put(index, aggregator.from_bytes(payload))
+            report(sum(batch.num_rows for batch in run))
+        except BaseException as exc:
+            pieces.fail(exc)
+    _end(proc)
+
+
+def _ask(proc: subprocess.Popen[bytes], messages: list[tuple[bytes, bytes]]) -> bytes:
+    """Send ``messages`` to a worker and return the payload of its reply (``K``, ``S``).
+
+    A worker that failed replies ``X`` with its error, raised here as itself (see
+    :func:`suture.errors.from_wire`); it may have stopped reading before that.
+    """
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for tag, payload in messages:
+            write_message(proc.stdin, tag, payload)
+    except (BrokenPipeError, OSError):
+        pass  # it stopped early: its reply says why
+    tag, payload = read_message(proc.stdout)
+    if tag in (b"K", b"S"):
+        return bytes(payload)
+    if tag == b"X":
+        raise errors.from_wire(payload)
+    raise InternalError(
+        "a suture worker process died without a result (a bug in suture, or the machine "
+        "ran out of memory); see its error above"
+    )
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Tell a worker to exit (unless it stopped already) and close its input."""
+    assert proc.stdin is not None
+    with contextlib.suppress(OSError):
+        write_message(proc.stdin, b"E")
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 def _locked(progress: Progress | None) -> Progress:
@@ -513,59 +783,3 @@ def _start_worker(aggregator: Aggregator[Any, Any]) -> subprocess.Popen[bytes]:
     assert proc.stdin is not None
     write_message(proc.stdin, b"A", pickle.dumps(aggregator))
     return proc
-
-
-def _feed(
-    proc: subprocess.Popen[bytes],
-    work: queue.Queue[Job | None],
-    results: list[Any],
-    i: int,
-    report: Progress,
-) -> None:
-    """Hand jobs to one worker until an end marker, then collect its state or error."""
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        while (job := work.get()) is not None:
-            write_message(proc.stdin, job[0], job[1])
-            reply = read_message(proc.stdout)
-            if reply[0] != b"K":  # the worker failed: keep its error, stop feeding it
-                results[i] = reply
-                while work.get() is not None:
-                    pass
-                return
-            report(job[2])
-        write_message(proc.stdin, b"E")
-        results[i] = read_message(proc.stdout)
-    except (BrokenPipeError, OSError):
-        results[i] = read_message(proc.stdout)
-        while work.get() is not None:
-            pass  # keep draining so the reader never blocks on a dead worker
-    finally:
-        proc.stdin.close()
-
-
-def _put(
-    pending: queue.Queue[Job | None],
-    message: Job,
-    feeders: list[threading.Thread],
-) -> None:
-    while True:
-        try:
-            pending.put(message, timeout=1.0)
-            return
-        except queue.Full:
-            if not any(f.is_alive() for f in feeders):
-                raise InternalError("every suture worker process stopped early") from None
-
-
-def _unwrap(result: Any) -> bytes:
-    """The state bytes of a worker's reply; its error raised as itself (see errors.from_wire)."""
-    tag, payload = result if result is not None else (b"", b"")
-    if tag == b"S":
-        return bytes(payload)
-    if tag == b"X":
-        raise errors.from_wire(payload)
-    raise InternalError(
-        "a suture worker process died without a result (a bug in suture, or the machine "
-        "ran out of memory); see its error above"
-    )
