@@ -731,6 +731,8 @@ def report(
         rows = whole_rows(processes)
         text += [f"== {title} ==", text_table(WHOLE_HEADER, rows), ""]
         md += [f"## {title}", "", markdown_table(WHOLE_HEADER, rows), ""]
+    if not by_size:  # --whole-process-only: the speed tables' notes do not apply
+        notes = notes[:1]
     if whole:
         notes.append(
             "Whole process: wall seconds from starting a fresh process to its exit, stdout "
