@@ -252,7 +252,10 @@ class LocalEngine:
         Returns
         -------
         dict
-            The result of each aggregator, by output name (empty without aggregators).
+            The result of each aggregator, by output name; and each output of ``schema``
+            with neither a sink path nor an aggregator as a ``pyarrow.Table`` of its rows
+            in input order (collected in memory; leave an unwanted output out of
+            ``schema``).
 
         Raises
         ------
@@ -268,6 +271,9 @@ class LocalEngine:
         folds = dict(aggregators or {})
         targets = {name: Path(path) for name, path in (sink or {}).items() if path is not None}
         _known_outputs(schema, [*targets, *folds])
+        kept: dict[str, list[pa.RecordBatch]] = {
+            name: [] for name in schema if name not in targets and name not in folds
+        }
         names = list(targets)
         with atomic_outputs([targets[name] for name in names]) as temporaries:
             states = {name: agg.zero() for name, agg in folds.items()}
@@ -275,7 +281,7 @@ class LocalEngine:
             try:
                 for name, temporary in zip(names, temporaries, strict=True):
                     writers[name] = pq.ParquetWriter(str(temporary), schema[name])
-                used = list(dict.fromkeys([*writers, *folds]))
+                used = list(dict.fromkeys([*writers, *folds, *kept]))
                 for outputs in self.iter_batches(source, fn, progress=progress):
                     for name in used:
                         batch = _conform(name, outputs, schema[name])
@@ -283,10 +289,13 @@ class LocalEngine:
                             writers[name].write_batch(batch)
                         if name in folds:
                             states[name] = folds[name].update(states[name], batch)
+                        if name in kept and batch.num_rows:
+                            kept[name].append(batch)
             finally:
                 for writer in writers.values():
                     writer.close()
-        return {name: agg.finalize(states[name]) for name, agg in folds.items()}
+        tables = {name: pa.Table.from_batches(kept[name], schema[name]) for name in kept}
+        return {**tables, **{name: agg.finalize(states[name]) for name, agg in folds.items()}}
 
     def iter_batches(
         self, source: Any, fn: BatchFn, *, progress: Progress | None = None
@@ -470,7 +479,7 @@ def _fold_serial(
     runs: Iterator[Iterable[pa.RecordBatch]] = (
         (_group_batches(run, batch_size) for run in groups)
         if groups
-        else iter(_batch_runs(src, batch_size))
+        else _batch_runs(src, batch_size)
     )
 
     def states() -> Iterator[Any]:
@@ -630,7 +639,9 @@ def _fold_parallel(
         target=_read_pieces, args=(src, batch_size, pieces, jobs, workers), daemon=True
     )
     feeders = [
-        threading.Thread(target=_feed_batches, args=(proc, aggregator, jobs, pieces, report))
+        threading.Thread(
+            target=_feed_batches, args=(proc, aggregator, jobs, pieces, report), daemon=True
+        )
         for proc in procs
     ]
     return _merge_in_order(aggregator, pieces, [reader, *feeders], procs)
