@@ -28,7 +28,7 @@ from suture.aggregate import Columns, Grouped, Joined, RowCount, _OnColumn, copy
 from suture.profile import Profile, ProfileAggregator
 from suture.recommend._signatures import ItemSignatures
 from suture.schema import Column, Schema
-from suture.schema.run import SUMMARY_SCHEMA, CollectBatches, ValidationCounts
+from suture.schema.run import SUMMARY_SCHEMA, ValidationCounts
 from suture.schema.summary import ValidationAggregator, ValidationSummary
 from suture.sketches import (
     BooleanSketch,
@@ -226,11 +226,6 @@ def _summary_rows(table: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
 
 
-def _collected_equal(a: list[pa.RecordBatch], b: list[pa.RecordBatch]) -> None:
-    schema = _PLAIN.schema
-    assert pa.Table.from_batches(a, schema).equals(pa.Table.from_batches(b, schema))
-
-
 #: Every aggregator class in the package, with how to run the laws on it.
 REGISTRY: dict[type, Law] = {
     RowCount: Law(lambda t: RowCount()),
@@ -251,12 +246,6 @@ REGISTRY: dict[type, Law] = {
     ValidationAggregator: Law(_validation, _validation_counts_equal),
     ValidationCounts: Law(
         lambda t: ValidationCounts(), _validation_counts_equal, table=_summary_rows
-    ),
-    CollectBatches: Law(
-        lambda t: CollectBatches(t.schema),
-        _collected_equal,
-        table=lambda t: t.select(["i", "s", "t"]),
-        commutative=False,
     ),
 }
 
@@ -342,4 +331,3 @@ def test_split_anywhere_then_merge_equals_one_pass_for_every_aggregator(
 
 
 _BIG = law_table()
-_PLAIN = _BIG.select(["i", "s", "t"])

@@ -162,8 +162,11 @@ class ShufflingEngine:
 
         shuffled = Source("shuffled", table.schema, table.num_rows, None, lambda n: iter(pieces))
         writer = LocalEngine(workers=1, batch_size=max(1, table.num_rows))
-        writer.map_batches(shuffled, recording, schema=schema, sink=sink, progress=progress)
-        results: dict[str, Any] = {}
+        tables = writer.map_batches(
+            shuffled, recording, schema=schema, sink=sink, progress=progress
+        )
+        # Outputs with neither sink nor aggregator come back as tables, as on LocalEngine.
+        results: dict[str, Any] = {n: t for n, t in tables.items() if n not in folds}
         for name, agg in folds.items():
             out = pa.Table.from_batches(kept[name], schema=schema[name])
             parts = random_split(out, rng.randint(1, self.max_parts), rng)

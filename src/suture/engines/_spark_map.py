@@ -7,6 +7,10 @@ outputs, and reports rows, partial states (as bytes) and any error (as
 :func:`suture.errors.to_wire` bytes) through an accumulator keyed by job and partition, so
 a retried task counts once.  :func:`committed` gives each output a temporary folder and
 renames them all into place at the end.
+
+An output with neither a sink nor an aggregator is not run at all: :func:`lazy_output`
+returns a lazy DataFrame, a ``mapInArrow`` of :class:`OutputTask` over the source, that
+computes it with the same row numbering whenever (and as often as) Spark is asked for it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from suture.errors import ConfigError, InternalError, SourceError, SutureError, 
 __all__ = [
     "URI",
     "MapTask",
+    "OutputTask",
     "Report",
     "ReportsParam",
     "check_outputs",
@@ -36,6 +41,7 @@ __all__ = [
     "committed",
     "conform",
     "job_reports",
+    "lazy_output",
     "offsets",
     "partition_counts",
     "slices",
@@ -210,6 +216,85 @@ class MapTask:
                 f"{', '.join(map(repr, outputs)) or 'none'})"
             )
         return conform(outputs[name], self.schema[name])
+
+
+class OutputTask:
+    """The ``mapInArrow`` function of a lazy output: ``fn`` over a partition, one output.
+
+    The partition's index comes in a column ``partition`` that :func:`lazy_output` adds
+    with ``spark_partition_id()`` (evaluated where the source's partitions are read, so
+    it stays right under a later ``coalesce`` or ``union``, unlike the task's own id).
+    Errors are raised in the task: Spark reports them when the DataFrame is computed.
+    """
+
+    def __init__(
+        self,
+        fn: BatchFn,
+        name: str,
+        schema: pa.Schema,
+        input_schema: pa.Schema,
+        batch_size: int,
+        counts: dict[int, int],
+        partition: str,
+    ) -> None:
+        self.fn, self.name, self.schema, self.input_schema = fn, name, schema, input_schema
+        self.batch_size, self.counts, self.partition = batch_size, counts, partition
+        self.offsets = offsets(counts)
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        partition, rows = None, 0
+        for raw in batches:
+            if raw.num_rows == 0:
+                continue
+            if partition is None:
+                partition = int(raw.column(self.partition)[0].as_py())
+                self._check(partition, None)
+            for batch in slices([raw], self.input_schema, self.batch_size):
+                outputs = self.fn(batch, self.offsets[partition] + rows)
+                rows += batch.num_rows
+                if self.name not in outputs:
+                    raise InternalError(
+                        f"map_batches: fn returned no output {self.name!r} (it returned "
+                        f"{', '.join(map(repr, outputs)) or 'none'})"
+                    )
+                yield conform(outputs[self.name], self.schema)
+        if partition is not None:
+            self._check(partition, rows)
+
+    def _check(self, partition: int, rows: int | None) -> None:
+        expected = self.counts.get(partition)
+        if expected is None or (rows is not None and rows != expected):
+            raise SourceError(
+                f"the Spark DataFrame gave other rows when output {self.name!r} was "
+                f"computed than when it was counted (partition {partition}: "
+                f"{expected or 0:,} rows, then {'more' if rows is None else f'{rows:,}'}), "
+                "so its row numbers are not knowable; persist it first (df.persist()) or "
+                "write it out and use the files"
+            )
+
+
+def lazy_output(
+    frame: Any,
+    fn: BatchFn,
+    name: str,
+    schema: pa.Schema,
+    input_schema: pa.Schema,
+    batch_size: int,
+    counts: dict[int, int],
+) -> Any:
+    """A lazy DataFrame of output ``name``: ``fn`` over ``frame``, rows numbered globally.
+
+    Nothing runs until the DataFrame is computed; each computation reruns ``fn`` over
+    ``frame`` (which must then give the rows ``counts`` counted, in the same partitions).
+    """
+    from pyspark.sql import functions as F
+
+    partition = "__suture_partition"
+    while partition in frame.columns:
+        partition = "_" + partition
+    numbered = frame.select(F.spark_partition_id().alias(partition), "*")
+    task = OutputTask(fn, name, schema, input_schema, batch_size, dict(counts), partition)
+    return numbered.mapInArrow(task, spark_schema(name, schema))
 
 
 def job_reports(reports: Mapping[Any, Report], job: int) -> list[Report]:

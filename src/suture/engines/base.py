@@ -6,7 +6,9 @@ engine ran them:
 * ``aggregate(source, aggregator)``: fold every batch into an aggregator's state (in
   parallel parts that are merged) and return its result;
 * ``map_batches(source, fn, schema=..., sink=...)``: stream every batch through ``fn``
-  and write what comes out (validation with quarantine, batch scoring).
+  and write what comes out (validation with quarantine, batch scoring), fold aggregators
+  over it, or hand it back as the engine's own dataset (an Arrow table locally, a lazy
+  DataFrame on Spark).
 
 Reading options (batch size, workers, CSV delimiter and encoding) are set on the engine,
 not on each call.
@@ -35,7 +37,7 @@ Progress = Callable[[int], None]
 BatchFn = Callable[[pa.RecordBatch, int], Mapping[str, pa.RecordBatch]]
 
 #: Where :meth:`Engine.map_batches` writes each named output: a path (a Parquet file on
-#: the local engine, a Parquet folder on Spark), or ``None`` to leave that output out.
+#: the local engine, a Parquet folder on Spark), or ``None`` not to write it.
 Sink = Mapping[str, "str | Path | None"]
 
 
@@ -101,7 +103,8 @@ class Engine(Protocol):
             The schema of each named output (a returned batch of other physical types is
             cast to it).
         sink : mapping of str to path or None, optional
-            Where each output goes; a name mapped to ``None`` (or absent) is not written.
+            Where each output goes; a name mapped to ``None`` (or absent) is not written
+            (see Returns for what happens to it instead).
             All of them are written atomically together
             (:func:`suture.bundle.atomic_outputs`): on any failure, a read error late in
             the source included, no output is replaced and no temporary remains.
@@ -115,7 +118,14 @@ class Engine(Protocol):
         Returns
         -------
         dict
-            The result of each aggregator, by output name (empty without aggregators).
+            By output name: the result of each aggregator; and, for every output of
+            ``schema`` that has neither a sink path nor an aggregator, the engine's
+            native dataset of that output, in input order: a ``pyarrow.Table`` (collected
+            in memory) on ``LocalEngine`` and ``ShufflingEngine``, a lazy Spark DataFrame
+            on ``SparkEngine`` (nothing runs until it is computed; it reruns ``fn`` with
+            the same ``first_row`` numbering each time).  An output written to a sink
+            and not aggregated is not returned; one that is not wanted at all is left
+            out of ``schema``.
         """
         ...
 

@@ -11,8 +11,10 @@
     A first, cheap job counts the rows of each partition (so that ``fn`` learns the index
     of each batch's first row); then one Spark job per output with a sink runs ``fn`` in
     ``mapInArrow`` and writes that output as a Parquet folder.  Aggregators over outputs
-    are folded per partition in the first of those jobs and their partial states come
-    back, as bytes, with the task results.
+    are folded per partition in the first of those jobs (a job that writes nothing when
+    no output has a sink) and their partial states come back, as bytes, with the task
+    results.  An output with neither a sink nor an aggregator comes back as a lazy
+    DataFrame that computes it (with the same row numbers) when Spark is asked for it.
 
 The aggregator (and ``fn``) is configuration only and travels to the executors by
 cloudpickle; states travel as their portable byte images, never as pickles.  An error
@@ -52,6 +54,7 @@ from suture.engines._spark_map import (
     check_reports,
     committed,
     job_reports,
+    lazy_output,
     offsets,
     partition_counts,
     slices,
@@ -313,7 +316,12 @@ class SparkEngine:
         Returns
         -------
         dict
-            The result of each aggregator, by output name.
+            The result of each aggregator, by output name; and, for each output of
+            ``schema`` with neither a sink path nor an aggregator, a lazy Spark
+            DataFrame of that output: a ``mapInArrow`` of ``fn`` over ``source`` with
+            the same ``first_row`` numbering, its rows in the source's order.  Nothing
+            of it runs until it is computed (``collect``, ``toArrow``, ``write``), and
+            each computation reruns ``fn``; an error of ``fn`` is then raised by Spark.
 
         Raises
         ------
@@ -323,7 +331,8 @@ class SparkEngine:
             When an output path cannot be written (checked before any work).
         SourceError
             When the DataFrame gives other rows in the second pass than in the first
-            (a non-deterministic DataFrame: persist it first), or cannot be read.
+            (a non-deterministic DataFrame: persist it first), or cannot be read; a
+            returned lazy DataFrame raises it (through Spark) when computed.
 
         Notes
         -----
@@ -339,8 +348,9 @@ class SparkEngine:
         missing or partly copied (its hidden temporary stays complete beside it).
 
         Each output with a sink costs one pass of ``fn`` over the data (aggregators ride
-        along with the first), after the count; every pass recomputes the DataFrame, so
-        persist one that is costly to compute (a join, a wide aggregation).  The partial
+        along with the first), after the count, and each computation of a returned lazy
+        output one more; every pass recomputes the DataFrame, so persist one that is
+        costly to compute (a join, a wide aggregation).  The partial
         aggregator states, one per partition, are merged on the driver with
         :func:`suture.aggregate.merge_all`, so keep such states small (a validation
         summary is a few counts).
@@ -350,8 +360,9 @@ class SparkEngine:
         folds = dict(aggregators or {})
         targets = {name: path for name, path in (sink or {}).items() if path is not None}
         check_outputs(schema, targets, folds)
+        lazy = [name for name in schema if name not in targets and name not in folds]
         input_schema = _arrow_schema(frame.schema, spark)
-        spark_schemas = {name: spark_schema(name, schema[name]) for name in targets}
+        spark_schemas = {name: spark_schema(name, schema[name]) for name in [*targets, *lazy]}
         with (
             quiet(),
             _spark_failures(self.describe(source)),
@@ -362,7 +373,7 @@ class SparkEngine:
             done = spark.sparkContext.accumulator(0)
             reports = spark.sparkContext.accumulator({}, ReportsParam())
             with _polling(done, progress) as told:
-                for job, name in enumerate(list(targets) or [None]):
+                for job, name in enumerate(list(targets) or ([None] if folds else [])):
                     task = MapTask(
                         fn, dict(schema), input_schema, self.batch_size, starts, name,
                         folds if job == 0 else {}, done if job == 0 else None, reports, job,
@@ -382,6 +393,10 @@ class SparkEngine:
                 )
                 for name, agg in folds.items()
             }
+            for name in lazy:
+                results[name] = lazy_output(
+                    frame, fn, name, schema[name], input_schema, self.batch_size, counts
+                )
         if progress is not None:
             rows = sum(counts.values())
             if rows > told[0]:

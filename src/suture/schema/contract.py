@@ -309,9 +309,10 @@ class Schema:
         Returns
         -------
         ValidationResult
-            ``valid`` and ``quarantine`` as Arrow tables, in input order (on Spark they
-            are collected to the driver: for large data write them to Parquet with
-            ``suture validate`` or :func:`suture.schema.run.validate_to_files`).
+            ``valid`` and ``quarantine`` in input order, as the engine's own dataset:
+            Arrow tables on the local engine, lazy Spark DataFrames on Spark (nothing is
+            collected to the driver; each use recomputes them).  The summary is counted
+            before this returns.
         """
         from suture.schema.run import engine_with_batch_size, validate_data
 

@@ -4,9 +4,10 @@ A :class:`ValidatorFn` checks each batch and returns up to three named outputs: 
 ``valid`` rows (typed), the ``quarantine`` rows (as they came, with their reasons) and a
 one-row ``summary`` of the batch's counts.  The engine writes the outputs that have a
 sink (Parquet files locally, Parquet folders on Spark; all replaced together or none)
-and folds aggregators over the others: :class:`ValidationCounts` turns the summary rows
-into a :class:`~suture.schema.summary.ValidationSummary`, :class:`CollectBatches` keeps
-the rows of an output for the Python API.  Nothing here knows which engine runs.
+and folds aggregators over others: :class:`ValidationCounts` turns the summary rows into
+a :class:`~suture.schema.summary.ValidationSummary`.  For the Python API the valid and
+quarantined rows have neither, so the engine hands them back as its own datasets (Arrow
+tables locally, lazy Spark DataFrames on Spark).  Nothing here knows which engine runs.
 
 ``__line`` for CSV
     A quarantined row of a CSV file gets ``__line = __row + 2`` (line 1 is the header)
@@ -19,7 +20,6 @@ the rows of an output for the Python API.  Nothing here knows which engine runs.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 
 from suture._codec import Field
 from suture.aggregate import Aggregator, Framed
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUMMARY_SCHEMA",
-    "CollectBatches",
     "ValidationCounts",
     "ValidatorFn",
     "validate_data",
@@ -200,69 +198,20 @@ class ValidationCounts(Framed[ValidationSummary]):
         return ValidationSummary.from_fields(fields)
 
 
-class CollectBatches(Framed[list[pa.RecordBatch]]):
-    """Keeps every batch of an output; the result is one table, in input order.
-
-    Parameters
-    ----------
-    schema : pyarrow.Schema
-        The schema of the batches (and of the result, also when there are none).
-
-    Notes
-    -----
-    The state is a list of batches; ``merge`` concatenates (associative, not
-    commutative: order is row order).  ``finalize(zero())`` is an empty table.  Memory
-    grows with the rows kept: this is for results a caller wants in memory.
-    """
-
-    kind = "collect_batches"
-
-    def __init__(self, schema: pa.Schema) -> None:
-        self.schema = schema
-
-    def config(self) -> str:
-        return f"collect_batches(schema={self.schema.serialize().to_pybytes().hex()})"
-
-    def zero(self) -> list[pa.RecordBatch]:
-        return []
-
-    def update(self, state: list[pa.RecordBatch], batch: pa.RecordBatch) -> list[pa.RecordBatch]:
-        if batch.num_rows:
-            state.append(batch)
-        return state
-
-    def merge(self, a: list[pa.RecordBatch], b: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
-        return [*a, *b]
-
-    def finalize(self, state: list[pa.RecordBatch]) -> pa.Table:
-        return pa.Table.from_batches(state, schema=self.schema)
-
-    def _fields(self, state: list[pa.RecordBatch]) -> dict[str, Field]:
-        sink = io.BytesIO()
-        with ipc.new_stream(sink, self.schema) as writer:
-            for batch in state:
-                writer.write_batch(batch)
-        return {"ipc": sink.getvalue()}
-
-    def _from_fields(self, fields: dict[str, Any]) -> list[pa.RecordBatch]:
-        return list(ipc.open_stream(fields["ipc"]))
-
-
 def validate_data(
     schema: Schema, data: Any, *, engine: str | Engine | None = None
 ) -> ValidationResult:
-    """Validate ``data`` and keep the valid and quarantined rows as Arrow tables.
+    """Validate ``data``: its summary now, its valid and quarantined rows as the engine's own.
 
-    Used by :meth:`Schema.validate <suture.schema.Schema.validate>`.  On Spark the rows
-    are collected to the driver: for large data, write them with
-    :func:`validate_to_files` instead.
+    Used by :meth:`Schema.validate <suture.schema.Schema.validate>`.  One pass of
+    ``map_batches`` folds the summary (so the counts are known when this returns); the
+    ``valid`` and ``quarantine`` outputs have neither sink nor aggregator, so they come
+    back as the engine's native datasets: Arrow tables on the local engine, lazy Spark
+    DataFrames on Spark (computed, by another pass over the data, when they are used;
+    nothing is collected to the driver).
     """
     plan = _plan(schema, data, engine, ("valid", "quarantine", "summary"))
-    folds: dict[str, Aggregator[Any, Any]] = {
-        "summary": ValidationCounts(),
-        "valid": CollectBatches(plan.outputs["valid"]),
-        "quarantine": CollectBatches(plan.outputs["quarantine"]),
-    }
+    folds: dict[str, Aggregator[Any, Any]] = {"summary": ValidationCounts()}
     done = plan.engine.map_batches(data, plan.fn, schema=plan.outputs, aggregators=folds)
     return ValidationResult(done["valid"], done["quarantine"], done["summary"])
 
