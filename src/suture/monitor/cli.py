@@ -1,0 +1,134 @@
+"""``suture compare``: the command behind :func:`suture.monitor.compare`.
+
+:func:`compare` is a plain function with typer's parameter declarations, mounted by the
+``suture`` application with ``app.command()(compare)``; :func:`compare_command` does the
+work and returns the exit code (:data:`~suture.errors.EXIT_FOUND` when a column alerts).
+User mistakes raise :class:`~suture.errors.SutureError` subclasses, which the ``suture``
+command prints as one line and maps to exit code 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from suture.errors import EXIT_FOUND, EXIT_OK, ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["compare", "compare_command", "parse_thresholds"]
+
+_THRESHOLD_FORM = "[COLUMN:]METRIC=WATCH,ALERT (for example 'price:psi=0.2,0.4' or 'ks=0.1,0.3')"
+
+
+def parse_thresholds(specs: Sequence[str]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Thresholds from ``--threshold`` options, as :func:`suture.compare` takes them.
+
+    Each spec is ``[COLUMN:]METRIC=WATCH,ALERT``; without a column it sets every column
+    (``"*"``).  The last ``:`` before ``=`` separates the column, so a column name may
+    itself contain ``:``.
+
+    Raises
+    ------
+    ConfigError
+        For a spec of another form or a value that is not a number.
+    """
+    result: dict[str, dict[str, tuple[float, float]]] = {}
+    for spec in specs:
+        target, eq, values = spec.partition("=")
+        column, colon, metric = target.rpartition(":")
+        parts = values.split(",")
+        if not eq or not metric.strip() or len(parts) != 2 or (colon and not column):
+            raise ConfigError(f"--threshold {spec!r}: expected {_THRESHOLD_FORM}")
+        try:
+            watch, alert = (float(p) for p in parts)
+        except ValueError:
+            raise ConfigError(
+                f"--threshold {spec!r}: {values!r} are not two numbers; expected {_THRESHOLD_FORM}"
+            ) from None
+        if math.isnan(watch) or math.isnan(alert):
+            raise ConfigError(f"--threshold {spec!r}: thresholds must be numbers, not nan")
+        result.setdefault(column if colon else "*", {})[metric.strip()] = (watch, alert)
+    return result
+
+
+def compare_command(
+    baseline: str | Path,
+    current: str | Path,
+    *,
+    json_path: str | Path | None = None,
+    columns: Sequence[str] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    console: Console | None = None,
+) -> int:
+    """Compare ``current`` with ``baseline``, print the table, write JSON if asked.
+
+    Parameters
+    ----------
+    baseline, current : str or Path
+        ``.profile`` files or data files (profiled on the fly).
+    json_path : str or Path, optional
+        Where to write :meth:`~suture.monitor.Comparison.to_json` (atomically; the path
+        is checked before any profiling starts).
+    columns : sequence of str, optional
+        Compare only these columns.
+    thresholds : mapping, optional
+        As :func:`suture.compare` takes them.
+    console : rich.console.Console, optional
+        Where the table goes (standard output by default).
+
+    Returns
+    -------
+    int
+        :data:`~suture.errors.EXIT_FOUND` when any column alerts, else
+        :data:`~suture.errors.EXIT_OK` (``watch`` alone does not fail a pipeline).
+    """
+    from suture.bundle import check_output, write_bytes_atomic
+    from suture.monitor.compare import compare as run_compare
+    from suture.monitor.compare import render_comparison
+
+    if json_path is not None:
+        check_output(json_path)
+    result = run_compare(baseline, current, thresholds=thresholds, columns=columns)
+    render_comparison(result, console)
+    if json_path is not None:
+        write_bytes_atomic(json_path, result.to_json().encode("utf-8"))
+    return EXIT_FOUND if result.alerts() else EXIT_OK
+
+
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Baseline: a .profile file or data.")],
+    current: Annotated[str, typer.Argument(help="Current side: a .profile file or data.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option("--column", "-c", help="Compare only this column (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            help="Set a threshold: [COLUMN:]METRIC=WATCH,ALERT, metrics psi, ks, js, "
+            "null_rate; without COLUMN for every column (repeatable).",
+        ),
+    ] = None,
+) -> int:
+    """Compare two tables or profiles for drift: per column PSI, KS, JS, nulls, verdict.
+
+    Exit code 1 when any column alerts, 0 otherwise; 2 for a usage mistake.
+    """
+    return compare_command(
+        baseline,
+        current,
+        json_path=json_out,
+        columns=column or None,
+        thresholds=parse_thresholds(threshold or []),
+    )

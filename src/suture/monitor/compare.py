@@ -1,0 +1,719 @@
+"""Compare two profiles column by column: drift metrics, thresholds and verdicts.
+
+:func:`compare` takes a baseline and a current side (profiles, ``.profile`` files or
+data), computes per shared column the metrics of :mod:`suture.monitor.drift`, and judges
+them against thresholds on effect size:
+
+- a metric counts only when it exceeds its threshold *plus* the sketches' own error
+  bound (its lower bound is above the threshold), so two samples of one distribution
+  never alert because a sketch is approximate;
+- when either side has fewer than :data:`SMALL_SAMPLE` values, the metric must also be
+  significant, since small samples move a lot by chance: the test's p-value below
+  :data:`ALPHA` divided by the number of tests of the comparison (two per column,
+  Bonferroni), so that the chance of any false alarm among many columns stays below
+  :data:`ALPHA`; on large samples no p-value is used, because on a million rows every tiny
+  difference is "significant";
+- the column's verdict is its worst metric's (``ok`` < ``watch`` < ``alert``); the
+  comparison's is its worst column's, and at least ``watch`` when a column is present
+  on one side only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from suture.errors import ConfigError, IncompatibleMergeError
+from suture.monitor import drift
+from suture.profile import Profile
+from suture.sketches._base import ColumnSummary
+from suture.sketches.categorical import BooleanSummary, StringSummary
+from suture.sketches.estimate import Estimate
+from suture.sketches.numeric import NumericSummary
+from suture.sketches.sets import SetSummary
+from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K, DEFAULT_LG_MAX_MAP
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "ALPHA",
+    "DEFAULT_THRESHOLDS",
+    "METRICS",
+    "SMALL_SAMPLE",
+    "VERDICTS",
+    "ColumnDrift",
+    "Comparison",
+    "Threshold",
+    "compare",
+    "render_comparison",
+    "resolve_thresholds",
+]
+
+Verdict = Literal["ok", "watch", "alert"]
+#: Verdicts from best to worst.
+VERDICTS: tuple[Verdict, ...] = ("ok", "watch", "alert")
+#: The metrics that have thresholds, in the order they are reported.
+METRICS = ("psi", "ks", "js", "null_rate")
+#: Below this many values on either side, a metric must also be significant.
+SMALL_SAMPLE = 10_000
+#: The family-wise significance level of the small-sample guard: shared by every test of
+#: one comparison (Bonferroni), so the chance of any false alarm stays below it.
+ALPHA = 0.01
+#: The key of ``thresholds`` that sets the defaults of every column.
+ALL_COLUMNS = "*"
+#: Format tag of :meth:`Comparison.to_dict`.
+FORMAT = "suture.compare/1"
+_TESTS = {"numeric": "ks", "temporal": "ks", "set": "ks", "categorical": "chi-square",
+          "boolean": "chi-square"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """When a metric makes a column ``watch`` or ``alert`` (effect above the value)."""
+
+    watch: float
+    alert: float
+
+
+#: The default thresholds: PSI 0.1/0.25 (the industry's rule of thumb), KS and
+#: Jensen–Shannon 0.1/0.2, null rate 0.05/0.1 (absolute change).
+DEFAULT_THRESHOLDS: Mapping[str, Threshold] = {
+    "psi": Threshold(0.1, 0.25),
+    "ks": Threshold(0.1, 0.2),
+    "js": Threshold(0.1, 0.2),
+    "null_rate": Threshold(0.05, 0.1),
+}
+_UPPER = {"psi": math.inf, "ks": 1.0, "js": 1.0, "null_rate": 1.0}
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _one_threshold(base: Threshold, spec: object, where: str, metric: str) -> Threshold:
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(map(str, spec)) - {"watch", "alert"})
+        if unknown:
+            raise ConfigError(
+                f"{where}: {metric} has unknown key {unknown[0]!r}; give 'watch' and/or 'alert'"
+            )
+        watch = _number(spec.get("watch", base.watch), f"{where}: {metric} watch")
+        alert = _number(spec.get("alert", base.alert), f"{where}: {metric} alert")
+    elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2:
+        watch = _number(spec[0], f"{where}: {metric} watch")
+        alert = _number(spec[1], f"{where}: {metric} alert")
+    else:
+        raise ConfigError(
+            f"{where}: {metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), got {spec!r}"
+        )
+    for name, value in (("watch", watch), ("alert", alert)):
+        if not 0.0 <= value <= _UPPER[metric]:
+            top = "" if _UPPER[metric] == math.inf else f" and at most {_UPPER[metric]:g}"
+            raise ConfigError(f"{where}: {metric} {name} must be 0 or more{top}, got {value:g}")
+    if watch > alert:
+        raise ConfigError(
+            f"{where}: {metric} watch {watch:g} is above alert {alert:g}; watch must be at "
+            "most alert"
+        )
+    return Threshold(watch, alert)
+
+
+def _metric_thresholds(
+    base: Mapping[str, Threshold], spec: object, where: str
+) -> dict[str, Threshold]:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"{where} must map metric names ({', '.join(METRICS)}) to thresholds, got {spec!r}"
+        )
+    result = dict(base)
+    for metric, value in spec.items():
+        if metric not in METRICS:
+            raise ConfigError(
+                f"{where}: unknown metric {metric!r}; metrics are: {', '.join(METRICS)}"
+            )
+        result[metric] = _one_threshold(base[metric], value, where, metric)
+    return result
+
+
+def resolve_thresholds(
+    thresholds: Mapping[str, Any] | None, columns: Iterable[str]
+) -> dict[str, dict[str, Threshold]]:
+    """The thresholds of every column: defaults, then ``"*"``, then the column's own.
+
+    Parameters
+    ----------
+    thresholds : mapping, optional
+        ``{"*": {...}, "price": {...}}``: each value maps metric names (``psi``, ``ks``,
+        ``js``, ``null_rate``) to ``{"watch": W, "alert": A}`` (either may be left out)
+        or to a pair ``(W, A)``.  ``"*"`` applies to every column.
+    columns : iterable of str
+        The columns a threshold may name.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown column or metric, a negative threshold, a KS, JS or null-rate
+        threshold above 1, or a watch above its alert.
+    """
+    names = list(columns)
+    spec: Mapping[str, Any] = thresholds or {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"thresholds must be a mapping of column names, got {spec!r}")
+    unknown = [key for key in spec if key != ALL_COLUMNS and key not in names]
+    if unknown:
+        raise ConfigError(
+            f"thresholds name column {unknown[0]!r}, which is not compared; columns are: "
+            f"{', '.join(names) or 'none'} ('*' sets every column)"
+        )
+    default = dict(DEFAULT_THRESHOLDS)
+    if ALL_COLUMNS in spec:
+        default = _metric_thresholds(default, spec[ALL_COLUMNS], "thresholds for '*'")
+    return {
+        name: _metric_thresholds(default, spec[name], f"thresholds for column {name!r}")
+        if name in spec
+        else dict(default)
+        for name in names
+    }
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """How one column moved from the baseline to the current side.
+
+    Attributes
+    ----------
+    name : str
+    kind : str
+        ``numeric``, ``temporal``, ``categorical`` (strings), ``boolean``, ``set``
+        (compared on list sizes), ``identifier`` (mostly unique values: only nulls are
+        compared) or ``type change`` (the two sides disagree on the kind; an alert).
+    verdict : {"ok", "watch", "alert"}
+    reasons : tuple of str
+        One line per metric above its watch threshold.
+    rows : tuple of int
+        Rows on each side (nulls included).
+    values : tuple of int
+        Values compared by the distribution metrics on each side.
+    psi, js, ks : Estimate
+        The metrics with the interval the sketches allow (``nan`` where not computed).
+    ks_error : float
+        The KS bound: the sum of the two sketches' rank errors.
+    pvalue : float
+        The test of equal distributions (``test``), used only on small samples.
+    test : str
+        ``ks``, ``chi-square`` or empty.
+    null_rate : tuple of float
+        Null rates of the baseline and the current side.
+    null_rate_change : float
+        Current minus baseline (exact).
+    null_pvalue : float
+        Two-proportion p-value of the null-rate change.
+    new_levels, vanished_levels : tuple of str
+        Levels certainly on one side only (the most frequent 20).
+    new_count, vanished_count : int
+    levels_exact : bool or None
+        Whether the frequent-item sketches hold every value on both sides.
+    thresholds : mapping of str to Threshold
+        The thresholds that judged this column.
+    note : str
+        Anything the numbers alone do not say.
+    """
+
+    name: str
+    kind: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    rows: tuple[int, int]
+    values: tuple[int, int]
+    psi: Estimate[float]
+    js: Estimate[float]
+    ks: Estimate[float]
+    ks_error: float
+    pvalue: float
+    test: str
+    null_rate: tuple[float, float]
+    null_rate_change: float
+    null_pvalue: float
+    new_levels: tuple[str, ...] = ()
+    vanished_levels: tuple[str, ...] = ()
+    new_count: int = 0
+    vanished_count: int = 0
+    levels_exact: bool | None = None
+    thresholds: Mapping[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping with stable keys (``nan`` as ``None``)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "note": self.note,
+            "rows": {"baseline": self.rows[0], "current": self.rows[1]},
+            "values": {"baseline": self.values[0], "current": self.values[1]},
+            "psi": _interval(self.psi),
+            "ks": {**_interval(self.ks), "error": _num(self.ks_error)},
+            "js": _interval(self.js),
+            "test": {"name": self.test or None, "pvalue": _num(self.pvalue)},
+            "null_rate": {
+                "baseline": _num(self.null_rate[0]),
+                "current": _num(self.null_rate[1]),
+                "change": _num(self.null_rate_change),
+                "pvalue": _num(self.null_pvalue),
+            },
+            "levels": {
+                "new": list(self.new_levels),
+                "new_count": self.new_count,
+                "vanished": list(self.vanished_levels),
+                "vanished_count": self.vanished_count,
+                "exact": self.levels_exact,
+            },
+            "thresholds": {
+                m: {"watch": t.watch, "alert": t.alert} for m, t in self.thresholds.items()
+            },
+        }
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _interval(e: Estimate[float]) -> dict[str, float | None]:
+    return {"value": _num(e.value), "lower": _num(e.lower), "upper": _num(e.upper)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison of a current table with a baseline, column by column.
+
+    Attributes
+    ----------
+    columns : tuple of ColumnDrift
+        The shared columns, in the baseline's order.
+    only_in_baseline, only_in_current : tuple of str
+        Columns present on one side only.
+    rows : tuple of int
+        Rows of the baseline and of the current side.
+    sources : tuple of str
+        Where each side came from (as its profile records it).
+    """
+
+    columns: tuple[ColumnDrift, ...]
+    only_in_baseline: tuple[str, ...]
+    only_in_current: tuple[str, ...]
+    rows: tuple[int, int]
+    sources: tuple[str, str]
+
+    def __getitem__(self, name: str) -> ColumnDrift:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        known = ", ".join(c.name for c in self.columns) or "none"
+        raise KeyError(f"no column {name!r} in this comparison; columns are: {known}")
+
+    @property
+    def verdict(self) -> Verdict:
+        """The worst column verdict; at least ``watch`` when a column is on one side only."""
+        worst = max((VERDICTS.index(c.verdict) for c in self.columns), default=0)
+        if self.only_in_baseline or self.only_in_current:
+            worst = max(worst, 1)
+        return VERDICTS[worst]
+
+    def alerts(self) -> list[str]:
+        """Names of the columns whose verdict is ``alert``."""
+        return [c.name for c in self.columns if c.verdict == "alert"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping with stable keys: floats as numbers, ``nan`` as ``None``."""
+        return {
+            "format": FORMAT,
+            "verdict": self.verdict,
+            "baseline": {"rows": self.rows[0], "source": self.sources[0]},
+            "current": {"rows": self.rows[1], "source": self.sources[1]},
+            "columns": [c.to_dict() for c in self.columns],
+            "only_in_baseline": list(self.only_in_baseline),
+            "only_in_current": list(self.only_in_current),
+        }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as strict JSON (no ``NaN`` tokens), indented."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+# ----------------------------------------------------------------------------- judging
+
+
+def _judge(
+    metric: str,
+    effect: float,
+    shown: str,
+    limit: Threshold,
+    pvalue: float,
+    small: bool,
+    alpha: float,
+) -> tuple[int, str]:
+    """The verdict index of one metric whose effect (net of sketch error) is ``effect``."""
+    if not math.isfinite(effect) or effect <= limit.watch:
+        return 0, ""
+    if small and not pvalue < alpha:
+        return 0, ""
+    level = 2 if effect > limit.alert else 1
+    bound = limit.alert if level == 2 else limit.watch
+    guard = f", p = {pvalue:.2g}" if small else ""
+    return level, f"{metric} {shown} above {VERDICTS[level]} {bound:g}{guard}"
+
+
+def _judge_all(
+    d: drift.Distances | None,
+    nulls: drift.NullRates,
+    rows: tuple[int, int],
+    limits: Mapping[str, Threshold],
+    alpha: float,
+) -> tuple[Verdict, tuple[str, ...]]:
+    change = abs(nulls.change)
+    shown = f"change {nulls.change:+.3f}"
+    small = min(rows) < SMALL_SAMPLE
+    judged = [_judge("null_rate", change, shown, limits["null_rate"], nulls.pvalue, small, alpha)]
+    if d is not None:
+        small = min(d.values) < SMALL_SAMPLE
+        for name, est in (("psi", d.psi), ("js", d.js), ("ks", d.ks)):
+            if est is not None:
+                shown = f"{est.value:.3f} (at least {est.lower:.3f})"
+                judged.append(_judge(name, est.lower, shown, limits[name], d.pvalue, small, alpha))
+    level = max(j[0] for j in judged)
+    return VERDICTS[level], tuple(reason for lvl, reason in judged if lvl)
+
+
+def _kind(s: ColumnSummary) -> str:
+    if isinstance(s, SetSummary):
+        return "set"
+    if isinstance(s, NumericSummary):
+        return "temporal" if s.kind == "temporal" else "numeric"
+    if isinstance(s, BooleanSummary):
+        return "boolean"
+    if isinstance(s, StringSummary):
+        hints = set(s.hints)
+        return "identifier" if hints & {"identifier", "free_text"} else "categorical"
+    return s.kind
+
+
+def _distances(a: ColumnSummary, b: ColumnSummary, kind: str) -> drift.Distances | None:
+    if kind in ("numeric", "temporal"):
+        assert isinstance(a, NumericSummary) and isinstance(b, NumericSummary)
+        return drift.numeric_distances(a, b)
+    if kind == "set":
+        assert isinstance(a, SetSummary) and isinstance(b, SetSummary)
+        return drift.numeric_distances(a.sizes, b.sizes)
+    if kind in ("categorical", "boolean"):
+        assert isinstance(a, StringSummary | BooleanSummary)
+        assert isinstance(b, StringSummary | BooleanSummary)
+        return drift.categorical_distances(a, b)
+    return None
+
+
+def _kinds_agree(a: ColumnSummary, b: ColumnSummary, ka: str, kb: str) -> bool:
+    if {ka, kb} <= {"categorical", "identifier"}:
+        return True
+    if ka != kb:
+        return False
+    if ka == "temporal":  # ticks of different units are not comparable
+        return bool(a.arrow_type == b.arrow_type)
+    return True
+
+
+def _check_bounds(name: str, d: drift.Distances, a: ColumnSummary, b: ColumnSummary,
+                  limit: Threshold) -> None:  # fmt: skip
+    """Refuse KS distances whose bound is wider than the KS watch threshold."""
+    if not d.ks_error > limit.watch:
+        return
+    ks = [_sketch_k(s) for s in (a, b)]
+    raise IncompatibleMergeError(
+        f"cannot compare column {name!r}: its quantile sketches (k={ks[0]} and k={ks[1]}) "
+        f"give KS distances only within ±{d.ks_error:.3f}, wider than the KS watch "
+        f"threshold {limit.watch:g}; re-profile with a larger k (the default is 1024)"
+    )
+
+
+def _sketch_k(s: ColumnSummary) -> int:
+    state = s.sizes.state if isinstance(s, SetSummary) else s.state
+    return int(state.quantiles.k)
+
+
+def column_drift(
+    name: str,
+    a: ColumnSummary,
+    b: ColumnSummary,
+    limits: Mapping[str, Threshold],
+    *,
+    alpha: float = ALPHA / 2,
+) -> ColumnDrift:
+    """Compare one column's baseline summary ``a`` with its current summary ``b``.
+
+    ``alpha`` is the significance level each of the column's two small-sample tests (its
+    distribution and its null rate) must reach.
+    """
+    ka, kb = _kind(a), _kind(b)
+    rows = (a.count, b.count)
+    nulls = drift.null_rates(a.count, a.nulls, b.count, b.nulls)
+    nan = Estimate(math.nan, math.nan, math.nan, 0.99)
+    common: dict[str, Any] = {
+        "name": name, "rows": rows, "null_rate": (nulls.baseline, nulls.current),
+        "null_rate_change": nulls.change, "null_pvalue": nulls.pvalue,
+        "thresholds": dict(limits),
+    }  # fmt: skip
+    if not _kinds_agree(a, b, ka, kb):
+        what_a = f"{ka} ({a.arrow_type})"
+        what_b = f"{kb} ({b.arrow_type})"
+        return ColumnDrift(
+            kind="type change", verdict="alert",
+            reasons=(f"type changed from {what_a} to {what_b}",),
+            values=(0, 0), psi=nan, js=nan, ks=nan, ks_error=math.nan, pvalue=math.nan,
+            test="", note="the two sides summarize this column differently; not compared",
+            **common,
+        )  # fmt: skip
+    kind = "identifier" if "identifier" in (ka, kb) else ka
+    d = _distances(a, b, kind)
+    if d is not None and d.ks is not None:
+        _check_bounds(name, d, a, b, limits["ks"])
+    verdict, reasons = _judge_all(d, nulls, rows, limits, alpha)
+    note = _note(kind, d)
+    if d is None:
+        return ColumnDrift(
+            kind=kind, verdict=verdict, reasons=reasons, values=(0, 0), psi=nan, js=nan,
+            ks=nan, ks_error=math.nan, pvalue=math.nan, test="", note=note, **common,
+        )  # fmt: skip
+    return ColumnDrift(
+        kind=kind, verdict=verdict, reasons=reasons, values=d.values, psi=d.psi, js=d.js,
+        ks=d.ks if d.ks is not None else nan, ks_error=d.ks_error, pvalue=d.pvalue,
+        test=_TESTS[kind], new_levels=d.new_levels, vanished_levels=d.vanished_levels,
+        new_count=d.new_count, vanished_count=d.vanished_count, levels_exact=d.levels_exact,
+        note=note, **common,
+    )  # fmt: skip
+
+
+def _note(kind: str, d: drift.Distances | None) -> str:
+    if kind == "identifier":
+        return "values mostly unique (an identifier or free text): only nulls compared"
+    if kind == "set":
+        return "compared on list sizes"
+    if d is not None and d.levels_exact is False:
+        return "some levels too rare for the sketches to list: new/vanished lists may be short"
+    if d is not None and 0 in d.values:
+        return "no values on one side: only nulls compared"
+    return ""
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def _looks_like_profile(source: object) -> bool:
+    if not isinstance(source, str | os.PathLike):
+        return False
+    path = Path(source)
+    if path.suffix == ".profile":
+        return True
+    from suture.bundle import PROFILE
+
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return False
+    return PROFILE.magic is not None and head == PROFILE.magic
+
+
+def _as_profile(source: object, options: Mapping[str, int] | None) -> Profile:
+    if isinstance(source, Profile):
+        return source
+    if _looks_like_profile(source):
+        return Profile.load(source)  # type: ignore[arg-type]
+    from suture.profile import profile
+
+    sizes = dict(options or {})
+    return profile(source, k=sizes.get("k", DEFAULT_K), lg_k=sizes.get("lg_k", DEFAULT_LG_K),
+                   lg_max_map=sizes.get("lg_max_map", DEFAULT_LG_MAX_MAP))  # fmt: skip
+
+
+def _sides(baseline: object, current: object) -> tuple[Profile, Profile]:
+    """Both sides as profiles; data is profiled with the other side's sketch sizes."""
+    a = baseline if isinstance(baseline, Profile) else None
+    b = current if isinstance(current, Profile) else None
+    if a is None and _looks_like_profile(baseline):
+        a = _as_profile(baseline, None)
+    if b is None and _looks_like_profile(current):
+        b = _as_profile(current, None)
+    if a is None:
+        a = _as_profile(baseline, b.aggregator.options if b is not None else None)
+    if b is None:
+        b = _as_profile(current, a.aggregator.options)
+    return a, b
+
+
+def _chosen(a: Profile, b: Profile, columns: Sequence[str] | None) -> list[str]:
+    shared = [name for name in a if name in b]
+    if not shared:
+        raise IncompatibleMergeError(
+            f"cannot compare: the baseline's columns ({', '.join(a) or 'none'}) and the "
+            f"current's ({', '.join(b) or 'none'}) share none; compare profiles of the "
+            "same table"
+        )
+    if columns is None:
+        return shared
+    if isinstance(columns, str):
+        raise ConfigError(f"columns must be a list of names, got the string {columns!r}")
+    missing = [c for c in columns if c not in shared]
+    if missing:
+        raise ConfigError(
+            f"cannot compare column {missing[0]!r}: it is not on both sides; shared "
+            f"columns are: {', '.join(shared)}"
+        )
+    return [name for name in shared if name in set(columns)]
+
+
+def compare(
+    baseline: object,
+    current: object,
+    *,
+    thresholds: Mapping[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
+) -> Comparison:
+    """Compare the current side with the baseline, column by column.
+
+    Parameters
+    ----------
+    baseline, current : Profile, path or data
+        A :class:`~suture.Profile`, the path of a ``.profile`` file, or anything
+        :func:`suture.profile` accepts (profiled here with the other side's sketch sizes,
+        or the defaults when both are data).
+    thresholds : mapping, optional
+        Per-column thresholds, ``"*"`` for every column (see :func:`resolve_thresholds`);
+        defaults :data:`DEFAULT_THRESHOLDS`.
+    columns : sequence of str, optional
+        Compare only these shared columns (default: every shared column).
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    IncompatibleMergeError
+        When the two sides share no column, or a column's quantile sketches are too small
+        for its KS bound to be narrower than the KS watch threshold.
+    ConfigError
+        For nonsense thresholds or unknown columns.
+    CorruptStateError, SourceError
+        For a damaged profile or unreadable data.
+
+    Notes
+    -----
+    Sketches of different sizes are compared: every bound is the sum of each side's own
+    error, so it stays valid; only when the combined KS bound is wider than the watch
+    threshold is the comparison refused, since no verdict could then be trusted.
+
+    Examples
+    --------
+    >>> result = suture.compare("train.profile", "today.parquet")  # doctest: +SKIP
+    >>> result.verdict, result["price"].ks                        # doctest: +SKIP
+    """
+    a, b = _sides(baseline, current)
+    names = _chosen(a, b, columns)
+    limits = resolve_thresholds(thresholds, names)
+    # Bonferroni: two tests per column share ALPHA, so that with many columns the chance
+    # of any false alarm on small samples stays below ALPHA.
+    alpha = ALPHA / (2 * len(names))
+    results = tuple(column_drift(n, a[n], b[n], limits[n], alpha=alpha) for n in names)
+    keep = set(columns) if columns is not None else None
+    only_a = tuple(n for n in a if n not in b and (keep is None or n in keep))
+    only_b = tuple(n for n in b if n not in a and (keep is None or n in keep))
+    sources = (str(a.metadata.get("source", "")), str(b.metadata.get("source", "")))
+    return Comparison(results, only_a, only_b, (a.row_count, b.row_count), sources)
+
+
+# ----------------------------------------------------------------------------- terminal
+
+_STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _levels_cell(c: ColumnDrift) -> str:
+    if c.kind not in ("categorical", "boolean"):
+        return ""
+    parts = []
+    if c.new_count:
+        parts.append(f"+{c.new_count} new")
+    if c.vanished_count:
+        parts.append(f"−{c.vanished_count} gone")
+    return ", ".join(parts)
+
+
+def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
+    """Print ``comparison`` as a rich table: one row per column, then the verdict.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    console : rich.console.Console, optional
+        Where to print; a new console on standard output by default.
+
+    Notes
+    -----
+    KS is shown with its sketch bound (``±``); a metric counts only when its lower bound
+    is above the threshold.  Column names and levels are printed as plain text, never
+    interpreted as rich markup.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console if console is not None else Console()
+    table = Table(box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left")
+    for header in ("column", "kind", "PSI", "KS", "JS", "null Δ", "levels", "verdict"):
+        justify = "right" if header in ("PSI", "KS", "JS", "null Δ") else "left"
+        table.add_column(header, justify=justify, no_wrap=header != "column")  # type: ignore[arg-type]
+    for c in comparison.columns:
+        ks = _fmt(c.ks.value)
+        if math.isfinite(c.ks.value) and c.ks_error > 0:
+            ks += f" ±{c.ks_error:.3f}"
+        change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
+        table.add_row(
+            Text(c.name), c.kind, _fmt(c.psi.value), ks, _fmt(c.js.value), change,
+            Text(_levels_cell(c)), Text(c.verdict, style=_STYLE[c.verdict]),
+        )  # fmt: skip
+    out.print(table)
+    for c in comparison.columns:
+        for reason in c.reasons:
+            out.print(Text(f"  {c.name}: {reason}"))
+        if c.new_levels:
+            out.print(Text(f"  {c.name}: new levels {', '.join(c.new_levels)}"))
+        if c.vanished_levels:
+            out.print(Text(f"  {c.name}: vanished levels {', '.join(c.vanished_levels)}"))
+    for side, names in (("baseline", comparison.only_in_baseline),
+                        ("current side", comparison.only_in_current)):  # fmt: skip
+        if names:
+            out.print(Text(f"only in the {side}: {', '.join(names)}", style="yellow"))
+    out.print(Text(f"verdict: {comparison.verdict}", style=_STYLE[comparison.verdict]))
+
+
+def _title(comparison: Comparison) -> str:
+    a, b = comparison.rows
+    return f"drift: {b:,} current rows against {a:,} baseline rows"
