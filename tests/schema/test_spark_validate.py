@@ -88,6 +88,8 @@ def test_schema_validate_of_a_spark_dataframe_gives_lazy_dataframes_not_driver_t
     rows = quarantine.column("__row").to_pylist()
     assert rows == [place[row_id] for row_id in quarantine.column("id").to_pylist()]
     assert rows == sorted(rows)
+    # The numbers come from the source's partitions, so they survive a later coalesce.
+    assert result.quarantine.coalesce(1).toArrow().column("__row").to_pylist() == rows
 
 
 def test_validate_command_on_spark_writes_parquet_folders(
