@@ -47,7 +47,7 @@ def planted(seed: int, rows: int) -> dict[str, pa.Array]:
     rng = np.random.default_rng(seed + 10_000)
     columns = same_distribution(seed, rows)
     columns["x0"] = pa.array(rng.normal(1.0, 1.0, rows))
-    columns["x3"] = pa.array(rng.normal(3.0, 8.0, rows))
+    columns["x3"] = pa.array(rng.normal(3.0, 8.0, rows), mask=np.asarray(columns["x3"].is_null()))
     c0 = columns["c0"].to_numpy(zero_copy_only=False).astype(object)
     c0[rng.random(rows) < 0.15] = "NEW"
     columns["c0"] = pa.array(c0, pa.string())

@@ -375,7 +375,7 @@ def _judge(
     level = 2 if effect > limit.alert else 1
     bound = limit.alert if level == 2 else limit.watch
     guard = f", p = {pvalue:.2g}" if small else ""
-    return level, f"{metric} {shown} above {VERDICTS[level]} {bound:g}{guard}"
+    return level, f"{metric} {shown}{bound:g} ({VERDICTS[level]}{guard})"
 
 
 def _judge_all(
@@ -386,14 +386,14 @@ def _judge_all(
     alpha: float,
 ) -> tuple[Verdict, tuple[str, ...]]:
     change = abs(nulls.change)
-    shown = f"change {nulls.change:+.3f}"
+    shown = f"changed by {nulls.change:+.3f}, beyond ±"
     small = min(rows) < SMALL_SAMPLE
     judged = [_judge("null_rate", change, shown, limits["null_rate"], nulls.pvalue, small, alpha)]
     if d is not None:
         small = min(d.values) < SMALL_SAMPLE
         for name, est in (("psi", d.psi), ("js", d.js), ("ks", d.ks)):
             if est is not None:
-                shown = f"{est.value:.3f} (at least {est.lower:.3f})"
+                shown = f"{est.value:.3f} (at least {est.lower:.3f}) above "
                 judged.append(_judge(name, est.lower, shown, limits[name], d.pvalue, small, alpha))
     level = max(j[0] for j in judged)
     return VERDICTS[level], tuple(reason for lvl, reason in judged if lvl)
@@ -687,9 +687,15 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
 
     out = console if console is not None else Console()
     table = Table(box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left")
+    widest = max((len(c.name) for c in comparison.columns), default=6)
     for header in ("column", "kind", "PSI", "KS", "JS", "null Δ", "levels", "verdict"):
         justify = "right" if header in ("PSI", "KS", "JS", "null Δ") else "left"
-        table.add_column(header, justify=justify, no_wrap=header != "column")  # type: ignore[arg-type]
+        table.add_column(
+            header,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=header != "column",
+            min_width=min(max(widest, 6), 24) if header == "column" else None,
+        )
     for c in comparison.columns:
         ks = _fmt(c.ks.value)
         if math.isfinite(c.ks.value) and c.ks_error > 0:

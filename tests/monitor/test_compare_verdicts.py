@@ -1,0 +1,151 @@
+"""Verdicts that do not cry wolf and do not miss planted drift."""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import suture
+from suture.monitor import compare
+from suture.monitor.compare import SMALL_SAMPLE
+from suture.profile import Profile
+from suture.testing import arrow_tables
+from tests.monitor._drift_data import PLANTED, planted, same_distribution, table
+
+
+def test_a_million_rows_of_one_distribution_in_20_columns_give_no_alert() -> None:
+    a = suture.profile(table(same_distribution(1, 1_000_000)))
+    b = suture.profile(table(same_distribution(2, 1_000_000)))
+    result = compare(a, b)
+    assert len(result.columns) == 20
+    assert [c.verdict for c in result.columns] == ["ok"] * 20, [c.reasons for c in result.columns]
+    assert result.verdict == "ok"
+    # Not ok by luck: every distance sits far below its watch threshold.
+    for c in result.columns:
+        assert c.psi.value < 0.01 and c.js.value < 0.03, c.name
+        assert c.ks_error > 0 or c.kind == "categorical"
+        assert math.isnan(c.ks.value) or c.ks.value < 0.01
+
+
+@pytest.mark.parametrize("rows", [300, 2_000, SMALL_SAMPLE + 5_000])
+def test_same_distribution_across_seeds_gives_no_watch(rows: int) -> None:
+    verdicts: collections.Counter[str] = collections.Counter()
+    for seed in range(4):
+        a = suture.profile(table(same_distribution(2 * seed, rows)))
+        b = suture.profile(table(same_distribution(2 * seed + 1, rows)))
+        verdicts.update(c.verdict for c in compare(a, b).columns)
+    assert verdicts == {"ok": 80}
+
+
+@pytest.mark.parametrize("rows", [1_000, 50_000])
+def test_planted_drifts_alert_and_untouched_columns_stay_ok(rows: int) -> None:
+    for seed in range(3):
+        a = suture.profile(table(same_distribution(2 * seed, rows)))
+        b = suture.profile(table(planted(2 * seed + 1, rows)))
+        result = compare(a, b)
+        verdicts = {c.name: c.verdict for c in result.columns}
+        assert {n for n, v in verdicts.items() if v == "alert"} == set(PLANTED), verdicts
+        assert {n for n, v in verdicts.items() if v == "watch"} == set()
+        assert result.verdict == "alert"
+        assert sorted(result.alerts()) == sorted(PLANTED)
+        assert result["c0"].new_levels == ("NEW",) and result["c0"].new_count == 1
+        assert result["c1"].null_rate_change > 0.1
+
+
+def test_the_reason_names_the_metric_the_value_and_the_threshold() -> None:
+    rng = np.random.default_rng(0)
+    a = suture.profile(pa.table({"t": rng.exponential(60.0, 20_000)}))
+    b = suture.profile(pa.table({"t": rng.exponential(60.0, 20_000) / 60.0}))
+    drift = compare(a, b)["t"]
+    assert drift.verdict == "alert"
+    ks = [r for r in drift.reasons if r.startswith("ks ")]
+    assert len(ks) == 1
+    assert ks[0] == f"ks {drift.ks.value:.3f} (at least {drift.ks.lower:.3f}) above 0.2 (alert)"
+    nulls = compare(
+        pa.table({"n": [1.0] * 95 + [None] * 5}), pa.table({"n": [1.0] * 70 + [None] * 30})
+    )
+    assert nulls["n"].reasons == ("null_rate changed by +0.250, beyond ±0.1 (alert, p = 3.3e-06)",)
+
+
+def test_small_samples_need_significance_as_well_as_effect() -> None:
+    # Two 40-row samples of one distribution differ by a KS distance above the alert
+    # threshold by chance; the test (p far above alpha) keeps the verdict ok.
+    rng = np.random.default_rng(18)
+    a, b = rng.normal(0, 1, 40), rng.normal(0, 1, 40)
+    result = compare(pa.table({"x": a}), pa.table({"x": b}))["x"]
+    assert result.ks.value > 0.2 and result.pvalue > 0.01
+    assert result.verdict == "ok"
+
+
+def test_per_column_thresholds_and_default_apply() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, 50_000)
+    a = suture.profile(pa.table({"x": x, "y": x}))
+    b = suture.profile(pa.table({"x": x + 0.5, "y": x + 0.5}))
+    assert compare(a, b)["x"].verdict == "watch"
+    loose = {"*": {"psi": (0.5, 1.0), "ks": (0.5, 0.9), "js": (0.5, 0.9)}}
+    strict = {**loose, "y": {"ks": {"watch": 0.1, "alert": 0.15}}}
+    result = compare(a, b, thresholds=strict)
+    assert result["x"].verdict == "ok"
+    assert result["y"].verdict == "alert"
+    assert result["y"].thresholds["ks"].alert == 0.15
+    assert result["y"].thresholds["psi"].watch == 0.5
+
+
+def test_columns_on_one_side_are_reported_and_make_the_verdict_watch() -> None:
+    a = pa.table({"x": [1.0, 2.0, 3.0], "gone": ["a", "b", "c"]})
+    b = pa.table({"x": [1.0, 2.0, 3.0], "added": [1, 2, 3]})
+    result = compare(a, b)
+    assert [c.name for c in result.columns] == ["x"]
+    assert result.only_in_baseline == ("gone",) and result.only_in_current == ("added",)
+    assert result.verdict == "watch" and result.alerts() == []
+
+
+def test_a_column_that_changed_kind_alerts() -> None:
+    a = pa.table({"code": [1, 2, 3] * 10})
+    b = pa.table({"code": ["1", "2", "x"] * 10})
+    drift = compare(a, b)["code"]
+    assert drift.verdict == "alert" and drift.kind == "type change"
+    assert drift.reasons == ("type changed from numeric (int64) to categorical (string)",)
+
+
+def test_data_is_profiled_with_the_baseline_sketch_sizes() -> None:
+    rng = np.random.default_rng(2)
+    base = suture.profile(pa.table({"x": rng.normal(0, 1, 30_000)}), k=512)
+    result = compare(base, pa.table({"x": rng.normal(0, 1, 30_000)}))
+    assert result["x"].ks_error == pytest.approx(2 * base["x"].rank_error)  # type: ignore[attr-defined]
+
+
+def test_json_form_has_stable_keys_and_no_nan() -> None:
+    a = pa.table(
+        {"x": [1.0, None, 3.0], "c": ["a", "b", None], "empty": pa.array([None] * 3, pa.float64())}
+    )
+    result = compare(a, a)
+    data = result.to_dict()
+    assert list(data) == ["format", "verdict", "baseline", "current", "columns",
+                          "only_in_baseline", "only_in_current"]  # fmt: skip
+    column = data["columns"][2]
+    assert column["name"] == "empty" and column["ks"]["value"] is None
+    assert "NaN" not in result.to_json()
+    keys = [list(c) for c in data["columns"]]
+    assert keys[0] == keys[1] == keys[2]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrow_tables(max_rows=80))
+def test_a_profile_compared_with_itself_is_ok_with_zero_distances(t: pa.Table) -> None:
+    p = suture.profile(t)
+    twin = Profile.from_bytes(p.to_bytes())
+    result = compare(p, twin)
+    assert result.verdict == "ok"
+    for c in result.columns:
+        assert c.verdict == "ok" and c.reasons == ()
+        for value in (c.psi.value, c.js.value, c.ks.value):
+            assert value == 0.0 or math.isnan(value), c
+        assert c.null_rate_change == 0.0 or math.isnan(c.null_rate_change)
+        assert c.new_levels == () and c.vanished_levels == ()
