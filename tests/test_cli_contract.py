@@ -318,8 +318,8 @@ FAILURES = [
         "profile-batch-size-not-a-number",
         ("profile", "good.parquet", "--batch-size", "many"),
         2,
-        "error: Invalid value for '--batch-size': Input should be a valid integer, unable to "
-        "parse string as an integer; see 'suture profile --help'",
+        "error: Invalid value for '--batch-size': 'many' is not a valid int; "
+        "see 'suture profile --help'",
     ),
     Case(
         "profile-unknown-option",
