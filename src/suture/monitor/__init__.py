@@ -8,14 +8,9 @@ holds the metrics themselves.
 
 from __future__ import annotations
 
-from suture.monitor.compare import (
-    DEFAULT_THRESHOLDS,
-    ColumnDrift,
-    Comparison,
-    Threshold,
-    compare,
-    render_comparison,
-)
+from suture.monitor.compare import ColumnDrift, Comparison, compare
+from suture.monitor.terminal import render_comparison
+from suture.monitor.thresholds import DEFAULT_THRESHOLDS, Threshold
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

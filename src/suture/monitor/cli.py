@@ -90,7 +90,7 @@ def compare_command(
     """
     from suture.bundle import check_output, write_bytes_atomic
     from suture.monitor.compare import compare as run_compare
-    from suture.monitor.compare import render_comparison
+    from suture.monitor.terminal import render_comparison
 
     if json_path is not None:
         check_output(json_path)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from suture.errors import ConfigError, IncompatibleMergeError
 from suture.monitor import drift
+from suture.monitor.thresholds import DEFAULT_THRESHOLDS, METRICS, Threshold, resolve_thresholds
 from suture.profile import Profile
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import BooleanSummary, StringSummary
@@ -37,9 +38,6 @@ from suture.sketches.estimate import Estimate
 from suture.sketches.numeric import NumericSummary
 from suture.sketches.sets import SetSummary
 from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K, DEFAULT_LG_MAX_MAP
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = [
     "ALPHA",
@@ -50,141 +48,23 @@ __all__ = [
     "ColumnDrift",
     "Comparison",
     "Threshold",
+    "column_drift",
     "compare",
-    "render_comparison",
     "resolve_thresholds",
 ]
 
 Verdict = Literal["ok", "watch", "alert"]
 #: Verdicts from best to worst.
 VERDICTS: tuple[Verdict, ...] = ("ok", "watch", "alert")
-#: The metrics that have thresholds, in the order they are reported.
-METRICS = ("psi", "ks", "js", "null_rate")
 #: Below this many values on either side, a metric must also be significant.
 SMALL_SAMPLE = 10_000
 #: The family-wise significance level of the small-sample guard: shared by every test of
 #: one comparison (Bonferroni), so the chance of any false alarm stays below it.
 ALPHA = 0.01
-#: The key of ``thresholds`` that sets the defaults of every column.
-ALL_COLUMNS = "*"
 #: Format tag of :meth:`Comparison.to_dict`.
 FORMAT = "suture.compare/1"
 _TESTS = {"numeric": "ks", "temporal": "ks", "set": "ks", "categorical": "chi-square",
           "boolean": "chi-square"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """When a metric makes a column ``watch`` or ``alert`` (effect above the value)."""
-
-    watch: float
-    alert: float
-
-
-#: The default thresholds: PSI 0.1/0.25 (the industry's rule of thumb), KS and
-#: Jensen–Shannon 0.1/0.2, null rate 0.05/0.1 (absolute change).
-DEFAULT_THRESHOLDS: Mapping[str, Threshold] = {
-    "psi": Threshold(0.1, 0.25),
-    "ks": Threshold(0.1, 0.2),
-    "js": Threshold(0.1, 0.2),
-    "null_rate": Threshold(0.05, 0.1),
-}
-_UPPER = {"psi": math.inf, "ks": 1.0, "js": 1.0, "null_rate": 1.0}
-
-
-# ----------------------------------------------------------------------------- thresholds
-
-
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"{what} must be a number, got {value!r}")
-    return float(value)
-
-
-def _one_threshold(base: Threshold, spec: object, where: str, metric: str) -> Threshold:
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(map(str, spec)) - {"watch", "alert"})
-        if unknown:
-            raise ConfigError(
-                f"{where}: {metric} has unknown key {unknown[0]!r}; give 'watch' and/or 'alert'"
-            )
-        watch = _number(spec.get("watch", base.watch), f"{where}: {metric} watch")
-        alert = _number(spec.get("alert", base.alert), f"{where}: {metric} alert")
-    elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2:
-        watch = _number(spec[0], f"{where}: {metric} watch")
-        alert = _number(spec[1], f"{where}: {metric} alert")
-    else:
-        raise ConfigError(
-            f"{where}: {metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), got {spec!r}"
-        )
-    for name, value in (("watch", watch), ("alert", alert)):
-        if not 0.0 <= value <= _UPPER[metric]:
-            top = "" if _UPPER[metric] == math.inf else f" and at most {_UPPER[metric]:g}"
-            raise ConfigError(f"{where}: {metric} {name} must be 0 or more{top}, got {value:g}")
-    if watch > alert:
-        raise ConfigError(
-            f"{where}: {metric} watch {watch:g} is above alert {alert:g}; watch must be at "
-            "most alert"
-        )
-    return Threshold(watch, alert)
-
-
-def _metric_thresholds(
-    base: Mapping[str, Threshold], spec: object, where: str
-) -> dict[str, Threshold]:
-    if not isinstance(spec, Mapping):
-        raise ConfigError(
-            f"{where} must map metric names ({', '.join(METRICS)}) to thresholds, got {spec!r}"
-        )
-    result = dict(base)
-    for metric, value in spec.items():
-        if metric not in METRICS:
-            raise ConfigError(
-                f"{where}: unknown metric {metric!r}; metrics are: {', '.join(METRICS)}"
-            )
-        result[metric] = _one_threshold(base[metric], value, where, metric)
-    return result
-
-
-def resolve_thresholds(
-    thresholds: Mapping[str, Any] | None, columns: Iterable[str]
-) -> dict[str, dict[str, Threshold]]:
-    """The thresholds of every column: defaults, then ``"*"``, then the column's own.
-
-    Parameters
-    ----------
-    thresholds : mapping, optional
-        ``{"*": {...}, "price": {...}}``: each value maps metric names (``psi``, ``ks``,
-        ``js``, ``null_rate``) to ``{"watch": W, "alert": A}`` (either may be left out)
-        or to a pair ``(W, A)``.  ``"*"`` applies to every column.
-    columns : iterable of str
-        The columns a threshold may name.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown column or metric, a negative threshold, a KS, JS or null-rate
-        threshold above 1, or a watch above its alert.
-    """
-    names = list(columns)
-    spec: Mapping[str, Any] = thresholds or {}
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"thresholds must be a mapping of column names, got {spec!r}")
-    unknown = [key for key in spec if key != ALL_COLUMNS and key not in names]
-    if unknown:
-        raise ConfigError(
-            f"thresholds name column {unknown[0]!r}, which is not compared; columns are: "
-            f"{', '.join(names) or 'none'} ('*' sets every column)"
-        )
-    default = dict(DEFAULT_THRESHOLDS)
-    if ALL_COLUMNS in spec:
-        default = _metric_thresholds(default, spec[ALL_COLUMNS], "thresholds for '*'")
-    return {
-        name: _metric_thresholds(default, spec[name], f"thresholds for column {name!r}")
-        if name in spec
-        else dict(default)
-        for name in names
-    }
 
 
 # ----------------------------------------------------------------------------- results
@@ -643,83 +523,3 @@ def compare(
     only_b = tuple(n for n in b if n not in a and (keep is None or n in keep))
     sources = (str(a.metadata.get("source", "")), str(b.metadata.get("source", "")))
     return Comparison(results, only_a, only_b, (a.row_count, b.row_count), sources)
-
-
-# ----------------------------------------------------------------------------- terminal
-
-_STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
-
-
-def _fmt(x: float, digits: int = 3) -> str:
-    return "—" if not math.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _levels_cell(c: ColumnDrift) -> str:
-    if c.kind not in ("categorical", "boolean"):
-        return ""
-    parts = []
-    if c.new_count:
-        parts.append(f"+{c.new_count} new")
-    if c.vanished_count:
-        parts.append(f"−{c.vanished_count} gone")
-    return ", ".join(parts)
-
-
-def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
-    """Print ``comparison`` as a rich table: one row per column, then the verdict.
-
-    Parameters
-    ----------
-    comparison : Comparison
-    console : rich.console.Console, optional
-        Where to print; a new console on standard output by default.
-
-    Notes
-    -----
-    KS is shown with its sketch bound (``±``); a metric counts only when its lower bound
-    is above the threshold.  Column names and levels are printed as plain text, never
-    interpreted as rich markup.
-    """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    out = console if console is not None else Console()
-    table = Table(box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left")
-    widest = max((len(c.name) for c in comparison.columns), default=6)
-    for header in ("column", "kind", "PSI", "KS", "JS", "null Δ", "levels", "verdict"):
-        justify = "right" if header in ("PSI", "KS", "JS", "null Δ") else "left"
-        table.add_column(
-            header,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=header != "column",
-            min_width=min(max(widest, 6), 24) if header == "column" else None,
-        )
-    for c in comparison.columns:
-        ks = _fmt(c.ks.value)
-        if math.isfinite(c.ks.value) and c.ks_error > 0:
-            ks += f" ±{c.ks_error:.3f}"
-        change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
-        table.add_row(
-            Text(c.name), c.kind, _fmt(c.psi.value), ks, _fmt(c.js.value), change,
-            Text(_levels_cell(c)), Text(c.verdict, style=_STYLE[c.verdict]),
-        )  # fmt: skip
-    out.print(table)
-    for c in comparison.columns:
-        for reason in c.reasons:
-            out.print(Text(f"  {c.name}: {reason}"))
-        if c.new_levels:
-            out.print(Text(f"  {c.name}: new levels {', '.join(c.new_levels)}"))
-        if c.vanished_levels:
-            out.print(Text(f"  {c.name}: vanished levels {', '.join(c.vanished_levels)}"))
-    for side, names in (("baseline", comparison.only_in_baseline),
-                        ("current side", comparison.only_in_current)):  # fmt: skip
-        if names:
-            out.print(Text(f"only in the {side}: {', '.join(names)}", style="yellow"))
-    out.print(Text(f"verdict: {comparison.verdict}", style=_STYLE[comparison.verdict]))
-
-
-def _title(comparison: Comparison) -> str:
-    a, b = comparison.rows
-    return f"drift: {b:,} current rows against {a:,} baseline rows"

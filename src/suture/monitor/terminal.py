@@ -1,0 +1,86 @@
+"""The comparison as a rich table in the terminal."""
+
+from __future__ import annotations
+
+import math
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from suture.monitor.compare import ColumnDrift, Comparison
+
+__all__ = ["render_comparison"]
+
+_STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _levels_cell(c: ColumnDrift) -> str:
+    if c.kind not in ("categorical", "boolean"):
+        return ""
+    parts = []
+    if c.new_count:
+        parts.append(f"+{c.new_count} new")
+    if c.vanished_count:
+        parts.append(f"−{c.vanished_count} gone")
+    return ", ".join(parts)
+
+
+def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
+    """Print ``comparison`` as a rich table: one row per column, then the verdict.
+
+    Parameters
+    ----------
+    comparison : Comparison
+    console : rich.console.Console, optional
+        Where to print; a new console on standard output by default.
+
+    Notes
+    -----
+    KS is shown with its sketch bound (``±``); a metric counts only when its lower bound
+    is above the threshold.  Column names and levels are printed as plain text, never
+    interpreted as rich markup.
+    """
+    out = console if console is not None else Console()
+    table = Table(box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left")
+    widest = max((len(c.name) for c in comparison.columns), default=6)
+    for header in ("column", "kind", "PSI", "KS", "JS", "null Δ", "levels", "verdict"):
+        justify = "right" if header in ("PSI", "KS", "JS", "null Δ") else "left"
+        table.add_column(
+            header,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=header != "column",
+            min_width=min(max(widest, 6), 24) if header == "column" else None,
+        )
+    for c in comparison.columns:
+        ks = _fmt(c.ks.value)
+        if math.isfinite(c.ks.value) and c.ks_error > 0:
+            ks += f" ±{c.ks_error:.3f}"
+        change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
+        table.add_row(
+            Text(c.name), c.kind, _fmt(c.psi.value), ks, _fmt(c.js.value), change,
+            Text(_levels_cell(c)), Text(c.verdict, style=_STYLE[c.verdict]),
+        )  # fmt: skip
+    out.print(table)
+    for c in comparison.columns:
+        for reason in c.reasons:
+            out.print(Text(f"  {c.name}: {reason}"))
+        if c.new_levels:
+            out.print(Text(f"  {c.name}: new levels {', '.join(c.new_levels)}"))
+        if c.vanished_levels:
+            out.print(Text(f"  {c.name}: vanished levels {', '.join(c.vanished_levels)}"))
+    for side, names in (("baseline", comparison.only_in_baseline),
+                        ("current side", comparison.only_in_current)):  # fmt: skip
+        if names:
+            out.print(Text(f"only in the {side}: {', '.join(names)}", style="yellow"))
+    out.print(Text(f"verdict: {comparison.verdict}", style=_STYLE[comparison.verdict]))
+
+
+def _title(comparison: Comparison) -> str:
+    a, b = comparison.rows
+    return f"drift: {b:,} current rows against {a:,} baseline rows"
