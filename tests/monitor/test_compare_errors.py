@@ -98,7 +98,11 @@ def test_a_damaged_profile_is_refused_as_profile_load_refuses_it(tmp_path: Path)
         ),
         (
             {"cut": {"js": (True, 0.2)}},
-            "thresholds for column 'cut': js watch must be a number, got True",
+            "thresholds for column 'cut': js watch must be a finite number, got True",
+        ),
+        (
+            {"cut": {"psi": (0.1, float("inf"))}},
+            "thresholds for column 'cut': psi alert must be a finite number, got inf",
         ),
         (
             {"cut": 0.2},
@@ -122,6 +126,12 @@ def test_an_unknown_column_to_compare_is_refused() -> None:
         "cannot compare column 'carat': it is not on both sides; shared columns are: price, cut"
     )
     assert [c.name for c in compare(BASE, BASE, columns=["cut"]).columns] == ["cut"]
+    with pytest.raises(ConfigError) as empty:
+        compare(BASE, BASE, columns=[])
+    assert str(empty.value) == (
+        "columns is empty: name at least one column to compare, or leave it out to compare "
+        "every shared column"
+    )
 
 
 def test_sketches_too_small_for_a_meaningful_ks_bound_are_refused() -> None:

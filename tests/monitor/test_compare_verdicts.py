@@ -114,6 +114,24 @@ def test_a_column_that_changed_kind_alerts() -> None:
     assert drift.reasons == ("type changed from numeric (int64) to categorical (string)",)
 
 
+def test_codes_that_turn_into_unique_strings_alert_and_identifiers_compare_only_nulls() -> None:
+    codes = pa.table({"code": ["a", "b", "c", "d"] * 250})
+    unique = pa.table({"code": [f"id{i}" for i in range(1_000)]})
+    drift = compare(codes, unique)["code"]
+    assert drift.kind == "categorical" and drift.verdict == "alert"
+    assert drift.new_count == 1_000 and drift.vanished_levels == ("a", "b", "c", "d")
+    assert drift.levels_exact is True and len(drift.new_levels) == 20
+    # 3,000 distinct values overflow the frequent-items sketch (1,536): the levels it can
+    # no longer vouch for are not claimed, and the result says so.
+    many = compare(codes, pa.table({"code": [f"id{i}" for i in range(3_000)]}))["code"]
+    assert many.levels_exact is False and 0 < many.new_count < 3_000
+    assert many.note.startswith("some levels too rare for the sketches to list")
+    other_ids = pa.table({"code": [f"other{i}" for i in range(1_000)]})
+    same_kind = compare(unique, other_ids)["code"]
+    assert same_kind.kind == "identifier" and same_kind.verdict == "ok"
+    assert math.isnan(same_kind.psi.value)
+
+
 def test_data_is_profiled_with_the_baseline_sketch_sizes() -> None:
     rng = np.random.default_rng(2)
     base = suture.profile(pa.table({"x": rng.normal(0, 1, 30_000)}), k=512)

@@ -9,7 +9,6 @@ command prints as one line and maps to exit code 2.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -51,8 +50,6 @@ def parse_thresholds(specs: Sequence[str]) -> dict[str, dict[str, tuple[float, f
             raise ConfigError(
                 f"--threshold {spec!r}: {values!r} are not two numbers; expected {_THRESHOLD_FORM}"
             ) from None
-        if math.isnan(watch) or math.isnan(alert):
-            raise ConfigError(f"--threshold {spec!r}: thresholds must be numbers, not nan")
         result.setdefault(column if colon else "*", {})[metric.strip()] = (watch, alert)
     return result
 

@@ -133,7 +133,9 @@ class ColumnDrift:
     new_count: int = 0
     vanished_count: int = 0
     levels_exact: bool | None = None
-    thresholds: Mapping[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    thresholds: Mapping[str, Threshold] = field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS), hash=False
+    )
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -366,7 +368,8 @@ def column_drift(
             test="", note="the two sides summarize this column differently; not compared",
             **common,
         )  # fmt: skip
-    kind = "identifier" if "identifier" in (ka, kb) else ka
+    # The baseline decides: strings that became unique on the current side are drift.
+    kind = ka
     d = _distances(a, b, kind)
     if d is not None and d.ks is not None:
         _check_bounds(name, d, a, b, limits["ks"])
@@ -456,6 +459,11 @@ def _chosen(a: Profile, b: Profile, columns: Sequence[str] | None) -> list[str]:
         return shared
     if isinstance(columns, str):
         raise ConfigError(f"columns must be a list of names, got the string {columns!r}")
+    if not columns:
+        raise ConfigError(
+            "columns is empty: name at least one column to compare, or leave it out to "
+            "compare every shared column"
+        )
     missing = [c for c in columns if c not in shared]
     if missing:
         raise ConfigError(

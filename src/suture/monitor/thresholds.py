@@ -37,8 +37,8 @@ _UPPER = {"psi": math.inf, "ks": 1.0, "js": 1.0, "null_rate": 1.0}
 
 
 def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"{what} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{what} must be a finite number, got {value!r}")
     return float(value)
 
 
