@@ -20,11 +20,13 @@ from suture.errors import SutureError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from suture.monitor.compare import compare
     from suture.profile import Profile, profile
 
-__all__ = ["Profile", "SutureError", "__version__", "profile"]
+__all__ = ["Profile", "SutureError", "__version__", "compare", "profile"]
 
-_LAZY = {"Profile": "suture.profile", "profile": "suture.profile"}
+_LAZY = {"Profile": "suture.profile", "compare": "suture.monitor.compare",
+         "profile": "suture.profile"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

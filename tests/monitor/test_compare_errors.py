@@ -219,3 +219,8 @@ def test_threshold_options_parse_and_refuse_other_forms() -> None:
         "--threshold 'psi=0.2': expected [COLUMN:]METRIC=WATCH,ALERT (for example "
         "'price:psi=0.2,0.4' or 'ks=0.1,0.3')"
     )
+
+
+def test_compare_is_exported_lazily_from_the_package() -> None:
+    assert suture.compare is compare
+    assert "compare" in suture.__all__ and "compare" in dir(suture)
