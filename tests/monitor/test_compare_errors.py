@@ -224,3 +224,19 @@ def test_threshold_options_parse_and_refuse_other_forms() -> None:
 def test_compare_is_exported_lazily_from_the_package() -> None:
     assert suture.compare is compare
     assert "compare" in suture.__all__ and "compare" in dir(suture)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_terminal_table_shows_every_verdict_and_prints_values_as_plain_text(width: int) -> None:
+    from suture.monitor import render_comparison
+
+    rng = np.random.default_rng(0)
+    a = pa.table({"delay": rng.normal(0, 1, 5_000), "carrier": ["AA", "[bold]x[/bold]"] * 2_500})
+    b = pa.table({"delay": rng.normal(0.6, 1, 5_000), "carrier": ["AA", "ZZ"] * 2_500})
+    out = io.StringIO()
+    render_comparison(compare(a, b), Console(file=out, width=width, color_system=None))
+    rows = [line.split()[:2] for line in out.getvalue().splitlines()]
+    assert rows[2] == ["column", "verdict"]
+    assert rows[4] == ["delay", "alert"] and rows[5] == ["carrier", "alert"]
+    assert "  carrier: vanished levels [bold]x[/bold]" in out.getvalue().splitlines()
+    assert out.getvalue().splitlines()[-1] == "verdict: alert"

@@ -31,6 +31,15 @@ def _levels_cell(c: ColumnDrift) -> str:
     return ", ".join(parts)
 
 
+def _kind_cell(c: ColumnDrift) -> str:
+    return c.kind
+
+
+def _extra_columns(width: int) -> int:
+    """How many of the optional columns (levels, kind) fit a terminal this wide."""
+    return 2 if width >= 100 else 1 if width >= 76 else 0
+
+
 def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
     """Print ``comparison`` as a rich table: one row per column, then the verdict.
 
@@ -47,24 +56,27 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     interpreted as rich markup.
     """
     out = console if console is not None else Console()
-    table = Table(box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, title=_title(comparison), title_justify="left", pad_edge=False
+    )
     widest = max((len(c.name) for c in comparison.columns), default=6)
-    for header in ("column", "kind", "PSI", "KS", "JS", "null Δ", "levels", "verdict"):
-        justify = "right" if header in ("PSI", "KS", "JS", "null Δ") else "left"
-        table.add_column(
-            header,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=header != "column",
-            min_width=min(max(widest, 6), 24) if header == "column" else None,
-        )
+    # Names and level counts wrap; the numbers and the verdict never do.
+    table.add_column("column", overflow="fold", min_width=min(max(widest, 6), 16))
+    table.add_column("verdict", no_wrap=True, min_width=7)
+    for header in ("PSI", "KS", "JS", "null Δ"):
+        table.add_column(header, justify="right", no_wrap=True)
+    # On a narrow terminal the kind, then the level counts (listed below too) give way.
+    extra = [("levels", _levels_cell), ("kind", _kind_cell)][: _extra_columns(out.width)]
+    for header, _ in extra:
+        table.add_column(header, overflow="fold")
     for c in comparison.columns:
         ks = _fmt(c.ks.value)
         if math.isfinite(c.ks.value) and c.ks_error > 0:
-            ks += f" ±{c.ks_error:.3f}"
+            ks += f"±{c.ks_error:.3f}"
         change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
         table.add_row(
-            Text(c.name), c.kind, _fmt(c.psi.value), ks, _fmt(c.js.value), change,
-            Text(_levels_cell(c)), Text(c.verdict, style=_STYLE[c.verdict]),
+            Text(c.name), Text(c.verdict, style=_STYLE[c.verdict]), _fmt(c.psi.value), ks,
+            _fmt(c.js.value), change, *(Text(cell(c)) for _, cell in extra),
         )  # fmt: skip
     out.print(table)
     for c in comparison.columns:
