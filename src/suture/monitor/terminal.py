@@ -11,7 +11,10 @@ from rich.text import Text
 
 from suture.monitor.compare import ColumnDrift, Comparison
 
-__all__ = ["render_comparison"]
+__all__ = ["MAX_SHOWN", "render_comparison"]
+
+#: How many new or vanished levels the terminal names per column.
+MAX_SHOWN = 8
 
 _STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
 
@@ -29,6 +32,12 @@ def _levels_cell(c: ColumnDrift) -> str:
     if c.vanished_count:
         parts.append(f"−{c.vanished_count} gone")
     return ", ".join(parts)
+
+
+def _some(levels: tuple[str, ...], count: int) -> str:
+    """The first few levels, and how many there are when that is more."""
+    shown = ", ".join(levels[:MAX_SHOWN])
+    return shown if count <= MAX_SHOWN else f"{shown}, … ({count:,} in all)"
 
 
 def _kind_cell(c: ColumnDrift) -> str:
@@ -83,9 +92,10 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         for reason in c.reasons:
             out.print(Text(f"  {c.name}: {reason}"))
         if c.new_levels:
-            out.print(Text(f"  {c.name}: new levels {', '.join(c.new_levels)}"))
+            out.print(Text(f"  {c.name}: new levels {_some(c.new_levels, c.new_count)}"))
         if c.vanished_levels:
-            out.print(Text(f"  {c.name}: vanished levels {', '.join(c.vanished_levels)}"))
+            vanished = _some(c.vanished_levels, c.vanished_count)
+            out.print(Text(f"  {c.name}: vanished levels {vanished}"))
     for side, names in (("baseline", comparison.only_in_baseline),
                         ("current side", comparison.only_in_current)):  # fmt: skip
         if names:
