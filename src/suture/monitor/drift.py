@@ -231,21 +231,35 @@ def _bounded_sum(term: _Term, p: _F, dp: _F, q: _F, dq: _F) -> tuple[float, floa
     return float(term(p, q).sum()), float(lower.sum()), float(upper.sum())
 
 
-def population_stability(p: _F, dp: _F, q: _F, dq: _F) -> Estimate[float]:
+def population_stability(
+    p: _F, dp: _F, q: _F, dq: _F, *, confidence: float = _KLL_CONFIDENCE
+) -> Estimate[float]:
     """PSI ``sum((q - p) * ln(q / p))`` of baseline masses ``p`` and current ``q``.
 
-    ``dp`` and ``dq`` are the most each mass can be off; masses below :data:`EPSILON`
-    count as ``EPSILON``.
+    Parameters
+    ----------
+    p, q : ndarray
+        Bin masses of the baseline and the current side (masses below :data:`EPSILON`
+        count as ``EPSILON``).
+    dp, dq : ndarray
+        The most each mass can be off.
+    confidence : float
+        The confidence of those mass errors, carried to the result.
     """
     value, lower, upper = _bounded_sum(_psi_term, p, dp, q, dq)
-    return Estimate(value, lower, upper, _KLL_CONFIDENCE)
+    return Estimate(value, lower, upper, confidence)
 
 
-def jensen_shannon(p: _F, dp: _F, q: _F, dq: _F) -> Estimate[float]:
-    """Jensen–Shannon distance, base 2 (0 = same, 1 = disjoint), with its bounds."""
+def jensen_shannon(
+    p: _F, dp: _F, q: _F, dq: _F, *, confidence: float = _KLL_CONFIDENCE
+) -> Estimate[float]:
+    """Jensen–Shannon distance, base 2 (0 = same, 1 = disjoint), with its bounds.
+
+    Parameters are those of :func:`population_stability`.
+    """
     value, lower, upper = _bounded_sum(_js_term, p, dp, q, dq)
     root = math.sqrt
-    return Estimate(root(max(value, 0.0)), root(max(lower, 0.0)), root(min(upper, 1.0)), 0.99)
+    return Estimate(root(max(value, 0.0)), root(max(lower, 0.0)), root(max(upper, 0.0)), confidence)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -467,9 +481,10 @@ def categorical_distances(
     ca, cb = _counts(a, levels), _counts(b, levels)
     p, dp = _masses(ca)
     q, dq = _masses(cb)
+    # Frequent-item and boolean counts have deterministic bounds.
     return Distances(
-        population_stability(p, dp, q, dq),
-        jensen_shannon(p, dp, q, dq),
+        population_stability(p, dp, q, dq, confidence=1.0),
+        jensen_shannon(p, dp, q, dq, confidence=1.0),
         None,
         chi2_pvalue(p * values[0], q * values[1]),
         values,
