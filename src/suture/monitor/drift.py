@@ -4,8 +4,9 @@ Every metric here is a function of two summaries (never of raw rows) and returns
 value together with the interval that the sketches' own error bounds allow:
 
 - **PSI** (population stability index) on bins: numeric columns on ten bins cut at the
-  baseline's deciles, categorical columns on the most frequent levels of either side
-  plus an ``other`` level.  Bin masses below :data:`EPSILON` are raised to it.
+  baseline's deciles, categorical columns on the common levels of either side (see
+  :data:`MIN_LEVEL_SHARE`) plus an ``other`` level.  Bin masses below :data:`EPSILON`
+  are raised to it.
 - **KS distance**: the largest gap between the two cumulative distributions, evaluated
   from the two KLL sketches at every item either retains.
 - **Jensen–Shannon distance** (base 2) on the same bins as PSI.
@@ -63,6 +64,10 @@ PSI_BINS = 10
 EPSILON = 1e-4
 #: How many of the baseline's most frequent levels get their own bin (the rest: "other").
 MAX_LEVELS = 20
+#: A level gets a bin of its own only when seen this often on the side that chose it...
+MIN_LEVEL_COUNT = 50
+#: ... and in at least this share of that side's values (the rest share "other").
+MIN_LEVEL_SHARE = 0.01
 #: How many new or vanished levels are listed by name (all of them are counted).
 MAX_LISTED = 20
 _KLL_CONFIDENCE = 0.99
@@ -451,6 +456,17 @@ def _counts(s: StringSummary | BooleanSummary, levels: list[str]) -> _Levels:
     return _frequent_counts(s.state.frequent, levels, s.count - s.nulls)
 
 
+def _binned_levels(s: StringSummary | BooleanSummary, values: int, max_levels: int) -> list[str]:
+    """The side's most frequent levels that are common enough for a bin of their own.
+
+    A level chosen because it is frequent in a sample looks more frequent there than it
+    is (the winner's curse); only levels seen at least :data:`MIN_LEVEL_COUNT` times and
+    in at least :data:`MIN_LEVEL_SHARE` of the values get a bin, where that bias is small.
+    """
+    least = max(MIN_LEVEL_COUNT, MIN_LEVEL_SHARE * values)
+    return [item.value for item in s.top(max_levels) if item.count.value >= least]
+
+
 def categorical_distances(
     a: StringSummary | BooleanSummary,
     b: StringSummary | BooleanSummary,
@@ -459,10 +475,11 @@ def categorical_distances(
     """PSI and Jensen–Shannon distance over the frequent levels, plus new/vanished levels.
 
     The bins are the ``max_levels`` most frequent levels of each side (the baseline's
-    first) and one ``other`` level, so a new level that takes many rows has a bin of its
-    own, where PSI sees it (its baseline mass counts as :data:`EPSILON`).  Counts come
-    from the frequent-items sketches with their deterministic bounds (exact for
-    booleans, and for strings while the sketch holds every value).  A level is
+    first) that are common enough (see :func:`_binned_levels`) and one ``other`` level,
+    so a new level that takes many rows has a bin of its own, where PSI sees it (its
+    baseline mass counts as :data:`EPSILON`).  Counts come from the frequent-items
+    sketches with their deterministic bounds (exact for booleans, and for strings while
+    the sketch holds every value).  A level is
     *new* when the current side certainly has it and the baseline certainly has not
     (and *vanished* the other way round); while a sketch no longer holds every value, a
     rare level may be neither listed nor excluded, and ``levels_exact`` is ``False``.
@@ -476,8 +493,8 @@ def categorical_distances(
         nan = _nan_estimate()
         return Distances(nan, nan, None, math.nan, values, 0, new_levels, vanished,
                          new_count, vanished_count, exact)  # fmt: skip
-    levels = [item.value for item in a.top(max_levels)]
-    levels += [item.value for item in b.top(max_levels) if item.value not in set(levels)]
+    levels = _binned_levels(a, values[0], max_levels)
+    levels += [v for v in _binned_levels(b, values[1], max_levels) if v not in set(levels)]
     ca, cb = _counts(a, levels), _counts(b, levels)
     p, dp = _masses(ca)
     q, dq = _masses(cb)
