@@ -196,11 +196,12 @@ def test_flights_of_january_against_july_flag_the_month_and_the_delays() -> None
 
 def test_levels_chosen_for_being_frequent_in_a_sample_do_not_fake_drift() -> None:
     # The winner's curse: with 1,000 equally likely levels, a sample's 20 most frequent
-    # look twice as frequent as they are; binning them gave a JS distance of 0.07 between
-    # two samples of one distribution (nearly the watch threshold). Only levels common
-    # enough for the bias to be small get a bin of their own.
+    # look twice as frequent as they are; binning each side's own top levels gave a JS
+    # distance of 0.07 between two samples of one distribution (nearly the watch
+    # threshold). Levels picked by their pooled count leave only the chance spread of
+    # 20 bins: PSI about 20 * (1/n + 1/m) = 0.004.
     rng = np.random.default_rng(3)
     a, b = (pa.table({"c": [f"v{i}" for i in rng.integers(0, 1_000, 10_000)]}) for _ in "ab")
     result = compare(a, b)["c"]
     assert result.levels_exact is True
-    assert result.js.value < 0.03 and result.psi.value < 0.01
+    assert result.js.value < 0.05 and result.psi.value < 0.01

@@ -4,8 +4,8 @@ Every metric here is a function of two summaries (never of raw rows) and returns
 value together with the interval that the sketches' own error bounds allow:
 
 - **PSI** (population stability index) on bins: numeric columns on ten bins cut at the
-  baseline's deciles, categorical columns on the common levels of either side (see
-  :data:`MIN_LEVEL_SHARE`) plus an ``other`` level.  Bin masses below :data:`EPSILON`
+  baseline's deciles, categorical columns on the most frequent levels of both sides
+  together plus an ``other`` level.  Bin masses below :data:`EPSILON`
   are raised to it.
 - **KS distance**: the largest gap between the two cumulative distributions, evaluated
   from the two KLL sketches at every item either retains.
@@ -64,10 +64,8 @@ PSI_BINS = 10
 EPSILON = 1e-4
 #: How many of the baseline's most frequent levels get their own bin (the rest: "other").
 MAX_LEVELS = 20
-#: A level gets a bin of its own only when seen this often on the side that chose it...
-MIN_LEVEL_COUNT = 50
-#: ... and in at least this share of that side's values (the rest share "other").
-MIN_LEVEL_SHARE = 0.01
+#: A level gets a bin of its own only when seen this often on both sides together.
+MIN_LEVEL_COUNT = 10
 #: How many new or vanished levels are listed by name (all of them are counted).
 MAX_LISTED = 20
 _KLL_CONFIDENCE = 0.99
@@ -456,15 +454,24 @@ def _counts(s: StringSummary | BooleanSummary, levels: list[str]) -> _Levels:
     return _frequent_counts(s.state.frequent, levels, s.count - s.nulls)
 
 
-def _binned_levels(s: StringSummary | BooleanSummary, values: int, max_levels: int) -> list[str]:
-    """The side's most frequent levels that are common enough for a bin of their own.
+def _binned_levels(
+    a: StringSummary | BooleanSummary, b: StringSummary | BooleanSummary, max_levels: int
+) -> list[str]:
+    """The levels that get a bin of their own: the most frequent of both sides together.
 
-    A level chosen because it is frequent in a sample looks more frequent there than it
-    is (the winner's curse); only levels seen at least :data:`MIN_LEVEL_COUNT` times and
-    in at least :data:`MIN_LEVEL_SHARE` of the values get a bin, where that bias is small.
+    A level picked because it is frequent in one sample looks more frequent there than
+    it is (the winner's curse): picking each side's own top levels made two samples of
+    one distribution look apart.  Levels are picked by their pooled count instead: given
+    the pooled count, how it splits between the sides does not depend on the pick, so
+    the pick biases neither side.  Levels seen fewer than :data:`MIN_LEVEL_COUNT` times
+    in all share ``other``.
     """
-    least = max(MIN_LEVEL_COUNT, MIN_LEVEL_SHARE * values)
-    return [item.value for item in s.top(max_levels) if item.count.value >= least]
+    seen = [item.value for item in a.top(max_levels)] + [item.value for item in b.top(max_levels)]
+    candidates = list(dict.fromkeys(seen))
+    pooled = _counts(a, candidates).estimate + _counts(b, candidates).estimate
+    order = np.argsort(-pooled, kind="stable")[:max_levels]
+    chosen = np.sort(order[pooled[order] >= MIN_LEVEL_COUNT])
+    return [candidates[i] for i in chosen.tolist()]
 
 
 def categorical_distances(
@@ -474,10 +481,10 @@ def categorical_distances(
 ) -> Distances:
     """PSI and Jensen–Shannon distance over the frequent levels, plus new/vanished levels.
 
-    The bins are the ``max_levels`` most frequent levels of each side (the baseline's
-    first) that are common enough (see :func:`_binned_levels`) and one ``other`` level,
-    so a new level that takes many rows has a bin of its own, where PSI sees it (its
-    baseline mass counts as :data:`EPSILON`).  Counts come from the frequent-items
+    The bins are the ``max_levels`` most frequent levels of both sides together (see
+    :func:`_binned_levels`) and one ``other`` level, so a new level that takes many rows
+    has a bin of its own, where PSI sees it (its baseline mass counts as
+    :data:`EPSILON`).  Counts come from the frequent-items
     sketches with their deterministic bounds (exact for booleans, and for strings while
     the sketch holds every value).  A level is
     *new* when the current side certainly has it and the baseline certainly has not
@@ -493,8 +500,7 @@ def categorical_distances(
         nan = _nan_estimate()
         return Distances(nan, nan, None, math.nan, values, 0, new_levels, vanished,
                          new_count, vanished_count, exact)  # fmt: skip
-    levels = _binned_levels(a, values[0], max_levels)
-    levels += [v for v in _binned_levels(b, values[1], max_levels) if v not in set(levels)]
+    levels = _binned_levels(a, b, max_levels)
     ca, cb = _counts(a, levels), _counts(b, levels)
     p, dp = _masses(ca)
     q, dq = _masses(cb)
