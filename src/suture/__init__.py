@@ -11,10 +11,9 @@ and ``suture --help`` answer without them.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from suture._lazy import lazy_package
 from suture.errors import SutureError
 
 __version__ = "0.1.0"
@@ -25,37 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Profile", "SutureError", "__version__", "compare", "profile"]
 
-_LAZY = {"Profile": "suture.profile", "compare": "suture.monitor.compare",
-         "profile": "suture.profile"}  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    """Load :data:`_LAZY` attributes on first access (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'suture' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
-class _Package(types.ModuleType):
-    """The package object: ``suture.profile`` stays the function once its module loads.
-
-    Importing the submodule :mod:`suture.profile` sets the package attribute ``profile``
-    to the module; this keeps the public function there instead.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "profile" and isinstance(value, types.ModuleType):
-            value = value.profile
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_package(
+    __name__,
+    {"Profile": "suture.profile", "compare": "suture.monitor.compare", "profile": "suture.profile"},
+)

@@ -496,6 +496,17 @@ def diff(
     raise typer.Exit(diff_command(old, new, console=_console()))
 
 
+def _mount_compare() -> None:
+    # suture.monitor.cli imports only typer and suture.errors at module level, so the
+    # command line still starts without NumPy or Arrow.
+    from suture.monitor.cli import compare
+
+    app.command(name="compare")(compare)
+
+
+_mount_compare()
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
