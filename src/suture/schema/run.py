@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture._codec import Field
-from suture.aggregate import Aggregator, Framed
+from suture.aggregate import Aggregator
 from suture.errors import ConfigError
 from suture.schema.result import ValidationResult
-from suture.schema.summary import ValidationSummary
+from suture.schema.summary import SummaryFolds, ValidationSummary
 from suture.schema.validator import Checked, Validator
 from suture.sources import csv_line_offset
 
@@ -153,7 +152,7 @@ def summary_batch(checked: Checked) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist([row], schema=SUMMARY_SCHEMA)
 
 
-class ValidationCounts(Framed[ValidationSummary]):
+class ValidationCounts(SummaryFolds):
     """Folds ``summary`` rows (:data:`SUMMARY_SCHEMA`) into a ValidationSummary.
 
     Notes
@@ -170,9 +169,6 @@ class ValidationCounts(Framed[ValidationSummary]):
     def config(self) -> str:
         return "validation_counts"
 
-    def zero(self) -> ValidationSummary:
-        return ValidationSummary()
-
     def update(self, state: ValidationSummary, batch: pa.RecordBatch) -> ValidationSummary:
         for row in batch.to_pylist():
             state.rows += row["rows"]
@@ -184,18 +180,6 @@ class ValidationCounts(Framed[ValidationSummary]):
                 if v["example"] is not None:
                     state.examples.setdefault(key, v["example"])
         return state
-
-    def merge(self, a: ValidationSummary, b: ValidationSummary) -> ValidationSummary:
-        return a.merge(b)
-
-    def finalize(self, state: ValidationSummary) -> ValidationSummary:
-        return state
-
-    def _fields(self, state: ValidationSummary) -> dict[str, Field]:
-        return state.to_fields()
-
-    def _from_fields(self, fields: dict[str, Any]) -> ValidationSummary:
-        return ValidationSummary.from_fields(fields)
 
 
 def validate_data(

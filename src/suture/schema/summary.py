@@ -102,7 +102,31 @@ class ValidationSummary:
         return [(c, k, n, self.examples.get((c, k), "")) for (c, k), n in items]
 
 
-class ValidationAggregator(Framed[ValidationSummary]):
+class SummaryFolds(Framed[ValidationSummary]):
+    """What every aggregator whose state is a :class:`ValidationSummary` shares.
+
+    Counts merge exactly, associatively and commutatively; examples keep the left
+    operand's first.  ``finalize(zero())`` is an empty summary.  Subclasses say how a
+    batch is folded in (``update``), and their ``kind`` and ``config``.
+    """
+
+    def zero(self) -> ValidationSummary:
+        return ValidationSummary()
+
+    def merge(self, a: ValidationSummary, b: ValidationSummary) -> ValidationSummary:
+        return a.merge(b)
+
+    def finalize(self, state: ValidationSummary) -> ValidationSummary:
+        return state
+
+    def _fields(self, state: ValidationSummary) -> dict[str, Field]:
+        return state.to_fields()
+
+    def _from_fields(self, fields: dict[str, Any]) -> ValidationSummary:
+        return ValidationSummary.from_fields(fields)
+
+
+class ValidationAggregator(SummaryFolds):
     """Validation counts as an :class:`~suture.aggregate.Aggregator`, for any engine.
 
     Parameters
@@ -149,24 +173,9 @@ class ValidationAggregator(Framed[ValidationSummary]):
     def config(self) -> str:
         return f"validation(fingerprint={self.schema.fingerprint},origin={self.origin!r})"
 
-    def zero(self) -> ValidationSummary:
-        return ValidationSummary()
-
     def update(self, state: ValidationSummary, batch: pa.RecordBatch) -> ValidationSummary:
         checked = self.validator.check(batch, state.rows)
         if not self.row_numbers:
             checked.examples = {k: v.split(": ", 1)[-1] for k, v in checked.examples.items()}
         state.add(checked, batch.num_rows)
         return state
-
-    def merge(self, a: ValidationSummary, b: ValidationSummary) -> ValidationSummary:
-        return a.merge(b)
-
-    def finalize(self, state: ValidationSummary) -> ValidationSummary:
-        return state
-
-    def _fields(self, state: ValidationSummary) -> dict[str, Field]:
-        return state.to_fields()
-
-    def _from_fields(self, f: dict[str, Any]) -> ValidationSummary:
-        return ValidationSummary.from_fields(f)
