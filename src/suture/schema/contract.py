@@ -379,7 +379,9 @@ def _normalize(col: Column) -> Column:
             if isinstance(bound, bool) or not isinstance(bound, float | int):
                 continue
             if col.type == "number":
-                changes[key] = float(bound)
+                # + 0.0 turns -0.0 into 0.0: TOML writes both as 0.0, and the digest must
+                # not tell them apart.
+                changes[key] = float(bound) + 0.0
             elif isinstance(bound, float) and math.isfinite(bound) and bound.is_integer():
                 changes[key] = int(bound)
     return replace(col, **changes) if changes else col
