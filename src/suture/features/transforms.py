@@ -1,0 +1,460 @@
+"""Column transforms fitted from a profile's column summary, never from a second data pass.
+
+Each transform follows scikit-learn's contract: keyword-only parameters stored unchanged
+in ``__init__`` and validated by ``fit``; ``fit(summary)`` returns ``self``; what was
+learned ends in ``_``; :class:`~suture.errors.NotFittedError` before ``fit``.  Each one
+has two paths with identical results, element for element:
+
+- ``transform_array(array)``: a whole Arrow column at once (NumPy, no loop over rows);
+- ``transform_value(value, out, start)``: one Python value, with floats and one dict
+  lookup (no pandas, scikit-learn or pyarrow), for the single-record hot path.
+
+Both paths use the same IEEE-754 operations in the same order (clip, subtract, divide),
+so they agree exactly, not approximately.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from suture.errors import ConfigError, CorruptStateError, NotFittedError, RecordError, SchemaError
+from suture.sketches import BooleanSummary, NumericSummary, StringSummary, is_numeric
+from suture.sketches._base import ColumnSummary
+
+__all__ = ["OneHot", "Standardize", "Transform", "transform_from_dict"]
+
+_F64 = npt.NDArray[np.float64]
+#: The feature-name suffixes of the extra outputs.
+MISSING = "<missing>"
+OTHER = "<other>"
+
+
+def _hex(x: float) -> str:
+    return float(x).hex()
+
+
+def _unhex(s: Any, where: str) -> float:
+    try:
+        return float.fromhex(s)
+    except (TypeError, ValueError):
+        raise CorruptStateError(f"{where}: expected a float in hex notation, got {s!r}") from None
+
+
+class Transform:
+    """Base of the column transforms: the parameter and fitted-state plumbing.
+
+    Attributes
+    ----------
+    column_ : str
+        The column the transform was fitted on.
+    feature_names_ : list of str
+        Names of the output features, in output order.
+    """
+
+    kind: ClassVar[str] = "transform"
+    _params: ClassVar[tuple[str, ...]] = ()
+    column_: str
+    feature_names_: list[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._params}
+
+    def clone(self) -> Transform:
+        """An unfitted copy with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def n_features_(self) -> int:
+        """How many output features the transform makes."""
+        return len(self._fitted().feature_names_)
+
+    def _fitted(self) -> Transform:
+        if not hasattr(self, "feature_names_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(summary) with a "
+                "column summary of a profile first"
+            )
+        return self
+
+    def fit(self, summary: ColumnSummary) -> Transform:  # pragma: no cover - abstract
+        """Learn the fitted attributes from one column summary of a profile."""
+        raise NotImplementedError
+
+    def transform_array(self, array: pa.Array) -> _F64:  # pragma: no cover - abstract
+        """The features of every value of ``array``, shape ``(len(array), n_features_)``."""
+        raise NotImplementedError
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        """Write the features of one value into ``out[start : start + n_features_]``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _state(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_state(self, state: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe image of the fitted transform; floats are exact (``float.hex``)."""
+        self._fitted()
+        return {
+            "kind": self.kind,
+            "column": self.column_,
+            "params": self.get_params(),
+            "state": self._state(),
+        }
+
+
+class Standardize(Transform):
+    """Clip a number at profile quantiles, then centre and scale it by the profile's moments.
+
+    Parameters
+    ----------
+    lower, upper : float, default 0.001 and 0.999
+        Quantile levels of the clipping bounds, ``0 <= lower < upper <= 1``.  A value
+        outside ``[quantile(lower), quantile(upper)]`` (``±inf`` included) is moved to
+        the nearer bound, so no input can move the feature beyond a known range.
+
+    Attributes
+    ----------
+    low_, high_ : float
+        The clipping bounds (KLL quantiles of the finite values).
+    mean_, scale_ : float
+        The profile's exact mean and standard deviation of the (unclipped) finite values;
+        a zero or undefined standard deviation gives ``scale_ = 1``.
+    constant_ : bool
+        Whether the column had at most one distinct finite value: the feature is then a
+        constant (``0`` for present values) and carries no information.
+    indicator_ : bool
+        Whether the profile saw nulls or NaN, so a missing indicator is output.
+
+    Notes
+    -----
+    Null and NaN become ``0`` (the mean, after standardizing) and, when ``indicator_``,
+    set the indicator feature ``<column>=<missing>`` to ``1``.  A column without any
+    finite value gives bounds, mean ``0`` and scale ``1``.  Integers are converted to the
+    nearest float (as ``float(int)`` does) and decimals to the correctly rounded float (as
+    ``float(Decimal)`` does), both in batches and in records.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, suture
+    >>> p = suture.profile(pa.table({"x": [1.0, 2.0, 3.0, None]}))
+    >>> t = Standardize(lower=0.0, upper=1.0).fit(p["x"])
+    >>> t.feature_names_
+    ['x', 'x=<missing>']
+    >>> t.transform_array(pa.array([3.0, None, 1e12])).tolist()
+    [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    """
+
+    kind = "standardize"
+    _params = ("lower", "upper")
+    low_: float
+    high_: float
+    mean_: float
+    scale_: float
+    constant_: bool
+    indicator_: bool
+
+    def __init__(self, *, lower: float = 0.001, upper: float = 0.999) -> None:
+        self.lower = lower
+        self.upper = upper
+
+    def _check_params(self) -> None:
+        for name in ("lower", "upper"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= float(v) <= 1:
+                raise ConfigError(
+                    f"Standardize {name} must be a quantile level in [0, 1], got {v!r}"
+                )
+        if not self.lower < self.upper:
+            raise ConfigError(
+                f"Standardize lower must be below upper, got lower={self.lower!r} and "
+                f"upper={self.upper!r}"
+            )
+
+    def fit(self, summary: ColumnSummary) -> Standardize:
+        """Learn bounds, centre and scale from a numeric column summary.
+
+        Raises
+        ------
+        ConfigError
+            For a bad parameter, or a summary that is not numeric.
+        """
+        self._check_params()
+        if not isinstance(summary, NumericSummary):
+            raise ConfigError(
+                f"Standardize needs a numeric column, but {summary.name!r} is {summary.kind}; "
+                "use OneHot for categories"
+            )
+        if summary.finite:
+            low, high = (float(summary.quantile(q)) for q in (self.lower, self.upper))
+            mean, std = float(summary.mean), float(summary.std)
+            distinct = float(summary.distinct()) - (summary.nans > 0)
+            distinct -= (summary.pos_inf > 0) + (summary.neg_inf > 0)
+        else:
+            low = high = mean = std = 0.0
+            distinct = 0.0
+        self.column_ = summary.name
+        self.low_, self.high_, self.mean_ = low, high, mean
+        self.scale_ = std if math.isfinite(std) and std > 0 else 1.0
+        self.constant_ = distinct <= 1
+        self.indicator_ = summary.nulls + summary.nans > 0
+        self._set_names()
+        return self
+
+    def _set_names(self) -> None:
+        self.feature_names_ = [self.column_] + ([f"{self.column_}={MISSING}"] * self.indicator_)
+
+    def transform_array(self, array: pa.Array) -> _F64:
+        self._fitted()
+        if not (is_numeric(array.type) or pa.types.is_null(array.type)):
+            raise SchemaError(
+                f"column {self.column_!r}: expected numbers, got Arrow type {array.type}"
+            )
+        if pa.types.is_decimal(array.type):
+            # Arrow's decimal-to-double cast is not correctly rounded; its string-to-double
+            # parse is, and so is float(Decimal) in the record path.
+            array = pc.cast(array, pa.string())
+        x = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        x = np.asarray(x, dtype=np.float64)
+        missing = np.isnan(x)
+        z = (np.clip(x, self.low_, self.high_) - self.mean_) / self.scale_
+        z[missing] = 0.0
+        if not self.indicator_:
+            return np.asarray(z, dtype=np.float64).reshape(-1, 1)
+        return np.column_stack([z, missing.astype(np.float64)])
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        if value is None:
+            x = math.nan
+        elif isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool):
+            try:
+                x = float(value)
+            except OverflowError:  # an int beyond float range: clipped like ±inf
+                x = math.inf if isinstance(value, int) and value > 0 else -math.inf
+        else:
+            raise RecordError(
+                f"column {self.column_!r}: expected a number or None, got {value!r}",
+                self.column_,
+                "type",
+            )
+        if x != x:
+            out[start] = 0.0
+            if self.indicator_:
+                out[start + 1] = 1.0
+            return
+        if x < self.low_:
+            x = self.low_
+        elif x > self.high_:
+            x = self.high_
+        out[start] = (x - self.mean_) / self.scale_
+        if self.indicator_:
+            out[start + 1] = 0.0
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "low": _hex(self.low_),
+            "high": _hex(self.high_),
+            "mean": _hex(self.mean_),
+            "scale": _hex(self.scale_),
+            "constant": self.constant_,
+            "indicator": self.indicator_,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        where = f"standardize state of {self.column_!r}"
+        self.low_, self.high_, self.mean_, self.scale_ = (
+            _unhex(state[k], where) for k in ("low", "high", "mean", "scale")
+        )
+        self.constant_ = bool(state["constant"])
+        self.indicator_ = bool(state["indicator"])
+        self._set_names()
+
+
+class OneHot(Transform):
+    """One indicator per frequent level of a category, plus ``other`` (and ``missing``).
+
+    Parameters
+    ----------
+    max_levels : int, default 20
+        Keep at most this many levels, the most frequent ones.
+    min_share : float, default 0.01
+        Keep a level only if at least this share of the profiled rows (nulls included)
+        has it, ``0 <= min_share <= 1``.
+
+    Attributes
+    ----------
+    levels_ : list of str
+        The kept levels, most frequent first (ties in value order).
+    indicator_ : bool
+        Whether the profile saw nulls, so nulls get their own ``<missing>`` feature.
+    feature_names_ : list of str
+        ``<column>=<level>`` for each level, then ``<column>=<other>``, then
+        ``<column>=<missing>`` when ``indicator_``.
+
+    Notes
+    -----
+    A value that is not a kept level (a rare or unseen one) sets ``<other>``.  A null sets
+    ``<missing>`` when the profile saw nulls, else ``<other>``.  Boolean columns are read
+    as the levels ``"true"`` and ``"false"``.  Level counts come from the frequent-items
+    sketch, whose count bounds are deterministic; a level within the sketch's error of
+    ``min_share`` may be kept or dropped.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, suture
+    >>> p = suture.profile(pa.table({"c": ["a", "a", "b", None]}))
+    >>> t = OneHot(min_share=0.3).fit(p["c"])
+    >>> t.feature_names_
+    ['c=a', 'c=<other>', 'c=<missing>']
+    >>> t.transform_array(pa.array(["b", "a", None])).tolist()
+    [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+
+    kind = "onehot"
+    _params = ("max_levels", "min_share")
+    levels_: list[str]
+    indicator_: bool
+    boolean_: bool
+
+    def __init__(self, *, max_levels: int = 20, min_share: float = 0.01) -> None:
+        self.max_levels = max_levels
+        self.min_share = min_share
+
+    def _check_params(self) -> None:
+        m = self.max_levels
+        if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+            raise ConfigError(f"OneHot max_levels must be a whole number of 0 or more, got {m!r}")
+        s = self.min_share
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0 <= float(s) <= 1:
+            raise ConfigError(f"OneHot min_share must be a share in [0, 1], got {s!r}")
+
+    def fit(self, summary: ColumnSummary) -> OneHot:
+        """Learn the frequent levels from a string or boolean column summary.
+
+        Raises
+        ------
+        ConfigError
+            For a bad parameter, or a summary that is neither string nor boolean.
+        """
+        self._check_params()
+        if not isinstance(summary, StringSummary | BooleanSummary):
+            raise ConfigError(
+                f"OneHot needs a string or boolean column, but {summary.name!r} is "
+                f"{summary.kind}; use Standardize for numbers"
+            )
+        need = self.min_share * summary.count
+        items = [(float(i.count), i.value) for i in summary.top(self.max_levels)]
+        items.sort(key=lambda item: (-item[0], item[1]))
+        self.column_ = summary.name
+        self.levels_ = [v for c, v in items if c > 0 and c >= need]
+        self.indicator_ = summary.nulls > 0
+        self.boolean_ = isinstance(summary, BooleanSummary)
+        self._compile()
+        return self
+
+    def _compile(self) -> None:
+        self._lookup = {v: i for i, v in enumerate(self.levels_)}
+        self._other = len(self.levels_)
+        self._null = self._other + 1 if self.indicator_ else self._other
+        names = [f"{self.column_}={v}" for v in self.levels_] + [f"{self.column_}={OTHER}"]
+        self.feature_names_ = names + [f"{self.column_}={MISSING}"] * self.indicator_
+
+    def transform_array(self, array: pa.Array) -> _F64:
+        self._fitted()
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        if pa.types.is_boolean(array.type) and self.boolean_:
+            array = pc.if_else(array, "true", "false")
+        elif not (
+            pa.types.is_string(array.type)
+            or pa.types.is_large_string(array.type)
+            or pa.types.is_null(array.type)
+        ):
+            raise SchemaError(
+                f"column {self.column_!r}: expected strings, got Arrow type {array.type}"
+            )
+        n = len(array)
+        out = np.zeros((n, len(self.feature_names_)), dtype=np.float64)
+        if n == 0:
+            return out
+        if pa.types.is_null(array.type):
+            out[:, self._null] = 1.0
+            return out
+        levels = pa.array(self.levels_, type=array.type)
+        found = pc.index_in(array, value_set=levels)
+        codes = pc.fill_null(found, self._other).to_numpy(zero_copy_only=False)
+        codes = np.asarray(codes, dtype=np.int64)
+        nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        codes[nulls] = self._null
+        out[np.arange(n), codes] = 1.0
+        return out
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        width = len(self.feature_names_)
+        out[start : start + width] = [0.0] * width
+        if value is None:
+            out[start + self._null] = 1.0
+            return
+        if isinstance(value, bool) and self.boolean_:
+            value = "true" if value else "false"
+        elif not isinstance(value, str):
+            raise RecordError(
+                f"column {self.column_!r}: expected a string or None, got {value!r}",
+                self.column_,
+                "type",
+            )
+        out[start + self._lookup.get(value, self._other)] = 1.0
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "levels": list(self.levels_),
+            "indicator": self.indicator_,
+            "boolean": self.boolean_,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        levels = state["levels"]
+        if not (isinstance(levels, list) and all(isinstance(v, str) for v in levels)):
+            raise CorruptStateError(f"onehot state of {self.column_!r}: levels must be strings")
+        self.levels_ = levels
+        self.indicator_ = bool(state["indicator"])
+        self.boolean_ = bool(state["boolean"])
+        self._compile()
+
+
+_KINDS: dict[str, type[Transform]] = {"standardize": Standardize, "onehot": OneHot}
+
+
+def transform_from_dict(data: dict[str, Any]) -> Transform:
+    """The fitted transform of :meth:`Transform.to_dict`.
+
+    Raises
+    ------
+    CorruptStateError
+        For an unknown kind or a damaged image.
+    """
+    try:
+        cls = _KINDS[data["kind"]]
+        t = cls(**data["params"])
+        t.column_ = str(data["column"])
+        t._set_state(data["state"])
+    except (KeyError, TypeError) as exc:
+        raise CorruptStateError(
+            f"cannot read a fitted transform: {type(exc).__name__} {exc} in {str(data)[:200]}"
+        ) from None
+    return t
