@@ -341,3 +341,35 @@ def test_kll_images_of_zero_and_one_value_are_datasketches_images() -> None:
     single = dsk.kll_doubles_sketch(1024)
     single.update(3.5)
     assert one.serialize() == bytes(single.serialize())
+
+
+def test_correlation_of_a_column_constant_on_the_pair_rows_is_nan_in_any_merge() -> None:
+    # Hypothesis found it: f is 0 on the only two rows where i is present too, so r(i, f)
+    # is undefined; one pass gave 0.0 and merges at a cut past row 7 gave 0.577, from
+    # rounding residues of the pair's mean (2.8e-17) and spread (1.5e-33).
+    i = [None] * 26
+    i[6], i[25] = 1, 0
+    f = [None, None, None, 0.0, 0.0, 0.0, 0.0, 1.0] + [None] * 17 + [0.0]
+    table = pa.table({"i": pa.array(i, pa.int64()), "f": pa.array(f, pa.float64())})
+    agg = CoMoments(["i", "f"])
+    assert np.isnan(agg.finalize(agg.update(agg.zero(), table.to_batches()[0]))["i", "f"])
+    for cut in range(table.num_rows + 1):
+        parts = [table.slice(0, cut), table.slice(cut)]
+        states = [agg.update(agg.zero(), b) for p in parts for b in p.to_batches()]
+        merged = states[0]
+        for other in states[1:]:
+            merged = agg.merge(merged, other)
+        assert np.isnan(agg.finalize(merged)["i", "f"]), cut
+    assert agg.finalize(agg.update(agg.zero(), table.to_batches()[0]))["f", "f"] == 1.0
+
+
+def test_correlation_of_a_pair_spread_far_less_than_its_column_is_exact() -> None:
+    # Hypothesis found it: i holds ±1.1e12 elsewhere, but its pair with f is the rows
+    # (1, 0) and (0, 1), so r(i, f) = -1; one pass gave -4.7e-05 (the pair's sum of
+    # squares was the difference of two sums of 1e24).
+    i = [None, None, 1, *[None] * 8, 0, -1099511608859, 1099511627771]
+    f = [None, None, 0.0, *[None] * 8, 1.0, None, None]
+    table = pa.table({"i": pa.array(i, pa.int64()), "f": pa.array(f, pa.float64())})
+    agg = CoMoments(["i", "f"])
+    r = agg.finalize(agg.update(agg.zero(), table.to_batches()[0]))["i", "f"]
+    assert r == pytest.approx(-1.0, abs=1e-12)

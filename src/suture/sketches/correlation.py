@@ -19,6 +19,9 @@ __all__ = ["CoMoments", "CoMomentsState", "Correlation"]
 
 _F = npt.NDArray[np.float64]
 _BLOCK_ROWS = 16_384
+# A pair's centered sum of squares below n * this * (the column's mean² + variance) is
+# rounding, not spread: a relative spread under about 2e-13.
+_ROUNDING_SPREAD = (1e3 * np.finfo(np.float64).eps) ** 2
 
 
 @dataclass
@@ -94,7 +97,11 @@ def _batch_state_unchecked(x: _F, partial: npt.NDArray[np.intp]) -> CoMomentsSta
     c = gram - n * mean_y * mean_y.T
     # One pass loses digits where a pair's rows sit far from the column's centre
     # (relative error about 1e-16 * mean_y**2 / variance): redo those rows in two passes.
-    shaky = mean_y * mean_y > 1e6 * np.maximum(m2, 0.0) / safe
+    # The same where a pair's rows spread far less than the whole column: its sum of
+    # squares is then the difference of two large sums (a column of ±1e12 whose pair
+    # with another column holds only the values 0 and 1).
+    spread = 1e6 * np.maximum(m2, 0.0)
+    shaky = (n * mean_y * mean_y > spread) | (np.diag(gram)[:, None] > spread)
     if shaky.any():
         m = np.ones((rows, p))
         m[:, partial] = present_p
@@ -201,12 +208,20 @@ class Correlation:
 
     @property
     def matrix(self) -> _F:
-        """The correlation matrix (``nan`` where a pair has under two rows or no spread)."""
+        """The correlation matrix (``nan`` where a pair has under two rows or no spread).
+
+        A pair's spread counts as none when it is at the level of floating rounding of the
+        column's own scale (a column constant on the pair's rows leaves a residue of about
+        1e-33 there, and merges turn residues into any correlation at all).
+        """
         s = self.state
-        root = np.sqrt(s.m2)
-        denom = root * root.T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where((s.n >= 2) & (denom > 0), s.c / np.where(denom > 0, denom, 1.0), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            own = np.diag(s.mean) ** 2 + np.diag(s.m2) / np.maximum(np.diag(s.n), 1.0)
+            spread = s.m2 > s.n * _ROUNDING_SPREAD * own[:, None]
+            root = np.sqrt(s.m2)
+            denom = root * root.T
+            defined = (s.n >= 2) & spread & spread.T & (denom > 0)
+            r = np.where(defined, s.c / np.where(defined, denom, 1.0), np.nan)
         return np.clip(r, -1.0, 1.0)
 
     @property
