@@ -7,6 +7,7 @@ for every sketch to compact.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import inspect
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 import suture
 from suture.aggregate import Columns, Grouped, Joined, RowCount, _OnColumn, copy_state
+from suture.models import GramAggregator, NewtonStep
 from suture.profile import Profile, ProfileAggregator
 from suture.recommend._signatures import ItemSignatures
 from suture.schema import Column, Schema
@@ -226,6 +228,18 @@ def _summary_rows(table: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
 
 
+def _sums_close(a: Any, b: Any) -> None:
+    """States of sums (Gram matrix, Newton step): counts equal, sums to rounding."""
+    for field in dataclasses.fields(a):
+        x = np.asarray(getattr(a, field.name), dtype=float)
+        y = np.asarray(getattr(b, field.name), dtype=float)
+        if field.name in ("n", "skipped"):
+            assert (x == y).all(), f"{field.name}: {x} != {y}"
+            continue
+        atol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
+        assert np.allclose(x, y, rtol=1e-9, atol=atol), f"{field.name}: {x} != {y}"
+
+
 #: Every aggregator class in the package, with how to run the laws on it.
 REGISTRY: dict[type, Law] = {
     RowCount: Law(lambda t: RowCount()),
@@ -247,6 +261,8 @@ REGISTRY: dict[type, Law] = {
     ValidationCounts: Law(
         lambda t: ValidationCounts(), _validation_counts_equal, table=_summary_rows
     ),
+    GramAggregator: Law(lambda t: GramAggregator(["i", "user", "b"], "f"), _sums_close),
+    NewtonStep: Law(lambda t: NewtonStep(["i", "user"], "b", [0.2, 1e-4, -1e-3]), _sums_close),
 }
 
 _ON_COLUMN = {
