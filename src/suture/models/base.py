@@ -254,6 +254,9 @@ class Model(ABC):
 
     kind: ClassVar[str] = "model"
     complexity: ClassVar[int] = 100
+    #: Whether each input column's contribution is independent of the others (linear,
+    #: naive Bayes, scorecard), which makes robustness bounds exact rather than searched.
+    additive: ClassVar[bool] = False
     tasks: ClassVar[frozenset[str]] = frozenset(TASK_KINDS)
     _params: ClassVar[tuple[str, ...]] = ()
     design_: Design
