@@ -21,10 +21,16 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from suture.monitor.compare import compare
     from suture.profile import Profile, profile
+    from suture.train import train
 
-__all__ = ["Profile", "SutureError", "__version__", "compare", "profile"]
+__all__ = ["Profile", "SutureError", "__version__", "compare", "profile", "train"]
 
 __getattr__, __dir__ = lazy_package(
     __name__,
-    {"Profile": "suture.profile", "compare": "suture.monitor.compare", "profile": "suture.profile"},
+    {
+        "Profile": "suture.profile",
+        "compare": "suture.monitor.compare",
+        "profile": "suture.profile",
+        "train": "suture.train",
+    },
 )

@@ -178,6 +178,7 @@ class Candidate:
     holdout: Evaluation | None = None
     fit_seconds: float = math.nan
     params: dict[str, Any] = field(default_factory=dict)
+    calibrator: Calibrator | None = None
 
     @property
     def complexity(self) -> int:
@@ -185,14 +186,16 @@ class Candidate:
         return self.model.complexity
 
     def summary(self) -> dict[str, Any]:
-        """A JSON image without the fitted objects (for metrics and the card)."""
+        """A JSON image without the fitted objects (for metrics and the card).
+
+        The fit time is left out: written files must be the same on every run.
+        """
         return {
             "name": self.name,
             "kind": self.model.kind,
             "complexity": self.complexity,
             "cv": None if self.cv is None else self.cv.to_dict(),
             "holdout": None if self.holdout is None else self.holdout.to_dict(),
-            "fit_seconds": _num(self.fit_seconds),
             "params": self.params,
         }
 
