@@ -9,7 +9,15 @@ from typing import Any
 
 from suture.errors import ConfigError
 
-__all__ = ["ALL_COLUMNS", "DEFAULT_THRESHOLDS", "METRICS", "Threshold", "resolve_thresholds"]
+__all__ = [
+    "ALL_COLUMNS",
+    "DEFAULT_THRESHOLDS",
+    "METRICS",
+    "Threshold",
+    "check_metric_thresholds",
+    "learned_thresholds",
+    "resolve_thresholds",
+]
 
 #: The metrics that have thresholds, in the order they are reported.
 METRICS = ("psi", "ks", "js", "null_rate")
@@ -42,29 +50,33 @@ def _number(value: object, what: str) -> float:
     return float(value)
 
 
+def _pre(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
 def _one_threshold(base: Threshold, spec: object, where: str, metric: str) -> Threshold:
     if isinstance(spec, Mapping):
         unknown = sorted(set(map(str, spec)) - {"watch", "alert"})
         if unknown:
             raise ConfigError(
-                f"{where}: {metric} has unknown key {unknown[0]!r}; give 'watch' and/or 'alert'"
+                f"{_pre(where)}{metric} has unknown key {unknown[0]!r}; give 'watch' and/or 'alert'"
             )
-        watch = _number(spec.get("watch", base.watch), f"{where}: {metric} watch")
-        alert = _number(spec.get("alert", base.alert), f"{where}: {metric} alert")
+        watch = _number(spec.get("watch", base.watch), f"{_pre(where)}{metric} watch")
+        alert = _number(spec.get("alert", base.alert), f"{_pre(where)}{metric} alert")
     elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) == 2:
-        watch = _number(spec[0], f"{where}: {metric} watch")
-        alert = _number(spec[1], f"{where}: {metric} alert")
+        watch = _number(spec[0], f"{_pre(where)}{metric} watch")
+        alert = _number(spec[1], f"{_pre(where)}{metric} alert")
     else:
         raise ConfigError(
-            f"{where}: {metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), got {spec!r}"
+            f"{_pre(where)}{metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), got {spec!r}"
         )
     for name, value in (("watch", watch), ("alert", alert)):
         if not 0.0 <= value <= _UPPER[metric]:
             top = "" if _UPPER[metric] == math.inf else f" and at most {_UPPER[metric]:g}"
-            raise ConfigError(f"{where}: {metric} {name} must be 0 or more{top}, got {value:g}")
+            raise ConfigError(f"{_pre(where)}{metric} {name} must be 0 or more{top}, got {value:g}")
     if watch > alert:
         raise ConfigError(
-            f"{where}: {metric} watch {watch:g} is above alert {alert:g}; watch must be at "
+            f"{_pre(where)}{metric} watch {watch:g} is above alert {alert:g}; watch must be at "
             "most alert"
         )
     return Threshold(watch, alert)
@@ -75,22 +87,67 @@ def _metric_thresholds(
 ) -> dict[str, Threshold]:
     if not isinstance(spec, Mapping):
         raise ConfigError(
-            f"{where} must map metric names ({', '.join(METRICS)}) to thresholds, got {spec!r}"
+            f"{where or 'drift'} must map metric names ({', '.join(METRICS)}) to thresholds, got {spec!r}"
         )
     result = dict(base)
     for metric, value in spec.items():
         if metric not in METRICS:
             raise ConfigError(
-                f"{where}: unknown metric {metric!r}; metrics are: {', '.join(METRICS)}"
+                f"{_pre(where)}unknown metric {metric!r}; metrics are: {', '.join(METRICS)}"
             )
         result[metric] = _one_threshold(base[metric], value, where, metric)
     return result
 
 
+def check_metric_thresholds(spec: object, where: str) -> dict[str, tuple[float, float]]:
+    """Check one column's thresholds (as a contract's ``drift`` table gives them).
+
+    Returns the metrics ``spec`` names, each as ``(watch, alert)``; a metric given only
+    ``watch`` or ``alert`` takes the other from :data:`DEFAULT_THRESHOLDS`.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where``, for an unknown metric, a negative threshold, a KS, JS or
+        null-rate threshold above 1, or a watch above its alert.
+    """
+    checked = _metric_thresholds(DEFAULT_THRESHOLDS, spec, where)
+    named = spec if isinstance(spec, Mapping) else {}
+    return {m: (checked[m].watch, checked[m].alert) for m in METRICS if m in named}
+
+
+def learned_thresholds(
+    base: Mapping[str, Threshold], moves: Mapping[str, float]
+) -> dict[str, Threshold]:
+    """Thresholds widened to what a column moves between reference windows.
+
+    For each metric with a finite learned move ``q`` (the largest distance seen between
+    two reference windows), ``watch`` becomes ``max(watch, q)`` and ``alert``
+    ``max(alert, q * alert / watch)``, keeping the default's ratio of alert to watch (1
+    when watch is 0), both capped at the metric's upper end; metrics without a move keep
+    ``base``.
+    """
+    out = dict(base)
+    for metric, q in moves.items():
+        limit = base[metric]
+        if not math.isfinite(q) or q <= limit.watch:
+            continue
+        ratio = limit.alert / limit.watch if limit.watch > 0 else 1.0
+        top = _UPPER[metric]
+        out[metric] = Threshold(min(q, top), min(max(limit.alert, q * ratio), top))
+    return out
+
+
 def resolve_thresholds(
-    thresholds: Mapping[str, Any] | None, columns: Iterable[str]
+    thresholds: Mapping[str, Any] | None,
+    columns: Iterable[str],
+    *,
+    base: Mapping[str, Mapping[str, Threshold]] | None = None,
 ) -> dict[str, dict[str, Threshold]]:
     """The thresholds of every column: defaults, then ``"*"``, then the column's own.
+
+    ``base`` gives a column's starting thresholds instead of the defaults (those of a
+    contract, or learned from reference windows); ``thresholds`` then override them.
 
     Parameters
     ----------
@@ -117,12 +174,13 @@ def resolve_thresholds(
             f"thresholds name column {unknown[0]!r}, which is not compared; columns are: "
             f"{', '.join(names) or 'none'} ('*' sets every column)"
         )
-    default = dict(DEFAULT_THRESHOLDS)
-    if ALL_COLUMNS in spec:
-        default = _metric_thresholds(default, spec[ALL_COLUMNS], "thresholds for '*'")
-    return {
-        name: _metric_thresholds(default, spec[name], f"thresholds for column {name!r}")
-        if name in spec
-        else dict(default)
-        for name in names
-    }
+    starts = base or {}
+    result: dict[str, dict[str, Threshold]] = {}
+    for name in names:
+        limits = dict(starts.get(name, DEFAULT_THRESHOLDS))
+        if ALL_COLUMNS in spec:
+            limits = _metric_thresholds(limits, spec[ALL_COLUMNS], "thresholds for '*'")
+        if name in spec:
+            limits = _metric_thresholds(limits, spec[name], f"thresholds for column {name!r}")
+        result[name] = limits
+    return result

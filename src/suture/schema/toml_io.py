@@ -43,6 +43,8 @@ class ContractText:
     """(section, column, field) -> 1-based line; field "" is the table header."""
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
     """(section, column) -> the comment lines right under the table header."""
+    drift: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    """column -> metric -> (watch, alert): a column's ``drift`` thresholds, if any."""
 
     def where(self, section: str, column: str, field: str) -> str:
         """``line N`` of a field (or of its table) for messages; "" when unknown."""
@@ -78,6 +80,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 def _comment(note: str) -> list[str]:
     clean = _CONTROL.sub("?", note.replace("\r\n", "\n"))
     return [f"# {line}".rstrip() for line in clean.split("\n")] if clean else []
+
+
+def _drift_line(limits: Mapping[str, tuple[float, float]]) -> str:
+    pairs = ", ".join(f"{m} = {_value(list(wa))}" for m, wa in limits.items())
+    return f"drift = {{ {pairs} }}"
 
 
 def _column_lines(col: Column) -> list[str]:
@@ -126,15 +133,20 @@ HEADER = """\
 
 
 def dumps(
-    columns: tuple[Column, ...], derived: tuple[Derived, ...], meta: Mapping[str, Any]
+    columns: tuple[Column, ...],
+    derived: tuple[Derived, ...],
+    meta: Mapping[str, Any],
+    drift: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
 ) -> str:
-    """The contract as commented TOML text."""
+    """The contract as commented TOML text (``drift``: per-column drift thresholds)."""
     out = [HEADER.rstrip("\n"), "", "[contract]"]
     for key, value in meta.items():
         if value is not None and value != "":
             out.append(f"{_key(key)} = {_value(value)}")
     for col in columns:
         out += ["", *_column_lines(col)]
+        if drift and drift.get(col.name):
+            out.append(_drift_line(drift[col.name]))
     for d in derived:
         out += ["", *_derived_lines(d)]
     return "\n".join(out) + "\n"
@@ -217,13 +229,19 @@ def loads(text: str, origin: str = "schema.toml") -> ContractText:
             "[columns.NAME] and [derived.NAME] tables"
         )
     partial = ContractText((), (), dict(meta), lines)
+    column_specs = _tables(data, "columns", origin)
+    drift = {
+        name: _drift(partial, origin, name, spec.pop("drift"))
+        for name, spec in column_specs.items()
+        if "drift" in spec
+    }
     columns = tuple(
         Column(
             name=name,
             note=notes.get(("columns", name), ""),
             **_fields(partial, origin, "columns", name, spec, _COLUMN_FIELDS),
         )
-        for name, spec in _tables(data, "columns", origin).items()
+        for name, spec in column_specs.items()
     )
     derived = tuple(
         Derived(
@@ -233,7 +251,20 @@ def loads(text: str, origin: str = "schema.toml") -> ContractText:
         )
         for name, spec in _tables(data, "derived", origin).items()
     )
-    return replace(partial, columns=columns, derived=derived)
+    return replace(partial, columns=columns, derived=derived, drift=drift)
+
+
+def _drift(
+    text: ContractText, origin: str, name: str, spec: object
+) -> dict[str, tuple[float, float]]:
+    """A column's ``drift = { psi = [0.1, 0.25], ... }`` thresholds, checked."""
+    from suture.errors import ConfigError
+    from suture.monitor.thresholds import check_metric_thresholds
+
+    try:
+        return check_metric_thresholds(spec, "")
+    except ConfigError as exc:
+        raise fail(text, origin, "columns", Problem(name, "drift", str(exc))) from None
 
 
 def _tables(data: dict[str, Any], section: str, origin: str) -> dict[str, dict[str, Any]]:
