@@ -16,6 +16,7 @@ from suture.models.linear import (
     NewtonState,
     NewtonStep,
 )
+from suture.models.tree import DecisionTree as DecisionTree
 
 __all__ = [
     "Design",
