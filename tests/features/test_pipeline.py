@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import suture
 from suture.errors import ConfigError, CorruptStateError, NotFittedError, RecordError, SchemaError
-from suture.features import FeaturePipeline, OneHot, Standardize
+from suture.features import FeaturePipeline, Hashing, OneHot, Standardize
 
 TARGET = "churn"
 
@@ -52,14 +52,22 @@ def test_fitted_from_the_profile(pipeline: FeaturePipeline, table: pa.Table) -> 
     names = pipeline.feature_names_
     assert "total_day_minutes=<missing>" in names
     assert "total_eve_minutes=<missing>" not in names  # no nulls seen there
-    assert {"state=<other>", "state=<missing>", "area_code=<other>"} <= set(names)
-    assert len([n for n in names if n.startswith("state=")]) == 20 + 2
+    assert {"area_code=<other>", "international_plan=yes"} <= set(names)
+    # 51 states are more than the 20 levels one-hot keeps: hashed to 32 signed buckets
+    assert isinstance(pipeline.transforms_["state"], Hashing)
+    assert [n for n in names if n.startswith("state=")] == [
+        *(f"state=<hash {i}>" for i in range(32)),
+        "state=<missing>",
+    ]
     x = pipeline.transform(table)
     assert x.dtype == np.float64 and x.shape == (table.num_rows, len(names))
     assert np.isfinite(x).all()
-    # one-hot blocks sum to one on every row
+    # one-hot blocks sum to one on every row, and each state sets one feature to ±1
+    area = [i for i, n in enumerate(names) if n.startswith("area_code=")]
+    assert (x[:, area].sum(axis=1) == 1.0).all()
     state = [i for i, n in enumerate(names) if n.startswith("state=")]
-    assert (x[:, state].sum(axis=1) == 1.0).all()
+    assert (np.abs(x[:, state]).sum(axis=1) == 1.0).all()
+    assert (x[:, state] == -1.0).any()
 
 
 def test_standardize_matches_profile_moments(
@@ -94,16 +102,10 @@ def test_unseen_category_goes_to_other(pipeline: FeaturePipeline, table: pa.Tabl
     row = table.slice(3, 1).to_pylist()[0]
     names = pipeline.feature_names_
     x = pipeline.transform_record({**row, "state": "Atlantis", "area_code": "area_code_999"})
-    on = {n for n, v in zip(names, x, strict=True) if v == 1.0 and "=" in n}
-    assert {"state=<other>", "area_code=<other>"} <= on
-    assert not any(
-        n.startswith(("state=", "area_code="))
-        for n in on
-        - {
-            "state=<other>",
-            "area_code=<other>",
-        }
-    )
+    area = [n for n, v in zip(names, x, strict=True) if n.startswith("area_code=") and v]
+    assert area == ["area_code=<other>"]
+    state = [v for n, v in zip(names, x, strict=True) if n.startswith("state=") and v]
+    assert state in ([1.0], [-1.0])  # an unseen state is hashed like any other
 
 
 def test_nulls_go_to_indicators(pipeline: FeaturePipeline, table: pa.Table) -> None:
@@ -114,7 +116,7 @@ def test_nulls_go_to_indicators(pipeline: FeaturePipeline, table: pa.Table) -> N
         assert x[names.index("total_day_minutes")] == 0.0
         assert x[names.index("total_day_minutes=<missing>")] == 1.0
         assert x[names.index("state=<missing>")] == 1.0
-        assert x[names.index("state=<other>")] == 0.0
+        assert not x[[i for i, n in enumerate(names) if n.startswith("state=<hash")]].any()
     # a column whose profile saw no nulls sends a null to <other> (and 0 for numbers)
     x = pipeline.transform_record({**row, "area_code": None, "total_eve_minutes": None})
     assert x[names.index("area_code=<other>")] == 1.0
@@ -245,9 +247,10 @@ def test_bad_input(pipeline: FeaturePipeline, table: pa.Table) -> None:
         pipeline.transform_record({**row, "total_day_calls": "12"})
     assert str(info.value) == "column 'total_day_calls': expected a number or None, got '12'"
     assert info.value.field == "total_day_calls"
-    del row["state"]
-    with pytest.raises(RecordError, match="the record has no field 'state'"):
-        pipeline.transform_record(row)
+    # a missing key is a null, as the contract's coercion would give it
+    absent = {k: v for k, v in row.items() if k not in ("state", "total_day_minutes")}
+    null = {**row, "state": None, "total_day_minutes": None}
+    assert np.array_equal(pipeline.transform_record(absent), pipeline.transform_record(null))
     with pytest.raises(SchemaError, match="the batch has no column 'state'"):
         pipeline.transform(table.drop_columns(["state"]))
     with pytest.raises(SchemaError, match="column 'state': expected strings, got Arrow type"):

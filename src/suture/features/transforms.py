@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +29,18 @@ from suture.errors import ConfigError, CorruptStateError, NotFittedError, Record
 from suture.sketches import BooleanSummary, NumericSummary, StringSummary, is_numeric
 from suture.sketches._base import ColumnSummary
 
-__all__ = ["OneHot", "Standardize", "Transform", "transform_from_dict"]
+__all__ = [
+    "Clip",
+    "Codes",
+    "OneHot",
+    "Standardize",
+    "Transform",
+    "register_transform",
+    "transform_from_dict",
+]
 
 _F64 = npt.NDArray[np.float64]
+T = TypeVar("T", bound="Transform")
 #: The feature-name suffixes of the extra outputs.
 MISSING = "<missing>"
 OTHER = "<other>"
@@ -46,6 +55,103 @@ def _unhex(s: Any, where: str) -> float:
         return float.fromhex(s)
     except (TypeError, ValueError):
         raise CorruptStateError(f"{where}: expected a float in hex notation, got {s!r}") from None
+
+
+def record_number(value: Any, column: str) -> float:
+    """One record value as a float: ``nan`` for None, ``±inf`` for an int beyond range.
+
+    Integers become the nearest float (as ``float(int)`` does) and decimals the correctly
+    rounded float (as ``float(Decimal)`` does), the conversions :func:`array_numbers`
+    makes for a batch.
+
+    Raises
+    ------
+    RecordError
+        For a value that is not a number (booleans included).
+    """
+    if value is None:
+        return math.nan
+    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float range: clipped like ±inf
+            return math.inf if isinstance(value, int) and value > 0 else -math.inf
+    raise RecordError(
+        f"column {column!r}: expected a number or None, got {value!r}", column, "type"
+    )
+
+
+def array_numbers(array: pa.Array, column: str) -> _F64:
+    """A numeric Arrow column as float64 with ``nan`` for nulls, converted as records are.
+
+    Raises
+    ------
+    SchemaError
+        For a column that is not numeric.
+    """
+    if not (is_numeric(array.type) or pa.types.is_null(array.type)):
+        raise SchemaError(f"column {column!r}: expected numbers, got Arrow type {array.type}")
+    if pa.types.is_decimal(array.type):
+        # Arrow's decimal-to-double cast is not correctly rounded; its string-to-double
+        # parse is, and so is float(Decimal) in the record path.
+        array = pc.cast(array, pa.string())
+    x = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    return np.array(x, dtype=np.float64)
+
+
+def log1p_array(x: _F64) -> _F64:
+    """``log1p`` of each value, bit for bit the ``math.log1p`` of the record path.
+
+    NumPy's vectorized ``log1p`` may differ from the C library's in the last bit; Arrow's
+    calls the C library's, as ``math.log1p`` does.
+    """
+    out = pc.log1p(pa.array(x, type=pa.float64())).to_numpy(zero_copy_only=False)
+    return np.array(out, dtype=np.float64)
+
+
+def quartiles(summary: NumericSummary) -> tuple[float, float, float]:
+    """The profile's quartiles (0.25, 0.5, 0.75) of the finite values; ``nan`` without any."""
+    if not summary.finite:
+        return (math.nan, math.nan, math.nan)
+    q1, q2, q3 = (float(summary.quantile(q)) for q in (0.25, 0.5, 0.75))
+    return (q1, q2, q3)
+
+
+def check_levels(owner: str, lower: Any, upper: Any) -> None:
+    """ConfigError unless ``0 <= lower < upper <= 1`` (quantile levels of clipping bounds)."""
+    for name, v in (("lower", lower), ("upper", upper)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= float(v) <= 1:
+            raise ConfigError(f"{owner} {name} must be a quantile level in [0, 1], got {v!r}")
+    if not lower < upper:
+        raise ConfigError(
+            f"{owner} lower must be below upper, got lower={lower!r} and upper={upper!r}"
+        )
+
+
+def clip_bounds(summary: NumericSummary, lower: float, upper: float) -> tuple[float, float]:
+    """The profile's quantiles at ``lower`` and ``upper`` (``0, 0`` without finite values)."""
+    if not summary.finite:
+        return (0.0, 0.0)
+    low, high = (float(summary.quantile(q)) for q in (lower, upper))
+    return (low, high)
+
+
+def finite_distinct(summary: NumericSummary) -> float:
+    """The profile's distinct count of the finite values."""
+    if not summary.finite:
+        return 0.0
+    special = int(summary.nans > 0) + int(summary.pos_inf > 0) + int(summary.neg_inf > 0)
+    return float(summary.distinct()) - special
+
+
+def needs_number(owner: str, summary: ColumnSummary) -> NumericSummary:
+    """The summary as numeric, or ConfigError naming the column and what to use instead."""
+    if not isinstance(summary, NumericSummary) or summary.kind != "numeric":
+        raise ConfigError(
+            f"{owner} needs a numeric column, but {summary.name!r} is {summary.kind}; "
+            "use OneHot for categories"
+        )
+    return summary
 
 
 class Transform:
@@ -101,6 +207,19 @@ class Transform:
         """Write the features of one value into ``out[start : start + n_features_]``."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def critical_values(self) -> list[Any]:  # pragma: no cover - abstract
+        """Finitely many inputs such that every output of the transform is attained by one.
+
+        Where the output is continuous (a clipped number) the list holds the inputs that
+        give the ends of its range: an additive model's contribution is extreme there.
+        """
+        raise NotImplementedError
+
+    def iqr(self) -> float:
+        """The interquartile range of the input from the profile (``nan`` if not numeric)."""
+        q = getattr(self, "quartiles_", None)
+        return math.nan if q is None else q[2] - q[0]
+
     def _state(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -119,7 +238,7 @@ class Transform:
 
 
 class Standardize(Transform):
-    """Clip a number at profile quantiles, then centre and scale it by the profile's moments.
+    """Clip a number at profile quantiles, then centre and scale it (after ``log1p`` if skewed).
 
     Parameters
     ----------
@@ -127,14 +246,27 @@ class Standardize(Transform):
         Quantile levels of the clipping bounds, ``0 <= lower < upper <= 1``.  A value
         outside ``[quantile(lower), quantile(upper)]`` (``±inf`` included) is moved to
         the nearer bound, so no input can move the feature beyond a known range.
+    log : {"auto", True, False}, default "auto"
+        Whether to take ``log1p`` of the clipped value.  ``"auto"`` does for a skewed
+        column of positives: its minimum is at least 0 and its skewness above 2.  ``True``
+        needs a minimum of at least 0.
 
     Attributes
     ----------
     low_, high_ : float
-        The clipping bounds (KLL quantiles of the finite values).
+        The clipping bounds (KLL quantiles of the finite values), in the input's units.
+    log_ : bool
+        Whether ``log1p`` is applied after clipping.
     mean_, scale_ : float
-        The profile's exact mean and standard deviation of the (unclipped) finite values;
-        a zero or undefined standard deviation gives ``scale_ = 1``.
+        The centre and scale.  Without log: the profile's exact mean and standard deviation
+        of the (unclipped) finite values.  With log: the profile has the quantiles of
+        ``log1p(x)`` (``log1p`` is monotone, so ``log1p(quantile(q))`` is the
+        ``q``-quantile of ``log1p(x)``) but not its moments, so the centre is the robust
+        ``log1p(median)`` and the scale ``(log1p(q75) - log1p(q25)) / 1.349`` (the IQR of a
+        normal is 1.349 standard deviations).  A zero or undefined scale gives ``1``.
+    quartiles_ : tuple of float
+        The profile's quartiles (0.25, 0.5, 0.75) in the input's units (``nan`` in images
+        written before they were kept).
     constant_ : bool
         Whether the column had at most one distinct finite value: the feature is then a
         constant (``0`` for present values) and carries no information.
@@ -143,11 +275,13 @@ class Standardize(Transform):
 
     Notes
     -----
-    Null and NaN become ``0`` (the mean, after standardizing) and, when ``indicator_``,
+    Null and NaN become ``0`` (the centre, after standardizing) and, when ``indicator_``,
     set the indicator feature ``<column>=<missing>`` to ``1``.  A column without any
     finite value gives bounds, mean ``0`` and scale ``1``.  Integers are converted to the
     nearest float (as ``float(int)`` does) and decimals to the correctly rounded float (as
-    ``float(Decimal)`` does), both in batches and in records.
+    ``float(Decimal)`` does), both in batches and in records.  Both paths take ``log1p``
+    from the C library (Arrow's kernel in batches, ``math.log1p`` in records), so they agree
+    bit for bit.
 
     Examples
     --------
@@ -161,30 +295,27 @@ class Standardize(Transform):
     """
 
     kind = "standardize"
-    _params = ("lower", "upper")
+    _params = ("lower", "upper", "log")
     low_: float
     high_: float
+    log_: bool
     mean_: float
     scale_: float
+    quartiles_: tuple[float, float, float]
     constant_: bool
     indicator_: bool
 
-    def __init__(self, *, lower: float = 0.001, upper: float = 0.999) -> None:
+    def __init__(
+        self, *, lower: float = 0.001, upper: float = 0.999, log: str | bool = "auto"
+    ) -> None:
         self.lower = lower
         self.upper = upper
+        self.log = log
 
     def _check_params(self) -> None:
-        for name in ("lower", "upper"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= float(v) <= 1:
-                raise ConfigError(
-                    f"Standardize {name} must be a quantile level in [0, 1], got {v!r}"
-                )
-        if not self.lower < self.upper:
-            raise ConfigError(
-                f"Standardize lower must be below upper, got lower={self.lower!r} and "
-                f"upper={self.upper!r}"
-            )
+        check_levels("Standardize", self.lower, self.upper)
+        if not (self.log is True or self.log is False or self.log == "auto"):
+            raise ConfigError(f'Standardize log must be "auto", True or False, got {self.log!r}')
 
     def fit(self, summary: ColumnSummary) -> Standardize:
         """Learn bounds, centre and scale from a numeric column summary.
@@ -192,27 +323,35 @@ class Standardize(Transform):
         Raises
         ------
         ConfigError
-            For a bad parameter, or a summary that is not numeric.
+            For a bad parameter, a summary that is not numeric, or ``log=True`` for a
+            column with negative values.
         """
         self._check_params()
-        if not isinstance(summary, NumericSummary):
-            raise ConfigError(
-                f"Standardize needs a numeric column, but {summary.name!r} is {summary.kind}; "
-                "use OneHot for categories"
-            )
-        if summary.finite:
-            low, high = (float(summary.quantile(q)) for q in (self.lower, self.upper))
-            mean, std = float(summary.mean), float(summary.std)
-            distinct = float(summary.distinct()) - (summary.nans > 0)
-            distinct -= (summary.pos_inf > 0) + (summary.neg_inf > 0)
-        else:
-            low = high = mean = std = 0.0
-            distinct = 0.0
+        summary = needs_number("Standardize", summary)
         self.column_ = summary.name
-        self.low_, self.high_, self.mean_ = low, high, mean
-        self.scale_ = std if math.isfinite(std) and std > 0 else 1.0
-        self.constant_ = distinct <= 1
+        self.low_, self.high_ = clip_bounds(summary, self.lower, self.upper)
+        self.quartiles_ = quartiles(summary)
+        self.constant_ = finite_distinct(summary) <= 1
         self.indicator_ = summary.nulls + summary.nans > 0
+        positive = bool(summary.finite) and summary.min >= 0
+        if self.log is True and not positive:
+            raise ConfigError(
+                f"Standardize log=True needs values of at least 0, but {summary.name!r} has "
+                f"a minimum of {summary.min}; use log=False"
+            )
+        skewed = summary.finite > 0 and float(summary.skewness) > 2
+        self.log_ = bool(self.log is True or (self.log == "auto" and positive and skewed))
+        if self.log_ and not self.constant_:
+            q1, q2, q3 = (math.log1p(q) for q in self.quartiles_)
+            mean, std = q2, (q3 - q1) / 1.349
+        elif summary.finite:
+            mean, std = float(summary.mean), float(summary.std)
+        else:
+            mean = std = 0.0
+        if self.log_ and self.constant_:
+            mean = math.log1p(self.low_)
+        self.mean_ = mean
+        self.scale_ = std if math.isfinite(std) and std > 0 else 1.0
         self._set_names()
         return self
 
@@ -221,37 +360,19 @@ class Standardize(Transform):
 
     def transform_array(self, array: pa.Array) -> _F64:
         self._fitted()
-        if not (is_numeric(array.type) or pa.types.is_null(array.type)):
-            raise SchemaError(
-                f"column {self.column_!r}: expected numbers, got Arrow type {array.type}"
-            )
-        if pa.types.is_decimal(array.type):
-            # Arrow's decimal-to-double cast is not correctly rounded; its string-to-double
-            # parse is, and so is float(Decimal) in the record path.
-            array = pc.cast(array, pa.string())
-        x = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
-        x = np.asarray(x, dtype=np.float64)
+        x = array_numbers(array, self.column_)
         missing = np.isnan(x)
-        z = (np.clip(x, self.low_, self.high_) - self.mean_) / self.scale_
+        x = np.clip(x, self.low_, self.high_)
+        if self.log_:
+            x = log1p_array(x)
+        z = (x - self.mean_) / self.scale_
         z[missing] = 0.0
         if not self.indicator_:
             return np.asarray(z, dtype=np.float64).reshape(-1, 1)
         return np.column_stack([z, missing.astype(np.float64)])
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        if value is None:
-            x = math.nan
-        elif isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool):
-            try:
-                x = float(value)
-            except OverflowError:  # an int beyond float range: clipped like ±inf
-                x = math.inf if isinstance(value, int) and value > 0 else -math.inf
-        else:
-            raise RecordError(
-                f"column {self.column_!r}: expected a number or None, got {value!r}",
-                self.column_,
-                "type",
-            )
+        x = record_number(value, self.column_)
         if x != x:
             out[start] = 0.0
             if self.indicator_:
@@ -261,9 +382,15 @@ class Standardize(Transform):
             x = self.low_
         elif x > self.high_:
             x = self.high_
+        if self.log_:
+            x = math.log1p(x)
         out[start] = (x - self.mean_) / self.scale_
         if self.indicator_:
             out[start + 1] = 0.0
+
+    def critical_values(self) -> list[Any]:
+        """Inputs attaining the ends of the feature's range: the clip bounds, and None."""
+        return [self.low_, self.high_, None]
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -271,6 +398,8 @@ class Standardize(Transform):
             "high": _hex(self.high_),
             "mean": _hex(self.mean_),
             "scale": _hex(self.scale_),
+            "log": self.log_,
+            "quartiles": [_hex(q) for q in self.quartiles_],
             "constant": self.constant_,
             "indicator": self.indicator_,
         }
@@ -280,9 +409,109 @@ class Standardize(Transform):
         self.low_, self.high_, self.mean_, self.scale_ = (
             _unhex(state[k], where) for k in ("low", "high", "mean", "scale")
         )
+        self.log_ = bool(state.get("log", False))  # images before log had none
+        self.quartiles_ = _read_quartiles(state, where)
         self.constant_ = bool(state["constant"])
         self.indicator_ = bool(state["indicator"])
         self._set_names()
+
+
+def _read_quartiles(state: dict[str, Any], where: str) -> tuple[float, float, float]:
+    q = state.get("quartiles", ["nan", "nan", "nan"])
+    if not isinstance(q, list) or len(q) != 3:
+        raise CorruptStateError(f"{where}: quartiles must be three floats, got {q!r}")
+    return (_unhex(q[0], where), _unhex(q[1], where), _unhex(q[2], where))
+
+
+class Clip(Transform):
+    """A number clipped at profile quantiles, unscaled, with NaN for missing (for trees).
+
+    Parameters
+    ----------
+    lower, upper : float, default 0.001 and 0.999
+        Quantile levels of the clipping bounds, ``0 <= lower < upper <= 1``.
+
+    Attributes
+    ----------
+    low_, high_ : float
+        The clipping bounds (KLL quantiles of the finite values).
+    quartiles_ : tuple of float
+        The profile's quartiles (0.25, 0.5, 0.75).
+    constant_ : bool
+        Whether the column had at most one distinct finite value.
+
+    Notes
+    -----
+    The one feature is named after the column.  Null and NaN give NaN, which trees and
+    LightGBM treat as missing; every other value (``±inf`` included) is clipped.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, suture
+    >>> p = suture.profile(pa.table({"x": [1.0, 2.0, 3.0, None]}))
+    >>> Clip(lower=0.0, upper=1.0).fit(p["x"]).transform_array(pa.array([9.0, None])).tolist()
+    [[3.0], [nan]]
+    """
+
+    kind = "clip"
+    _params = ("lower", "upper")
+    low_: float
+    high_: float
+    quartiles_: tuple[float, float, float]
+    constant_: bool
+
+    def __init__(self, *, lower: float = 0.001, upper: float = 0.999) -> None:
+        self.lower = lower
+        self.upper = upper
+
+    def fit(self, summary: ColumnSummary) -> Clip:
+        """Learn the clipping bounds from a numeric column summary.
+
+        Raises
+        ------
+        ConfigError
+            For a bad parameter, or a summary that is not numeric.
+        """
+        check_levels("Clip", self.lower, self.upper)
+        summary = needs_number("Clip", summary)
+        self.column_ = summary.name
+        self.low_, self.high_ = clip_bounds(summary, self.lower, self.upper)
+        self.quartiles_ = quartiles(summary)
+        self.constant_ = finite_distinct(summary) <= 1
+        self.feature_names_ = [self.column_]
+        return self
+
+    def transform_array(self, array: pa.Array) -> _F64:
+        self._fitted()
+        x = array_numbers(array, self.column_)
+        return np.clip(x, self.low_, self.high_).reshape(-1, 1)
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        x = record_number(value, self.column_)
+        if x < self.low_:
+            x = self.low_
+        elif x > self.high_:
+            x = self.high_
+        out[start] = x
+
+    def critical_values(self) -> list[Any]:
+        """Inputs attaining the ends of the feature's range: the clip bounds, and None."""
+        return [self.low_, self.high_, None]
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "low": _hex(self.low_),
+            "high": _hex(self.high_),
+            "quartiles": [_hex(q) for q in self.quartiles_],
+            "constant": self.constant_,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        where = f"clip state of {self.column_!r}"
+        self.low_, self.high_ = (_unhex(state[k], where) for k in ("low", "high"))
+        self.quartiles_ = _read_quartiles(state, where)
+        self.constant_ = bool(state["constant"])
+        self.feature_names_ = [self.column_]
 
 
 class OneHot(Transform):
@@ -374,8 +603,8 @@ class OneHot(Transform):
         names = [f"{self.column_}={v}" for v in self.levels_] + [f"{self.column_}={OTHER}"]
         self.feature_names_ = names + [f"{self.column_}={MISSING}"] * self.indicator_
 
-    def transform_array(self, array: pa.Array) -> _F64:
-        self._fitted()
+    def _level_codes(self, array: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Each value's level index (``len(levels_)`` for other) and the null mask."""
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         if pa.types.is_boolean(array.type) and self.boolean_:
@@ -389,27 +618,18 @@ class OneHot(Transform):
                 f"column {self.column_!r}: expected strings, got Arrow type {array.type}"
             )
         n = len(array)
-        out = np.zeros((n, len(self.feature_names_)), dtype=np.float64)
-        if n == 0:
-            return out
         if pa.types.is_null(array.type):
-            out[:, self._null] = 1.0
-            return out
+            return np.full(n, self._other, dtype=np.int64), np.ones(n, dtype=bool)
         levels = pa.array(self.levels_, type=array.type)
         found = pc.index_in(array, value_set=levels)
         codes = pc.fill_null(found, self._other).to_numpy(zero_copy_only=False)
-        codes = np.asarray(codes, dtype=np.int64)
         nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        codes[nulls] = self._null
-        out[np.arange(n), codes] = 1.0
-        return out
+        return np.array(codes, dtype=np.int64), nulls
 
-    def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        width = len(self.feature_names_)
-        out[start : start + width] = [0.0] * width
+    def _record_level(self, value: Any) -> int | None:
+        """The level index of one record value (``len(levels_)`` for other, None for null)."""
         if value is None:
-            out[start + self._null] = 1.0
-            return
+            return None
         if isinstance(value, bool) and self.boolean_:
             value = "true" if value else "false"
         elif not isinstance(value, str):
@@ -418,7 +638,31 @@ class OneHot(Transform):
                 self.column_,
                 "type",
             )
-        out[start + self._lookup.get(value, self._other)] = 1.0
+        return self._lookup.get(value, self._other)
+
+    def critical_values(self) -> list[Any]:
+        """Inputs giving every output: each level, an unseen level, and None."""
+        values: list[Any] = [v == "true" for v in self.levels_] if self.boolean_ else []
+        values = values if self.boolean_ else list(self.levels_)
+        unseen = "<unseen>"
+        while unseen in self._lookup:
+            unseen += "_"
+        return [*values, unseen, None]
+
+    def transform_array(self, array: pa.Array) -> _F64:
+        self._fitted()
+        codes, nulls = self._level_codes(array)
+        n = len(codes)
+        out = np.zeros((n, len(self.feature_names_)), dtype=np.float64)
+        codes[nulls] = self._null
+        out[np.arange(n), codes] = 1.0
+        return out
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        width = len(self.feature_names_)
+        out[start : start + width] = [0.0] * width
+        level = self._record_level(value)
+        out[start + (self._null if level is None else level)] = 1.0
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -437,7 +681,52 @@ class OneHot(Transform):
         self._compile()
 
 
-_KINDS: dict[str, type[Transform]] = {"standardize": Standardize, "onehot": OneHot}
+class Codes(OneHot):
+    """A category as one integer code in a float: frequent levels ``0..k-1``, other ``k``.
+
+    For trees and LightGBM (which split on codes as categories).  Parameters and fitted
+    attributes are :class:`OneHot`'s; null gives NaN (missing).  The one feature is named
+    after the column.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, suture
+    >>> p = suture.profile(pa.table({"c": ["a", "a", "b", None]}))
+    >>> t = Codes(min_share=0.3).fit(p["c"])
+    >>> t.transform_array(pa.array(["b", "a", None])).tolist()
+    [[1.0], [0.0], [nan]]
+    """
+
+    kind = "codes"
+
+    def _compile(self) -> None:
+        self._lookup = {v: i for i, v in enumerate(self.levels_)}
+        self._other = self._null = len(self.levels_)
+        self.feature_names_ = [self.column_]
+
+    def transform_array(self, array: pa.Array) -> _F64:
+        self._fitted()
+        codes, nulls = self._level_codes(array)
+        out = codes.astype(np.float64)
+        out[nulls] = math.nan
+        return out.reshape(-1, 1)
+
+    def transform_value(self, value: Any, out: list[float], start: int) -> None:
+        level = self._record_level(value)
+        out[start] = math.nan if level is None else float(level)
+
+
+_KINDS: dict[str, type[Transform]] = {}
+
+
+def register_transform(cls: type[T]) -> type[T]:
+    """Class decorator: make ``cls`` readable by :func:`transform_from_dict` as ``cls.kind``."""
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+for _cls in (Standardize, OneHot, Clip, Codes):
+    register_transform(_cls)
 
 
 def transform_from_dict(data: dict[str, Any]) -> Transform:
