@@ -8,6 +8,7 @@ load every kind a bundle may hold.
 from __future__ import annotations
 
 from suture.models.base import Design, Model, Task, encode_target, model_from_dict
+from suture.models.gbm import GradientBoosting as GradientBoosting
 from suture.models.linear import (
     GramAggregator,
     GramState,
