@@ -48,6 +48,7 @@ from suture.testing import (
     check_aggregator,
     random_split,
 )
+from tests.features.test_target import target_laws
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -263,6 +264,7 @@ REGISTRY: dict[type, Law] = {
     ),
     GramAggregator: Law(lambda t: GramAggregator(["i", "user", "b"], "f"), _sums_close),
     NewtonStep: Law(lambda t: NewtonStep(["i", "user"], "b", [0.2, 1e-4, -1e-3]), _sums_close),
+    **target_laws(Law),
 }
 
 _ON_COLUMN = {
