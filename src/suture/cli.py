@@ -85,6 +85,8 @@ class _LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.add_command(_LazyRecommend(name="recommend", help=RECOMMEND_HELP), "recommend")
+        for name, text in MODEL_COMMANDS.items():
+            self.add_command(_LazyModelCommand(name=name, help=text), name)
 
 
 class _LazyRecommend(TyperGroup):
@@ -100,6 +102,30 @@ class _LazyRecommend(TyperGroup):
         from suture.recommend.cli import app as recommend_app
 
         real = typer.main.get_command(recommend_app)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
+
+#: ``suture train`` and ``suture score``, loaded when run: importing the model package
+#: loads NumPy, Arrow and the candidates.
+MODEL_COMMANDS = {
+    "train": "Train the simplest good model for a target and save it as a bundle.",
+    "score": "Score data with a model bundle: contract check, features, model, calibration.",
+}
+
+
+class _LazyModelCommand(typer.core.TyperCommand):
+    """A stand-in for ``suture train`` / ``suture score`` that hands over when run."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Any = None,
+        **extra: Any,
+    ) -> Any:
+        from suture.models.cli import app as models_app
+
+        real = typer.main.get_command(models_app).commands[str(self.name)]  # type: ignore[attr-defined]
         return real.make_context(info_name, args, parent=parent, **extra)
 
 

@@ -36,7 +36,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from suture.errors import ConfigError
+from suture.errors import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     from suture.engines.base import Engine
@@ -244,8 +244,10 @@ class ScoreFn:
         explain: int = 0,
         line_offset: int | None = None,
         outputs: tuple[str, ...] = ("scored", "quarantine", "summary"),
+        strict: bool = False,
     ) -> None:
         self.origin = origin
+        self.strict = strict
         self.explain = _check_explain(explain)
         self.line_offset = line_offset
         self.outputs = outputs
@@ -280,6 +282,7 @@ class ScoreFn:
             "explain": self.explain,
             "line_offset": self.line_offset,
             "outputs": self.outputs,
+            "strict": self.strict,
             "images": images,
         }
 
@@ -327,6 +330,8 @@ class ScoreFn:
 
         _clashes(batch.schema, self.task, self.explain)
         checked = self.validator(batch.schema).check(batch, first_row)
+        if self.strict and checked.quarantine.num_rows:
+            raise _broken(checked.examples)
         out: dict[str, pa.RecordBatch] = {}
         if "scored" in self.outputs:
             valid = checked.valid
@@ -341,6 +346,21 @@ class ScoreFn:
         if "summary" in self.outputs:
             out["summary"] = summary_batch(checked)
         return out
+
+
+def _broken(examples: Mapping[tuple[str, str], str]) -> SchemaError:
+    """The refusal of a strict scoring: the first broken rule's example, and the fix."""
+    (column, _), example = min(examples.items(), key=lambda item: _row_of(item[1]))
+    return SchemaError(
+        f"{example} in column {column!r}: the row breaks the model's contract, so nothing was "
+        "scored; fix the data, or pass --quarantine FILE to score the other rows and keep the "
+        "broken ones with their reasons"
+    )
+
+
+def _row_of(example: str) -> int:
+    place = example.split(":", 1)[0].rsplit(" ", 1)[-1]
+    return int(place) if place.isdigit() else 0
 
 
 def _clashes(schema: pa.Schema, task: Task, explain: int) -> None:
@@ -416,7 +436,8 @@ def score_source(
         Add the top ``explain`` contributions per row (see the module notes).
     quarantine : path, optional
         Where the rows that broke the contract go, with their reasons (written even when
-        empty).  Without it they are counted, not kept.
+        empty).  Without it a row that breaks the contract stops the scoring and nothing
+        is written (a :class:`~suture.errors.SchemaError` names the row and the rule).
     engine : {"local", "spark"}, Engine or None
         Where to run (:func:`suture.engines.resolve_engine`).
     progress : callable, optional
@@ -446,7 +467,14 @@ def score_source(
     wanted: tuple[str, ...] = ("scored", "summary")
     if quarantine is not None:
         wanted += ("quarantine",)
-    fn = ScoreFn(bundle, origin, explain=explain, line_offset=line_offset, outputs=wanted)
+    fn = ScoreFn(
+        bundle,
+        origin,
+        explain=explain,
+        line_offset=line_offset,
+        outputs=wanted,
+        strict=quarantine is None,
+    )
     _clashes(input_schema, bundle.task, fn.explain)
     sinks: dict[str, str | Path | None] = {"scored": Path(output)}
     if quarantine is not None:
