@@ -671,7 +671,7 @@ def mutual_information(table: F64) -> tuple[float, int, float]:
 def _pool(rows: F64, regression: bool) -> F64:
     """One row of statistics for the union of ``rows`` (counts add; moments by Chan)."""
     if not regression:
-        return rows.sum(axis=0, keepdims=True)
+        return np.asarray(rows.sum(axis=0, keepdims=True), dtype=np.float64)
     n, mean, m2 = rows.T
     total = n.sum()
     grand = float((n * mean).sum() / total)
