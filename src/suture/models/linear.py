@@ -7,6 +7,11 @@ regression is fitted by Newton's method (IRLS): every iteration is one pass of
 :class:`NewtonStep`, which folds the Hessian ``X'WX``, the gradient ``X'(y - p)`` and the
 log-likelihood at the current coefficients.  Both states are sums, so any engine (local,
 Spark, the shuffling test engine) gives the same fit up to floating rounding.
+
+The candidates the trainer fits on a feature matrix follow :class:`~suture.models.base.Model`
+and share the same math: :class:`Ridge` (penalized normal equations) and :class:`Logistic`
+(Newton/IRLS for two classes, softmax by L-BFGS for more), both scored by
+:class:`LinearScores`, whose one-record path equals the matrix path bit for bit.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ from suture.errors import (
     SchemaError,
     UnsupportedTypeError,
 )
+from suture.models.base import Design, Model, Task, hex_array, register, unhex_array
 
 __all__ = [
     "GramAggregator",
     "GramState",
     "LinearRegression",
+    "LinearScores",
+    "Logistic",
     "LogisticRegression",
     "NewtonState",
     "NewtonStep",
+    "Ridge",
 ]
 
 Matrix = npt.NDArray[np.float64]
@@ -617,3 +626,367 @@ class LogisticRegression:
     def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """1 where ``P(1) > 0.5``, else 0."""
         return (self.decision_function(X) > 0.0).astype(np.int64)
+
+
+# -- matrix-fitted models conforming to suture.models.base.Model ------------------------
+#
+# The trainer fits these on a feature matrix it already holds (cross-validation folds of a
+# sample).  They share the penalized solvers below with the scorecard (additive.py): every
+# solver takes the design with a leading column of ones and a full penalty matrix, so a
+# ridge, a smoothness penalty or pooled (monotone) bins are only a different matrix.
+
+
+def _sample_weight(owner: str, sample_weight: npt.ArrayLike | None, n: int) -> Matrix:
+    """The row weights as float64 (ones when ``None``), refused unless finite and >= 0."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=np.float64).ravel()
+    if w.size != n:
+        raise ConfigError(f"{owner}: sample_weight has {w.size} values but X has {n} rows")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ConfigError(f"{owner}: sample_weight must be finite and at least 0")
+    if not w.sum() > 0:
+        raise ConfigError(f"{owner}: sample_weight sums to 0; give some row a positive weight")
+    return w
+
+
+def _check_target(owner: str, y: Matrix, task: Task) -> None:
+    """``y`` as :func:`~suture.models.base.encode_target` gives it for ``task``."""
+    if task.kind == "regression":
+        if not np.isfinite(y).all():
+            raise ConfigError(f"{owner}: the target has NaN or infinite values")
+        return
+    k = len(task.classes)
+    bad = (y != np.floor(y)) | (y < 0) | (y >= k)
+    if bad.any():
+        raise ConfigError(
+            f"{owner}: a {task.kind} target must be class codes 0..{k - 1}, got "
+            f"{float(y[bad][0])!r}; encode it with encode_target"
+        )
+
+
+def _with_ones(x: Matrix) -> Matrix:
+    return np.column_stack([np.ones(x.shape[0]), x])
+
+
+def _least_squares(a: Matrix, y: Matrix, w: Matrix, penalty: Matrix) -> Matrix:
+    """``argmin sum w (y - a b)^2 + b' P b``: the penalized normal equations."""
+    aw = a * w[:, None]
+    return _solve(aw.T @ a + penalty, aw.T @ y)
+
+
+def _penalized_loglik(a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, beta: Matrix) -> float:
+    eta = a @ beta
+    return float(w @ (y * eta - np.logaddexp(0.0, eta)) - 0.5 * beta @ penalty @ beta)
+
+
+def _newton_binary(
+    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, *, max_iter: int, tol: float
+) -> tuple[Matrix, int, bool]:
+    """Penalized logistic regression by Newton's method with step halving.
+
+    Maximizes ``sum w (y eta - log(1 + e^eta)) - b' P b / 2``; returns the coefficients,
+    the number of steps and whether the largest step fell below ``tol``.
+    """
+    beta = np.zeros(a.shape[1])
+    rate = float(np.clip((w @ y) / w.sum(), 1e-12, 1 - 1e-12))
+    beta[0] = np.log(rate / (1.0 - rate))
+    current = _penalized_loglik(a, y, w, penalty, beta)
+    for iteration in range(1, max_iter + 1):
+        prob = np.exp(-np.logaddexp(0.0, -(a @ beta)))
+        gradient = a.T @ (w * (y - prob)) - penalty @ beta
+        hessian = (a * (w * prob * (1.0 - prob))[:, None]).T @ a + penalty
+        step = _solve(hessian, gradient)
+        size = 1.0
+        for _ in range(40):
+            candidate = beta + size * step
+            value = _penalized_loglik(a, y, w, penalty, candidate)
+            if value >= current - 1e-12 * abs(current):
+                break
+            size /= 2.0
+        beta, current = candidate, value
+        if float(np.max(np.abs(size * step))) < tol:
+            return beta, iteration, True
+    return beta, max_iter, False
+
+
+def _softmax_fit(
+    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, k: int, *, max_iter: int, tol: float
+) -> tuple[Matrix, int, bool]:
+    """Penalized multinomial logistic regression (one coefficient vector per class), L-BFGS.
+
+    Minimizes ``-sum w log softmax(a B)_y + sum_c B_c' P B_c / 2`` (scaled by the weight
+    total); the intercepts are centred to sum to zero (softmax is unchanged by a shift).
+    """
+    try:
+        from scipy.optimize import minimize
+    except ImportError:  # pragma: no cover - scipy comes with the train extra
+        raise ConfigError("multiclass logistic models need SciPy; install suture[train]") from None
+    q = a.shape[1]
+    onehot = np.zeros((a.shape[0], k))
+    onehot[np.arange(a.shape[0]), y.astype(np.int64)] = 1.0
+    total = float(w.sum())
+
+    def objective(flat: Matrix) -> tuple[float, Matrix]:
+        b = flat.reshape(q, k)
+        eta = a @ b
+        top = eta.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(eta - top).sum(axis=1))
+        value = float(w @ (log_norm - (eta * onehot).sum(axis=1)))
+        prob = np.exp(eta - log_norm[:, None])
+        pb = penalty @ b
+        value += 0.5 * float(np.sum(b * pb))
+        gradient = a.T @ ((prob - onehot) * w[:, None]) + pb
+        return value / total, (gradient / total).ravel()
+
+    result = minimize(
+        objective,
+        np.zeros(q * k),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-16, "maxcor": 30},
+    )
+    b = np.asarray(result.x, dtype=np.float64).reshape(q, k)
+    b[0] -= b[0].mean()
+    return b, int(result.nit), bool(result.success)
+
+
+class LinearScores(Model):
+    """A link score linear in the features: ``intercept_ + X @ coef_``, per output.
+
+    The shared core of :class:`Ridge`, :class:`Logistic` and the scorecard.  The matrix
+    path sums the terms feature by feature in column order, and :meth:`score_one` adds
+    the same products in the same order skipping zero features (whose product is zero),
+    so both give bit-identical scores.
+
+    Attributes
+    ----------
+    intercept_ : ndarray of shape (k_out,)
+    coef_ : ndarray of shape (p, k_out)
+        One column per output (one for regression and binary tasks, one per class).
+    """
+
+    additive = True
+    intercept_: Matrix
+    coef_: Matrix
+
+    def _compile(self) -> None:
+        """Precompute plain-float arrays for the one-record path."""
+        self._p = self.coef_.shape[0]
+        if self.coef_.shape[1] == 1:
+            self._b0: Any = float(self.intercept_[0])
+            self._c: Any = self.coef_[:, 0].tolist()
+            self._c_array = self.coef_[:, 0].copy()
+        else:
+            self._b0 = self.intercept_.copy()
+            self._c = [row.copy() for row in self.coef_]
+        self._used = np.flatnonzero(np.any(self.coef_ != 0.0, axis=1)).tolist()
+
+    def _linear(self, x: Matrix) -> Matrix:
+        n = x.shape[0]
+        if self.coef_.shape[1] == 1:
+            s = np.full(n, self._b0)
+            for j in self._used:
+                s += x[:, j] * self._c[j]
+            return s
+        out = np.tile(self.intercept_, (n, 1))
+        for j in self._used:
+            out += x[:, j, None] * self._c[j]
+        return out
+
+    def decision_function(self, X: npt.ArrayLike) -> Matrix:
+        """Link scores: ``(n,)``, or ``(n, k)`` for a multiclass task."""
+        return self._linear(self._check_X(X))
+
+    def _record(self, x: Sequence[float] | Matrix) -> tuple[Matrix, npt.NDArray[np.intp]]:
+        """One feature vector as float64 and the indices of its nonzero features."""
+        self._fitted()
+        v = np.asarray(x, dtype=np.float64).ravel()
+        if v.size != self._p:
+            raise ConfigError(
+                f"{type(self).__name__}: a record has {self._p} features, got {v.size}"
+            )
+        return v, v.nonzero()[0]
+
+    def _record_linear(self, v: Matrix, nonzero: npt.NDArray[np.intp]) -> Any:
+        """The linear part of one record's score: a float, or an array per class.
+
+        The products are NumPy's (the same rounding as the matrix path) and are added
+        one by one in feature order, as the matrix path adds its columns.
+        """
+        if self.coef_.shape[1] == 1:
+            s = self._b0
+            for term in (v.take(nonzero) * self._c_array.take(nonzero)).tolist():
+                s += term
+            return s
+        out = self._b0.copy()
+        for term in v.take(nonzero)[:, None] * self.coef_.take(nonzero, axis=0):
+            out += term
+        return out
+
+    def score_one(self, x: Sequence[float] | Matrix) -> Matrix:
+        """The link score of one feature vector, equal to :meth:`decision_function`'s."""
+        v, nonzero = self._record(x)
+        return np.asarray(self._record_linear(v, nonzero), dtype=np.float64).reshape(-1)
+
+    def contributions(self, X: npt.ArrayLike) -> tuple[Matrix, Matrix]:
+        """``x_j * coef_j`` per feature and the intercept, for the output explained."""
+        x = self._check_X(X)
+        if self.coef_.shape[1] == 1:
+            return x * self.coef_[:, 0], np.full(x.shape[0], float(self.intercept_[0]))
+        explained = np.argmax(self._linear(x), axis=1)
+        return x * self.coef_[:, explained].T, self.intercept_[explained]
+
+    def _linear_state(self) -> dict[str, Any]:
+        return {
+            "intercept": hex_array(self.intercept_),
+            "coef": hex_array(self.coef_),
+            "shape": list(self.coef_.shape),
+        }
+
+    def _set_linear_state(self, state: dict[str, Any]) -> None:
+        shape = [int(v) for v in state["shape"]]
+        self.coef_ = unhex_array(state["coef"], f"{self.kind} coef", shape)
+        self.intercept_ = unhex_array(state["intercept"], f"{self.kind} intercept", shape[1:])
+        self._compile()
+
+    def _state(self) -> dict[str, Any]:
+        return self._linear_state()
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._set_linear_state(state)
+
+    def _set_fit(self, beta: Matrix, design: Design) -> None:
+        """Store ``beta`` (intercept first; ``(p + 1,)`` or ``(p + 1, k)``) and compile."""
+        b = beta.reshape(beta.shape[0], -1)
+        self.intercept_ = b[0].copy()
+        self.coef_ = b[1:].copy()
+        self.design_ = design
+        self._compile()
+
+    def describe(self) -> dict[str, Any]:
+        """The intercept and each feature's coefficient (a list per class if multiclass)."""
+        self._fitted()
+        task = self.design_.task
+        multi = self.coef_.shape[1] > 1
+
+        def value(row: Matrix) -> Any:
+            return dict(zip(task.classes, row.tolist(), strict=True)) if multi else row[0]
+
+        return {
+            "intercept": value(self.intercept_),
+            "coefficients": [
+                {"feature": f, "column": c, "coefficient": value(self.coef_[j])}
+                for j, (f, c) in enumerate(
+                    zip(self.design_.features, self.design_.columns, strict=True)
+                )
+            ],
+        }
+
+
+@register
+class Ridge(LinearScores):
+    """Least squares with an L2 penalty on a feature matrix (a regression candidate).
+
+    Minimizes ``sum w (y - b0 - X b)^2 + alpha ||b||^2``; the intercept is not
+    penalized (scikit-learn's ``Ridge(alpha)`` objective).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The ridge penalty, at least 0.
+    """
+
+    kind = "linear"
+    complexity = 2
+    tasks = frozenset({"regression"})
+    _params = ("alpha",)
+
+    def __init__(self, *, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        *,
+        design: Design,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> Ridge:
+        """Fit by the penalized normal equations; returns ``self``."""
+        _check_number("Ridge", "alpha", self.alpha, low=0.0, strict=False)
+        x, target = self._check_fit(X, y, design)
+        _check_target("Ridge", target, design.task)
+        w = _sample_weight("Ridge", sample_weight, x.shape[0])
+        penalty = _penalty(x.shape[1] + 1, float(self.alpha), intercept=True)
+        self._set_fit(_least_squares(_with_ones(x), target, w, penalty), design)
+        return self
+
+
+@register
+class Logistic(LinearScores):
+    """Logistic regression with an L2 penalty: binary (Newton/IRLS) or softmax multiclass.
+
+    Maximizes ``sum w log P(y | x) - alpha / 2 ||b||^2`` (scikit-learn's
+    ``LogisticRegression(C=1 / alpha)`` objective); intercepts are not penalized.  A
+    binary model scores the positive log-odds; a multiclass one has one coefficient
+    vector per class (L-BFGS, the intercepts centred to sum to zero).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The L2 penalty, at least 0.
+    max_iter : int, default 100
+        At most this many Newton steps (binary) or L-BFGS iterations (multiclass).
+    tol : float, default 1e-10
+        Binary: converged when the largest step is below this; multiclass: the gradient
+        tolerance of L-BFGS on the mean loss.
+
+    Attributes
+    ----------
+    n_iter_ : int
+    converged_ : bool
+    """
+
+    kind = "logistic"
+    complexity = 2
+    tasks = frozenset({"binary", "multiclass"})
+    _params = ("alpha", "max_iter", "tol")
+
+    def __init__(self, *, alpha: float = 1.0, max_iter: int = 100, tol: float = 1e-10) -> None:
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        *,
+        design: Design,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> Logistic:
+        """Fit the penalized likelihood; returns ``self``."""
+        _check_number("Logistic", "alpha", self.alpha, low=0.0, strict=False)
+        _check_whole("Logistic", "max_iter", self.max_iter)
+        _check_number("Logistic", "tol", self.tol, low=0.0, strict=True)
+        x, target = self._check_fit(X, y, design)
+        _check_target("Logistic", target, design.task)
+        w = _sample_weight("Logistic", sample_weight, x.shape[0])
+        penalty = _penalty(x.shape[1] + 1, float(self.alpha), intercept=True)
+        beta, self.n_iter_, self.converged_ = _fit_link(
+            _with_ones(x), target, w, penalty, design.task, max_iter=self.max_iter, tol=self.tol
+        )
+        self._set_fit(beta, design)
+        return self
+
+
+def _fit_link(
+    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, task: Task, *, max_iter: int, tol: float
+) -> tuple[Matrix, int, bool]:
+    """The penalized fit of ``task``'s link: least squares, logistic or softmax."""
+    if task.kind == "regression":
+        return _least_squares(a, y, w, penalty), 1, True
+    if task.kind == "binary":
+        return _newton_binary(a, y, w, penalty, max_iter=max_iter, tol=tol)
+    return _softmax_fit(a, y, w, penalty, len(task.classes), max_iter=max_iter, tol=tol)
