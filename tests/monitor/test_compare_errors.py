@@ -76,7 +76,7 @@ def test_a_damaged_profile_is_refused_as_profile_load_refuses_it(tmp_path: Path)
         (
             {"price": {"kss": (0.1, 0.2)}},
             "thresholds for column 'price': unknown metric 'kss'; metrics are: psi, ks, js, "
-            "null_rate",
+            "null_rate, out_of_contract",
         ),
         (
             {"prize": {"ks": (0.1, 0.2)}},
@@ -107,7 +107,7 @@ def test_a_damaged_profile_is_refused_as_profile_load_refuses_it(tmp_path: Path)
         (
             {"cut": 0.2},
             "thresholds for column 'cut' must map metric names (psi, ks, js, "
-            "null_rate) to thresholds, got 0.2",
+            "null_rate, out_of_contract) to thresholds, got 0.2",
         ),
     ],
 )

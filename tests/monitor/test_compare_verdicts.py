@@ -146,7 +146,9 @@ def test_json_form_has_stable_keys_and_no_nan() -> None:
     result = compare(a, a)
     data = result.to_dict()
     assert list(data) == ["format", "verdict", "baseline", "current", "columns",
-                          "only_in_baseline", "only_in_current"]  # fmt: skip
+                          "only_in_baseline", "only_in_current", "out_of_contract",
+                          "learned", "notes", "segments"]  # fmt: skip
+    assert data["segments"] is None and data["out_of_contract"] is None
     column = data["columns"][2]
     assert column["name"] == "empty" and column["ks"]["value"] is None
     assert "NaN" not in result.to_json()

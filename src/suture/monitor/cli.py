@@ -59,8 +59,12 @@ def compare_command(
     current: str | Path,
     *,
     json_path: str | Path | None = None,
+    html_path: str | Path | None = None,
     columns: Sequence[str] | None = None,
     thresholds: Mapping[str, Any] | None = None,
+    by: str | None = None,
+    schema: str | Path | None = None,
+    references: Sequence[str | Path] | None = None,
     console: Console | None = None,
 ) -> int:
     """Compare ``current`` with ``baseline``, print the table, write JSON if asked.
@@ -72,9 +76,13 @@ def compare_command(
     json_path : str or Path, optional
         Where to write :meth:`~suture.monitor.Comparison.to_json` (atomically; the path
         is checked before any profiling starts).
+    html_path : str or Path, optional
+        Where to write the offline HTML report (checked and written the same way).
     columns : sequence of str, optional
         Compare only these columns.
     thresholds : mapping, optional
+        As :func:`suture.compare` takes them (they override the contract's).
+    by, schema, references : optional
         As :func:`suture.compare` takes them.
     console : rich.console.Console, optional
         Where the table goes (standard output by default).
@@ -89,13 +97,21 @@ def compare_command(
     from suture.monitor.compare import compare as run_compare
     from suture.monitor.terminal import render_comparison
 
-    if json_path is not None:
-        check_output(json_path)
-    result = run_compare(baseline, current, thresholds=thresholds, columns=columns)
+    for path in (json_path, html_path):
+        if path is not None:
+            check_output(path)
+    result = run_compare(
+        baseline, current, thresholds=thresholds, columns=columns, by=by, schema=schema,
+        references=list(references) if references else None,
+    )  # fmt: skip
     render_comparison(result, console)
     if json_path is not None:
         write_bytes_atomic(json_path, result.to_json().encode("utf-8"))
-    return EXIT_FOUND if result.alerts() else EXIT_OK
+    if html_path is not None:
+        from suture.monitor.html import render_comparison_html
+
+        write_bytes_atomic(html_path, render_comparison_html(result).encode("utf-8"))
+    return EXIT_FOUND if result.verdict == "alert" else EXIT_OK
 
 
 def compare(
@@ -103,6 +119,10 @@ def compare(
     current: Annotated[str, typer.Argument(help="Current side: a .profile file or data.")],
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
+    ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write an offline HTML report to this file."),
     ] = None,
     column: Annotated[
         list[str] | None,
@@ -114,7 +134,27 @@ def compare(
             "--threshold",
             "-t",
             help="Set a threshold: [COLUMN:]METRIC=WATCH,ALERT, metrics psi, ks, js, "
-            "null_rate; without COLUMN for every column (repeatable).",
+            "null_rate, out_of_contract; without COLUMN for every column (repeatable); "
+            "overrides the contract's.",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Also compare each level of this categorical column."),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema",
+            help="A contract: its per-column drift thresholds and the out-of-contract rate.",
+        ),
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="A baseline window to learn tolerances from (repeat, at least twice).",
         ),
     ] = None,
 ) -> int:
@@ -126,6 +166,10 @@ def compare(
         baseline,
         current,
         json_path=json_out,
+        html_path=html_out,
         columns=column or None,
         thresholds=parse_thresholds(threshold or []),
+        by=by,
+        schema=schema,
+        references=reference or None,
     )

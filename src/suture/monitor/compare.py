@@ -14,8 +14,15 @@ them against thresholds on effect size:
   :data:`ALPHA`; on large samples no p-value is used, because on a million rows every tiny
   difference is "significant";
 - the column's verdict is its worst metric's (``ok`` < ``watch`` < ``alert``); the
-  comparison's is its worst column's, and at least ``watch`` when a column is present
-  on one side only.
+  comparison's is its worst column's (and worst segment's), and at least ``watch`` when a
+  column is present on one side only.
+
+With ``by``, each level of a categorical column present on both sides is compared as a
+segment of its own, and the small-sample guard is shared by every test of every segment
+too (Bonferroni over columns and segments).  With ``schema``, thresholds come from the
+contract's ``drift`` tables and the share of current rows that break the contract is a
+metric (``out_of_contract``).  With ``references``, each column's thresholds widen to what
+it moves between those baseline windows when nothing is wrong.
 """
 
 from __future__ import annotations
@@ -25,19 +32,24 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from suture.errors import ConfigError, IncompatibleMergeError
 from suture.monitor import drift
-from suture.monitor.thresholds import DEFAULT_THRESHOLDS, METRICS, Threshold, resolve_thresholds
+from suture.monitor.sides import Side, is_profile_path, measure
+from suture.monitor.thresholds import (
+    DEFAULT_THRESHOLDS,
+    METRICS,
+    Threshold,
+    learned_thresholds,
+    resolve_thresholds,
+)
 from suture.profile import Profile
 from suture.sketches._base import ColumnSummary
 from suture.sketches.categorical import BooleanSummary, StringSummary
 from suture.sketches.estimate import Estimate
 from suture.sketches.numeric import NumericSummary
 from suture.sketches.sets import SetSummary
-from suture.sketches.sizes import DEFAULT_K, DEFAULT_LG_K, DEFAULT_LG_MAX_MAP
 
 __all__ = [
     "ALPHA",
@@ -47,6 +59,7 @@ __all__ = [
     "VERDICTS",
     "ColumnDrift",
     "Comparison",
+    "Segment",
     "Threshold",
     "column_drift",
     "compare",
@@ -111,6 +124,9 @@ class ColumnDrift:
         The thresholds that judged this column.
     note : str
         Anything the numbers alone do not say.
+    out_of_contract : float
+        The share of the current side's rows that break one of the contract's rules on
+        this column (``nan`` without a contract, or when the current side is a profile).
     """
 
     name: str
@@ -137,6 +153,7 @@ class ColumnDrift:
         default_factory=lambda: dict(DEFAULT_THRESHOLDS), hash=False
     )
     note: str = ""
+    out_of_contract: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping with stable keys (``nan`` as ``None``)."""
@@ -165,6 +182,7 @@ class ColumnDrift:
                 "vanished_count": self.vanished_count,
                 "exact": self.levels_exact,
             },
+            "out_of_contract": _num(self.out_of_contract),
             "thresholds": {
                 m: {"watch": t.watch, "alert": t.alert} for m, t in self.thresholds.items()
             },
@@ -193,6 +211,20 @@ class Comparison:
         Rows of the baseline and of the current side.
     sources : tuple of str
         Where each side came from (as its profile records it).
+    by : str or None
+        The segment column, when segments were compared.
+    segments : tuple of Segment
+        One comparison per level of ``by`` present on both sides (not ``by`` itself).
+    segments_only : tuple of two tuples of str
+        Levels of ``by`` only in the baseline, only in the current side.
+    out_of_contract : float
+        The share of current rows that break the contract (``nan`` without one).
+    learned : mapping of str to mapping of str to float
+        Per column and metric, the largest move seen between two reference windows.
+    notes : tuple of str
+        What the comparison could not do (for example no contract counts for a profile).
+    profiles : tuple of two Profile, or None
+        The two sides' profiles (for the HTML report's distributions; not in the JSON).
     """
 
     columns: tuple[ColumnDrift, ...]
@@ -200,6 +232,15 @@ class Comparison:
     only_in_current: tuple[str, ...]
     rows: tuple[int, int]
     sources: tuple[str, str]
+    by: str | None = None
+    segments: tuple[Segment, ...] = ()
+    segments_only: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    out_of_contract: float = math.nan
+    learned: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+    notes: tuple[str, ...] = ()
+    profiles: tuple[Profile, Profile] | None = field(
+        default=None, repr=False, compare=False, hash=False
+    )
 
     def __getitem__(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -210,15 +251,37 @@ class Comparison:
 
     @property
     def verdict(self) -> Verdict:
-        """The worst column verdict; at least ``watch`` when a column is on one side only."""
+        """The worst column (and segment) verdict; at least ``watch`` when a column or a
+        segment is on one side only."""
         worst = max((VERDICTS.index(c.verdict) for c in self.columns), default=0)
-        if self.only_in_baseline or self.only_in_current:
+        worst = max([worst, *(VERDICTS.index(s.comparison.verdict) for s in self.segments)])
+        if self.only_in_baseline or self.only_in_current or any(self.segments_only):
             worst = max(worst, 1)
         return VERDICTS[worst]
 
     def alerts(self) -> list[str]:
-        """Names of the columns whose verdict is ``alert``."""
+        """Names of the columns whose verdict is ``alert`` (on the whole table)."""
         return [c.name for c in self.columns if c.verdict == "alert"]
+
+    def segment(self, level: str) -> Comparison:
+        """The comparison of one segment (a level of :attr:`by`, as text)."""
+        for s in self.segments:
+            if s.level == level:
+                return s.comparison
+        known = ", ".join(s.level for s in self.segments) or "none"
+        raise KeyError(f"no segment {level!r} in this comparison; segments are: {known}")
+
+    def segment_alerts(self) -> list[tuple[str, str]]:
+        """``(segment, column)`` of every column that alerts within a segment."""
+        return [(s.level, c) for s in self.segments for c in s.comparison.alerts()]
+
+    def rollup(self) -> dict[str, dict[str, Verdict]]:
+        """Verdicts by column, then by segment (``"*"`` for the whole table)."""
+        out: dict[str, dict[str, Verdict]] = {c.name: {"*": c.verdict} for c in self.columns}
+        for s in self.segments:
+            for c in s.comparison.columns:
+                out.setdefault(c.name, {})[s.level] = c.verdict
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping with stable keys: floats as numbers, ``nan`` as ``None``."""
@@ -230,11 +293,30 @@ class Comparison:
             "columns": [c.to_dict() for c in self.columns],
             "only_in_baseline": list(self.only_in_baseline),
             "only_in_current": list(self.only_in_current),
+            "out_of_contract": _num(self.out_of_contract),
+            "learned": {c: {m: _num(v) for m, v in ms.items()} for c, ms in self.learned.items()},
+            "notes": list(self.notes),
+            "segments": None
+            if self.by is None
+            else {
+                "by": self.by,
+                "only_in_baseline": list(self.segments_only[0]),
+                "only_in_current": list(self.segments_only[1]),
+                "levels": [{"level": s.level, **s.comparison.to_dict()} for s in self.segments],
+            },
         }
 
     def to_json(self) -> str:
         """:meth:`to_dict` as strict JSON (no ``NaN`` tokens), indented."""
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One level of the segment column, compared on its own rows."""
+
+    level: str
+    comparison: Comparison
 
 
 # ----------------------------------------------------------------------------- judging
@@ -266,11 +348,17 @@ def _judge_all(
     rows: tuple[int, int],
     limits: Mapping[str, Threshold],
     alpha: float,
+    out_of_contract: float = math.nan,
 ) -> tuple[Verdict, tuple[str, ...]]:
     change = abs(nulls.change)
     shown = f"changed by {nulls.change:+.3f}, beyond ±"
     small = min(rows) < SMALL_SAMPLE
     judged = [_judge("null_rate", change, shown, limits["null_rate"], nulls.pvalue, small, alpha)]
+    # A broken rule is a fact about the rows, not an estimate: no sketch error, no test.
+    shown = f"{out_of_contract:.2%} of current rows break the contract, above "
+    judged.append(
+        _judge("out_of_contract", out_of_contract, shown, limits["out_of_contract"], 0, False, 1)
+    )
     if d is not None:
         small = min(d.values) < SMALL_SAMPLE
         for name, est in (("psi", d.psi), ("js", d.js), ("ks", d.ks)):
@@ -343,11 +431,13 @@ def column_drift(
     limits: Mapping[str, Threshold],
     *,
     alpha: float = ALPHA / 2,
+    out_of_contract: float = math.nan,
 ) -> ColumnDrift:
     """Compare one column's baseline summary ``a`` with its current summary ``b``.
 
     ``alpha`` is the significance level each of the column's two small-sample tests (its
-    distribution and its null rate) must reach.
+    distribution and its null rate) must reach; ``out_of_contract`` the share of current
+    rows breaking the contract on this column (``nan``: not known).
     """
     ka, kb = _kind(a), _kind(b)
     rows = (a.count, b.count)
@@ -356,7 +446,7 @@ def column_drift(
     common: dict[str, Any] = {
         "name": name, "rows": rows, "null_rate": (nulls.baseline, nulls.current),
         "null_rate_change": nulls.change, "null_pvalue": nulls.pvalue,
-        "thresholds": dict(limits),
+        "thresholds": dict(limits), "out_of_contract": out_of_contract,
     }  # fmt: skip
     if not _kinds_agree(a, b, ka, kb):
         what_a = f"{ka} ({a.arrow_type})"
@@ -373,7 +463,7 @@ def column_drift(
     d = _distances(a, b, kind)
     if d is not None and d.ks is not None:
         _check_bounds(name, d, a, b, limits["ks"])
-    verdict, reasons = _judge_all(d, nulls, rows, limits, alpha)
+    verdict, reasons = _judge_all(d, nulls, rows, limits, alpha, out_of_contract)
     note = _note(kind, d)
     if d is None:
         return ColumnDrift(
@@ -404,46 +494,18 @@ def _note(kind: str, d: drift.Distances | None) -> str:
 # ----------------------------------------------------------------------------- compare
 
 
-def _looks_like_profile(source: object) -> bool:
-    if not isinstance(source, str | os.PathLike):
-        return False
-    path = Path(source)
-    if path.suffix == ".profile":
-        return True
-    from suture.bundle import PROFILE
-
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError:
-        return False
-    return PROFILE.magic is not None and head == PROFILE.magic
-
-
-def _as_profile(source: object, options: Mapping[str, int] | None) -> Profile:
-    if isinstance(source, Profile):
-        return source
-    if _looks_like_profile(source):
-        return Profile.load(source)  # type: ignore[arg-type]
-    from suture.profile import profile
-
-    sizes = dict(options or {})
-    return profile(source, k=sizes.get("k", DEFAULT_K), lg_k=sizes.get("lg_k", DEFAULT_LG_K),
-                   lg_max_map=sizes.get("lg_max_map", DEFAULT_LG_MAX_MAP))  # fmt: skip
-
-
-def _sides(baseline: object, current: object) -> tuple[Profile, Profile]:
-    """Both sides as profiles; data is profiled with the other side's sketch sizes."""
-    a = baseline if isinstance(baseline, Profile) else None
-    b = current if isinstance(current, Profile) else None
-    if a is None and _looks_like_profile(baseline):
-        a = _as_profile(baseline, None)
-    if b is None and _looks_like_profile(current):
-        b = _as_profile(current, None)
+def _sides(baseline: object, current: object, by: str | None, contract: Any) -> tuple[Side, Side]:
+    """Both sides; data is profiled with the other side's sketch sizes (a profile's)."""
+    a_profile = isinstance(baseline, Profile) or is_profile_path(baseline)
+    b_profile = isinstance(current, Profile) or is_profile_path(current)
+    a = measure(baseline, by=by, role="the baseline") if a_profile else None
+    b = measure(current, by=by, contract=contract, role="the current side") if b_profile else None
     if a is None:
-        a = _as_profile(baseline, b.aggregator.options if b is not None else None)
+        options = b.profile.aggregator.options if b is not None else None
+        a = measure(baseline, options=options, by=by, role="the baseline")
     if b is None:
-        b = _as_profile(current, a.aggregator.options)
+        b = measure(current, options=a.profile.aggregator.options, by=by, contract=contract,
+                    role="the current side")  # fmt: skip
     return a, b
 
 
@@ -473,12 +535,151 @@ def _chosen(a: Profile, b: Profile, columns: Sequence[str] | None) -> list[str]:
     return [name for name in shared if name in set(columns)]
 
 
+def _contract(schema: object) -> Any:
+    """``schema`` as a :class:`~suture.schema.Schema` (a path is loaded), or ``None``."""
+    if schema is None:
+        return None
+    from suture.schema.contract import Schema
+
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, str | os.PathLike):
+        return Schema.load(os.fspath(schema))
+    raise ConfigError(
+        f"schema must be a suture Schema or the path of a contract file, got "
+        f"{type(schema).__name__}"
+    )
+
+
+def _contract_thresholds(contract: Any, names: Sequence[str]) -> dict[str, dict[str, Threshold]]:
+    drift_spec: Mapping[str, Mapping[str, tuple[float, float]]] = {}
+    if contract is not None:
+        drift_spec = contract.drift
+    return {
+        name: {**DEFAULT_THRESHOLDS, **{m: Threshold(*wa) for m, wa in drift_spec[name].items()}}
+        if name in drift_spec
+        else dict(DEFAULT_THRESHOLDS)
+        for name in names
+    }
+
+
+def _moves(a: ColumnSummary, b: ColumnSummary) -> dict[str, float]:
+    """How far one column moved between two reference windows, metric by metric."""
+    kind = _kind(a)
+    nulls = drift.null_rates(a.count, a.nulls, b.count, b.nulls)
+    out = {"null_rate": abs(nulls.change)}
+    if not _kinds_agree(a, b, kind, _kind(b)):
+        return out
+    d = _distances(a, b, kind)
+    if d is not None:
+        out.update(psi=d.psi.value, js=d.js.value)
+        if d.ks is not None:
+            out["ks"] = d.ks.value
+    return out
+
+
+def learn_moves(references: Sequence[Profile], names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per column and metric, the largest distance between two of the reference windows.
+
+    Every pair of windows is compared (their metric values, not the bounds); a metric no
+    pair could compute is left out.
+    """
+    learned: dict[str, dict[str, float]] = {}
+    for name in names:
+        moves: dict[str, float] = {}
+        for i, ref_i in enumerate(references):
+            for ref_j in references[i + 1 :]:
+                for metric, value in _moves(ref_i[name], ref_j[name]).items():
+                    if math.isfinite(value):
+                        moves[metric] = max(moves.get(metric, 0.0), value)
+        learned[name] = moves
+    return learned
+
+
+def _references(
+    references: Sequence[object], names: Sequence[str], options: Mapping[str, int]
+) -> list[Profile]:
+    if isinstance(references, str | os.PathLike | Profile) or not isinstance(references, Sequence):
+        raise ConfigError(
+            f"references must be a list of reference windows, got {type(references).__name__}"
+        )
+    if len(references) < 2:
+        raise ConfigError(
+            f"learning tolerances needs at least two reference windows, got "
+            f"{len(references)}; pass --reference once per window (for example one per week)"
+        )
+    profiles = [measure(r, options=options, role=f"reference window {i + 1}").profile
+                for i, r in enumerate(references)]  # fmt: skip
+    for i, p in enumerate(profiles):
+        missing = [n for n in names if n not in p]
+        if missing:
+            raise IncompatibleMergeError(
+                f"reference window {i + 1} ({p.metadata.get('source', '')}) has no column "
+                f"{missing[0]!r}; every reference window must hold the compared columns"
+            )
+    return profiles
+
+
+def _out_of_contract(side: Side, names: Sequence[str]) -> tuple[dict[str, float], float]:
+    summary = side.validation
+    if summary is None or summary.rows == 0:
+        return {}, math.nan
+    per: dict[str, int] = {}
+    for (column, _), count in summary.counts.items():
+        per[column] = per.get(column, 0) + count
+    rates = {n: min(1.0, per.get(n, 0) / summary.rows) for n in names}
+    return rates, summary.quarantined / summary.rows
+
+
+def _columns(
+    a: Profile,
+    b: Profile,
+    names: Sequence[str],
+    limits: Mapping[str, Mapping[str, Threshold]],
+    alpha: float,
+    out_of_contract: Mapping[str, float],
+) -> tuple[ColumnDrift, ...]:
+    return tuple(
+        column_drift(n, a[n], b[n], limits[n], alpha=alpha,
+                     out_of_contract=out_of_contract.get(n, math.nan))
+        for n in names
+    )  # fmt: skip
+
+
+def _segment(
+    a: Profile, b: Profile, name: str, names: Sequence[str],
+    limits: Mapping[str, Mapping[str, Threshold]], alpha: float,
+) -> Comparison:  # fmt: skip
+    results = _columns(a, b, names, limits, alpha, {})
+    return Comparison(
+        results, (), (), (a.row_count, b.row_count), (name, name), profiles=(a, b)
+    )  # fmt: skip
+
+
+def _segments(
+    a: Side, b: Side, by: str, names: Sequence[str],
+    limits: Mapping[str, Mapping[str, Threshold]], alpha: float,
+) -> tuple[tuple[Segment, ...], tuple[tuple[str, ...], tuple[str, ...]]]:  # fmt: skip
+    sa, sb = a.segments or {}, b.segments or {}
+    inner = [n for n in names if n != by]
+    segments = tuple(
+        Segment(level, _segment(sa[level], sb[level], f"{by}={level}", inner, limits, alpha))
+        for level in sa
+        if level in sb
+    )
+    only = (tuple(x for x in sa if x not in sb), tuple(x for x in sb if x not in sa))
+    return segments, only
+
+
 def compare(
     baseline: object,
     current: object,
     *,
     thresholds: Mapping[str, Any] | None = None,
     columns: Sequence[str] | None = None,
+    by: str | None = None,
+    schema: object = None,
+    references: Sequence[object] | None = None,
 ) -> Comparison:
     """Compare the current side with the baseline, column by column.
 
@@ -490,9 +691,19 @@ def compare(
         or the defaults when both are data).
     thresholds : mapping, optional
         Per-column thresholds, ``"*"`` for every column (see :func:`resolve_thresholds`);
-        defaults :data:`DEFAULT_THRESHOLDS`.
+        they override the contract's and the learned ones.  Defaults
+        :data:`DEFAULT_THRESHOLDS`.
     columns : sequence of str, optional
         Compare only these shared columns (default: every shared column).
+    by : str, optional
+        A string or boolean column: also compare each of its levels on its own rows (both
+        sides must be data, read once each).
+    schema : Schema or path, optional
+        A contract: its columns' ``drift`` thresholds, and the share of the current
+        side's rows that break it (when the current side is data).
+    references : sequence of Profile, path or data, optional
+        Two or more baseline windows (weeks when nothing was wrong): each column's
+        thresholds widen to the largest distance seen between two of them.
 
     Returns
     -------
@@ -504,7 +715,10 @@ def compare(
         When the two sides share no column, or a column's quantile sketches are too small
         for its KS bound to be narrower than the KS watch threshold.
     ConfigError
-        For nonsense thresholds or unknown columns.
+        For nonsense thresholds, unknown columns, a ``by`` column that is not categorical
+        (or a profile side with ``by``), or fewer than two references.
+    SchemaError
+        For a damaged contract or current data without a column the contract requires.
     CorruptStateError, SourceError
         For a damaged profile or unreadable data.
 
@@ -514,20 +728,41 @@ def compare(
     error, so it stays valid; only when the combined KS bound is wider than the watch
     threshold is the comparison refused, since no verdict could then be trusted.
 
+    The small-sample guard's level :data:`ALPHA` is shared by every test of the
+    comparison: two per column, on the whole table and in each segment (Bonferroni), so
+    that the chance of any false alarm on small samples stays below :data:`ALPHA`.
+
     Examples
     --------
     >>> result = suture.compare("train.profile", "today.parquet")  # doctest: +SKIP
     >>> result.verdict, result["price"].ks                        # doctest: +SKIP
     """
-    a, b = _sides(baseline, current)
+    contract = _contract(schema)
+    side_a, side_b = _sides(baseline, current, by, contract)
+    a, b = side_a.profile, side_b.profile
     names = _chosen(a, b, columns)
-    limits = resolve_thresholds(thresholds, names)
-    # Bonferroni: two tests per column share ALPHA, so that with many columns the chance
-    # of any false alarm on small samples stays below ALPHA.
-    alpha = ALPHA / (2 * len(names))
-    results = tuple(column_drift(n, a[n], b[n], limits[n], alpha=alpha) for n in names)
+    base = _contract_thresholds(contract, names)
+    learned: dict[str, dict[str, float]] = {}
+    if references is not None:
+        learned = learn_moves(_references(references, names, a.aggregator.options), names)
+        base = {n: learned_thresholds(base[n], learned[n]) for n in names}
+    limits = resolve_thresholds(thresholds, names, base=base)
+    shared_levels = [x for x in side_a.segments or {} if x in (side_b.segments or {})]
+    alpha = ALPHA / (2 * len(names) * (1 + len(shared_levels)))
+    rates, share = _out_of_contract(side_b, names)
+    results = _columns(a, b, names, limits, alpha, rates)
+    segments, only_levels = (
+        _segments(side_a, side_b, by, names, limits, alpha) if by is not None else ((), ((), ()))
+    )
     keep = set(columns) if columns is not None else None
     only_a = tuple(n for n in a if n not in b and (keep is None or n in keep))
     only_b = tuple(n for n in b if n not in a and (keep is None or n in keep))
     sources = (str(a.metadata.get("source", "")), str(b.metadata.get("source", "")))
-    return Comparison(results, only_a, only_b, (a.row_count, b.row_count), sources)
+    notes: tuple[str, ...] = ()
+    if contract is not None and not side_b.is_data:
+        notes = ("the current side is a profile: the out-of-contract rate needs its data",)
+    return Comparison(
+        results, only_a, only_b, (a.row_count, b.row_count), sources, by=by,
+        segments=segments, segments_only=only_levels, out_of_contract=share,
+        learned=learned, notes=notes, profiles=(a, b),
+    )  # fmt: skip

@@ -15,6 +15,8 @@ __all__ = ["MAX_SHOWN", "render_comparison"]
 
 #: How many new or vanished levels the terminal names per column.
 MAX_SHOWN = 8
+#: How many segments that are not all ok the roll-up table shows.
+MAX_SEGMENTS = 12
 
 _STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
 
@@ -74,6 +76,9 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     table.add_column("verdict", no_wrap=True, min_width=7)
     for header in ("PSI", "KS", "JS", "null Δ"):
         table.add_column(header, justify="right", no_wrap=True)
+    contract = any(math.isfinite(c.out_of_contract) for c in comparison.columns)
+    if contract:
+        table.add_column("broken", justify="right", no_wrap=True)
     # On a narrow terminal the kind, then the level counts (listed below too) give way.
     extra = [("levels", _levels_cell), ("kind", _kind_cell)][: _extra_columns(out.width)]
     for header, _ in extra:
@@ -83,9 +88,10 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         if math.isfinite(c.ks.value) and c.ks_error > 0:
             ks += f"±{c.ks_error:.3f}"
         change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
+        broken = [_share(c.out_of_contract)] if contract else []
         table.add_row(
             Text(c.name), Text(c.verdict, style=_STYLE[c.verdict]), _fmt(c.psi.value), ks,
-            _fmt(c.js.value), change, *(Text(cell(c)) for _, cell in extra),
+            _fmt(c.js.value), change, *broken, *(Text(cell(c)) for _, cell in extra),
         )  # fmt: skip
     out.print(table)
     for c in comparison.columns:
@@ -100,7 +106,46 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
                         ("current side", comparison.only_in_current)):  # fmt: skip
         if names:
             out.print(Text(f"only in the {side}: {', '.join(names)}", style="yellow"))
+    if math.isfinite(comparison.out_of_contract):
+        share = _share(comparison.out_of_contract)
+        out.print(Text(f"rows breaking the contract: {share} of the current side"))
+    for note in comparison.notes:
+        out.print(Text(f"note: {note}", style="yellow"))
+    if comparison.by is not None:
+        _render_segments(comparison, out)
     out.print(Text(f"verdict: {comparison.verdict}", style=_STYLE[comparison.verdict]))
+
+
+def _share(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.2%}"
+
+
+def _render_segments(comparison: Comparison, out: Console) -> None:
+    """The roll-up: one row per column, one cell per segment that is not all ok."""
+    shown = [s for s in comparison.segments if s.comparison.verdict != "ok"][:MAX_SEGMENTS]
+    quiet = len(comparison.segments) - len(shown)
+    by = comparison.by
+    out.print(Text(f"segments by {by}: {len(comparison.segments)} compared, {quiet} all ok"))
+    for side, levels in zip(("baseline", "current side"), comparison.segments_only, strict=True):
+        if levels:
+            out.print(Text(f"  {by} only in the {side}: {', '.join(levels)}", style="yellow"))
+    if not shown:
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("column", overflow="fold")
+    for s in shown:
+        table.add_column(Text(s.level), overflow="fold")
+    roll = comparison.rollup()
+    for name, cells in roll.items():
+        if name == by:
+            continue
+        verdicts = [cells.get(s.level, "ok") for s in shown]
+        table.add_row(Text(name), *(Text(v, style=_STYLE[v]) for v in verdicts))
+    out.print(table)
+    for s in shown:
+        for c in s.comparison.columns:
+            for reason in c.reasons:
+                out.print(Text(f"  {by}={s.level} {c.name}: {reason}"))
 
 
 def _title(comparison: Comparison) -> str:

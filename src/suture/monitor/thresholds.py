@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: The metrics that have thresholds, in the order they are reported.
-METRICS = ("psi", "ks", "js", "null_rate")
+METRICS = ("psi", "ks", "js", "null_rate", "out_of_contract")
 #: The key of ``thresholds`` that sets the defaults of every column.
 ALL_COLUMNS = "*"
 
@@ -34,14 +34,16 @@ class Threshold:
 
 
 #: The default thresholds: PSI 0.1/0.25 (the industry's rule of thumb), KS and
-#: Jensen–Shannon 0.1/0.2, null rate 0.05/0.1 (absolute change).
+#: Jensen–Shannon 0.1/0.2, null rate 0.05/0.1 (absolute change), and the share of the
+#: current rows that break the contract 0.001/0.01 (with ``schema=`` only).
 DEFAULT_THRESHOLDS: Mapping[str, Threshold] = {
     "psi": Threshold(0.1, 0.25),
     "ks": Threshold(0.1, 0.2),
     "js": Threshold(0.1, 0.2),
     "null_rate": Threshold(0.05, 0.1),
+    "out_of_contract": Threshold(0.001, 0.01),
 }
-_UPPER = {"psi": math.inf, "ks": 1.0, "js": 1.0, "null_rate": 1.0}
+_UPPER = {"psi": math.inf, "ks": 1.0, "js": 1.0, "null_rate": 1.0, "out_of_contract": 1.0}
 
 
 def _number(value: object, what: str) -> float:
@@ -68,7 +70,8 @@ def _one_threshold(base: Threshold, spec: object, where: str, metric: str) -> Th
         alert = _number(spec[1], f"{_pre(where)}{metric} alert")
     else:
         raise ConfigError(
-            f"{_pre(where)}{metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), got {spec!r}"
+            f"{_pre(where)}{metric} must be {{'watch': W, 'alert': A}} or a pair (W, A), "
+            f"got {spec!r}"
         )
     for name, value in (("watch", watch), ("alert", alert)):
         if not 0.0 <= value <= _UPPER[metric]:
@@ -87,7 +90,8 @@ def _metric_thresholds(
 ) -> dict[str, Threshold]:
     if not isinstance(spec, Mapping):
         raise ConfigError(
-            f"{where or 'drift'} must map metric names ({', '.join(METRICS)}) to thresholds, got {spec!r}"
+            f"{where or 'drift'} must map metric names ({', '.join(METRICS)}) to thresholds, "
+            f"got {spec!r}"
         )
     result = dict(base)
     for metric, value in spec.items():
@@ -109,7 +113,7 @@ def check_metric_thresholds(spec: object, where: str) -> dict[str, tuple[float, 
     ------
     ConfigError
         Naming ``where``, for an unknown metric, a negative threshold, a KS, JS or
-        null-rate threshold above 1, or a watch above its alert.
+        null-rate or out-of-contract threshold above 1, or a watch above its alert.
     """
     checked = _metric_thresholds(DEFAULT_THRESHOLDS, spec, where)
     named = spec if isinstance(spec, Mapping) else {}
@@ -153,8 +157,8 @@ def resolve_thresholds(
     ----------
     thresholds : mapping, optional
         ``{"*": {...}, "price": {...}}``: each value maps metric names (``psi``, ``ks``,
-        ``js``, ``null_rate``) to ``{"watch": W, "alert": A}`` (either may be left out)
-        or to a pair ``(W, A)``.  ``"*"`` applies to every column.
+        ``js``, ``null_rate``, ``out_of_contract``) to ``{"watch": W, "alert": A}``
+        (either may be left out) or to a pair ``(W, A)``.  ``"*"`` applies to every column.
     columns : iterable of str
         The columns a threshold may name.
 

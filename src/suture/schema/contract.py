@@ -47,6 +47,11 @@ class Schema:
     derived : sequence of Derived
     meta : mapping, optional
         ``source``, ``rows`` and other provenance written in ``[contract]``.
+    drift : mapping, optional
+        Per-column drift thresholds for ``suture compare``: column -> metric (``psi``,
+        ``ks``, ``js``, ``null_rate``) -> ``(watch, alert)``; a column's ``drift = {
+        psi = [0.1, 0.25] }`` in TOML.  Not rules of the data: they leave the fingerprint
+        as it is.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class Schema:
         *,
         _text: toml_io.ContractText | None = None,
         _origin: str = "the contract",
+        drift: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
     ) -> None:
         _check_specs("columns", columns, Column)
         _check_specs("derived", derived, Derived)
@@ -72,6 +78,7 @@ class Schema:
         self.compiled: dict[str, Expr] = self._compile()
         self.by_name = {c.name: c for c in self.columns}
         self._coercer: RecordCoercer | None = None
+        self.drift = _drift_thresholds(drift, self.by_name)
 
     # ------------------------------------------------------------------ construction
 
@@ -188,7 +195,9 @@ class Schema:
         parsed = toml_io.loads(text, origin)
         meta = {k: v for k, v in parsed.meta.items() if k not in ("fingerprint", "format")}
         meta["stored_fingerprint"] = parsed.meta.get("fingerprint", "")
-        return cls(parsed.columns, parsed.derived, meta, _text=parsed, _origin=origin)
+        return cls(
+            parsed.columns, parsed.derived, meta, _text=parsed, _origin=origin, drift=parsed.drift
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Schema:
@@ -236,7 +245,7 @@ class Schema:
                 if k not in ("suture_version", "stored_fingerprint")
             }
         )
-        return toml_io.dumps(self.columns, self.derived, meta)
+        return toml_io.dumps(self.columns, self.derived, meta, self.drift)
 
     def save(self, path: str | Path) -> Path:
         """Write the contract to ``path`` (conventionally ``schema.toml``) atomically.
@@ -352,6 +361,29 @@ def _check_specs(name: str, specs: Any, kind: type) -> None:
                 f"{name} must hold {kind.__name__} specs, got {type(spec).__name__} "
                 f"{spec!r:.60}; build them with suture.schema.{kind.__name__}(...)"
             )
+
+
+def _drift_thresholds(
+    drift: Mapping[str, Mapping[str, tuple[float, float]]] | None, columns: Mapping[str, Column]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per-column drift thresholds, checked (see :mod:`suture.monitor.thresholds`)."""
+    from suture.monitor.thresholds import check_metric_thresholds
+
+    if drift is None:
+        return {}
+    if not isinstance(drift, Mapping):
+        raise ConfigError(f"drift must map column names to thresholds, got {drift!r}")
+    unknown = [name for name in drift if name not in columns]
+    if unknown:
+        raise ConfigError(
+            f"drift thresholds name column {unknown[0]!r}, which the contract does not have; "
+            f"columns are: {', '.join(columns)}"
+        )
+    return {
+        name: check_metric_thresholds(spec, f"drift thresholds of column {name!r}")
+        for name, spec in drift.items()
+        if spec
+    }
 
 
 def _unit_ok(unit: str) -> bool:
