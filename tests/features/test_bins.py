@@ -113,7 +113,9 @@ def test_record_equals_batch(carat: tuple[pa.Array, Bins, suture.Profile]) -> No
 
 def test_integer_and_decimal_columns_agree() -> None:
     ints = pa.array([2**62 + 1, -5, None, 7, 2**53 + 1] * 4, pa.int64())
-    decs = pa.array([Decimal("0.1"), Decimal("312494765889.401333"), None] * 4, pa.decimal128(24, 6))
+    decs = pa.array(
+        [Decimal("0.1"), Decimal("312494765889.401333"), None] * 4, pa.decimal128(24, 6)
+    )
     for array in (ints, decs):
         bins = Bins(n_bins=3).fit(suture.profile(pa.table({"v": array}))["v"])
         x = bins.transform_array(array)

@@ -47,6 +47,14 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000, "d": 1}
+
+
+def _offset(zone: zoneinfo.ZoneInfo, utc_seconds: int) -> int:
+    """The zone's UTC offset in whole seconds at an instant."""
+    instant = _EPOCH_UTC + dt.timedelta(seconds=utc_seconds)
+    offset = instant.astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
 
 
 def _table(period: int) -> tuple[list[float], list[float]]:
@@ -182,9 +190,36 @@ class DateParts(Transform):
     def _has_times(self, points: list[float]) -> bool:
         if not points:
             return False
-        values = pa.array([round(p) for p in points], pa.int64()).cast(self.type_)
-        clock = [pc.hour(values), pc.minute(values), pc.second(values), pc.subsecond(values)]
-        return any(pc.any(pc.not_equal(c, 0)).as_py() for c in clock)
+        ticks = np.array([round(p) for p in points], dtype=np.int64)
+        per_second = _PER_SECOND[self._unit_of()]
+        seconds = self._local_seconds(ticks // per_second)
+        return bool((seconds % 86_400 != 0).any() or (ticks % per_second != 0).any())
+
+    def _unit_of(self) -> str:
+        return str(getattr(self.type_, "unit", "ms" if pa.types.is_date64(self.type_) else "d"))
+
+    def _local_seconds(self, utc: _I64) -> _I64:
+        """Wall-clock seconds since 1970 in the column's time zone, of UTC seconds.
+
+        The zone's offset is read (with :mod:`zoneinfo`, as the record path reads it) once
+        per distinct UTC hour, and once per value in an hour where the offset changes.
+        """
+        tz = getattr(self.type_, "tz", None)
+        if not tz:
+            return utc
+        zone = zoneinfo.ZoneInfo(tz)
+        hours, inverse = np.unique(utc // 3600, return_inverse=True)
+        offsets = np.empty(len(hours), dtype=np.int64)
+        split = []
+        for i, h in enumerate(hours.tolist()):
+            offsets[i] = _offset(zone, h * 3600)
+            if _offset(zone, h * 3600 + 3599) != offsets[i]:
+                split.append(i)
+        local = utc + offsets[inverse]
+        for i in split:
+            rows = np.flatnonzero(inverse == i)
+            local[rows] = [s + _offset(zone, s) for s in utc[rows].tolist()]
+        return local
 
     # -- names and layout ---------------------------------------------------------------
 
@@ -218,7 +253,7 @@ class DateParts(Transform):
         self._edges = np.array(self.edges_, dtype=np.float64)
         tz = getattr(self.type_, "tz", None)
         self._zone = zoneinfo.ZoneInfo(tz) if tz else None
-        self._unit = getattr(self.type_, "unit", "ms" if pa.types.is_date64(self.type_) else "d")
+        self._unit = self._unit_of()
 
     # -- batch path ---------------------------------------------------------------------
 
@@ -234,14 +269,19 @@ class DateParts(Transform):
         nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         physical = pa.int32() if pa.types.is_date32(self.type_) else pa.int64()
         raw = pc.fill_null(array.view(physical), 0).to_numpy(zero_copy_only=False)
-        ticks = np.asarray(raw, dtype=np.int64).astype(np.float64)
-        filled = pc.fill_null(array, pa.scalar(0, physical).cast(self.type_))
-        functions = {"hour": pc.hour, "dow": pc.day_of_week, "month": pc.month}
-        parts = {}
-        for part in self.parts_:
-            values = functions[part](filled).to_numpy(zero_copy_only=False)
-            parts[part] = np.asarray(values, dtype=np.int64) - _OFFSET[part]
-        return parts, ticks, nulls
+        ints = np.asarray(raw, dtype=np.int64)
+        if self._unit == "d":
+            days = ints
+            seconds = days * 86_400
+        else:
+            seconds = self._local_seconds(ints // _PER_SECOND[self._unit])
+            days = seconds // 86_400
+        parts = {
+            "hour": seconds // 3600 % 24,
+            "dow": (days + 3) % 7,  # 1970-01-01 was a Thursday; Monday is 0
+            "month": days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12,
+        }
+        return {p: parts[p] for p in self.parts_}, ints.astype(np.float64), nulls
 
     def transform_array(self, array: pa.Array) -> _F64:
         self._fitted()
@@ -287,6 +327,10 @@ class DateParts(Transform):
                     "type",
                 )
             day = value.toordinal() - _EPOCH_DAY
+            if self._unit != "d" and isinstance(value, dt.datetime) and day < 0:
+                # Arrow makes a datetime milliseconds, then days rounded toward zero
+                clock_ms = (value.hour * 60 + value.minute) * 60_000 + value.second * 1000
+                day += bool(clock_ms + value.microsecond // 1000)
             clock = _EPOCH + dt.timedelta(days=day)
             return (day if self._unit == "d" else day * 86_400_000), clock
         if not isinstance(value, dt.datetime):
