@@ -165,10 +165,12 @@ def _candidates(bundle: ModelBundle) -> str:
     others = [n for n in _metric_names(candidates) if n != primary]
     baseline = next((c for c in candidates if c.get("kind") in BASELINE_KINDS), None)
     base_value = _value(baseline, "holdout", primary) if baseline else None
+    yardstick = next((c for c in candidates if c.get("kind") in YARDSTICK_KINDS), None)
+    yard_value = _value(yardstick, "holdout", primary) if yardstick else None
     head = (
         '<tr><th>candidate</th><th>kind</th><th class="n">complexity</th>'
         f'<th class="n">cv {esc(primary)}</th><th class="n">holdout {esc(primary)}</th>'
-        f'<th class="n">vs baseline</th>'
+        '<th class="n">vs baseline</th><th class="n">vs yardstick</th>'
         + "".join(f'<th class="n">holdout {esc(n)}</th>' for n in others)
         + "</tr>"
     )
@@ -185,7 +187,9 @@ def _candidates(bundle: ModelBundle) -> str:
             tags += '<span class="tag">chosen</span>'
         cv = (c.get("cv") or {}).get("metrics", {})
         ho = (c.get("holdout") or {}).get("metrics", {})
-        lift = _lift(_value(c, "holdout", primary), base_value, ho.get(primary, {}))
+        mine = _value(c, "holdout", primary)
+        lift = _lift(mine, base_value, ho.get(primary, {}))
+        lift += _lift(mine, yard_value, ho.get(primary, {}))
         klass = ' class="winner"' if name == bundle.winner else ""
         rows.append(
             f"<tr{klass}><td>{esc(name)}{tags}</td><td>{esc(kind)}</td>"
@@ -206,7 +210,8 @@ def _candidates(bundle: ModelBundle) -> str:
         '<p class="note">Simplest first. Intervals are 95% (bootstrap on the holdout; the '
         "spread of the folds in cross-validation). The chosen model is the simplest whose "
         f"cross-validated {esc(primary)} is within the tolerance of the best.{tolerance} "
-        f"“vs baseline” is the holdout {esc(primary)} minus the baseline's.</p></section>"
+        f"“vs baseline” and “vs yardstick” are the holdout {esc(primary)} minus the baseline's "
+        "and the yardstick's (LightGBM's), when they were fitted.</p></section>"
     )
 
 
@@ -339,7 +344,7 @@ def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: An
                 "(clipped outside)"
             )
         elif "=" in feature:
-            where = "when the input is this level (against none of its levels)"
+            where = "when the input is this level"
         out.append(
             f"<tr><td>{esc(column)}</td><td>{esc(feature)}</td>"
             f'<td class="n">{esc(_coef_text(coef))}</td><td class="n">{esc(per_unit)}</td>'
