@@ -132,6 +132,7 @@ def train_result(
     *,
     positive: str | None = None,
     winner: str | None = None,
+    calibration: str | None = None,
 ) -> TrainResult:
     """A TrainResult of real parts: profile, contract, pipeline, fitted models, metrics."""
     contract = Schema.infer(suture.profile(table))
@@ -161,6 +162,13 @@ def train_result(
         Sensitivity(c, 1.5 + i, 0.01 * (i + 1), "exact") for i, c in enumerate(pipeline.columns_)
     ]
     chosen = winner or candidates[-1].name
+    calibrator = None
+    if calibration is not None:
+        from suture.models.calibrate import fit_calibrator
+
+        best = next(c for c in candidates if c.name == chosen)
+        scores = best.model.decision_function(X[~train])
+        calibrator = fit_calibrator(task, scores, y[~train], method=calibration)  # type: ignore[arg-type]
     return TrainResult(
         task=task,
         contract=contract,
@@ -168,7 +176,7 @@ def train_result(
         decisions=decisions,
         candidates=candidates,
         winner=chosen,
-        calibrator=None,
+        calibrator=calibrator,
         sensitivity=sensitivity,
         tolerance=0.005,
         given_up=f"{chosen} is the best candidate; nothing was given up",
@@ -208,6 +216,18 @@ def iris_bundle() -> ModelBundle:
     from suture.models.linear import Logistic
 
     result = train_result(iris_table(), "species", [("logistic", Logistic(alpha=1.0))])
+    return ModelBundle.from_result(result, created="2026-01-01T00:00:00+00:00")
+
+
+@functools.cache
+def calibrated_bundle(method: str) -> ModelBundle:
+    """ISLR Default with a ``platt`` or ``isotonic`` calibrator, or iris with ``temperature``."""
+    from suture.models.linear import Logistic
+
+    table, target = (
+        (iris_table(), "species") if method == "temperature" else (default_table(), "default")
+    )
+    result = train_result(table, target, [("logistic", Logistic())], calibration=method)
     return ModelBundle.from_result(result, created="2026-01-01T00:00:00+00:00")
 
 
@@ -305,6 +325,17 @@ def test_regression_and_multiclass_bundles_round_trip(tmp_path: Path) -> None:
             0, 60
         )
         assert loaded.score(table).equals(bundle.score(table))
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_a_calibrator_round_trips_and_scores_alike(method: str, tmp_path: Path) -> None:
+    bundle = calibrated_bundle(method)
+    assert bundle.calibrator is not None and bundle.calibrator.kind == method
+    loaded = ModelBundle.read(bundle.write(tmp_path / "model"))
+    assert loaded.calibrator is not None
+    assert loaded.calibrator.to_dict() == bundle.calibrator.to_dict()
+    table = (iris_table() if method == "temperature" else default_table()).slice(0, 400)
+    assert loaded.score(table).equals(bundle.score(table))
 
 
 def test_a_tampered_part_is_refused_naming_it(written: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from suture.errors import ConfigError, RecordError, SchemaError
 from suture.models.score import score_source
 from tests.models.test_bundle import (
+    calibrated_bundle,
     default_bundle,
     default_table,
     diamonds_bundle,
@@ -197,6 +198,39 @@ def test_a_record_scores_exactly_as_its_row_in_a_batch(records: list[dict]) -> N
         row = next(answers)
         got = bundle.score_record(record)
         assert got == {"prediction": row["prediction"], "probability": row["probability"]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_RECORDS, min_size=1, max_size=8), st.sampled_from(["platt", "isotonic"]))
+def test_a_calibrated_record_scores_exactly_as_its_row(
+    records: list[dict],  # type: ignore[type-arg]
+    method: str,
+) -> None:
+    bundle = calibrated_bundle(method)
+    schema = pa.schema(
+        [("student", pa.string()), ("balance", pa.float64()), ("income", pa.float64())]
+    )
+    scored, quarantine = bundle.score_split(pa.Table.from_pylist(records, schema=schema))
+    bad = set(quarantine.column("__row").to_pylist())
+    rows = iter(scored.to_pylist())
+    for i, record in enumerate(records):
+        if i not in bad:
+            row = next(rows)
+            got = bundle.score_record(record)
+            assert got == {"prediction": row["prediction"], "probability": row["probability"]}
+
+
+def test_calibrated_probabilities_are_the_calibrator_of_the_link() -> None:
+    for method in ("platt", "isotonic"):
+        bundle = calibrated_bundle(method)
+        assert bundle.calibrator is not None
+        table = default_table().slice(0, 1000)
+        p = bundle.score(table).column("probability").to_numpy()
+        np.testing.assert_array_equal(p, bundle.calibrator.transform(_link(bundle, table))[:, 1])
+    iris = calibrated_bundle("temperature")
+    rows = iris.score(iris_table()).to_pylist()
+    for record, row in zip(iris_table().to_pylist(), rows, strict=True):
+        assert iris.score_record(record) == {n: row[n] for n in iris.outputs}
 
 
 def test_record_scores_equal_batch_for_regression_and_multiclass() -> None:
