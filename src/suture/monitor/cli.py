@@ -65,6 +65,7 @@ def compare_command(
     by: str | None = None,
     schema: str | Path | None = None,
     references: Sequence[str | Path] | None = None,
+    model: str | Path | None = None,
     console: Console | None = None,
 ) -> int:
     """Compare ``current`` with ``baseline``, print the table, write JSON if asked.
@@ -82,7 +83,7 @@ def compare_command(
         Compare only these columns.
     thresholds : mapping, optional
         As :func:`suture.compare` takes them (they override the contract's).
-    by, schema, references : optional
+    by, schema, references, model : optional
         As :func:`suture.compare` takes them.
     console : rich.console.Console, optional
         Where the table goes (standard output by default).
@@ -102,7 +103,7 @@ def compare_command(
             check_output(path)
     result = run_compare(
         baseline, current, thresholds=thresholds, columns=columns, by=by, schema=schema,
-        references=list(references) if references else None,
+        references=list(references) if references else None, model=model,
     )  # fmt: skip
     render_comparison(result, console)
     if json_path is not None:
@@ -157,6 +158,14 @@ def compare(
             help="A baseline window to learn tolerances from (repeat, at least twice).",
         ),
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="A binary model bundle: estimate its accuracy and AUC on the current data "
+            "before labels arrive.",
+        ),
+    ] = None,
 ) -> int:
     """Compare two tables or profiles for drift: per column PSI, KS, JS, nulls, verdict.
 
@@ -172,4 +181,5 @@ def compare(
         by=by,
         schema=schema,
         references=reference or None,
+        model=model,
     )

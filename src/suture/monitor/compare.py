@@ -225,6 +225,9 @@ class Comparison:
         What the comparison could not do (for example no contract counts for a profile).
     profiles : tuple of two Profile, or None
         The two sides' profiles (for the HTML report's distributions; not in the JSON).
+    performance : PerformanceEstimate or None
+        With ``model``: the expected accuracy and AUC on the current side from the
+        model's probabilities alone (see :mod:`suture.monitor.performance`).
     """
 
     columns: tuple[ColumnDrift, ...]
@@ -241,6 +244,7 @@ class Comparison:
     profiles: tuple[Profile, Profile] | None = field(
         default=None, repr=False, compare=False, hash=False
     )
+    performance: Any = None
 
     def __getitem__(self, name: str) -> ColumnDrift:
         for column in self.columns:
@@ -296,6 +300,7 @@ class Comparison:
             "out_of_contract": _num(self.out_of_contract),
             "learned": {c: {m: _num(v) for m, v in ms.items()} for c, ms in self.learned.items()},
             "notes": list(self.notes),
+            "performance": None if self.performance is None else self.performance.to_dict(),
             "segments": None
             if self.by is None
             else {
@@ -680,6 +685,7 @@ def compare(
     by: str | None = None,
     schema: object = None,
     references: Sequence[object] | None = None,
+    model: object = None,
 ) -> Comparison:
     """Compare the current side with the baseline, column by column.
 
@@ -704,6 +710,9 @@ def compare(
     references : sequence of Profile, path or data, optional
         Two or more baseline windows (weeks when nothing was wrong): each column's
         thresholds widen to the largest distance seen between two of them.
+    model : ModelBundle or path, optional
+        A binary model bundle: score the current side (which must be data) and estimate
+        the model's accuracy and AUC there from its probabilities alone.
 
     Returns
     -------
@@ -738,6 +747,11 @@ def compare(
     >>> result.verdict, result["price"].ks                        # doctest: +SKIP
     """
     contract = _contract(schema)
+    if model is not None and (isinstance(current, Profile) or is_profile_path(current)):
+        raise ConfigError(
+            "--model needs the current side's data to score: the current side is a saved "
+            "profile; pass the data it was profiled from"
+        )
     side_a, side_b = _sides(baseline, current, by, contract)
     a, b = side_a.profile, side_b.profile
     names = _chosen(a, b, columns)
@@ -764,5 +778,13 @@ def compare(
     return Comparison(
         results, only_a, only_b, (a.row_count, b.row_count), sources, by=by,
         segments=segments, segments_only=only_levels, out_of_contract=share,
-        learned=learned, notes=notes, profiles=(a, b),
+        learned=learned, notes=notes, profiles=(a, b), performance=_performance(model, current),
     )  # fmt: skip
+
+
+def _performance(model: object, current: object) -> Any:
+    if model is None:
+        return None
+    from suture.monitor.performance import model_performance
+
+    return model_performance(model, current)

@@ -195,6 +195,19 @@ def _segments(result: Comparison) -> str:
     )
 
 
+def _performance(result: Comparison) -> str:
+    if result.performance is None:
+        return ""
+    from suture.monitor.terminal import performance_lines
+
+    lines = performance_lines(result.performance)
+    items = "".join(f"<li>{esc(line.strip())}</li>" for line in lines[1:])
+    return (
+        f'<section id="performance"><h2>Performance before labels</h2><p>{esc(lines[0])}</p>'
+        f"<ul>{items}</ul></section>"
+    )
+
+
 def render_comparison_html(result: Comparison) -> str:
     """The comparison as one self-contained HTML page.
 
@@ -225,6 +238,7 @@ def render_comparison_html(result: Comparison) -> str:
         "<main>",
         _verdict_table(result),
         _segments(result),
+        _performance(result),
         *(_column(c, i, result.profiles) for i, c in enumerate(result.columns)),
         "<footer>Made by suture. Self-contained: no scripts, fonts or images are fetched."
         "</footer></main>",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -113,7 +114,27 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         out.print(Text(f"note: {note}", style="yellow"))
     if comparison.by is not None:
         _render_segments(comparison, out)
+    if comparison.performance is not None:
+        for line in performance_lines(comparison.performance):
+            out.print(Text(line))
     out.print(Text(f"verdict: {comparison.verdict}", style=_STYLE[comparison.verdict]))
+
+
+def performance_lines(estimate: Any) -> list[str]:
+    """The performance estimate in words: expected value, interval, drop, realized."""
+    lines = [f"performance before labels ({estimate.rows:,} scored rows, from the model's "
+             "probabilities alone):"]  # fmt: skip
+    for metric, name in (("auc", "ROC AUC"), ("accuracy", "accuracy")):
+        e = getattr(estimate, metric)
+        text = f"  {name} expected {e.value:.4f} ({e.confidence:.0%}: {e.lower:.4f}–{e.upper:.4f})"
+        reference = estimate.reference.get(metric, math.nan)
+        if math.isfinite(reference):
+            text += f", {reference:.4f} on the holdout (drop {estimate.drop(metric):+.4f})"
+        realized = estimate.realized.get(metric, math.nan)
+        if math.isfinite(realized):
+            text += f", realized {realized:.4f}"
+        lines.append(text)
+    return lines
 
 
 def _share(x: float) -> str:
