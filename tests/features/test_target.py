@@ -169,6 +169,18 @@ def test_rows_without_a_known_target_are_left_out() -> None:
     assert summary["c"].missing == 1 and summary["c"].n == 4
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [pa.array([0, 1, 1, 0, 1, 0], pa.int64()), pa.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])],
+    ids=["integers", "floats"],
+)
+def test_numeric_class_labels_match_the_task_classes_as_text(labels: pa.Array) -> None:
+    table = pa.table({"x": [1.0, 5.0, 6.0, 2.0, 4.0, 3.0], "y": labels})
+    _, summary = profile_with_target(table, Task("binary", "y", ("0", "1")))
+    assert summary.class_counts == (3, 3)
+    assert summary["x"].auc == 1.0
+
+
 def test_a_column_with_too_many_levels_keeps_no_statistics() -> None:
     rows = 3_000
     table = pa.table({"id": [f"c{i}" for i in range(rows)], "y": ["a", "b"] * (rows // 2)})

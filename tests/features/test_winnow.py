@@ -116,6 +116,7 @@ def test_identifier_constant_and_mostly_null_are_caught_with_their_numbers(
     decisions: dict[str, Decision],
 ) -> None:
     ident = decisions["customer_id"]
+    # Regression: the distinct-count estimate (5,067) was shown above the row count.
     assert (ident.reason, ident.threshold) == ("identifier", 0.95)
     assert ident.message == (
         "dropped: looks like an identifier (about 5,000 distinct values in 5,000 rows)"

@@ -51,6 +51,9 @@ __all__ = [
     "TargetAggregator",
     "TargetMoments",
     "TargetSummary",
+    "chi2_quantile",
+    "kll_items",
+    "mutual_information",
     "profile_with_target",
 ]
 
@@ -707,7 +710,7 @@ def _auc_of_masses(pos: F64, neg: F64) -> float:
     return float((pos * (below + 0.5 * neg)).sum() / (p * q))
 
 
-def _weighted_items(sketch: Kll) -> tuple[F64, F64]:
+def kll_items(sketch: Kll) -> tuple[F64, F64]:
     """The sketch's retained items and their weights (level h weighs 2**h)."""
     items = [level for level in sketch.levels if level.size]
     if not items:
@@ -922,7 +925,7 @@ def _numeric_classes(name: str, states: list[QuantileState | None], k: int) -> C
     present = sum(counts)
     if present == 0:
         return ColumnTarget(name, "numeric", 0, int(missing.sum()), counts)
-    weighted = [_weighted_items(s) for s in sketches]
+    weighted = [kll_items(s) for s in sketches]
     grid = np.unique(np.concatenate([items for items, _ in weighted]))
     mass = np.zeros((k, grid.size))
     for c, (items, weights) in enumerate(weighted):

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from suture.errors import ConfigError
-from suture.features.target import ColumnTarget, TargetSummary, _weighted_items
+from suture.features.target import ColumnTarget, TargetSummary, kll_items
 from suture.models.base import Task
 from suture.models.result import Decision
 from suture.profile import Profile
@@ -468,7 +468,7 @@ def _top_share(summary: ColumnSummary) -> tuple[float, str]:
             return 0.0, ""
         if summary.finite and summary.min == summary.max:
             return 1.0, str(summary.min)
-        items, weights = _weighted_items(sketch)
+        items, weights = kll_items(sketch)
         values, inverse = np.unique(items, return_inverse=True)
         mass = np.bincount(inverse, weights)
         top = int(np.argmax(mass))
