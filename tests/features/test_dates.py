@@ -58,7 +58,7 @@ def profile(table: pa.Table) -> suture.Profile:
 
 
 def _record(t: DateParts, value: Any) -> list[float]:
-    out = [7.0] * t.n_features_
+    out = [0.0] * t.n_features_
     t.transform_value(value, out, 0)
     return out
 

@@ -77,8 +77,8 @@ class Bins(Transform):
         the first bin is everything below ``edges_[0]`` and the last everything from
         ``edges_[-1]`` on, so a value beyond the profile's range (``±inf`` included) falls
         in an end bin.
-    low_ : float
-        The profile's minimum (a value inside the first bin).
+    low_, high_ : float
+        The profile's minimum (a value inside the first bin) and maximum.
     quartiles_ : tuple of float
         The profile's quartiles (0.25, 0.5, 0.75).
     indicator_ : bool
@@ -107,6 +107,7 @@ class Bins(Transform):
     _params = ("n_bins",)
     edges_: list[float]
     low_: float
+    high_: float
     quartiles_: tuple[float, float, float]
     indicator_: bool
 
@@ -127,10 +128,10 @@ class Bins(Transform):
         summary = needs_number("Bins", summary)
         self.column_ = summary.name
         if summary.finite:
-            self.low_ = float(summary.min)
+            self.low_, self.high_ = float(summary.min), float(summary.max)
             self.edges_ = quantile_edges(summary.quantile, self.low_, n)
         else:
-            self.low_, self.edges_ = 0.0, []
+            self.low_, self.high_, self.edges_ = 0.0, 0.0, []
         self.quartiles_ = quartiles(summary)
         self.indicator_ = summary.nulls + summary.nans > 0
         self._compile()
@@ -162,9 +163,7 @@ class Bins(Transform):
         return out
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        x = record_number(value, self.column_)
-        width = len(self.feature_names_)
-        out[start : start + width] = [0.0] * width
+        x = value if type(value) is float else record_number(value, self.column_)
         if x != x:
             if self.indicator_:
                 out[start + self._missing] = 1.0
@@ -179,6 +178,7 @@ class Bins(Transform):
         return {
             "edges": [_hex(e) for e in self.edges_],
             "low": _hex(self.low_),
+            "high": _hex(self.high_),
             "quartiles": [_hex(q) for q in self.quartiles_],
             "indicator": self.indicator_,
         }
@@ -191,7 +191,7 @@ class Bins(Transform):
         self.edges_ = [_unhex(e, where) for e in edges]
         if any(not a < b for a, b in itertools.pairwise(self.edges_)):
             raise CorruptStateError(f"{where}: edges must increase, got {self.edges_!r}")
-        self.low_ = _unhex(state["low"], where)
+        self.low_, self.high_ = _unhex(state["low"], where), _unhex(state["high"], where)
         self.quartiles_ = _read_quartiles(state, where)
         self.indicator_ = bool(state["indicator"])
         self._compile()

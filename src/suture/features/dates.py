@@ -351,13 +351,12 @@ class DateParts(Transform):
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
         width = len(self.feature_names_)
         if value is None:
-            fill = math.nan if self.encoding == "raw" else 0.0
-            out[start : start + width] = [fill] * width
+            if self.encoding == "raw":
+                out[start : start + width] = [math.nan] * width
             if self.indicator_ and self.encoding != "raw":
                 out[start + self._width] = 1.0
             return
         ticks, clock = self._record_ticks(value)
-        out[start : start + width] = [0.0] * width
         codes = {"hour": clock.hour, "dow": clock.weekday(), "month": clock.month - 1}
         for part in self.parts_:
             s, code = start + self._starts[part], codes[part]

@@ -29,6 +29,8 @@ _POLY = 0x100000001B3
 _GOLDEN = 0x9E3779B97F4A7C15
 _F1 = 0xFF51AFD7ED558CCD
 _F2 = 0xC4CEB9FE1A85EC53
+#: How many strings' keys the record path remembers (per column).
+MEMO = 4096
 
 
 def string_key(text: str) -> int:
@@ -116,6 +118,7 @@ class Hashing(Transform):
         return self
 
     def _compile(self) -> None:
+        self._keys: dict[str, int] = {}  # a memo of the record path's keys
         names = [f"{self.column_}=<hash {i}>" for i in range(self.n_buckets)]
         self.feature_names_ = names + [f"{self.column_}={MISSING}"] * self.indicator_
 
@@ -145,8 +148,6 @@ class Hashing(Transform):
         return out[:, :width]
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        width = len(self.feature_names_)
-        out[start : start + width] = [0.0] * width
         if value is None:
             if self.indicator_:
                 out[start + self.n_buckets] = 1.0
@@ -157,7 +158,11 @@ class Hashing(Transform):
                 self.column_,
                 "type",
             )
-        k = string_key(value)
+        k = self._keys.get(value)
+        if k is None:
+            k = string_key(value)
+            if len(self._keys) < MEMO:
+                self._keys[value] = k
         out[start + k % self.n_buckets] = -1.0 if k >> 63 else 1.0
 
     def critical_values(self) -> list[Any]:

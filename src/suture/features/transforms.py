@@ -69,16 +69,22 @@ def record_number(value: Any, column: str) -> float:
     RecordError
         For a value that is not a number (booleans included).
     """
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
     if value is None:
         return math.nan
-    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:  # an int beyond float range: clipped like ±inf
-            return math.inf if isinstance(value, int) and value > 0 else -math.inf
-    raise RecordError(
-        f"column {column!r}: expected a number or None, got {value!r}", column, "type"
-    )
+    if kind is not int and (kind is bool or not isinstance(value, _NUMBERS)):
+        raise RecordError(
+            f"column {column!r}: expected a number or None, got {value!r}", column, "type"
+        )
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range: clipped like ±inf
+        return math.inf if value > 0 else -math.inf
+
+
+_NUMBERS = (numbers.Real, Decimal)
 
 
 def array_numbers(array: pa.Array, column: str) -> _F64:
@@ -204,7 +210,11 @@ class Transform:
         raise NotImplementedError
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        """Write the features of one value into ``out[start : start + n_features_]``."""
+        """Write the features of one value into ``out[start : start + n_features_]``.
+
+        The slice is zero on entry (the pipeline hands every record a fresh list of
+        zeros), so a transform writes only its nonzero features.
+        """
         raise NotImplementedError  # pragma: no cover - abstract
 
     def critical_values(self) -> list[Any]:  # pragma: no cover - abstract
@@ -372,9 +382,8 @@ class Standardize(Transform):
         return np.column_stack([z, missing.astype(np.float64)])
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        x = record_number(value, self.column_)
+        x = value if type(value) is float else record_number(value, self.column_)
         if x != x:
-            out[start] = 0.0
             if self.indicator_:
                 out[start + 1] = 1.0
             return
@@ -385,8 +394,6 @@ class Standardize(Transform):
         if self.log_:
             x = math.log1p(x)
         out[start] = (x - self.mean_) / self.scale_
-        if self.indicator_:
-            out[start + 1] = 0.0
 
     def critical_values(self) -> list[Any]:
         """Inputs attaining the ends of the feature's range: the clip bounds, and None."""
@@ -487,7 +494,7 @@ class Clip(Transform):
         return np.clip(x, self.low_, self.high_).reshape(-1, 1)
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        x = record_number(value, self.column_)
+        x = value if type(value) is float else record_number(value, self.column_)
         if x < self.low_:
             x = self.low_
         elif x > self.high_:
@@ -659,8 +666,6 @@ class OneHot(Transform):
         return out
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
-        width = len(self.feature_names_)
-        out[start : start + width] = [0.0] * width
         level = self._record_level(value)
         out[start + (self._null if level is None else level)] = 1.0
 
