@@ -281,3 +281,18 @@ def test_isotonic_calibration_of_naive_bayes_lowers_holdout_ece() -> None:
     raw, fixed, kind = _holdout_ece(_churn(), NaiveBayes(), "isotonic")
     assert kind == "isotonic"
     assert raw > 0.05 and fixed < 0.5 * raw, (raw, fixed)
+
+
+def test_fit_calibrator_leaves_out_rows_no_fold_scored() -> None:
+    s, y = _binary(600, 8)
+    marked = s.copy()
+    marked[:100] = np.nan  # the first block of forward-chaining folds
+    got = fit_calibrator(BINARY, marked, y)
+    want = PlattCalibrator().fit(s[100:], y[100:])
+    assert isinstance(got, PlattCalibrator) and np.array_equal(got.coef_, want.coef_)
+    logits, codes = _multi(300, 9)
+    partly = logits.copy()
+    partly[:50] = np.nan
+    partly[60, 1] = np.nan  # NaN in one class's score only: a broken model, refused
+    with pytest.raises(ConfigError, match="TemperatureCalibrator: 1 row\\(s\\) have NaN"):
+        fit_calibrator(MULTI, partly, codes)

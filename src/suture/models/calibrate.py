@@ -431,6 +431,10 @@ def fit_calibrator(
     :data:`ISOTONIC_MIN_ROWS` rows, else Platt; temperature for multiclass; None for
     regression (values need no calibration).  ``"none"`` gives None for any task.
 
+    Rows whose scores are all NaN are left out: :func:`~suture.models.evaluate.oof_scores`
+    marks so the rows no fold validated (the first block of forward-chaining folds).
+    Infinite scores, or NaN in only some of a row's scores, are refused.
+
     Raises
     ------
     ConfigError
@@ -454,11 +458,16 @@ def fit_calibrator(
             f"{method} calibration is for binary tasks; target {task.target!r} has "
             f"{len(task.classes)} classes: use 'temperature' or 'auto'"
         )
+    s = np.asarray(scores, dtype=np.float64)
+    codes = np.asarray(y, dtype=np.float64).ravel()
+    if s.ndim in (1, 2) and s.shape[0] == codes.size:
+        unscored = np.isnan(s) if s.ndim == 1 else np.isnan(s).all(axis=1)
+        if unscored.any():
+            s, codes = s[~unscored], codes[~unscored]
     if method == "auto":
         if task.kind == "multiclass":
             method = "temperature"
         else:
-            codes = np.asarray(y, dtype=np.float64).ravel()
             smaller = min(int(np.count_nonzero(codes == 1)), int(np.count_nonzero(codes == 0)))
             method = "isotonic" if smaller >= ISOTONIC_MIN_ROWS else "platt"
-    return _KINDS[method]().fit(scores, y)
+    return _KINDS[method]().fit(s, codes)
