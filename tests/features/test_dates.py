@@ -254,3 +254,32 @@ def test_date64_of_a_datetime_before_1970_rounds_toward_zero(profile: suture.Pro
         batch = t.transform_array(pa.array([value], TYPES["day64"]))[0]
         assert batch.tolist() == _record(t, value)
     assert _record(t, dt.datetime(1969, 1, 1, 0, 0, 1))[:2] == [3.0, 1.0]  # Thursday, Jan
+
+
+def test_offsets_change_within_a_day_an_hour_and_a_minute(profile: suture.Profile) -> None:
+    # the batch path reads offsets per day, then per hour, then per second where they
+    # change: daylight time in 2021 (whole hours) and New York's end of local mean time
+    # on 1883-11-18 at 17:00 UTC (an offset of -4:56:02 before it)
+    t = DateParts(encoding="raw").fit(profile["ny"])
+    spring = dt.datetime(2021, 3, 14, tzinfo=dt.UTC)
+    autumn = dt.datetime(2021, 11, 7, tzinfo=dt.UTC)
+    lmt = dt.datetime(1883, 11, 18, 16, 50, tzinfo=dt.UTC)
+    instants = [d + dt.timedelta(minutes=m) for d in (spring, autumn) for m in range(0, 1440, 7)]
+    instants += [lmt + dt.timedelta(seconds=s) for s in range(0, 1200, 13)]
+    batch = t.transform_array(pa.array(instants, TYPES["ny"]))
+    for row, v in zip(batch, instants, strict=True):
+        assert row.tolist() == _record(t, v)
+        assert row[0] == v.astimezone(NY).hour
+    assert {int(r[0]) for r in batch[-92:]} == {11, 12}
+    # Kathmandu moved from +5:41:16 to +5:30 at 1919-12-31 18:18:44 UTC, mid-hour
+    kathmandu = pa.timestamp("s", tz="Asia/Kathmandu")
+    near = [
+        dt.datetime(1919, 12, 31, 18, tzinfo=dt.UTC) + dt.timedelta(seconds=s)
+        for s in range(0, 2400, 7)
+    ]
+    array = pa.array(near, kathmandu)
+    k = DateParts(encoding="raw").fit(suture.profile(pa.table({"k": array}))["k"])
+    assert k.parts_ == ["hour", "dow", "month"]
+    x = k.transform_array(array)
+    assert [r.tolist() for r in x] == [_record(k, v) for v in near]
+    assert {int(r[0]) for r in x} == {23, 0}  # 23:41:16 local, back to 23:48:44, midnight

@@ -50,6 +50,22 @@ _DAY_US = 86_400_000_000
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000, "d": 1}
 
 
+def _offsets(zone: zoneinfo.ZoneInfo, utc: _I64, span: int) -> _I64:
+    """The zone's offset at each UTC second, read once per block of ``span`` seconds
+    where the offset is the same at both ends of the block, finer where it is not."""
+    if span == 1:
+        return np.array([_offset(zone, s) for s in utc.tolist()], dtype=np.int64)
+    blocks, inverse = np.unique(utc // span, return_inverse=True)
+    starts = (blocks * span).tolist()
+    first = np.array([_offset(zone, s) for s in starts], dtype=np.int64)
+    last = np.array([_offset(zone, s + span - 1) for s in starts], dtype=np.int64)
+    out = first[inverse]
+    for i in np.flatnonzero(first != last).tolist():
+        rows = np.flatnonzero(inverse == i)
+        out[rows] = _offsets(zone, utc[rows], 3600 if span > 3600 else 1)
+    return out
+
+
 def _offset(zone: zoneinfo.ZoneInfo, utc_seconds: int) -> int:
     """The zone's UTC offset in whole seconds at an instant."""
     instant = _EPOCH_UTC + dt.timedelta(seconds=utc_seconds)
@@ -201,25 +217,15 @@ class DateParts(Transform):
     def _local_seconds(self, utc: _I64) -> _I64:
         """Wall-clock seconds since 1970 in the column's time zone, of UTC seconds.
 
-        The zone's offset is read (with :mod:`zoneinfo`, as the record path reads it) once
-        per distinct UTC hour, and once per value in an hour where the offset changes.
+        The zone's offset is read with :mod:`zoneinfo` (as the record path reads it) at
+        both ends of each distinct UTC day; a day whose ends differ is read hour by hour,
+        and an hour whose ends differ second by second.  (A zone that changed its offset
+        and changed it back within one day would be missed; none in the tz database has.)
         """
         tz = getattr(self.type_, "tz", None)
         if not tz:
             return utc
-        zone = zoneinfo.ZoneInfo(tz)
-        hours, inverse = np.unique(utc // 3600, return_inverse=True)
-        offsets = np.empty(len(hours), dtype=np.int64)
-        split = []
-        for i, h in enumerate(hours.tolist()):
-            offsets[i] = _offset(zone, h * 3600)
-            if _offset(zone, h * 3600 + 3599) != offsets[i]:
-                split.append(i)
-        local = utc + offsets[inverse]
-        for i in split:
-            rows = np.flatnonzero(inverse == i)
-            local[rows] = [s + _offset(zone, s) for s in utc[rows].tolist()]
-        return local
+        return utc + _offsets(zoneinfo.ZoneInfo(tz), utc, 86_400)
 
     # -- names and layout ---------------------------------------------------------------
 
