@@ -227,6 +227,10 @@ def test_bad_outputs_are_refused_with_one_sentence(
 def test_bad_parameters_and_empty_input() -> None:
     with pytest.raises(ConfigError, match="n_boot must be a whole number >= 0"):
         evaluate(BINARY, [0, 1], [0.1, 0.9], n_boot=-1)
+    with pytest.raises(ConfigError, match=r"seed must be a whole number, got 1\.5"):
+        evaluate(BINARY, [0, 1], [0.1, 0.9], seed=1.5)  # type: ignore[arg-type]
+    numpy_seed = evaluate(BINARY, [0, 1, 1], [0.1, 0.9, 0.4], n_boot=np.int64(9), seed=np.int64(3))
+    assert numpy_seed == evaluate(BINARY, [0, 1, 1], [0.1, 0.9, 0.4], n_boot=9, seed=3)
     with pytest.raises(EmptyInputError, match="there are no rows to evaluate"):
         evaluate(BINARY, [], [], n_boot=0)
 

@@ -114,11 +114,13 @@ def _output(task: Task, n: int, output: npt.ArrayLike, what: str) -> F64:
     return out
 
 
-def _check_boot(n_boot: object, seed: object) -> None:
-    if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 0:
+def _check_boot(n_boot: object, seed: object) -> tuple[int, int]:
+    whole = (int, np.integer)
+    if not isinstance(n_boot, whole) or isinstance(n_boot, bool) or n_boot < 0:
         raise ConfigError(f"n_boot must be a whole number >= 0 (0: no intervals), got {n_boot!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, whole) or isinstance(seed, bool):
         raise ConfigError(f"seed must be a whole number, got {seed!r}")
+    return int(n_boot), int(seed)
 
 
 def link_to_output(task: Task, scores: npt.ArrayLike) -> F64:
@@ -313,7 +315,7 @@ def evaluate(
     EmptyInputError
         For zero rows.
     """
-    _check_boot(n_boot, seed)
+    n_boot, seed = _check_boot(n_boot, seed)
     target = _target(task, y)
     n = target.size
     out = _output(task, n, output, "output")
