@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from suture.monitor.compare import compare
     from suture.profile import Profile, profile
+    from suture.train import train
 
 __all__ = ["Profile", "SutureError", "__version__", "compare", "profile", "train"]
 

@@ -1,0 +1,618 @@
+"""``suture.train``: from a table to a bundle, through the contract, winnowing and candidates.
+
+The stages, each one object's job:
+
+1. **Contract.**  The rows are checked against the contract (given, or inferred from a
+   first profile); rows that break it are quarantined with reasons, never trained on, and
+   counted.  Rows without a target are left out and counted too.
+2. **Split.**  A holdout the models never see (time-ordered when a time column is given);
+   everything after this uses the training rows only.
+3. **Summaries.**  One pass over the training rows gives the profile and the
+   target-conditional summaries (:func:`suture.features.target.profile_with_target`).
+4. **Winnowing.**  Every column gets a decision with its reason and number
+   (:func:`suture.features.winnow.winnow`).
+5. **Candidates**, simplest first, each on features fitted from the profile: a baseline,
+   naive Bayes, regularized linear or logistic regression, an additive scorecard, the
+   scorecard with a few interactions, a shallow tree and LightGBM as the yardstick.  Each
+   is cross-validated on the training rows (out-of-fold scores), calibrated from its
+   out-of-fold scores, refitted on the training rows and evaluated on the holdout.
+6. **Selection.**  The simplest candidate within tolerance of the best cross-validated
+   score wins (:func:`suture.models.select.select`).
+7. **Bundle.**  Contract, training profile, features, model, calibrator, metrics,
+   winnowing decisions, robustness bounds and lineage (:class:`~suture.models.bundle.ModelBundle`).
+
+The matrices of one training run live in memory (float64, rows x features); above
+``max_fit_rows`` training rows the candidates are compared on a seeded sample and only
+the winner is refitted on every training row (the lineage says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from suture.errors import ConfigError, EmptyInputError, SchemaError
+from suture.models.base import Design, Model, Task, TaskKind, encode_target
+from suture.models.result import Candidate, Decision, Evaluation, TrainResult
+
+if TYPE_CHECKING:
+    from suture.features import FeaturePipeline
+    from suture.models.bundle import ModelBundle
+    from suture.profile import Profile
+    from suture.schema.contract import Schema
+
+__all__ = ["CANDIDATES", "TrainOptions", "train"]
+
+F64 = npt.NDArray[np.float64]
+Progress = Callable[[str, str], None]
+
+#: The candidates in order of simplicity: name, feature style, the task kinds it fits.
+CANDIDATES: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("baseline", "linear", frozenset({"binary", "multiclass", "regression"})),
+    ("naive_bayes", "binned", frozenset({"binary", "multiclass"})),
+    ("logistic", "linear", frozenset({"binary", "multiclass"})),
+    ("linear", "linear", frozenset({"regression"})),
+    ("scorecard", "binned", frozenset({"binary", "multiclass", "regression"})),
+    ("scorecard_interactions", "binned", frozenset({"binary", "multiclass", "regression"})),
+    ("tree", "raw", frozenset({"binary", "multiclass", "regression"})),
+    ("lightgbm", "raw", frozenset({"binary", "multiclass", "regression"})),
+)
+CANDIDATE_NAMES = tuple(name for name, _, _ in CANDIDATES)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The settings of one training run, recorded in the bundle's lineage."""
+
+    target: str
+    time_column: str | None = None
+    positive: str | None = None
+    task: TaskKind | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    tolerance: float | None = None
+    seed: int = 0
+    folds: int = 5
+    test_size: float = 0.2
+    candidates: tuple[str, ...] = CANDIDATE_NAMES
+    max_fit_rows: int = 250_000
+    monotone: tuple[tuple[str, int], ...] = ()
+
+    def check(self) -> None:
+        """Refuse settings that make no sense, with one sentence each."""
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"the seed must be a whole number of at least 0, got {self.seed!r}")
+        if not isinstance(self.folds, int) or isinstance(self.folds, bool) or self.folds < 2:
+            raise ConfigError(f"folds must be a whole number of at least 2, got {self.folds!r}")
+        if not 0.0 < float(self.test_size) < 1.0:
+            raise ConfigError(f"test_size must be between 0 and 1, got {self.test_size!r}")
+        if self.tolerance is not None and not float(self.tolerance) >= 0.0:
+            raise ConfigError(f"the tolerance must be 0 or more, got {self.tolerance!r}")
+        unknown = [c for c in self.candidates if c not in CANDIDATE_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"unknown candidate {', '.join(map(repr, unknown))}; candidates are "
+                f"{', '.join(CANDIDATE_NAMES)}"
+            )
+        if self.max_fit_rows < 1000:
+            raise ConfigError(f"max_fit_rows must be at least 1000, got {self.max_fit_rows!r}")
+        twice = sorted(set(self.include) & set(self.exclude))
+        if twice:
+            raise ConfigError(
+                f"{', '.join(map(repr, twice))} is both included and excluded; choose one"
+            )
+        for where, names in (("included", self.include), ("excluded", self.exclude)):
+            if self.target in names and where == "included":
+                raise ConfigError(f"the target {self.target!r} cannot also be a feature")
+        if self.time_column is not None and self.time_column == self.target:
+            raise ConfigError(f"the time column cannot be the target {self.target!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON image for the lineage."""
+        out = dict(vars(self))
+        out["include"] = list(self.include)
+        out["exclude"] = list(self.exclude)
+        out["candidates"] = list(self.candidates)
+        out["monotone"] = dict(self.monotone)
+        return out
+
+
+def _say(progress: Progress | None, stage: str, message: str) -> None:
+    if progress is not None:
+        progress(stage, message)
+
+
+# -- stage 1: read and check the rows --------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    table: pa.Table
+    contract: Schema
+    read: int
+    quarantined: int
+    no_target: int
+    quarantine: Any
+
+
+def _load_contract(schema: Any) -> Schema | None:
+    from suture.schema.contract import Schema
+
+    if schema is None or isinstance(schema, Schema):
+        return schema
+    return Schema.load(schema)
+
+
+def _check_columns(names: Sequence[str], options: TrainOptions, origin: str) -> None:
+    missing = [
+        c
+        for c in [options.target, *options.include, *options.exclude, options.time_column]
+        if c is not None and c not in names
+    ]
+    if missing:
+        raise SchemaError(
+            f"{origin} has no column {', '.join(map(repr, missing))}; columns are: "
+            f"{', '.join(names)}"
+        )
+
+
+def _read_rows(
+    source: Any, contract: Schema | None, options: TrainOptions, engine: Any, progress: Any
+) -> _Rows:
+    import suture
+    from suture.engines import resolve_engine
+    from suture.schema.contract import Schema
+
+    runner = resolve_engine(engine, source)
+    if runner.name != "local":
+        raise ConfigError(
+            "training runs on the local engine for now (the matrices live in memory); "
+            "profile and validate on Spark, then train on a local sample"
+        )
+    schema = runner.schema_of(source)
+    origin = runner.describe(source)
+    _check_columns(schema.names, options, origin)
+    if contract is None:
+        _say(progress, "contract", "inferring a contract from a first profile")
+        contract = Schema.infer(suture.profile(source, engine=runner))
+    _say(progress, "contract", "checking the rows against the contract")
+    result = contract.validate(source, engine=runner)
+    table = result.valid
+    quarantined = int(result.summary.quarantined)
+    read = int(result.summary.rows)
+    if options.target not in table.column_names:
+        raise SchemaError(f"the contract has no column {options.target!r}, the target")
+    has_target = pc.is_valid(table[options.target])
+    if pa.types.is_floating(table[options.target].type):
+        has_target = pc.and_(has_target, pc.invert(pc.is_nan(table[options.target])))
+    no_target = table.num_rows - int(pc.sum(has_target).as_py() or 0)
+    if no_target:
+        table = table.filter(has_target)
+    if table.num_rows == 0:
+        raise EmptyInputError(
+            f"{origin}: no row is left to train on ({read} read, {quarantined} broke the "
+            f"contract, {no_target} had no target)"
+        )
+    return _Rows(table, contract, read, quarantined, no_target, result.quarantine)
+
+
+# -- stage 2-4: split, summaries, winnowing -------------------------------------------
+
+
+def _time_values(table: pa.Table, column: str | None) -> F64 | None:
+    if column is None:
+        return None
+    values = table[column]
+    if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
+        values = pc.cast(values, pa.timestamp("us")) if pa.types.is_date(values.type) else values
+        values = pc.cast(values, pa.int64())
+    try:
+        out = np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise SchemaError(
+            f"the time column {column!r} is {values.type}: it must be a timestamp, a date or "
+            "a number"
+        ) from None
+    if np.isnan(out).any():
+        raise SchemaError(f"the time column {column!r} has missing values; fill or drop them")
+    return out.astype(np.float64)
+
+
+def _infer(table: pa.Table, options: TrainOptions) -> Task:
+    import suture
+    from suture.models.task import infer_task
+
+    summary = suture.profile(table.select([options.target]))[options.target]
+    return infer_task(summary, kind=options.task, positive=options.positive)
+
+
+# -- stage 5: candidates ---------------------------------------------------------------
+
+
+def _new_model(name: str, task: Task, pipeline: FeaturePipeline, seed: int) -> Model:
+    """An unfitted candidate of ``name`` for ``task``."""
+    if name == "baseline":
+        from suture.models.baseline import Baseline
+
+        return Baseline()
+    if name == "naive_bayes":
+        from suture.models.naive_bayes import NaiveBayes
+
+        return NaiveBayes()
+    if name == "logistic":
+        from suture.models.linear import Logistic
+
+        return Logistic()
+    if name == "linear":
+        from suture.models.linear import Ridge
+
+        return Ridge()
+    if name == "scorecard":
+        from suture.models.additive import Scorecard
+
+        return Scorecard()
+    if name == "scorecard_interactions":
+        from suture.models.additive import ScorecardInteractions
+
+        return ScorecardInteractions()
+    if name == "tree":
+        from suture.models.tree import DecisionTree
+
+        return DecisionTree(seed=seed)
+    from suture.models.gbm import GradientBoosting
+
+    categorical = tuple(int(i) for i in getattr(pipeline, "categorical_features_", ()))
+    return GradientBoosting(categorical=categorical, seed=seed)
+
+
+@dataclass
+class _Matrices:
+    pipeline: FeaturePipeline
+    design: Design
+    fit: F64
+    holdout: F64
+
+
+def _matrices(
+    style: str,
+    profile: Profile,
+    kept: list[str],
+    task: Task,
+    options: TrainOptions,
+    fit_rows: pa.Table,
+    holdout: pa.Table,
+) -> _Matrices:
+    from suture.features import FeaturePipeline
+
+    pipeline = FeaturePipeline(style=style).fit(profile, kept)
+    monotone = dict(options.monotone) if style == "binned" else None
+    design = pipeline.design(task, monotone=monotone)
+    return _Matrices(pipeline, design, pipeline.transform(fit_rows), pipeline.transform(holdout))
+
+
+def _output(task: Task, proba_or_scores: F64) -> F64:
+    """What :func:`~suture.models.evaluate.evaluate` takes: P(positive), probabilities, values."""
+    if task.kind == "binary":
+        return np.asarray(proba_or_scores[:, 1], dtype=np.float64)
+    return proba_or_scores
+
+
+def _fit_candidate(
+    name: str,
+    m: _Matrices,
+    task: Task,
+    y: F64,
+    y_holdout: F64,
+    folds: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+    options: TrainOptions,
+    baseline: Evaluation | None,
+) -> tuple[Candidate, F64]:
+    """Cross-validate, calibrate, refit and evaluate one candidate; return it and its OOF scores."""
+    from suture.models.calibrate import fit_calibrator
+    from suture.models.evaluate import evaluate, oof_scores, summarize_folds
+
+    started = time.perf_counter()
+    model = _new_model(name, task, m.pipeline, options.seed)
+    oof, fold_evals = oof_scores(model, m.fit, y, m.design, folds)
+    cv = summarize_folds(fold_evals)
+    calibrator = fit_calibrator(task, oof, y) if task.is_classification else None
+    model.fit(m.fit, y, design=m.design)
+    scores = model.decision_function(m.holdout)
+    out = scores if calibrator is None else _output(task, calibrator.transform(scores))
+    holdout = evaluate(task, y_holdout, out, seed=options.seed, baseline=baseline)
+    seconds = time.perf_counter() - started
+    candidate = Candidate(
+        name, model, m.pipeline, cv, holdout, seconds, model.get_params(), calibrator
+    )
+    return candidate, oof
+
+
+# -- the whole run ---------------------------------------------------------------------
+
+
+def train(
+    source: Any,
+    target: str,
+    *,
+    schema: Any = None,
+    time_column: str | None = None,
+    positive: str | None = None,
+    task: TaskKind | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    tolerance: float | None = None,
+    seed: int = 0,
+    engine: Any = None,
+    output: str | Path | None = None,
+    progress: Progress | None = None,
+    candidates: Sequence[str] | None = None,
+    folds: int = 5,
+    test_size: float = 0.2,
+    max_fit_rows: int = 250_000,
+    monotone: dict[str, int] | None = None,
+) -> ModelBundle:
+    """Train the simplest good model for ``target`` and return (and write) its bundle.
+
+    Parameters
+    ----------
+    source : path, pyarrow Table, pandas or polars DataFrame
+        The training data (read by the local engine).
+    target : str
+        The column to predict.
+    schema : path or Schema, optional
+        The contract the rows must keep; inferred from a first profile when omitted.
+    time_column : str, optional
+        Makes the holdout the latest rows by this column, and cross-validation forward in
+        time.
+    positive : str, optional
+        The positive class of a binary target (default: ``true``/``yes``/``1``, else the
+        rarer class).
+    task : {"binary", "multiclass", "regression"}, optional
+        Force the task (default: inferred from the target).
+    include, exclude : sequence of str
+        Columns forced in (beating every automatic winnowing drop) or out.
+    tolerance : float, optional
+        Selection tolerance: the simplest candidate within this of the best wins (default
+        0.005 AUC, or 1% relative RMSE).
+    seed : int, default 0
+        Seeds every random choice: the same data and seed give the same bundle.
+    engine : {"local"} or engine, optional
+    output : path, optional
+        Where to write the bundle (a folder, written atomically).
+    progress : callable, optional
+        Called with ``(stage, message)`` as each stage starts.
+    candidates : sequence of str, optional
+        Which candidates to fit (default all that fit the task; see :data:`CANDIDATES`).
+    folds : int, default 5
+        Cross-validation folds on the training rows.
+    test_size : float, default 0.2
+        The holdout's share of the rows.
+    max_fit_rows : int, default 250000
+        Above this many training rows the candidates are compared on a seeded sample of
+        this size and the winner is refitted on every training row.
+    monotone : dict of str to int, optional
+        Declared monotone direction (1 or -1) per input column, for the scorecards.
+
+    Returns
+    -------
+    ModelBundle
+
+    Raises
+    ------
+    ConfigError, SchemaError, EmptyInputError, SourceError
+        For settings, a target or data that cannot be trained on, each in one sentence.
+    """
+    options = TrainOptions(
+        target=target,
+        time_column=time_column,
+        positive=positive,
+        task=task,
+        include=tuple(include),
+        exclude=tuple(exclude),
+        tolerance=tolerance,
+        seed=seed,
+        folds=folds,
+        test_size=test_size,
+        candidates=tuple(CANDIDATE_NAMES if candidates is None else candidates),
+        max_fit_rows=max_fit_rows,
+        monotone=tuple(sorted((monotone or {}).items())),
+    )
+    options.check()
+    if output is not None:
+        from suture.bundle import check_output
+
+        check_output(Path(output), folder=True)
+    rows = _read_rows(source, _load_contract(schema), options, engine, progress)
+    run = _Run(options, rows, _infer(rows.table, options), progress)
+    bundle = run.bundle()
+    if output is not None:
+        _say(progress, "bundle", f"writing {output}")
+        bundle.write(output)
+    return bundle
+
+
+class _Run:
+    """One training run after the rows are read: split, summaries, candidates, bundle."""
+
+    def __init__(
+        self, options: TrainOptions, rows: _Rows, task: Task, progress: Progress | None
+    ) -> None:
+        from suture.models.split import holdout_split
+
+        self.options, self.rows, self.task, self.progress = options, rows, task, progress
+        table = rows.table
+        _say(progress, "split", f"{task.kind} task; holding out {options.test_size:.0%}")
+        y = encode_target(table[options.target], task)
+        self.when = _time_values(table, options.time_column)
+        self.train_idx, test_idx = holdout_split(
+            table.num_rows,
+            task=task,
+            y=y,
+            time=self.when,
+            test_size=options.test_size,
+            seed=options.seed,
+        )
+        self.train_rows = table.take(pa.array(self.train_idx))
+        self.holdout_rows = table.take(pa.array(test_idx))
+        self.y_train, self.y_holdout = y[self.train_idx], y[test_idx]
+        self.fit_idx = _fit_sample(self.train_rows.num_rows, options)
+
+    def _summaries(self) -> tuple[Profile, list[Decision]]:
+        from suture.features.target import profile_with_target
+        from suture.features.winnow import winnow
+
+        n = self.train_rows.num_rows
+        _say(self.progress, "profile", f"profiling {n} training rows with the target")
+        profile, summaries = profile_with_target(self.train_rows, self.task)
+        _say(self.progress, "winnow", "choosing the columns")
+        time_column = () if self.options.time_column is None else (self.options.time_column,)
+        decisions = winnow(
+            profile,
+            summaries,
+            self.task,
+            contract=self.rows.contract,
+            include=self.options.include,
+            exclude=(*self.options.exclude, *time_column),
+        )
+        return profile, decisions
+
+    def _candidates(self, profile: Profile, kept: list[str]) -> list[Candidate]:
+        from suture.models.split import kfold
+
+        options, task = self.options, self.task
+        fit_rows, y_fit, when = self.train_rows, self.y_train, self.when
+        when = None if when is None else when[self.train_idx]
+        if self.fit_idx is not None:
+            fit_rows, y_fit = fit_rows.take(pa.array(self.fit_idx)), y_fit[self.fit_idx]
+            when = None if when is None else when[self.fit_idx]
+        folds = kfold(
+            fit_rows.num_rows, options.folds, task=task, y=y_fit, seed=options.seed, time=when
+        )
+        styles: dict[str, _Matrices] = {}
+        results: list[Candidate] = []
+        baseline: Evaluation | None = None
+        for name, style, kinds in CANDIDATES:
+            if name not in options.candidates or task.kind not in kinds:
+                continue
+            _say(self.progress, "fit", f"fitting {name}")
+            if style not in styles:
+                styles[style] = _matrices(
+                    style, profile, kept, task, options, fit_rows, self.holdout_rows
+                )
+            candidate, _ = _fit_candidate(
+                name, styles[style], task, y_fit, self.y_holdout, folds, options, baseline
+            )
+            baseline = candidate.holdout if name == "baseline" else baseline
+            results.append(candidate)
+        if not results:
+            raise ConfigError(
+                f"no candidate fits a {task.kind} task among {', '.join(options.candidates)}"
+            )
+        return results
+
+    def bundle(self) -> ModelBundle:
+        from suture._manifest import created_now
+        from suture.models.bundle import ModelBundle
+        from suture.models.robustness import sensitivity
+        from suture.models.select import default_tolerance, select, warnings
+
+        options, task, rows = self.options, self.task, self.rows
+        profile, decisions = self._summaries()
+        kept = [d.column for d in decisions if d.keep and d.column != options.target]
+        results = self._candidates(profile, kept)
+        winner, given_up = select(results, task=task, tolerance=options.tolerance)
+        chosen = next(c for c in results if c.name == winner)
+        pipeline = chosen.pipeline
+        assert pipeline is not None  # every candidate is fitted with its pipeline
+        if self.fit_idx is not None:
+            n = self.train_rows.num_rows
+            _say(self.progress, "refit", f"refitting {winner} on all {n} training rows")
+            matrix = pipeline.transform(self.train_rows)
+            chosen.model.fit(matrix, self.y_train, design=chosen.model.design_)
+        _say(self.progress, "robustness", f"bounding how far each input moves {winner}'s score")
+        bounds = sensitivity(pipeline, chosen.model, profile=profile, contract=rows.contract)
+        counts = np.bincount(self.y_train.astype(np.int64)) if task.is_classification else None
+        notes = warnings(task, results, winner, class_counts=counts, decisions=decisions)
+        if rows.quarantined:
+            notes.append(
+                f"{rows.quarantined} of {rows.read} rows broke the contract and were not trained on"
+            )
+        if rows.no_target:
+            notes.append(f"{rows.no_target} rows had no target and were left out")
+        result = TrainResult(
+            task=task,
+            contract=rows.contract,
+            profile=profile,
+            decisions=decisions,
+            candidates=results,
+            winner=winner,
+            calibrator=chosen.calibrator,
+            sensitivity=bounds,
+            tolerance=(default_tolerance(task) if options.tolerance is None else options.tolerance),
+            given_up=given_up,
+            quarantined=rows.quarantined,
+            warnings=notes,
+            lineage=self._lineage(created_now()),
+        )
+        return ModelBundle.from_result(result)
+
+    def _lineage(self, created: str) -> dict[str, Any]:
+        rows, options = self.rows, self.options
+        compared = self.train_rows.num_rows if self.fit_idx is None else int(self.fit_idx.size)
+        return {
+            "data_fingerprint": _fingerprint(rows.table),
+            "contract_fingerprint": rows.contract.fingerprint,
+            "rows": {
+                "read": rows.read,
+                "quarantined": rows.quarantined,
+                "no_target": rows.no_target,
+                "used": rows.table.num_rows,
+                "train": self.train_rows.num_rows,
+                "holdout": self.holdout_rows.num_rows,
+                "compared_on": compared,
+            },
+            "task": self.task.to_dict(),
+            "parameters": options.to_dict(),
+            "seed": options.seed,
+            "versions": _versions(),
+            "created": created,
+        }
+
+
+def _fit_sample(n: int, options: TrainOptions) -> npt.NDArray[np.int64] | None:
+    """The seeded, sorted sample of training rows the candidates are compared on (or None)."""
+    if n <= options.max_fit_rows:
+        return None
+    rng = np.random.default_rng(options.seed)
+    return np.sort(rng.choice(n, size=options.max_fit_rows, replace=False)).astype(np.int64)
+
+
+def _fingerprint(table: pa.Table) -> str:
+    """SHA-256 of the training rows' Arrow IPC stream (schema and values)."""
+    digest = hashlib.sha256()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks())
+    digest.update(sink.getvalue().to_pybytes())
+    return str(digest.hexdigest())
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("suture", "numpy", "pyarrow", "datasketches", "scikit-learn", "lightgbm"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
