@@ -173,12 +173,13 @@ class _Ranks:
         return cls(order, positive.astype(np.float64), mixed, first)
 
     def auc(self, weights: F64) -> F64:
-        w = weights if self.order is None else weights[:, self.order]
+        # np.take is several times faster than fancy indexing along the second axis.
+        w = weights if self.order is None else np.take(weights, self.order, axis=1)
         pos = w * self.positive
         negatives = np.cumsum(w - pos, axis=1)
         num = np.einsum("bi,bi->b", pos, negatives)
         if self.mixed.size:
-            tied = w[:, self.mixed]
+            tied = np.take(w, self.mixed, axis=1)
             tied_pos = np.add.reduceat(tied * self.positive[self.mixed], self.mixed_starts, axis=1)
             tied_all = np.add.reduceat(tied, self.mixed_starts, axis=1)
             num -= 0.5 * np.einsum("bg,bg->b", tied_pos, tied_all - tied_pos)
