@@ -525,9 +525,10 @@ def diff(
 def _mount_compare() -> None:
     # suture.monitor.cli imports only typer and suture.errors at module level, so the
     # command line still starts without NumPy or Arrow.
-    from suture.monitor.cli import compare
+    from suture.monitor.cli import compare, monitor
 
     app.command(name="compare")(compare)
+    app.command(name="monitor")(monitor)
 
 
 _mount_compare()

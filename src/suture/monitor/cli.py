@@ -20,7 +20,7 @@ from suture.errors import EXIT_FOUND, EXIT_OK, ConfigError
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["compare", "compare_command", "parse_thresholds"]
+__all__ = ["compare", "compare_command", "monitor", "monitor_command", "parse_thresholds"]
 
 _THRESHOLD_FORM = "[COLUMN:]METRIC=WATCH,ALERT (for example 'price:psi=0.2,0.4' or 'ks=0.1,0.3')"
 
@@ -183,3 +183,56 @@ def compare(
         references=reference or None,
         model=model,
     )
+
+
+def monitor_command(
+    folder: str | Path,
+    out: str | Path,
+    *,
+    baseline: str | None = None,
+    console: Console | None = None,
+) -> int:
+    """Build (or extend) the timeline of the profiles in ``folder``; write it into ``out``.
+
+    Returns
+    -------
+    int
+        :data:`~suture.errors.EXIT_FOUND` when the newest period has an anomaly, else
+        :data:`~suture.errors.EXIT_OK`.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from suture.monitor.series import build_timeline, write_timeline
+
+    timeline = build_timeline(folder, out, baseline=baseline)
+    write_timeline(timeline, out)
+    con = console if console is not None else Console()
+    periods = timeline.periods
+    reused = len(periods) - len(timeline.computed)
+    con.print(Text(f"timeline: {len(periods)} periods ({periods[0].name} to {periods[-1].name}), "
+                   f"{len(timeline.columns)} columns; {len(timeline.computed)} computed, "
+                   f"{reused} from the state; baseline {timeline.baseline}"))  # fmt: skip
+    latest = timeline.latest_anomalies()
+    for a in latest:
+        con.print(Text(f"  {a['period']} {a['column']}: {a['metric']} {a['value']:.4g} "
+                       f"(robust z {a['z']:+.1f})", style="yellow"))  # fmt: skip
+    con.print(Text(f"wrote {Path(out) / 'timeline.html'} and timeline.json"))
+    return EXIT_FOUND if latest else EXIT_OK
+
+
+def monitor(
+    folder: Annotated[str, typer.Argument(help="A folder of .profile files, one per period.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for timeline.html, .json and state.")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="The baseline period's name (default: the first)."),
+    ] = None,
+) -> int:
+    """Time series of every column's metrics over a sequence of profiles, with anomalies.
+
+    Periods in OUTPUT's state are reused. Exit 1 when the newest period has an anomaly.
+    """
+    return monitor_command(folder, output, baseline=baseline)

@@ -62,7 +62,9 @@ __all__ = [
     "Segment",
     "Threshold",
     "column_drift",
+    "column_moves",
     "compare",
+    "learn_moves",
     "resolve_thresholds",
 ]
 
@@ -568,7 +570,7 @@ def _contract_thresholds(contract: Any, names: Sequence[str]) -> dict[str, dict[
     }
 
 
-def _moves(a: ColumnSummary, b: ColumnSummary) -> dict[str, float]:
+def column_moves(a: ColumnSummary, b: ColumnSummary) -> dict[str, float]:
     """How far one column moved between two reference windows, metric by metric."""
     kind = _kind(a)
     nulls = drift.null_rates(a.count, a.nulls, b.count, b.nulls)
@@ -594,7 +596,7 @@ def learn_moves(references: Sequence[Profile], names: Sequence[str]) -> dict[str
         moves: dict[str, float] = {}
         for i, ref_i in enumerate(references):
             for ref_j in references[i + 1 :]:
-                for metric, value in _moves(ref_i[name], ref_j[name]).items():
+                for metric, value in column_moves(ref_i[name], ref_j[name]).items():
                     if math.isfinite(value):
                         moves[metric] = max(moves.get(metric, 0.0), value)
         learned[name] = moves

@@ -1,0 +1,209 @@
+"""``suture monitor``: timelines from a folder of profiles, appends, anomalies, the page."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import suture
+from suture.cli import main
+from suture.errors import ConfigError, CorruptStateError, SourceError
+from suture.monitor.cli import monitor_command
+from suture.monitor.series import (
+    METRIC_NAMES,
+    build_timeline,
+    discover,
+    robust_anomalies,
+    write_timeline,
+)
+from suture.profile import Profile
+from tests.monitor.test_compare_html import _parsed
+
+
+def _day(i: int, rows: int = 3_000, *, jump: bool = False) -> pa.Table:
+    """A day of data: ``amount`` normal (mean 10 + a tiny weekly wave), ``kind`` levels."""
+    rng = np.random.default_rng(i)
+    amount = rng.normal(10.0 + 0.05 * math.sin(i), 2.0, rows)
+    if jump:
+        amount = amount * 60.0  # minutes sent as seconds
+    kind = np.array(["a", "b", "c"])[rng.choice(3, rows, p=[0.5, 0.3, 0.2])]
+    nulls = rng.random(rows) < 0.01
+    return pa.table({"amount": pa.array(amount, mask=nulls), "kind": kind})
+
+
+def _folder(root: Path, days: int, *, jump_at: int | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(days):
+        suture.profile(_day(i, jump=i == jump_at)).save(root / f"2026-11-{i + 1:02d}.profile")
+    return root
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _folder(tmp_path_factory.mktemp("days"), 8)
+
+
+def test_metrics_of_each_period_come_from_its_profile(profiles: Path, tmp_path: Path) -> None:
+    timeline = build_timeline(profiles)
+    assert [p.name for p in timeline.periods] == [f"2026-11-{i:02d}" for i in range(1, 9)]
+    assert timeline.periods[0].time == "2026-11-01T00:00:00"
+    assert timeline.columns == ["amount", "kind"]
+    third = Profile.load(profiles / "2026-11-03.profile")
+    m = timeline.periods[2].metrics["amount"]
+    assert list(m) == list(METRIC_NAMES)
+    assert m["mean"] == third["amount"].mean  # type: ignore[attr-defined]
+    assert m["p50"] == third["amount"].quantile(0.5).value  # type: ignore[attr-defined]
+    assert m["null_rate"] == third["amount"].nulls / third["amount"].count
+    assert m["rows"] == 3_000
+    first = timeline.periods[0].metrics["amount"]
+    assert first["psi_baseline"] == 0.0 and math.isnan(first["psi_previous"])
+    assert 0 < m["ks_previous"] < 0.1 and 0 < m["ks_baseline"] < 0.1
+    assert math.isnan(timeline.periods[2].metrics["kind"]["ks_baseline"])
+    assert 0 <= timeline.periods[2].metrics["kind"]["psi_baseline"] < 0.01
+
+
+def test_appending_a_period_equals_a_full_rebuild_and_loads_only_three_profiles(
+    tmp_path: Path, profiles: Path
+) -> None:
+    folder = tmp_path / "days"
+    shutil.copytree(profiles, folder)
+    out = tmp_path / "out"
+    write_timeline(build_timeline(folder, out), out)
+    suture.profile(_day(8)).save(folder / "2026-11-09.profile")
+    loaded: list[str] = []
+
+    def counting(path: Path) -> Profile:
+        loaded.append(path.stem)
+        return Profile.load(path)
+
+    appended = build_timeline(folder, out, load=counting)
+    # The baseline, the last known period (for "vs previous") and the new one: no more.
+    assert sorted(loaded) == ["2026-11-01", "2026-11-08", "2026-11-09"]
+    assert appended.computed == ("2026-11-09",)
+    write_timeline(appended, out)
+    fresh_out = tmp_path / "fresh"
+    fresh = build_timeline(folder, fresh_out)
+    assert len(fresh.computed) == 9
+    write_timeline(fresh, fresh_out)
+    for name in ("timeline.json", "state.json", "timeline.html"):
+        assert (out / name).read_bytes() == (fresh_out / name).read_bytes(), name
+
+
+def test_a_changed_earlier_profile_or_another_baseline_rebuilds(
+    tmp_path: Path, profiles: Path
+) -> None:
+    folder = tmp_path / "days"
+    shutil.copytree(profiles, folder)
+    out = tmp_path / "out"
+    write_timeline(build_timeline(folder, out), out)
+    assert build_timeline(folder, out).computed == ()
+    suture.profile(_day(99)).save(folder / "2026-11-03.profile")
+    assert build_timeline(folder, out).computed[0] == "2026-11-01"
+    other = build_timeline(profiles, out, baseline="2026-11-02")
+    assert len(other.computed) == 8 and other.baseline == "2026-11-02"
+    assert other.periods[1].metrics["amount"]["psi_baseline"] == 0.0
+
+
+def test_a_unit_change_is_flagged_as_an_anomaly_and_quiet_series_are_not(
+    tmp_path: Path,
+) -> None:
+    folder = _folder(tmp_path / "days", 10, jump_at=9)
+    out = tmp_path / "out"
+    code = monitor_command(folder, out)
+    assert code == 1
+    data = json.loads((out / "timeline.json").read_text())
+    flagged = {(a["period"], a["column"], a["metric"]) for a in data["anomalies"]}
+    for metric in ("mean", "p05", "p50", "p95", "ks_baseline", "psi_previous"):
+        assert ("2026-11-10", "amount", metric) in flagged
+    assert all(a["column"] == "amount" and a["period"] == "2026-11-10" for a in data["anomalies"])
+    mean = next(a for a in data["anomalies"] if a["metric"] == "mean")
+    assert mean["direction"] == "up" and mean["z"] > 100
+    # Without the last day nothing is flagged: the exit code is 0.
+    (folder / "2026-11-10.profile").unlink()
+    assert monitor_command(folder, tmp_path / "out2") == 0
+
+
+def test_robust_z_scores_need_history_and_flag_beyond_3_5() -> None:
+    values = [10.0, 11.0, 9.0, 10.5, 9.5, 10.0, 13.0, 10.05]
+    flags, z = robust_anomalies(values)
+    assert flags == [False] * 6 + [True, False]
+    assert all(math.isnan(x) for x in z[:5])
+    history = np.array(values[:6])
+    mad = np.median(np.abs(history - np.median(history)))
+    assert z[6] == pytest.approx(0.6745 * (13.0 - np.median(history)) / mad)
+    # A zero series flags any departure; NaN points are skipped.
+    flags, z = robust_anomalies([0.0] * 5 + [math.nan, 0.0, 1e-6])
+    assert flags == [False] * 7 + [True] and z[7] == math.inf
+
+
+def test_five_periods_that_agree_by_chance_do_not_make_noise_an_anomaly() -> None:
+    # Regression: the 6th of 8 quiet days had p05 at robust z -15 because five periods'
+    # MAD was a fifth of the day-to-day noise; the 1% floor keeps such noise quiet.
+    values = [6.70, 6.71, 6.70, 6.69, 6.70, 6.63]
+    assert robust_anomalies(values, relative=0.0)[0][-1] is True
+    assert robust_anomalies(values)[0][-1] is False
+    # A drift metric must move by its watch threshold: 0.004 -> 0.09 PSI is no anomaly.
+    psi = [0.001, 0.002, 0.001, 0.0015, 0.001, 0.09]
+    assert robust_anomalies(psi, min_move=0.1)[0][-1] is False
+    assert robust_anomalies([*psi, 0.2], min_move=0.1)[0][-1] is True
+
+
+def test_periods_are_ordered_by_their_time_stamps(tmp_path: Path) -> None:
+    p = suture.profile(_day(0, 100))
+    for name in ("b-2026-11-02T06", "a-2026-11-02T18", "c-2026-11-01"):
+        p.save(tmp_path / f"{name}.profile")
+    found = discover(tmp_path)
+    assert [(n, t) for n, t, _ in found] == [
+        ("c-2026-11-01", "2026-11-01T00:00:00"),
+        ("b-2026-11-02T06", "2026-11-02T06:00:00"),
+        ("a-2026-11-02T18", "2026-11-02T18:00:00"),
+    ]
+    p.save(tmp_path / "batch.profile")  # no stamp: every period is ordered by name
+    assert next(n for n, _, _ in discover(tmp_path)) == "a-2026-11-02T18"
+
+
+def test_bad_folders_states_and_baselines_are_refused_in_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such folder"):
+        discover(tmp_path / "nope")
+    suture.profile(_day(0, 100)).save(tmp_path / "2026-11-01.profile")
+    with pytest.raises(SourceError) as caught:
+        discover(tmp_path)
+    assert str(caught.value).endswith("1 .profile file(s); a timeline needs at least two "
+                                      "periods (suture profile DATA -o "
+                                      "FOLDER/2026-11-01.profile, one per period)")  # fmt: skip
+    suture.profile(_day(1, 100)).save(tmp_path / "2026-11-02.profile")
+    with pytest.raises(ConfigError) as bad_base:
+        build_timeline(tmp_path, baseline="2026-10-31")
+    assert str(bad_base.value) == (
+        f"--baseline '2026-10-31' names no period of {tmp_path}; periods are: 2026-11-01, "
+        "2026-11-02"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "state.json").write_text("{not json")
+    with pytest.raises(CorruptStateError, match="not a readable monitor state"):
+        build_timeline(tmp_path, out)
+    assert main(["monitor", str(tmp_path), "-o", str(out)]) == 2
+
+
+def test_the_timeline_page_is_offline_and_marks_anomalies(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "days", 7, jump_at=6)
+    out = tmp_path / "out"
+    monitor_command(folder, out)
+    page = (out / "timeline.html").read_text(encoding="utf-8")
+    tags = _parsed(page)
+    for tag, attrs in tags.tags:
+        assert tag not in {"script", "link", "img", "iframe", "object", "embed", "image"}
+        for key in ("src", "href", "xlink:href", "action"):
+            assert not re.match(r"(?i)\s*(https?:|//|data:)", attrs.get(key) or "")
+    assert "url(" not in page
+    assert page.count('class="chart series"') == 13 + 7  # amount: every metric; kind: 7
+    assert page.count('fill="#b2182b"') >= 4  # anomalies as red points
+    assert '<section id="anomalies"><h2>Anomalies</h2>' in page
