@@ -408,6 +408,32 @@ def test_an_empty_state_finalizes_to_no_statistics(churn: pa.Table) -> None:
     assert summary["state"].within_noise(0.05) is None
 
 
+def test_worker_processes_give_the_one_process_summary(tmp_path: Any) -> None:
+    import pyarrow.parquet as pq
+
+    from suture.engines.local import LocalEngine
+
+    rng = np.random.default_rng(2)
+    rows = 450_000  # above the local engine's threshold for worker processes
+    y = rng.random(rows) < 0.3
+    table = pa.table(
+        {
+            "x": rng.normal(size=rows) + y,
+            "c": rng.choice(["a", "b", "c"], rows),
+            "y": np.where(y, "yes", "no"),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=50_000)
+    task = Task("binary", "y", ("no", "yes"))
+    _, parallel = profile_with_target(tmp_path / "t.parquet", task, engine=LocalEngine(workers=2))
+    _, serial = profile_with_target(table, task, engine=LocalEngine(workers=1))
+    assert parallel.class_counts == serial.class_counts == (int((~y).sum()), int(y.sum()))
+    assert parallel.level_table("c")[1].tolist() == serial.level_table("c")[1].tolist()  # type: ignore[index]
+    a, b = parallel["x"], serial["x"]
+    assert abs(a.auc - b.auc) <= a.auc_error + b.auc_error
+    assert abs(a.auc - roc_auc_score(y, _np(table, "x"))) <= a.auc_error
+
+
 # -- errors ------------------------------------------------------------------------------
 
 
