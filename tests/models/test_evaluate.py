@@ -336,3 +336,19 @@ def test_holdout_evaluation_on_real_data_beats_the_prior(
         e.metrics["log_loss"].value
         < evaluate(design.task, y[test], prior).metrics["log_loss"].value
     )
+
+
+def test_bootstrap_auc_interval_covers_the_true_auc_about_95_percent() -> None:
+    """Positives score N(1, 1) and negatives N(0, 1): the true AUC is Phi(1 / sqrt 2)."""
+    true_auc = 0.5 * (1 + math.erf(0.5))  # Phi(1/sqrt(2)) = 0.7602
+    rng = np.random.default_rng(11)
+    covered = 0
+    trials = 120
+    for trial in range(trials):
+        y = (rng.random(400) < 0.4).astype(float)
+        s = rng.normal(size=400) + y
+        metric = evaluate(BINARY, y, link_to_output(BINARY, s), n_boot=200, seed=trial).metrics
+        covered += metric["auc"].low <= true_auc <= metric["auc"].high
+    # 95% nominal; the percentile bootstrap runs a little short at 400 rows, and 120
+    # trials have a binomial standard error of 2%.
+    assert 0.88 <= covered / trials <= 0.99, covered  # too wide would cover nearly all

@@ -212,7 +212,8 @@ def kfold(
     With ``time`` the folds chain forward: the rows, ordered by time, are cut into
     ``k + 1`` blocks of about equal size (equal times in the same block); fold ``i`` trains
     on blocks ``0..i`` and validates on block ``i + 1``.  The first block is never
-    validated.
+    validated, and blocks are not stratified (time decides): a block without some class
+    gives that fold a NaN AUC.
 
     Raises
     ------
