@@ -681,16 +681,27 @@ def _penalized_loglik(a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, beta: Ma
 
 
 def _newton_binary(
-    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, *, max_iter: int, tol: float
+    a: Matrix,
+    y: Matrix,
+    w: Matrix,
+    penalty: Matrix,
+    *,
+    max_iter: int,
+    tol: float,
+    start: Matrix | None = None,
 ) -> tuple[Matrix, int, bool]:
     """Penalized logistic regression by Newton's method with step halving.
 
-    Maximizes ``sum w (y eta - log(1 + e^eta)) - b' P b / 2``; returns the coefficients,
-    the number of steps and whether the largest step fell below ``tol``.
+    Maximizes ``sum w (y eta - log(1 + e^eta)) - b' P b / 2`` from ``start`` (default:
+    the prior log-odds); returns the coefficients, the number of steps and whether the
+    largest step fell below ``tol``.
     """
-    beta = np.zeros(a.shape[1])
-    rate = float(np.clip((w @ y) / w.sum(), 1e-12, 1 - 1e-12))
-    beta[0] = np.log(rate / (1.0 - rate))
+    if start is not None:
+        beta = np.asarray(start, dtype=np.float64).copy()
+    else:
+        beta = np.zeros(a.shape[1])
+        rate = float(np.clip((w @ y) / w.sum(), 1e-12, 1 - 1e-12))
+        beta[0] = np.log(rate / (1.0 - rate))
     current = _penalized_loglik(a, y, w, penalty, beta)
     for iteration in range(1, max_iter + 1):
         prob = np.exp(-np.logaddexp(0.0, -(a @ beta)))
@@ -711,7 +722,15 @@ def _newton_binary(
 
 
 def _softmax_fit(
-    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, k: int, *, max_iter: int, tol: float
+    a: Matrix,
+    y: Matrix,
+    w: Matrix,
+    penalty: Matrix,
+    k: int,
+    *,
+    max_iter: int,
+    tol: float,
+    start: Matrix | None = None,
 ) -> tuple[Matrix, int, bool]:
     """Penalized multinomial logistic regression (one coefficient vector per class), L-BFGS.
 
@@ -741,7 +760,7 @@ def _softmax_fit(
 
     result = minimize(
         objective,
-        np.zeros(q * k),
+        np.zeros(q * k) if start is None else np.asarray(start, dtype=np.float64).ravel(),
         jac=True,
         method="L-BFGS-B",
         options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-16, "maxcor": 30},
@@ -982,11 +1001,24 @@ class Logistic(LinearScores):
 
 
 def _fit_link(
-    a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, task: Task, *, max_iter: int, tol: float
+    a: Matrix,
+    y: Matrix,
+    w: Matrix,
+    penalty: Matrix,
+    task: Task,
+    *,
+    max_iter: int,
+    tol: float,
+    start: Matrix | None = None,
 ) -> tuple[Matrix, int, bool]:
-    """The penalized fit of ``task``'s link: least squares, logistic or softmax."""
+    """The penalized fit of ``task``'s link: least squares, logistic or softmax.
+
+    ``start`` (coefficients of a nearby problem) warm-starts the iterative fits.
+    """
     if task.kind == "regression":
         return _least_squares(a, y, w, penalty), 1, True
     if task.kind == "binary":
-        return _newton_binary(a, y, w, penalty, max_iter=max_iter, tol=tol)
-    return _softmax_fit(a, y, w, penalty, len(task.classes), max_iter=max_iter, tol=tol)
+        return _newton_binary(a, y, w, penalty, max_iter=max_iter, tol=tol, start=start)
+    return _softmax_fit(
+        a, y, w, penalty, len(task.classes), max_iter=max_iter, tol=tol, start=start
+    )
