@@ -235,3 +235,55 @@ def test_train_refuses_a_busy_output_folder_before_reading(work: Path) -> None:
 def test_the_bundle_written_by_the_tests_is_listed_in_the_manifest(work: Path) -> None:
     manifest = json.loads((work / "default_model" / "manifest.json").read_text())
     assert manifest["metadata"]["model_kind"] == "logistic"
+
+
+# ----------------------------------------------------------------------------- train end to end
+
+
+def _small_csv(work: Path, name: str, rows: int, **changes: object) -> str:
+    frame = default_table().slice(0, rows).to_pandas()
+    for column, value in changes.items():
+        frame[column] = value
+    frame.to_csv(work / name, index=False)
+    return name
+
+
+def test_train_then_score_on_the_command_line(work: Path) -> None:
+    data = _small_csv(work, "small.csv", 2000)
+    trained = run(["train", data, "--target", "default", "--seed", "3", "-o", "model"], work)
+    assert trained.returncode == 0, trained.stderr
+    lines = trained.stderr.splitlines()
+    assert lines[-1] == "wrote model"
+    assert any(" fit " in line for line in lines)  # one progress line per stage
+    assert "chosen: " in trained.stdout and "holdout auc" in trained.stdout
+    from suture.models.bundle import ModelBundle
+
+    bundle = ModelBundle.read(work / "model")
+    assert bundle.task.target == "default"
+    assert bundle.holdout is not None and bundle.holdout.metrics["auc"].value > 0.8
+    assert f"{bundle.winner} *" in trained.stdout
+    scored = run(["score", "model", data, "-o", "scored.parquet"], work)
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stderr == "scored 2,000 of 2,000 rows; wrote scored.parquet\n"
+    assert (work / "model" / "model_card.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_train_on_a_target_with_one_class_exits_2(work: Path) -> None:
+    data = _small_csv(work, "one.csv", 300, default="No")
+    before = snapshot(work)
+    result = run(["train", data, "--target", "default", "-o", "model"], work)
+    assert result.returncode == 2
+    *progress, last = result.stderr.splitlines()
+    assert all(line.startswith("[") for line in progress)  # the stages done before
+    assert last.startswith("error: target 'default' has one class")
+    assert "Traceback" not in result.stderr
+    assert snapshot(work) == before
+
+
+def test_train_on_a_missing_target_exits_2(work: Path) -> None:
+    _fails(
+        work,
+        ["train", "default.parquet", "--target", "nosuch", "-o", "model"],
+        "error: default.parquet has no column 'nosuch'; columns are: default, student, "
+        "balance, income",
+    )

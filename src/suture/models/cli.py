@@ -146,15 +146,18 @@ def render_candidates(bundle: ModelBundle, console: Console | None = None) -> No
     out = console or Console()
     primary = bundle.holdout.primary if bundle.holdout is not None else ""
     table = Table(title=f"candidates for {bundle.task.target} ({bundle.task.kind})")
-    for name in ("candidate", "kind", f"cv {primary}", f"holdout {primary}"):
-        table.add_column(name, justify="left" if name in ("candidate", "kind") else "right")
+    table.add_column("candidate")
+    for name in (f"cv {primary}", f"holdout {primary}", "holdout 95% interval"):
+        table.add_column(name, justify="right")
     for c in bundle.candidates:
-        mark = " *" if c.get("name") == bundle.winner else ""
+        name, kind = str(c.get("name", "")), str(c.get("kind", ""))
+        label = name if kind in ("", name) else f"{name} ({kind})"
+        holdout = _metric(c.get("holdout"), primary)
         table.add_row(
-            f"{c.get('name', '')}{mark}",
-            str(c.get("kind", "")),
-            _metric_text(c.get("cv"), primary),
-            _metric_text(c.get("holdout"), primary),
+            label + (" *" if name == bundle.winner else ""),
+            _value_text(_metric(c.get("cv"), primary)),
+            _value_text(holdout),
+            _interval_text(holdout),
         )
     out.print(table)
     out.print(f"chosen: {bundle.winner} (* above). {bundle.given_up}".rstrip())
@@ -166,17 +169,24 @@ def render_candidates(bundle: ModelBundle, console: Console | None = None) -> No
         )
 
 
-def _metric_text(evaluation: Any, metric: str) -> str:
+def _metric(evaluation: Any, metric: str) -> dict[str, Any]:
+    if not evaluation:
+        return {}
+    found = (evaluation.get("metrics") or {}).get(metric)
+    return dict(found) if found else {}
+
+
+def _value_text(m: dict[str, Any]) -> str:
     from suture.report import _format as f
 
-    if not evaluation:
-        return f.DASH
-    m = (evaluation.get("metrics") or {}).get(metric)
-    if not m or m.get("value") is None:
-        return f.DASH
+    return f.num(m["value"]) if m.get("value") is not None else f.DASH
+
+
+def _interval_text(m: dict[str, Any]) -> str:
+    from suture.report import _format as f
+
     low, high = m.get("low"), m.get("high")
-    bounds = f" [{f.num(low)}, {f.num(high)}]" if low is not None and high is not None else ""
-    return f"{f.num(m['value'])}{bounds}"
+    return f"{f.num(low)} – {f.num(high)}" if low is not None and high is not None else f.DASH
 
 
 def score_command(

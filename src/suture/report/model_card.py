@@ -44,6 +44,9 @@ tr.winner td { background:#eef6ee; font-weight:600; }
 .shapes { display:grid; grid-template-columns:repeat(auto-fill, minmax(360px, 1fr)); gap:18px; }
 pre { background:#f6f8fa; padding:10px; border-radius:6px; overflow:auto; font-size:12px; }
 table.wide { width:100%; }
+.scroll { overflow-x:auto; }
+.ci { display:block; color:var(--muted); font-size:11.5px; font-weight:400; }
+.scroll td, .scroll th { white-space:nowrap; }
 """
 
 
@@ -134,7 +137,8 @@ def _metric_cell(m: Mapping[str, Any] | None) -> str:
         return f'<td class="n">{f.DASH}</td>'
     low, high = m.get("low"), m.get("high")
     bounds = f" [{f.num(low)}, {f.num(high)}]" if low is not None and high is not None else ""
-    return f'<td class="n">{esc(f.num(m["value"]))}{esc(bounds)}</td>'
+    shown = f'<span class="ci">{esc(bounds)}</span>' if bounds else ""
+    return f'<td class="n">{esc(f.num(m["value"]))}{shown}</td>'
 
 
 def _metric_names(candidates: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -168,7 +172,7 @@ def _candidates(bundle: ModelBundle) -> str:
     yardstick = next((c for c in candidates if c.get("kind") in YARDSTICK_KINDS), None)
     yard_value = _value(yardstick, "holdout", primary) if yardstick else None
     head = (
-        '<tr><th>candidate</th><th>kind</th><th class="n">complexity</th>'
+        '<tr><th>candidate</th><th class="n">complexity</th>'
         f'<th class="n">cv {esc(primary)}</th><th class="n">holdout {esc(primary)}</th>'
         '<th class="n">vs baseline</th><th class="n">vs yardstick</th>'
         + "".join(f'<th class="n">holdout {esc(n)}</th>' for n in others)
@@ -178,6 +182,7 @@ def _candidates(bundle: ModelBundle) -> str:
     for c in candidates:
         name = str(c.get("name", ""))
         kind = str(c.get("kind", ""))
+        shown_kind = "" if kind in ("", name) else f" ({kind})"
         tags = ""
         if kind in BASELINE_KINDS:
             tags += '<span class="tag">baseline</span>'
@@ -192,7 +197,7 @@ def _candidates(bundle: ModelBundle) -> str:
         lift += _lift(mine, yard_value, ho.get(primary, {}))
         klass = ' class="winner"' if name == bundle.winner else ""
         rows.append(
-            f"<tr{klass}><td>{esc(name)}{tags}</td><td>{esc(kind)}</td>"
+            f"<tr{klass}><td>{esc(name)}{esc(shown_kind)}{tags}</td>"
             f'<td class="n">{esc(c.get("complexity", f.DASH))}</td>'
             f"{_metric_cell(cv.get(primary))}{_metric_cell(ho.get(primary))}{lift}"
             + "".join(_metric_cell(ho.get(n)) for n in others)
@@ -206,7 +211,7 @@ def _candidates(bundle: ModelBundle) -> str:
     )
     return (
         '<section id="candidates"><h2>Candidates</h2>'
-        f'<table class="wide">{head}{"".join(rows)}</table>{given_up}'
+        f'<div class="scroll"><table class="wide">{head}{"".join(rows)}</table></div>{given_up}'
         '<p class="note">Simplest first. Intervals are 95% (bootstrap on the holdout; the '
         "spread of the folds in cross-validation). The chosen model is the simplest whose "
         f"cross-validated {esc(primary)} is within the tolerance of the best.{tolerance} "
