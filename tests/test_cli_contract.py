@@ -588,6 +588,32 @@ FAILURES = [
         2,
         "error: pass exactly one of --user or --item",
     ),
+    # train and score (more cases, with real bundles: tests/models/test_cli_train.py)
+    Case(
+        "train-target-also-included",
+        ("train", "good.parquet", "--target", "delay", "--include", "delay", "-o", "m"),
+        2,
+        "error: --include names the target 'delay': the column to predict cannot also be a "
+        "feature; remove it from --include",
+    ),
+    Case(
+        "train-into-a-recommender-bundle",
+        ("train", "good.parquet", "--target", "delay", "-o", "recs"),
+        2,
+        "error: recs is a recommender bundle, not a model bundle; choose another folder",
+    ),
+    Case(
+        "score-missing-bundle",
+        ("score", "nowhere", "good.parquet", "-o", "valid.parquet"),
+        2,
+        "error: nowhere: no such model bundle folder; check the path",
+    ),
+    Case(
+        "score-a-recommender-bundle",
+        ("score", "recs", "good.parquet", "-o", "valid.parquet"),
+        2,
+        "error: recs is a recommender bundle, not a model bundle; check the path",
+    ),
 ]
 
 
