@@ -6,6 +6,7 @@ diamonds and iris).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import suture
 from suture.errors import ConfigError, RecordError, SchemaError
+from suture.features import FeaturePipeline, OneHot, Standardize
+from suture.models.base import encode_target
+from suture.models.bundle import ModelBundle
+from suture.models.result import Candidate, TrainResult
 from suture.models.score import score_source
+from suture.models.task import infer_task
+from suture.schema import Schema
 from tests.models.test_bundle import (
     calibrated_bundle,
     default_bundle,
     default_table,
+    design_of,
     diamonds_bundle,
     diamonds_table,
     iris_bundle,
@@ -299,3 +308,71 @@ def test_score_source_on_spark_equals_local(tmp_path: Path) -> None:
     )
     assert theirs.column("prediction").to_pylist() == mine.column("prediction").to_pylist()
     assert "explanation" in theirs.column_names
+
+
+# ----------------------------------------------------------------------------- derived
+
+
+@functools.cache
+def derived_bundle() -> ModelBundle:
+    """ISLR Default with a derived column ``load = balance / income`` as a feature, and
+    ``balance`` itself left out of the features."""
+    from suture.models.linear import Logistic
+
+    table = default_table()
+    inferred = Schema.infer(suture.profile(table)).dumps()
+    contract = Schema.loads(inferred + '\n[derived.load]\nexpr = "balance / income"\n')
+    typed = contract.validate(table).valid
+    profile = suture.profile(typed)
+    task = infer_task(profile["default"])
+    pipeline = FeaturePipeline(numeric=Standardize(), categorical=OneHot()).fit(
+        profile, ["student", "income", "load"]
+    )
+    design = design_of(pipeline, task)
+    y = encode_target(typed.column("default"), task)
+    model = Logistic().fit(pipeline.transform(typed), y, design=design)
+    result = TrainResult(
+        task=task,
+        contract=contract,
+        profile=profile,
+        decisions=[],
+        candidates=[Candidate("logistic", model, pipeline)],
+        winner="logistic",
+        calibrator=None,
+        sensitivity=[],
+        tolerance=0.005,
+        given_up="",
+        quarantined=0,
+        warnings=[],
+        lineage={},
+    )
+    return ModelBundle.from_result(result, created="")
+
+
+def test_a_derived_column_is_a_feature_and_its_inputs_stay_required() -> None:
+    bundle = derived_bundle()
+    assert [c.name for c in bundle.scoring_contract.columns] == ["student", "balance", "income"]
+    assert [d.name for d in bundle.scoring_contract.derived] == ["load"]
+    table = default_table().slice(0, 500)
+    scored = bundle.score(table, explain=3)
+    assert "load" in scored.column_names
+    columns = {r["column"] for r in scored.column("explanation")[0].as_py()}
+    assert columns == {"student", "income", "load"}
+    for record, row in zip(table.to_pylist(), scored.to_pylist(), strict=True):
+        assert bundle.score_record(record) == {
+            "prediction": row["prediction"],
+            "probability": row["probability"],
+        }
+    with pytest.raises(SchemaError, match="has no column 'balance', which the contract requires"):
+        bundle.score(table.drop_columns(["balance"]))
+
+
+def test_a_derived_column_that_breaks_is_quarantined_and_refused_as_a_record() -> None:
+    bundle = derived_bundle()
+    table = pa.table({"student": ["No", "No"], "balance": [100.0, 100.0], "income": [20000.0, 0.0]})
+    scored, quarantine = bundle.score_split(table)
+    assert scored.num_rows == 1
+    assert quarantine.column("__reasons").to_pylist() == ["derived(load)"]
+    with pytest.raises(RecordError) as err:
+        bundle.score_record({"student": "No", "balance": 100.0, "income": 0.0})
+    assert (err.value.field, err.value.kind) == ("load", "derived")
