@@ -147,7 +147,7 @@ def test_json_form_has_stable_keys_and_no_nan() -> None:
     data = result.to_dict()
     assert list(data) == ["format", "verdict", "baseline", "current", "columns",
                           "only_in_baseline", "only_in_current", "out_of_contract",
-                          "learned", "notes", "segments"]  # fmt: skip
+                          "learned", "notes", "performance", "segments"]  # fmt: skip
     assert data["segments"] is None and data["out_of_contract"] is None
     column = data["columns"][2]
     assert column["name"] == "empty" and column["ks"]["value"] is None

@@ -161,6 +161,10 @@ def _read(
         from suture.schema.summary import ValidationAggregator
 
         parts["contract"] = ValidationAggregator(contract, schema, name)
+    meta = {"source": name, "engine": runner.name}
+    if by is None and contract is None:
+        # The profile alone: as suture.profile runs it (dictionary strings, helper thread).
+        return Side(Profile(agg, runner.aggregate_state(source, agg, columns=schema.names), meta))
     try:
         state = runner.aggregate_state(source, Joined(parts), columns=schema.names)
     except ConfigError as exc:
@@ -170,7 +174,6 @@ def _read(
                 "column with fewer levels"
             ) from None
         raise
-    meta = {"source": name, "engine": runner.name}
     validation = parts["contract"].finalize(state["contract"]) if contract is not None else None
     if by is None:
         return Side(Profile(agg, state["profile"], meta), None, validation)
