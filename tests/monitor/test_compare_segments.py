@@ -149,3 +149,25 @@ def test_the_command_exits_1_on_an_alert_inside_a_segment(tmp_path: Path) -> Non
     assert compare_command(base, now, by="region", json_path=out) == 1
     assert compare_command(base, base, by="region") == 0
     assert '"by": "region"' in out.read_text()
+
+
+def test_the_suture_command_takes_by_and_html_and_exits_2_on_a_numeric_by(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    from suture.cli import main
+
+    base, now = tmp_path / "base.parquet", tmp_path / "now.parquet"
+    pq.write_table(_table(0, 20_000), base)
+    pq.write_table(_table(1, 20_000, shift_north=1.0), now)
+    page = tmp_path / "drift.html"
+    assert main(["compare", str(base), str(now), "--by", "region", "--html", str(page)]) == 1
+    out = capsys.readouterr().out
+    assert "segments by region: 4 compared, 3 all ok" in out
+    assert "region=north x: ks" in out
+    assert '<section id="segments">' in page.read_text(encoding="utf-8")
+    assert main(["compare", str(base), str(now), "--by", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "--by 'x': the column is double in the baseline, not categorical" in err
+    assert len(err.strip().splitlines()) == 1
