@@ -204,3 +204,25 @@ def test_an_empty_bundle_section_is_left_out() -> None:
     sections = set(_page(empty).sections)
     assert not sections & {"winnowing", "sensitivity", "lineage", "warnings"}
     assert {"candidates", "calibration", "effects", "shapes"} <= sections
+
+
+def test_a_scorecard_shows_its_points_per_bin_with_rounded_edges() -> None:
+    from suture.features import FeaturePipeline
+    from suture.models.additive import Scorecard
+    from suture.models.base import Design, encode_target
+
+    bundle = default_bundle()
+    table = bundle.contract.validate(default_table()).valid
+    pipeline = FeaturePipeline(style="binned").fit(bundle.profile, ["balance", "income"])
+    design = pipeline.design(bundle.task)
+    assert isinstance(design, Design)
+    y = encode_target(table.column("default"), bundle.task)
+    model = Scorecard().fit(pipeline.transform(table), y, design=design)
+    card = render_model_card(dataclasses.replace(bundle, pipeline=pipeline, model=model))
+    text = " ".join(re.sub(r"<[^>]+>", " ", card).split())
+    points = model.describe()["points"]["balance"]
+    label, value = points[1]
+    low, high = (float(x) for x in label.strip("[)").split(", "))
+    assert f"[{low:.4g}, {high:.4g}) {f.num(value)}" in text
+    shapes = re.findall(r'aria-label="contribution of ([^"]+)"', card)
+    assert shapes == ["balance", "income"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -387,7 +388,7 @@ def _points(points: Any) -> str:
     tables = []
     for column, rows in points.items():
         cells = "".join(
-            f'<tr><td>{esc(label)}</td><td class="n">{esc(_coef_text(value))}</td></tr>'
+            f'<tr><td>{esc(_bin_label(label))}</td><td class="n">{esc(_coef_text(value))}</td></tr>'
             for label, value in _pairs(rows)
         )
         tables.append(
@@ -395,6 +396,19 @@ def _points(points: Any) -> str:
             f"{cells}</table></div>"
         )
     return f'<div class="shapes">{"".join(tables)}</div>'
+
+
+_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
+
+
+def _bin_label(label: str) -> str:
+    """A bin label with its edges rounded for people: ``[30.82445, 1064.148)`` as
+    ``[30.82, 1064)`` (no thousands separators beside the comma between the edges).
+
+    Labels of levels are left as they are."""
+    if not label.startswith(("[", "(")):
+        return label
+    return _NUMBER.sub(lambda m: f"{float(m.group(0)):.4g}", label)
 
 
 def _pairs(rows: Any) -> list[tuple[str, Any]]:
