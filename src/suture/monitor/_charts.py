@@ -117,8 +117,8 @@ def line_svg(
     labels: Sequence[str], values: Sequence[float], flags: Sequence[bool], *, label: str
 ) -> str:
     """A metric over periods: a line, its points, anomalies as larger red points."""
-    width, height = 360.0, 120.0
-    left, right, top, bottom = 48.0, 10.0, 10.0, 22.0
+    width, height = 340.0, 120.0
+    left, right, top, bottom = 58.0, 10.0, 10.0, 22.0
     plot_w, plot_h = width - left - right, height - top - bottom
     finite = [v for v in values if math.isfinite(v)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
@@ -135,7 +135,8 @@ def line_svg(
         _, y = at(0, v)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{GRID}"/>')  # fmt: skip
-        parts.append(_text(left - 4, y + 4, f.short(v), anchor="end"))
+        parts.append(_text(left - 4, y + 4, f"{v:.3g}" if abs(v) < 1e4 else f.short(v),
+                           anchor="end"))  # fmt: skip
     points = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
     if len(points) > 1:
         d = "".join(f"{'M' if k == 0 else 'L'}{at(i, v)[0]:.1f} {at(i, v)[1]:.1f}"

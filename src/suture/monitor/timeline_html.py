@@ -14,7 +14,7 @@ __all__ = ["render_timeline_html"]
 
 _EXTRA_CSS = """
 .charts { display:flex; flex-wrap:wrap; gap:14px; }
-.charts figure { width:360px; }
+.charts figure { width:340px; }
 .charts figcaption { font-weight:600; color:var(--ink); }
 """
 _TITLES = {
