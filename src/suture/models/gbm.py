@@ -31,7 +31,6 @@ BOOL = npt.NDArray[np.bool_]
 #: LightGBM's ``kZeroThreshold`` (the float ``1e-35f`` as a double): ``|x| <= it`` is zero.
 ZERO = float(np.float32(1e-35))
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
-_INT_LIMIT = 2.0**31
 
 
 def _lightgbm() -> Any:
@@ -430,7 +429,15 @@ class CompiledForest:
         self._nan_default = self.missing == 2
         self._zero_default = self.missing == 1
         self._cat_feature = self.feature[self.cat_nodes]
-        self._width = self.categories.shape[1]
+        # Category sets as one flat table with a False column at ``width``, where every
+        # code LightGBM sends right (NaN, negative, unseen or huge) is looked up.
+        width = self.categories.shape[1]
+        padded = np.zeros((self.cat_nodes.size, width + 1), dtype=bool)
+        padded[:, :width] = self.categories
+        self._width = float(width)
+        self._table = padded.ravel()
+        self._cat_base = np.arange(self.cat_nodes.size, dtype=np.int64) * (width + 1)
+        self._values = np.concatenate([np.zeros(m), self.leaf_value])
 
     def score(self, x: F64) -> F64:
         """The raw score of one row (LightGBM's numerical and categorical decisions)."""
@@ -446,18 +453,14 @@ class CompiledForest:
         else:
             left = x[f] <= self.threshold
         if self.cat_nodes.size:
-            v = x[self._cat_feature]
-            valid = (v > -1.0) & (v < _INT_LIMIT)  # NaN fails both
-            code = np.where(valid, v, 0.0).astype(np.int64)
-            inside = valid & (code < self._width)
-            left[self.cat_nodes] = (
-                inside & self.categories[np.arange(self.cat_nodes.size), np.where(inside, code, 0)]
-            )
+            # LightGBM truncates a code to int: (-1, 0) reads as 0, NaN and <= -1 go right.
+            code = np.where((x > -1.0) & (x < self._width), x, self._width).astype(np.int64)
+            left[self.cat_nodes] = self._table[self._cat_base + code[self._cat_feature]]
         step = np.concatenate([np.where(left, self.left, self.right), self._leaves])
         node = self.roots
         for _ in range(self.depth):
             node = step[node]
-        values = self.leaf_value[node - self.feature.size]
+        values = self._values[node]
         # Summed tree by tree in order, as LightGBM does (cumsum is sequential).
         return np.asarray(np.cumsum(values.reshape(-1, self.outputs), axis=0)[-1], dtype=np.float64)
 
