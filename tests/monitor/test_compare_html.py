@@ -89,24 +89,30 @@ def test_compare_html_writes_the_page_atomically(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_chromium_renders_the_comparison_offline(tmp_path: Path) -> None:
+def screenshot(page: Path, tmp_path: Path, width: int, height: int) -> np.ndarray:
+    """The page rendered by a headless, offline Chromium, as RGB pixels."""
     chromium = shutil.which("chromium")
     assert chromium, "chromium is missing: run .ci/install-browser"
-    a, b = _tables(3)
-    page = tmp_path / "drift.html"
-    page.write_text(render_comparison_html(compare(a, b)), encoding="utf-8")
-    shot = tmp_path / "drift.png"
+    shot = tmp_path / "shot.png"
     command = [
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--hide-scrollbars", "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--user-data-dir={tmp_path / 'chromium'}", f"--screenshot={shot}",
-        "--window-size=1200,1600", page.as_uri(),
+        f"--window-size={width},{height}", page.as_uri(),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     pixels = _decode_png(shot.read_bytes())
-    assert pixels.shape == (1600, 1200, 3)
+    assert pixels.shape == (height, width, 3)
+    return pixels
+
+
+def test_chromium_renders_the_comparison_offline(tmp_path: Path) -> None:
+    a, b = _tables(3)
+    page = tmp_path / "drift.html"
+    page.write_text(render_comparison_html(compare(a, b)), encoding="utf-8")
+    pixels = screenshot(page, tmp_path, 1200, 1600)
     colors, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
 
     def share(rgb: tuple[int, int, int]) -> float:

@@ -24,7 +24,7 @@ from suture.monitor.series import (
     write_timeline,
 )
 from suture.profile import Profile
-from tests.monitor.test_compare_html import _parsed
+from tests.monitor.test_compare_html import _parsed, screenshot
 
 
 def _day(i: int, rows: int = 3_000, *, jump: bool = False) -> pa.Table:
@@ -207,3 +207,18 @@ def test_the_timeline_page_is_offline_and_marks_anomalies(tmp_path: Path) -> Non
     assert page.count('class="chart series"') == 13 + 7  # amount: every metric; kind: 7
     assert page.count('fill="#b2182b"') >= 4  # anomalies as red points
     assert '<section id="anomalies"><h2>Anomalies</h2>' in page
+
+
+def test_chromium_renders_the_timeline_offline(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "days", 7, jump_at=6)
+    monitor_command(folder, tmp_path / "out")
+    pixels = screenshot(tmp_path / "out" / "timeline.html", tmp_path, 1200, 1400)
+    colors, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+
+    def share(rgb: tuple[int, int, int]) -> float:
+        hit = (colors == rgb).all(axis=1)
+        return float(counts[hit].sum()) / pixels.shape[0] / pixels.shape[1]
+
+    assert share((0x1F, 0x29, 0x37)) > 0.03  # the dark header: the inline CSS applied
+    assert share((0xB2, 0x18, 0x2B)) > 0.0002  # anomalies drawn as red points
+    assert len(colors) > 100  # text, lines and charts, not a blank page
