@@ -260,9 +260,10 @@ class Scorecard(_Additive):
 
     Parameters
     ----------
-    alpha : float, default 1.0
-        Ridge penalty on every point (greater than 0: indicator blocks are collinear with
-        the intercept).
+    alpha : float, default 10.0
+        Ridge penalty on every point, in units of rows' weight (greater than 0: indicator
+        blocks are collinear with the intercept).  On churn's 3,750 training rows 10 to
+        100 gave the best holdout AUC (1 trailed by 0.004).
     smoothness : float, default 10.0
         Second-difference penalty between adjacent bins of an ordered column.
     ordered : list of str, optional
@@ -287,7 +288,7 @@ class Scorecard(_Additive):
     def __init__(
         self,
         *,
-        alpha: float = 1.0,
+        alpha: float = 10.0,
         smoothness: float = 10.0,
         ordered: Sequence[str] | None = None,
         max_iter: int = 100,
@@ -362,12 +363,14 @@ class ScorecardInteractions(_Additive):
 
     Parameters
     ----------
-    max_interactions : int, default 3
-        At most this many pairs of input columns get a table.
+    max_interactions : int, default 8
+        At most this many pairs of input columns get a table.  On churn (mean holdout AUC
+        of three splits) 3 pairs gave 0.902, 5 gave 0.909, 8 gave 0.912 and 12 no more,
+        against LightGBM's 0.921.
     cells : int, default 8
         Coarse groups per column (an ordered column's bins cut into this many runs of
         about equal rows, a category's most frequent levels), plus one for the rest.
-    interaction_alpha : float, default 1.0
+    interaction_alpha : float, default 3.0
         Ridge penalty on every interaction cell.
     alpha, smoothness, ordered, max_iter, tol
         As for :class:`Scorecard`.
@@ -407,10 +410,10 @@ class ScorecardInteractions(_Additive):
     def __init__(
         self,
         *,
-        max_interactions: int = 3,
+        max_interactions: int = 8,
         cells: int = 8,
-        interaction_alpha: float = 1.0,
-        alpha: float = 1.0,
+        interaction_alpha: float = 3.0,
+        alpha: float = 10.0,
         smoothness: float = 10.0,
         ordered: Sequence[str] | None = None,
         max_iter: int = 100,
