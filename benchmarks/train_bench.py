@@ -299,9 +299,18 @@ def fit_ebm(split: Split, cache: dict[str, Any], rerun: bool) -> Fit:
 def fit_suture(split: Split) -> Fit:
     """``suture.train`` on the training file; the bundle scores the held-out rows."""
     import suture
+    from suture.errors import ConfigError
 
+    notes = []
     start = time.perf_counter()
-    bundle = suture.train(str(split.train), split.target, positive=split.positive, seed=0)
+    try:
+        bundle = suture.train(str(split.train), split.target, positive=split.positive, seed=0)
+    except ConfigError as exc:  # yes/no targets are read as booleans
+        if split.positive not in ("yes", "Yes") or "classes are 'false', 'true'" not in str(exc):
+            raise
+        notes.append(f"positive={split.positive!r} refused ({exc}); passed 'true'")
+        start = time.perf_counter()
+        bundle = suture.train(str(split.train), split.target, positive="true", seed=0)
     seconds = time.perf_counter() - start
     test = pq.read_table(split.test)
     scored, quarantine = bundle.score_split(test.drop_columns([split.target]))
@@ -317,6 +326,7 @@ def fit_suture(split: Split) -> Fit:
     fit = Fit("suture", split.name, metric(split, yt, pred), seconds,
               f"{bundle.winner} ({model.kind}, complexity {model.complexity})")  # fmt: skip
     fit.simpler = model.kind != "lightgbm" and model.complexity < LIGHTGBM_COMPLEXITY
+    fit.notes += notes
     if quarantine.num_rows:
         fit.notes.append(f"{quarantine.num_rows} held-out rows quarantined (scored as prior)")
     return fit
