@@ -308,6 +308,13 @@ def test_score_source_on_spark_equals_local(tmp_path: Path) -> None:
     )
     assert theirs.column("prediction").to_pylist() == mine.column("prediction").to_pylist()
     assert "explanation" in theirs.column_names
+    # a row that breaks the contract stops a scoring without quarantine on Spark too
+    balance = table.column("balance").to_pylist()
+    balance[4321] = -5.0
+    pq.write_table(table.set_column(2, "balance", pa.array(balance)), tmp_path / "bad.parquet")
+    with pytest.raises(SchemaError, match=r"row 4321: .* in column 'balance': the row breaks"):
+        score_source(bundle, str(tmp_path / "bad.parquet"), tmp_path / "out", engine="spark")
+    assert not (tmp_path / "out").exists()
 
 
 # ----------------------------------------------------------------------------- derived
