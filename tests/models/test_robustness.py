@@ -266,6 +266,40 @@ def test_far_away_dates_stay_within_the_bound(style: str) -> None:
             assert _worst(pipeline, model, record, column, values) <= found[column].largest + 1e-9
 
 
+# -- the real candidate models ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "style"),
+    [
+        ("logistic", "linear"),
+        ("naive_bayes", "binned"),
+        ("scorecard", "binned"),
+        ("scorecard_interactions", "binned"),
+    ],
+)
+def test_candidate_models_never_move_further_than_their_bounds(
+    churn: dict[str, Any], kind: str, style: str
+) -> None:
+    """Logistic, naive Bayes and the scorecard are exact; interactions are searched."""
+    from suture.models import Logistic, NaiveBayes, Scorecard, ScorecardInteractions
+
+    make = {
+        "logistic": Logistic,
+        "naive_bayes": NaiveBayes,
+        "scorecard": Scorecard,
+        "scorecard_interactions": ScorecardInteractions,
+    }[kind]
+    pipeline, design, x = churn[style]
+    model = make().fit(x, churn["y"], design=design)
+    reference = churn["table"].slice(300, 8)
+    found = sensitivity(pipeline, model, profile=churn["profile"], reference=reference)
+    method = "search" if kind == "scorecard_interactions" else "exact"
+    assert {s.method for s in found} == {method}
+    assert {s.column: s for s in found}["international_plan"].largest > 0.5  # a strong driver
+    _check_adversarial(pipeline, model, found, reference.to_pylist(), seed=5)
+
+
 # -- trees and LightGBM: searched ------------------------------------------------------
 
 
