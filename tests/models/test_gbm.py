@@ -235,3 +235,18 @@ def test_raw_pipeline_codes_are_categorical_splits_and_records_agree() -> None:
     one = np.array([model.score_one(pipeline.transform_record(r))[0] for r in records])
     batch = model.decision_function(np.array([pipeline.transform_record(r) for r in records]))
     np.testing.assert_allclose(one, batch, rtol=0, atol=1e-12)
+
+
+def test_the_early_stopping_share_holds_every_class_alike() -> None:
+    """A rare positive class (2%) is in the validation share in proportion, seeded."""
+    from suture.models.gbm import _split
+
+    y = np.zeros(1000)
+    y[::50] = 1.0
+    train, valid = _split(y, 0.1, 7, classes=True)
+    assert valid.size == 100 and int(y[valid].sum()) == 2
+    assert np.array_equal(np.sort(np.concatenate([train, valid])), np.arange(1000))
+    again = _split(y, 0.1, 7, classes=True)
+    assert np.array_equal(again[1], valid)
+    assert _split(y, 0.0, 7, classes=True)[1].size == 0
+    assert _split(np.arange(10.0), 0.1, 7, classes=False)[1].size == 1

@@ -211,7 +211,12 @@ class GradientBoosting(Model):
         categorical = self._check_params(design.n_features)
         lgb = _lightgbm()
         weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        train, valid = _split(x.shape[0], float(self.validation_fraction), int(self.seed))
+        train, valid = _split(
+            target,
+            float(self.validation_fraction),
+            int(self.seed),
+            classes=design.task.is_classification,
+        )
 
         def dataset(rows: I64, reference: Any = None) -> Any:
             return lgb.Dataset(
@@ -326,14 +331,25 @@ class GradientBoosting(Model):
         self._load(text)
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[I64, I64]:
-    """Seeded training and validation rows (none held out for ``fraction == 0``)."""
+def _split(target: F64, fraction: float, seed: int, *, classes: bool) -> tuple[I64, I64]:
+    """Seeded training and validation rows (none held out for ``fraction == 0``).
+
+    For classes the share is taken from every class alike (stratified), so a rare
+    positive class is in both parts.
+    """
+    n = target.size
     rows = np.arange(n, dtype=np.int64)
-    held = round(fraction * n)
-    if held == 0 or held >= n:
+    if round(fraction * n) == 0 or round(fraction * n) >= n:
         return rows, rows[:0]
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[held:]), np.sort(order[:held])
+    rng = np.random.default_rng(seed)
+    groups = [rows[target == c] for c in np.unique(target)] if classes else [rows]
+    held = []
+    for group in groups:
+        take = round(fraction * group.size)
+        if take < group.size:
+            held.append(rng.permutation(group)[:take])
+    valid = np.sort(np.concatenate(held)) if held else rows[:0]
+    return np.setdiff1d(rows, valid), valid
 
 
 @dataclass
