@@ -17,7 +17,6 @@ from suture.models import (
     Ridge,
     Scorecard,
     ScorecardInteractions,
-    Task,
 )
 from suture.models.additive import ordered_features
 from tests.models.test_baseline import (
@@ -262,9 +261,14 @@ def test_interaction_refusals() -> None:
     ]:
         with pytest.raises(ConfigError, match=message):
             ScorecardInteractions(**params).fit(x, y, design=design)
-    xi, yi, _, _, multi = iris("binned")
-    with pytest.raises(
-        ConfigError, match="ScorecardInteractions fits binary, regression tasks, not multiclass"
-    ):
-        ScorecardInteractions().fit(xi, yi, design=multi)
-    assert Task("binary", "t", ("a", "b")).n_outputs == 1
+
+
+def test_multiclass_interactions() -> None:
+    x, y, xt, yt, design = iris("binned")
+    card = Scorecard().fit(x, y, design=design)
+    pairs = ScorecardInteractions(max_interactions=2).fit(x, y, design=design)
+    assert [item["table"].shape[-1] for item in pairs.interactions_] == [3, 3]
+    assert pairs.decision_function(xt).shape == (len(yt), 3)
+    accuracy = float(np.mean(pairs.decision_function(xt).argmax(axis=1) == yt))
+    assert accuracy >= float(np.mean(card.decision_function(xt).argmax(axis=1) == yt)) - 0.03
+    check_paths(pairs, xt)

@@ -322,6 +322,20 @@ class Scorecard(_Additive):
         self._set_additive_state(state)
 
 
+def _residuals(eta: F64, target: F64, w: F64, kind: str) -> tuple[F64, F64]:
+    """Per-row gradient and curvature of the log-likelihood at ``eta``, one column per output."""
+    if kind == "regression":
+        return (w * (target - eta))[:, None], w[:, None]
+    if kind == "binary":
+        mu = np.exp(-np.logaddexp(0.0, -eta))
+        return (w * (target - mu))[:, None], (w * mu * (1.0 - mu))[:, None]
+    shifted = np.exp(eta - eta.max(axis=1, keepdims=True))
+    mu = shifted / shifted.sum(axis=1, keepdims=True)
+    onehot = np.zeros_like(mu)
+    onehot[np.arange(len(target)), target.astype(np.int64)] = 1.0
+    return w[:, None] * (onehot - mu), w[:, None] * mu * (1.0 - mu)
+
+
 def _codes(x: F64, index: list[int]) -> npt.NDArray[np.int64]:
     """Per row, the position of the block's first set feature, or ``len(index)`` if none."""
     sub = x[:, index] != 0.0
@@ -380,7 +394,8 @@ class ScorecardInteractions(_Additive):
     The scorecard is fitted first; on its training rows the residual gradient
     ``w (y - mu)`` and curvature ``w mu (1 - mu)`` (``w`` for regression) are summed per
     cell of every pair of indicator columns, and the pairs with the largest score-test
-    gain ``sum G^2 / (H + interaction_alpha)`` are kept.  Then main effects and tables
+    gain ``sum G^2 / (H + interaction_alpha)`` are kept (summed over the classes of a
+    multiclass task, whose tables hold one point per class).  Then main effects and tables
     are refitted jointly.  Monotone columns take part in no interaction (their main
     effect stays monotone).  A record's contribution from a cell is split half and half
     between its two columns' active features.
@@ -395,7 +410,6 @@ class ScorecardInteractions(_Additive):
     kind = "scorecard_interactions"
     complexity = 4
     additive = False
-    tasks = frozenset({"binary", "regression"})
     _params = (
         "max_interactions",
         "cells",
@@ -472,7 +486,7 @@ class ScorecardInteractions(_Additive):
             big = np.zeros((q + extra.shape[1], q + extra.shape[1]))
             big[:q, :q] = penalty
             big[q:, q:] = np.diag(np.full(extra.shape[1], float(self.interaction_alpha)))
-            start = np.concatenate([beta, np.zeros(extra.shape[1])])
+            start = np.concatenate([beta, np.zeros((extra.shape[1], *beta.shape[1:]))])
             joint = self._fit_pooled(np.column_stack([a, extra]), target, w, big, design, start)
             beta, offset = joint[:q], q
             for (p, r), (_, shape), width in zip(pairs, cells, widths, strict=True):
@@ -480,7 +494,7 @@ class ScorecardInteractions(_Additive):
                     {
                         "columns": (p, r),
                         "maps": (blocks[p][1].tolist(), blocks[r][1].tolist()),
-                        "table": joint[offset : offset + width].reshape(shape),
+                        "table": joint[offset : offset + width].reshape(shape + joint.shape[1:]),
                     }
                 )
                 offset += width
@@ -519,25 +533,26 @@ class ScorecardInteractions(_Additive):
         chosen: list[tuple[str, str]] = []
         eta = eta.copy()
         for _ in range(int(self.max_interactions)):
-            if kind == "binary":
-                mu = np.exp(-np.logaddexp(0.0, -eta))
-                gradient, curvature = w * (target - mu), w * mu * (1.0 - mu)
-            else:
-                gradient, curvature = w * (target - eta), w
+            gradient, curvature = _residuals(eta, target, w, kind)
             best, best_gain, best_step = None, 0.0, np.zeros(0)
             for pair, (cell, shape) in cells.items():
                 if pair in chosen:
                     continue
                 size = shape[0] * shape[1]
-                g = np.bincount(cell, weights=gradient, minlength=size)
-                h = np.bincount(cell, weights=curvature, minlength=size)
+                g = np.column_stack(
+                    [np.bincount(cell, weights=column, minlength=size) for column in gradient.T]
+                )
+                h = np.column_stack(
+                    [np.bincount(cell, weights=column, minlength=size) for column in curvature.T]
+                )
                 gain = float(np.sum(g * g / (h + lam)))
                 if gain > best_gain * (1.0 + 1e-12):
                     best, best_gain, best_step = pair, gain, g / (h + lam)
             if best is None:
                 break
             chosen.append(best)
-            eta = eta + best_step[cells[best][0]]
+            step = best_step[cells[best][0]]
+            eta = eta + (step[:, 0] if eta.ndim == 1 else step)
         return chosen
 
     @staticmethod
@@ -566,7 +581,7 @@ class ScorecardInteractions(_Additive):
                     len(blocks[r]),
                     list(item["maps"][0]),
                     list(item["maps"][1]),
-                    item["table"].tolist(),
+                    item["table"].tolist() if item["table"].ndim == 2 else item["table"],
                 )
             )
 
@@ -599,7 +614,7 @@ class ScorecardInteractions(_Additive):
                 active[hit[0]] = hit[1]
         for p, r, m_p, m_r, map_p, map_r, table in self._pairs:
             s += table[map_p[active.get(p, m_p)]][map_r[active.get(r, m_r)]]
-        return np.array([s])
+        return np.asarray(s, dtype=np.float64).reshape(-1)
 
     def contributions(self, X: npt.ArrayLike) -> tuple[F64, F64]:
         """Bin points per feature, each cell's points split half and half between its columns."""
@@ -607,8 +622,12 @@ class ScorecardInteractions(_Additive):
         terms, base = super().contributions(x)
         rows = np.arange(x.shape[0])
         blocks = self.design_.blocks()
+        scores = self.decision_function(x)
+        explained = None if scores.ndim == 1 else np.argmax(scores, axis=1)
         for item, (gp, gr) in zip(self.interactions_, self._pair_codes(x), strict=True):
             half = 0.5 * item["table"][gp, gr]
+            if explained is not None:
+                half = half[rows, explained]
             for column in item["columns"]:
                 index = blocks[column]
                 codes = _codes(x, index)

@@ -853,7 +853,7 @@ class LinearScores(Model):
         x = self._check_X(X)
         if self.coef_.shape[1] == 1:
             return x * self.coef_[:, 0], np.full(x.shape[0], float(self.intercept_[0]))
-        explained = np.argmax(self._linear(x), axis=1)
+        explained = np.argmax(self.decision_function(x), axis=1)
         return x * self.coef_[:, explained].T, self.intercept_[explained]
 
     def _linear_state(self) -> dict[str, Any]:
