@@ -116,7 +116,10 @@ def train_command(
     check_output(output, folder=True)
     check_replaceable(Path(output), MODEL)  # before any work: the save would refuse it
     contract = Schema.load(schema) if schema is not None else None
+    from suture.models.base import TASK_KINDS
     from suture.train import train as run_train
+
+    kind = next((k for k in TASK_KINDS if k == task), None)  # checked above
 
     bundle: ModelBundle = run_train(
         source,
@@ -124,7 +127,7 @@ def train_command(
         schema=contract,
         time_column=time_column,
         positive=positive,
-        task=task,
+        task=kind,
         include=tuple(include),
         exclude=tuple(exclude),
         tolerance=tolerance,
