@@ -377,3 +377,18 @@ def test_multiclass_bounds_cover_every_logit(kind: str, style: str) -> None:
     found = sensitivity(pipeline, model, profile=profile, reference=reference)
     assert {s.column for s in found if s.largest > 0.5} & {"Petal.Length", "Petal.Width"}
     _check_adversarial(pipeline, model, found, reference.to_pylist(), seed=6)
+
+
+def test_a_search_without_reference_rows_uses_rows_made_from_the_profile(
+    churn: dict[str, Any],
+) -> None:
+    from suture.models.robustness import SYNTHETIC_QUANTILES, _synthetic
+
+    pipeline, design, x = churn["raw"]
+    model = DecisionTree(max_depth=4).fit(x, churn["y"], design=design)
+    found = sensitivity(pipeline, model, profile=churn["profile"])
+    rows = _synthetic(pipeline, churn["profile"], len(SYNTHETIC_QUANTILES))
+    assert len({r["total_day_minutes"] for r in rows}) == len(SYNTHETIC_QUANTILES)
+    root = model.describe()["tree"]["feature"]
+    assert {s.column: s for s in found}[root].largest > 0.1
+    _check_adversarial(pipeline, model, found, rows, seed=7)

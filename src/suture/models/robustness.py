@@ -53,6 +53,8 @@ F64 = npt.NDArray[np.float64]
 PERTURBATION = 0.01
 #: Profile quantiles tried as values of a number in a search.
 SEARCH_QUANTILES = tuple(np.linspace(0.0, 1.0, 21).tolist())
+#: The quantiles of the profile-made reference rows a search uses when none are given.
+SYNTHETIC_QUANTILES = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 #: At most this many records are scored per column in a search (rows are subsampled).
 SEARCH_BUDGET = 10_000
 
@@ -82,7 +84,10 @@ def sensitivity(
         whether a null is allowed.  Without it every value the transform can see counts.
     reference : table, batch or sequence of records, optional
         Rows whose other inputs are held fixed (a seeded sample of ``max_rows`` is used in
-        a search).  By default one record made of each column's first critical value.
+        a search).  By default rows made from the profile: for an additive model one
+        (any row gives the same answer), for a search one per
+        :data:`SYNTHETIC_QUANTILES` (numbers at that quantile, other columns walking
+        their critical values).  Pass real rows (the training table) for a better search.
     seed : int
         Seeds the sample of reference rows.
     max_rows : int
@@ -109,7 +114,7 @@ def sensitivity(
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
         raise ConfigError(f"sensitivity max_rows must be a positive whole number, got {max_rows!r}")
     exact = bool(model.additive)
-    rows = _reference(pipeline, reference, seed, 1 if exact else max_rows)
+    rows = _reference(pipeline, profile, reference, seed, 1 if exact else max_rows)
     out = []
     for column in pipeline.columns_:
         spec = _spec(contract, column)
@@ -135,16 +140,13 @@ def sensitivity(
 
 def _reference(
     pipeline: FeaturePipeline,
+    profile: Profile,
     reference: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]] | None,
     seed: int,
     limit: int,
 ) -> list[dict[str, Any]]:
     if reference is None:
-        record = {}
-        for column in pipeline.columns_:
-            values = [v for v in pipeline.critical_values(column) if v is not None]
-            record[column] = values[0] if values else None
-        return [record]
+        return _synthetic(pipeline, profile, 1 if limit == 1 else len(SYNTHETIC_QUANTILES))
     n = reference.num_rows if isinstance(reference, pa.Table | pa.RecordBatch) else len(reference)
     if n == 0:
         raise ConfigError("sensitivity: the reference rows are empty; pass at least one row")
@@ -154,6 +156,23 @@ def _reference(
     if isinstance(reference, pa.Table | pa.RecordBatch):
         return list(reference.take(pa.array(chosen)).to_pylist())
     return [dict(reference[i]) for i in chosen.tolist()]
+
+
+def _synthetic(pipeline: FeaturePipeline, profile: Profile, n: int) -> list[dict[str, Any]]:
+    """Rows made from the profile when none are given: row ``i`` puts every number at the
+    ``i``-th of :data:`SYNTHETIC_QUANTILES` and walks the other columns' critical values."""
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for column in pipeline.columns_:
+        values = [v for v in pipeline.critical_values(column) if v is not None] or [None]
+        for i, row in enumerate(rows):
+            row[column] = values[i % len(values)]
+            if n > 1 and _is_numeric(profile, column):
+                try:
+                    q = float(profile[column].quantile(SYNTHETIC_QUANTILES[i]))  # type: ignore[attr-defined]
+                except (ValueError, TypeError):  # an empty summary has no quantiles
+                    continue
+                row[column] = q if math.isfinite(q) else row[column]
+    return rows
 
 
 def _budget(rows: list[dict[str, Any]], n_values: int, seed: int) -> list[dict[str, Any]]:
