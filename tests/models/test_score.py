@@ -383,3 +383,23 @@ def test_a_derived_column_that_breaks_is_quarantined_and_refused_as_a_record() -
     with pytest.raises(RecordError) as err:
         bundle.score_record({"student": "No", "balance": 100.0, "income": 0.0})
     assert (err.value.field, err.value.kind) == ("load", "derived")
+
+
+def test_a_record_explanation_equals_its_batch_row_exactly() -> None:
+    for bundle, table in (
+        (default_bundle(), default_table().slice(0, 300)),
+        (iris_bundle(), iris_table()),
+        (derived_bundle(), default_table().slice(300, 300)),
+    ):
+        scored = bundle.score(table, explain=2)
+        for record, row in zip(table.to_pylist(), scored.to_pylist(), strict=True):
+            got = bundle.score_record(record, explain=2)
+            assert {k: got[k] for k in bundle.outputs} == {k: row[k] for k in bundle.outputs}
+            assert got["explanation_base"] == row["explanation_base"]
+            assert [(r["column"], r["contribution"]) for r in got["explanation"]] == [
+                (r["column"], r["contribution"]) for r in row["explanation"]
+            ]
+            typed = bundle.scoring_contract.coerce(record)
+            assert [r["value"] for r in got["explanation"]] == [
+                typed[r["column"]] for r in got["explanation"]
+            ]

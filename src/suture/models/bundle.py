@@ -355,8 +355,17 @@ class ModelBundle:
 
         return score_table(self, data, explain=explain)
 
-    def score_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def score_record(self, record: Mapping[str, Any], *, explain: int = 0) -> dict[str, Any]:
         """Score one record (a dict) as the service does; equal to batch scoring.
+
+        Parameters
+        ----------
+        record : mapping
+            Field name to a Python value (numbers, text, booleans, None).
+        explain : int
+            Add ``explanation`` (the top ``explain`` input columns, each a dict of
+            ``column``, ``value`` (coerced) and ``contribution``) and
+            ``explanation_base``, with the contributions of batch scoring.
 
         Returns
         -------
@@ -373,7 +382,7 @@ class ModelBundle:
             from suture.models.score import RecordScorer
 
             scorer = self.__dict__["_record_scorer"] = RecordScorer(self)
-        result: dict[str, Any] = scorer(record)
+        result: dict[str, Any] = scorer(record, explain)
         return result
 
 

@@ -139,11 +139,18 @@ class Scorer:
         self.model = model
         self.calibrator = calibrator
         self.inputs = list(dict.fromkeys(model.design_.columns))
-        # Feature-to-input-column membership, to sum contributions per input column.
-        where = {c: i for i, c in enumerate(self.inputs)}
-        self._member = np.zeros((len(features), len(self.inputs)), dtype=np.float64)
-        for j, column in enumerate(model.design_.columns):
-            self._member[j, where[column]] = 1.0
+        # Where each input column's block of features starts (a design keeps the features
+        # of one column adjacent), to sum contributions per input column row by row, the
+        # same way for one row as for many.
+        columns = list(model.design_.columns)
+        self._starts = np.array(
+            [j for j, c in enumerate(columns) if j == 0 or c != columns[j - 1]], dtype=np.intp
+        )
+        if len(self._starts) != len(self.inputs):
+            raise ConfigError(
+                "the model's design interleaves the features of its input columns; the "
+                "features of one column must be adjacent"
+            )
 
     def probabilities(self, scores: F64) -> F64:
         """Calibrated ``(n, k)`` probabilities of link scores."""
@@ -173,15 +180,27 @@ class Scorer:
         code = np.argmax(p, axis=1) if len(p) else np.zeros(0, dtype=np.int64)
         return [labels.take(pa.array(code)), *(pa.array(p[:, i]) for i in range(p.shape[1]))]
 
+    def per_column(self, X: F64) -> tuple[F64, F64]:
+        """Contributions summed per input column ``(n, m)``, and the base values ``(n,)``."""
+        contributions, base = self.model.contributions(X)
+        c = np.ascontiguousarray(contributions, dtype=np.float64)
+        if c.shape[1] == 0:
+            return np.zeros((c.shape[0], 0)), np.asarray(base, dtype=np.float64)
+        return np.add.reduceat(c, self._starts, axis=1), np.asarray(base, dtype=np.float64)
+
+    def top(self, per_column: F64, explain: int) -> npt.NDArray[np.intp]:
+        """The indices of the ``explain`` largest contributions per row, largest first."""
+        order = np.argsort(-np.abs(per_column), axis=1, kind="stable")
+        return order[:, : min(explain, per_column.shape[1])]
+
     def _explanation(self, typed: pa.Table, X: F64, explain: int) -> list[pa.Array]:
         n, m = typed.num_rows, len(self.inputs)
         top = min(explain, m)
         if n == 0 or top == 0:
             empty = pa.array([[] for _ in range(n)], pa.list_(_REASON))
             return [empty, pa.array(np.zeros(n), pa.float64())]
-        contributions, base = self.model.contributions(X)
-        per_column = np.asarray(contributions, dtype=np.float64) @ self._member
-        order = np.argsort(-np.abs(per_column), axis=1, kind="stable")[:, :top]
+        per_column, base = self.per_column(X)
+        order = self.top(per_column, top)
         rows = np.repeat(np.arange(n), top)
         picked = order.reshape(-1)
         texts = pa.concat_arrays([_text(typed.column(c)) for c in self.inputs])
@@ -499,7 +518,9 @@ class RecordScorer:
 
     ``scorer(record)`` coerces the record with the contract's record path, transforms it
     with ``transform_record``, scores it with ``score_one`` and calibrates it with
-    ``transform_one``: no pandas, scikit-learn or Arrow per record.
+    ``transform_one``: no pandas, scikit-learn or Arrow per record.  ``scorer(record,
+    explain=N)`` adds ``explanation`` and ``explanation_base`` as batch scoring does, with
+    each column's coerced value (a Python value) instead of its text.
 
     Raises
     ------
@@ -510,7 +531,7 @@ class RecordScorer:
     def __init__(self, bundle: ModelBundle) -> None:
         from suture.schema.coerce import compile_record
 
-        scorer = Scorer(bundle.task, bundle.pipeline, bundle.model, bundle.calibrator)
+        self.scorer = Scorer(bundle.task, bundle.pipeline, bundle.model, bundle.calibrator)
         self.task = bundle.task
         self._coerce = compile_record(bundle.scoring_contract)
         self._features = bundle.pipeline.transform_record
@@ -526,10 +547,16 @@ class RecordScorer:
         self._classes = bundle.task.classes
         self._names = prediction_names(bundle.task)[1:]
         self._kind = bundle.task.kind
-        del scorer  # built only to check that model and pipeline agree
 
-    def __call__(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        scores = self._score(self._features(self._coerce(record)))
+    def __call__(self, record: Mapping[str, Any], explain: int = 0) -> dict[str, Any]:
+        coerced = self._coerce(record)
+        x = self._features(coerced)
+        out = self._answer(self._score(x))
+        if explain:
+            out.update(self._explain(coerced, x, _check_explain(explain)))
+        return out
+
+    def _answer(self, scores: F64) -> dict[str, Any]:
         if self._kind == "regression":
             return {PREDICTION: float(scores[0])}
         p = self._calibrate(scores)
@@ -539,3 +566,18 @@ class RecordScorer:
         out: dict[str, Any] = {PREDICTION: self._classes[int(np.argmax(p))]}
         out.update(zip(self._names, map(float, p), strict=True))
         return out
+
+    def _explain(self, coerced: Mapping[str, Any], x: F64, explain: int) -> dict[str, Any]:
+        """The top ``explain`` input columns of one record, as batch scoring gives them
+        (the value is the coerced Python value, not its text)."""
+        per_column, base = self.scorer.per_column(x.reshape(1, -1))
+        inputs = self.scorer.inputs
+        reasons = [
+            {
+                "column": inputs[j],
+                "value": coerced.get(inputs[j]),
+                "contribution": float(per_column[0, j]),
+            }
+            for j in self.scorer.top(per_column, explain)[0].tolist()
+        ]
+        return {EXPLANATION: reasons, EXPLANATION_BASE: float(base[0])}
