@@ -133,13 +133,14 @@ def train_result(
     positive: str | None = None,
     winner: str | None = None,
     calibration: str | None = None,
+    numeric: Standardize | None = None,
 ) -> TrainResult:
     """A TrainResult of real parts: profile, contract, pipeline, fitted models, metrics."""
     contract = Schema.infer(suture.profile(table))
     table = contract.validate(table).valid  # features are fitted on typed rows
     profile = suture.profile(table)
     task = infer_task(profile[target], positive=positive)
-    pipeline = FeaturePipeline(numeric=Standardize(), categorical=OneHot()).fit(
+    pipeline = FeaturePipeline(numeric=numeric or Standardize(), categorical=OneHot()).fit(
         profile, exclude=[target]
     )
     design = design_of(pipeline, task)

@@ -226,3 +226,27 @@ def test_a_scorecard_shows_its_points_per_bin_with_rounded_edges() -> None:
     assert f"[{low:.4g}, {high:.4g}) {f.num(value)}" in text
     shapes = re.findall(r'aria-label="contribution of ([^"]+)"', card)
     assert shapes == ["balance", "income"]
+
+
+def test_a_logged_input_states_its_effect_per_log_unit_and_at_the_median() -> None:
+    from suture.features import Standardize
+    from suture.models.linear import Logistic
+
+    result = train_result(
+        default_table(), "default", [("logistic", Logistic())], numeric=Standardize(log=True)
+    )
+    bundle = ModelBundle.from_result(result, created="")
+    t = bundle.pipeline.transforms_["income"]
+    assert t.log_  # type: ignore[attr-defined]
+    coef = next(
+        r["coefficient"]
+        for r in bundle.model.describe()["coefficients"]
+        if r["feature"] == "income"
+    )
+    slope = coef / t.scale_  # type: ignore[attr-defined]
+    median = t.quartiles_[1]  # type: ignore[attr-defined]
+    text = _page(bundle).text("effects")
+    assert f"income income {f.num(coef)} {f.num(slope)} per unit of log(1 + income)" in text
+    assert (
+        f"at the median {f.num(median)}, {f.num(slope / (1 + median))} per unit of income" in text
+    )

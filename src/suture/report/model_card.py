@@ -343,12 +343,7 @@ def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: An
             and isinstance(coef, int | float)
             and t.scale_
         ):
-            per_unit = f.num(float(coef) / float(t.scale_))
-            unit = _unit(bundle, column)
-            where = (
-                f"per {unit} between {f.num(float(t.low_))} and {f.num(float(t.high_))} "
-                "(clipped outside)"
-            )
+            per_unit, where = _per_unit(bundle, column, t, float(coef))
         elif "=" in feature:
             where = "when the input is this level"
         out.append(
@@ -364,6 +359,22 @@ def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: An
         "feature; a standardized input's effect per unit is the coefficient divided by its "
         f'training spread.</p><table class="wide">{head}{"".join(out)}</table>'
     )
+
+
+def _per_unit(bundle: ModelBundle, column: str, t: Standardize, coef: float) -> tuple[str, str]:
+    """The effect per unit of the input of a standardized feature, and where it holds."""
+    slope = coef / float(t.scale_)
+    unit = _unit(bundle, column)
+    span = f"between {f.num(float(t.low_))} and {f.num(float(t.high_))} (clipped outside)"
+    if not getattr(t, "log_", False):
+        return f.num(slope), f"per {unit} {span}"
+    median = float(t.quartiles_[1]) if len(getattr(t, "quartiles_", ())) == 3 else math.nan
+    at_median = (
+        f"; at the median {f.num(median)}, {f.num(slope / (1.0 + median))} per {unit}"
+        if math.isfinite(median)
+        else ""
+    )
+    return f.num(slope), f"per unit of log(1 + {column}) {span}{at_median}"
 
 
 def _unit(bundle: ModelBundle, column: str) -> str:
