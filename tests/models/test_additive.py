@@ -272,3 +272,25 @@ def test_multiclass_interactions() -> None:
     accuracy = float(np.mean(pairs.decision_function(xt).argmax(axis=1) == yt))
     assert accuracy >= float(np.mean(card.decision_function(xt).argmax(axis=1) == yt)) - 0.03
     check_paths(pairs, xt)
+
+
+@pytest.mark.parametrize("kind", ["card", "one", "logistic"])
+def test_a_large_sparse_design_fits_as_the_dense_one(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large binned designs are held as SciPy CSR (Gram cost rows x nonzeros^2): same fit."""
+    import suture.models.linear as linear
+
+    x, y, xt, _, design = churn()
+    design = _monotone(design, {"account_length": 1})
+    make = {
+        "card": lambda: Scorecard(smoothness=1.0),
+        "one": lambda: ScorecardInteractions(max_interactions=1),
+        "logistic": lambda: Logistic(),
+    }[kind]
+    dense = make().fit(x, y, design=design if kind == "card" else _monotone(design, {}))
+    monkeypatch.setattr(linear, "SPARSE_CELLS", 1)
+    assert not isinstance(linear._augmented(x), np.ndarray)
+    sparse = make().fit(x, y, design=design if kind == "card" else _monotone(design, {}))
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, atol=1e-8)
+    np.testing.assert_allclose(sparse.decision_function(xt), dense.decision_function(xt), atol=1e-8)

@@ -28,12 +28,12 @@ from suture.errors import ConfigError
 from suture.models.base import F64, Design, hex_array, register, unhex_array
 from suture.models.linear import (
     LinearScores,
+    _augmented,
     _check_number,
     _check_target,
     _check_whole,
     _fit_link,
     _sample_weight,
-    _with_ones,
 )
 
 __all__ = ["Scorecard", "ScorecardInteractions", "ordered_features"]
@@ -125,12 +125,41 @@ def _pool_violations(
     return merged
 
 
+def _indicators(
+    rows: int, columns: list[npt.NDArray[np.int64]], width: int, *, sparse: bool
+) -> Any:
+    """A 0/1 matrix with a one in each row at each of ``columns``' entries."""
+    index = np.concatenate(columns)
+    row = np.tile(np.arange(rows), len(columns))
+    if sparse:
+        from scipy import sparse as sp
+
+        return sp.csr_matrix((np.ones(index.size), (row, index)), shape=(rows, width))
+    out = np.zeros((rows, width))
+    out[row, index] = 1.0
+    return out
+
+
+def _hstack(a: Any, b: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        return np.column_stack([a, b])
+    from scipy import sparse
+
+    return sparse.hstack([a, b], format="csr")
+
+
 def _reduction(q: int, groups: list[list[int]]) -> F64:
     live = [g for g in groups if g]
     m = np.zeros((q, len(live)))
     for column, members in enumerate(live):
         m[members, column] = 1.0
     return m
+
+
+def _sparse(m: F64) -> Any:
+    from scipy import sparse
+
+    return sparse.csr_matrix(m)
 
 
 class _Additive(LinearScores):
@@ -206,11 +235,15 @@ class _Additive(LinearScores):
         theta = start
         for _ in range(q + 1):
             m = _reduction(q, groups)
+            pooled, reduced_penalty = a, penalty
+            if m.shape[1] < q:
+                pooled = a @ m if isinstance(a, np.ndarray) else a @ _sparse(m)
+                reduced_penalty = m.T @ penalty @ m
             theta, self.n_iter_, self.converged_ = _fit_link(
-                a @ m,
+                pooled,
                 y,
                 w,
-                m.T @ penalty @ m,
+                reduced_penalty,
                 design.task,
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -310,7 +343,7 @@ class Scorecard(_Additive):
     ) -> Scorecard:
         """Fit the points; returns ``self``."""
         x, target, w = self._prepare(X, y, design, sample_weight)
-        a = _with_ones(x)
+        a = _augmented(x)
         beta = self._fit_pooled(a, target, w, self._penalty(design, a.shape[1]), design)
         self._set_fit(beta, design)
         return self
@@ -468,7 +501,7 @@ class ScorecardInteractions(_Additive):
     ) -> ScorecardInteractions:
         """Fit the scorecard, choose the pairs, refit jointly; returns ``self``."""
         x, target, w = self._prepare(X, y, design, sample_weight)
-        a = _with_ones(x)
+        a = _augmented(x)
         penalty = self._penalty(design, a.shape[1])
         beta = self._fit_pooled(a, target, w, penalty, design)
         blocks = self._eligible(x, design)
@@ -477,17 +510,17 @@ class ScorecardInteractions(_Additive):
         if pairs:
             cells = [self._cells(blocks[p], blocks[r]) for p, r in pairs]
             widths = [shape[0] * shape[1] for _, shape in cells]
-            extra = np.zeros((x.shape[0], sum(widths)))
-            offset = 0
+            columns, offset = [], 0
             for (cell, _), width in zip(cells, widths, strict=True):
-                extra[np.arange(x.shape[0]), offset + cell] = 1.0
+                columns.append(offset + cell)
                 offset += width
+            extra = _indicators(x.shape[0], columns, offset, sparse=not isinstance(a, np.ndarray))
             q = a.shape[1]
             big = np.zeros((q + extra.shape[1], q + extra.shape[1]))
             big[:q, :q] = penalty
             big[q:, q:] = np.diag(np.full(extra.shape[1], float(self.interaction_alpha)))
             start = np.concatenate([beta, np.zeros((extra.shape[1], *beta.shape[1:]))])
-            joint = self._fit_pooled(np.column_stack([a, extra]), target, w, big, design, start)
+            joint = self._fit_pooled(_hstack(a, extra), target, w, big, design, start)
             beta, offset = joint[:q], q
             for (p, r), (_, shape), width in zip(pairs, cells, widths, strict=True):
                 self.interactions_.append(

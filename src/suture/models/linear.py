@@ -669,19 +669,48 @@ def _with_ones(x: Matrix) -> Matrix:
     return np.column_stack([np.ones(x.shape[0]), x])
 
 
-def _least_squares(a: Matrix, y: Matrix, w: Matrix, penalty: Matrix) -> Matrix:
+#: A design at least this large (cells) and at most this dense is held sparse.
+SPARSE_CELLS = 2_000_000
+SPARSE_DENSITY = 0.15
+
+
+def _augmented(x: Matrix) -> Any:
+    """``[1, x]``: a NumPy array, or a SciPy CSR matrix for a large, mostly-zero design.
+
+    A binned design has one set indicator per column in each row, so its Gram matrix
+    costs ``rows * nonzeros^2`` sparse instead of ``rows * features^2`` dense.
+    """
+    if x.size >= SPARSE_CELLS and np.count_nonzero(x) <= SPARSE_DENSITY * x.size:
+        try:
+            from scipy import sparse
+        except ImportError:  # pragma: no cover - scipy comes with the train extra
+            return _with_ones(x)
+        ones = sparse.csr_matrix(np.ones((x.shape[0], 1)))
+        return sparse.hstack([ones, sparse.csr_matrix(x)], format="csr")
+    return _with_ones(x)
+
+
+def _gram(a: Any, weights: Matrix) -> Matrix:
+    """``a' diag(weights) a`` as a dense array, for a dense or sparse ``a``."""
+    if isinstance(a, np.ndarray):
+        return np.asarray((a * weights[:, None]).T @ a, dtype=np.float64)
+    from scipy import sparse
+
+    return np.asarray((a.T @ (sparse.diags(weights) @ a)).toarray(), dtype=np.float64)
+
+
+def _least_squares(a: Any, y: Matrix, w: Matrix, penalty: Matrix) -> Matrix:
     """``argmin sum w (y - a b)^2 + b' P b``: the penalized normal equations."""
-    aw = a * w[:, None]
-    return _solve(aw.T @ a + penalty, aw.T @ y)
+    return _solve(_gram(a, w) + penalty, np.asarray(a.T @ (w * y), dtype=np.float64))
 
 
-def _penalized_loglik(a: Matrix, y: Matrix, w: Matrix, penalty: Matrix, beta: Matrix) -> float:
+def _penalized_loglik(a: Any, y: Matrix, w: Matrix, penalty: Matrix, beta: Matrix) -> float:
     eta = a @ beta
     return float(w @ (y * eta - np.logaddexp(0.0, eta)) - 0.5 * beta @ penalty @ beta)
 
 
 def _newton_binary(
-    a: Matrix,
+    a: Any,
     y: Matrix,
     w: Matrix,
     penalty: Matrix,
@@ -706,7 +735,7 @@ def _newton_binary(
     for iteration in range(1, max_iter + 1):
         prob = np.exp(-np.logaddexp(0.0, -(a @ beta)))
         gradient = a.T @ (w * (y - prob)) - penalty @ beta
-        hessian = (a * (w * prob * (1.0 - prob))[:, None]).T @ a + penalty
+        hessian = _gram(a, w * prob * (1.0 - prob)) + penalty
         step = _solve(hessian, gradient)
         size = 1.0
         for _ in range(40):
@@ -722,7 +751,7 @@ def _newton_binary(
 
 
 def _softmax_fit(
-    a: Matrix,
+    a: Any,
     y: Matrix,
     w: Matrix,
     penalty: Matrix,
@@ -938,7 +967,7 @@ class Ridge(LinearScores):
         _check_target("Ridge", target, design.task)
         w = _sample_weight("Ridge", sample_weight, x.shape[0])
         penalty = _penalty(x.shape[1] + 1, float(self.alpha), intercept=True)
-        self._set_fit(_least_squares(_with_ones(x), target, w, penalty), design)
+        self._set_fit(_least_squares(_augmented(x), target, w, penalty), design)
         return self
 
 
@@ -994,14 +1023,14 @@ class Logistic(LinearScores):
         w = _sample_weight("Logistic", sample_weight, x.shape[0])
         penalty = _penalty(x.shape[1] + 1, float(self.alpha), intercept=True)
         beta, self.n_iter_, self.converged_ = _fit_link(
-            _with_ones(x), target, w, penalty, design.task, max_iter=self.max_iter, tol=self.tol
+            _augmented(x), target, w, penalty, design.task, max_iter=self.max_iter, tol=self.tol
         )
         self._set_fit(beta, design)
         return self
 
 
 def _fit_link(
-    a: Matrix,
+    a: Any,
     y: Matrix,
     w: Matrix,
     penalty: Matrix,
