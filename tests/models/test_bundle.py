@@ -478,3 +478,14 @@ def test_the_golden_model_bundle_v1_loads_and_scores_forever() -> None:
     p = scored.column("probability").to_numpy()
     high = table.column("balance").to_numpy() > 1500
     assert p[high].mean() > 5 * p[~high].mean()
+
+
+def test_a_model_fitted_on_other_features_than_the_pipeline_is_refused() -> None:
+    from suture.models.linear import Logistic
+
+    result = default_result()
+    other = diamonds_bundle().pipeline
+    result.chosen.pipeline = other
+    with pytest.raises(ConfigError, match="the model was fitted on features"):
+        ModelBundle.from_result(result)
+    assert isinstance(result.chosen.model, Logistic)

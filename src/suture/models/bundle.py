@@ -195,18 +195,23 @@ class ModelBundle:
         Raises
         ------
         ConfigError
-            When the winner has no fitted feature pipeline.
+            When the winner has no fitted feature pipeline, or its model was fitted on
+            other features than the pipeline makes.
         """
+        from suture.models.score import Scorer
+
         chosen = result.chosen
         if chosen.pipeline is None:
             raise ConfigError(f"the winning candidate {chosen.name!r} has no feature pipeline")
+        calibrator = result.calibrator if result.calibrator is not None else chosen.calibrator
+        Scorer(result.task, chosen.pipeline, chosen.model, calibrator)  # parts that agree
         return cls(
             task=result.task,
             contract=result.contract,
             profile=result.profile,
             pipeline=chosen.pipeline,
             model=chosen.model,
-            calibrator=result.calibrator,
+            calibrator=calibrator,
             decisions=list(result.decisions),
             candidates=[_summary(c.summary()) for c in result.candidates],
             winner=result.winner,
@@ -401,7 +406,7 @@ def _restricted(contract: Schema, inputs: list[str]) -> Schema:
 
 
 def _summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """A candidate summary without its fit time (kept apart, in ``timings.json``)."""
+    """A candidate summary without a fit time (fit times differ on every run; not saved)."""
     return {k: v for k, v in summary.items() if k != "fit_seconds"}
 
 
