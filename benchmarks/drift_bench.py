@@ -594,7 +594,7 @@ def cbpe_tables() -> dict[str, pa.Table]:
 
     table = flights_table()
     table = table.filter(pc.is_valid(table.column("arr_delay")))
-    late = pc.if_else(pc.greater_equal(table.column("arr_delay"), 15), "yes", "no")
+    late = pc.if_else(pc.greater_equal(table.column("arr_delay"), 15), "late", "on time")
     month = table.column("month").to_numpy()
     table = table.drop_columns(list(LEAKY)).append_column("late", late)
     return {
@@ -608,7 +608,7 @@ def _probabilities(bundle: Any, table: pa.Table) -> tuple[np.ndarray, np.ndarray
     """The bundle's calibrated probabilities of the rows it scores, and their labels."""
     scored = bundle.score(table)
     p = scored.column("probability").to_numpy(zero_copy_only=False).astype(float)
-    y = (scored.column("late").to_numpy(zero_copy_only=False) == "yes").astype(int)
+    y = (scored.column("late").to_numpy(zero_copy_only=False) == "late").astype(int)
     return p, y
 
 
@@ -636,7 +636,7 @@ def cbpe_part(
     require(["nannyml"])
     print("[performance before labels] suture.train on flights Jan-Apr ...", file=sys.stderr)
     parts = cbpe_tables()
-    bundle = train(parts["train"], "late", positive="yes", seed=0)
+    bundle = train(parts["train"], "late", positive="late", seed=0)
     p_ref, y_ref = _probabilities(bundle, parts["reference"])
     p_ana, y_ana = _probabilities(bundle, parts["analysis"])
     realized = float(roc_auc_score(y_ana, p_ana))
