@@ -120,14 +120,21 @@ def test_the_shape_is_the_input_contribution_and_flat_beyond_the_clip() -> None:
     assert ys[-1] < ys[0]  # SVG y grows downward: the contribution rises with balance
 
 
-def test_a_tree_has_no_shape_plots_and_shows_its_rules() -> None:
+def test_a_tree_has_no_shape_plots_and_shows_its_rules_in_input_units() -> None:
     from suture.models.tree import DecisionTree
 
     result = train_result(default_table(), "default", [("tree", DecisionTree(max_depth=2))])
     bundle = ModelBundle.from_result(result, created="2026-01-01T00:00:00+00:00")
     page = _page(bundle)
     assert "shapes" not in page.sections
-    assert "balance" in page.text("effects")
+    root = bundle.model.describe()["tree"]
+    t = bundle.pipeline.transforms_[root["feature"]]
+    x = root["threshold"] * t.scale_ + t.mean_  # type: ignore[attr-defined]
+    text = page.text("effects")
+    rows = f.count(root["samples"])
+    assert f"if {root['feature']} <= {f.num(x)} (or missing) ({rows} rows)" in text
+    assert x > 1000  # a balance in dollars, not a standardized value
+    assert len(re.findall(r"score -?\d", text)) == 4  # the leaves of a depth-2 tree
 
 
 def test_winnowing_sensitivity_and_lineage_are_shown_with_their_numbers() -> None:

@@ -45,6 +45,8 @@ tr.winner td { background:#eef6ee; font-weight:600; }
 .shapes { display:grid; grid-template-columns:repeat(auto-fill, minmax(360px, 1fr)); gap:18px; }
 pre { background:#f6f8fa; padding:10px; border-radius:6px; overflow:auto; font-size:12px; }
 table.wide { width:100%; }
+ul.tree, ul.tree ul { list-style:none; padding-left:18px; margin:2px 0; }
+ul.tree { padding-left:0; }
 .scroll { overflow-x:auto; }
 .ci { display:block; color:var(--muted); font-size:11.5px; font-weight:400; }
 .scroll td, .scroll th { white-space:nowrap; }
@@ -318,12 +320,57 @@ def _effects(bundle: ModelBundle) -> str:
         body = _coefficients(bundle, coefficients, described.get("intercept"))
     elif "points" in described:
         body = _points(described["points"])
+    elif isinstance(described.get("tree"), Mapping):
+        body = _tree(bundle, described["tree"])
     elif described:
         text = json.dumps(described, indent=1, sort_keys=True, default=str)
         body = f"<pre>{esc(text)}</pre>"
     else:
         return ""
     return f'<section id="effects"><h2>What the model does with each input</h2>{body}</section>'
+
+
+def _tree(bundle: ModelBundle, root: Mapping[str, Any]) -> str:
+    """A decision tree as nested rules, thresholds in the units of the inputs."""
+    link = {"binary": "log-odds", "multiclass": "logits", "regression": "value"}[bundle.task.kind]
+    return (
+        f"<p>The tree's rules; each leaf gives its score ({link}) and the training rows that "
+        f'reach it.</p><ul class="tree">{_node(bundle, root)}</ul>'
+    )
+
+
+def _node(bundle: ModelBundle, node: Mapping[str, Any]) -> str:
+    rows = f" ({f.count(float(node.get('samples', 0)))} rows)" if "samples" in node else ""
+    if "then" not in node or "else" not in node:
+        value = node.get("value")
+        shown = (
+            _coef_text(dict(zip(bundle.task.classes, value, strict=False)))
+            if isinstance(value, list) and len(value) > 1
+            else _coef_text(value[0] if isinstance(value, list) and value else value)
+        )
+        return f"<li>score {esc(shown)}{esc(rows)}</li>"
+    feature, threshold = str(node.get("feature", "")), node.get("threshold")
+    test = _threshold_text(bundle, feature, threshold) if threshold is not None else ""
+    test = test or str(node.get("rule", ""))
+    missing = " (or missing)"
+    yes = missing if node.get("missing") == "then" else ""
+    no = missing if node.get("missing") == "else" else ""
+    return (
+        f"<li>if {esc(test)}{esc(yes)}{esc(rows)}<ul>{_node(bundle, node['then'])}</ul></li>"
+        f"<li>else{esc(no)}<ul>{_node(bundle, node['else'])}</ul></li>"
+    )
+
+
+def _threshold_text(bundle: ModelBundle, feature: str, threshold: float) -> str:
+    """``feature <= threshold`` in the input's units when the feature is a standardized
+    input (its transform inverted), else in the feature's own units."""
+    t = bundle.pipeline.transforms_.get(feature)
+    if not isinstance(t, Standardize) or t.constant_:
+        return f"{feature} <= {f.num(float(threshold))}"
+    x = float(threshold) * float(t.scale_) + float(t.mean_)
+    if getattr(t, "log_", False):
+        x = math.expm1(x)
+    return f"{feature} <= {f.num(x)}"
 
 
 def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: Any) -> str:
