@@ -257,3 +257,31 @@ def test_a_logged_input_states_its_effect_per_log_unit_and_at_the_median() -> No
     assert (
         f"at the median {f.num(median)}, {f.num(slope / (1 + median))} per unit of income" in text
     )
+
+
+def test_other_models_show_their_description_as_tables() -> None:
+    from suture.models.baseline import Baseline
+    from suture.models.gbm import GradientBoosting
+    from suture.models.naive_bayes import NaiveBayes
+
+    models = [
+        ("baseline", Baseline()),
+        ("naive_bayes", NaiveBayes()),
+        ("lightgbm", GradientBoosting()),
+    ]
+    result = train_result(default_table().slice(0, 3000), "default", models)
+    for name, model in models:
+        chosen = dataclasses.replace(result, winner=name)
+        page = _page(ModelBundle.from_result(chosen, created=""))
+        text = page.text("effects")
+        assert "{" not in text  # tables, not JSON
+        for key, value in model.describe().items():
+            if isinstance(value, dict | list):
+                assert key in text
+    gain = models[2][1].describe()["gain"]
+    top = next(iter(gain))
+    assert f"{top} {f.num(gain[top])}" in _page(
+        ModelBundle.from_result(dataclasses.replace(result, winner="lightgbm"), created="")
+    ).text("effects")
+    yard = _page(ModelBundle.from_result(result, created="")).text("candidates")
+    assert "lightgbm yardstick" in yard

@@ -323,11 +323,42 @@ def _effects(bundle: ModelBundle) -> str:
     elif isinstance(described.get("tree"), Mapping):
         body = _tree(bundle, described["tree"])
     elif described:
-        text = json.dumps(described, indent=1, sort_keys=True, default=str)
-        body = f"<pre>{esc(text)}</pre>"
+        body = _generic(described)
     else:
         return ""
     return f'<section id="effects"><h2>What the model does with each input</h2>{body}</section>'
+
+
+def _generic(described: Mapping[str, Any]) -> str:
+    """Any other model's description: its scalars, its tables of numbers, its lists of rows."""
+    scalars = [(k, v) for k, v in described.items() if not isinstance(v, Mapping | list)]
+    out = []
+    if scalars:
+        rows = "".join(
+            f"<tr><th>{esc(k)}</th><td>{esc(_coef_text(v))}</td></tr>" for k, v in scalars
+        )
+        out.append(f'<table class="kv">{rows}</table>')
+    for key, value in described.items():
+        if isinstance(value, Mapping):
+            cells = "".join(
+                f'<tr><td>{esc(k)}</td><td class="n">{esc(_coef_text(v))}</td></tr>'
+                for k, v in value.items()
+            )
+            out.append(f"<h3>{esc(key)}</h3><table>{cells}</table>")
+        elif isinstance(value, list) and value and all(isinstance(r, Mapping) for r in value):
+            names = list(dict.fromkeys(k for r in value for k in r))
+            head = "".join(f"<th>{esc(n)}</th>" for n in names)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{esc(_coef_text(r.get(n)))}</td>" for n in names) + "</tr>"
+                for r in value
+            )
+            out.append(
+                f'<h3>{esc(key)}</h3><div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
+            )
+        elif isinstance(value, list):
+            text = json.dumps(value, default=str)
+            out.append(f"<h3>{esc(key)}</h3><pre>{esc(text)}</pre>")
+    return "".join(out)
 
 
 def _tree(bundle: ModelBundle, root: Mapping[str, Any]) -> str:
