@@ -10,8 +10,8 @@ refitting.  The model reads as one points table.
 
 :class:`ScorecardInteractions` adds up to ``max_interactions`` tables of points on coarse
 cells of two columns, the pairs chosen from per-cell sums of the scorecard's residuals on
-the training rows (the pairs whose cells would explain most of what is left), then fits
-everything jointly.
+the training rows (the pairs whose cells would explain most of what is left, while that
+is more than noise would explain), then fits everything jointly.
 """
 
 from __future__ import annotations
@@ -369,6 +369,14 @@ def _residuals(eta: F64, target: F64, w: F64, kind: str) -> tuple[F64, F64]:
     return w[:, None] * (onehot - mu), w[:, None] * mu * (1.0 - mu)
 
 
+def _dispersion(gradient: F64, curvature: F64, kind: str) -> float:
+    """The scale of a cell's ``G^2 / H`` under no interaction: 1, or the residual variance."""
+    if kind != "regression":
+        return 1.0
+    w = curvature[:, 0]
+    return max(float(np.sum(gradient[:, 0] ** 2 / np.maximum(w, 1e-300)) / w.sum()), 1e-300)
+
+
 def _codes(x: F64, index: list[int]) -> npt.NDArray[np.int64]:
     """Per row, the position of the block's first set feature, or ``len(index)`` if none."""
     sub = x[:, index] != 0.0
@@ -412,13 +420,17 @@ class ScorecardInteractions(_Additive):
     ----------
     max_interactions : int, default 8
         At most this many pairs of input columns get a table.  On churn (mean holdout AUC
-        of three splits) 3 pairs gave 0.902, 5 gave 0.909, 8 gave 0.912 and 12 no more,
-        against LightGBM's 0.921.
+        of three splits, ``min_gain=0``) 3 pairs gave 0.902, 5 gave 0.909, 8 gave 0.912
+        and 12 no more, against LightGBM's 0.921; with the default ``min_gain`` 0.909.
     cells : int, default 8
         Coarse groups per column (an ordered column's bins cut into this many runs of
         about equal rows, a category's most frequent levels), plus one for the rest.
     interaction_alpha : float, default 3.0
         Ridge penalty on every interaction cell.
+    min_gain : float, default 1.0
+        A pair is added only while its score statistic exceeds this much per occupied
+        cell, about what a pair without interaction gives (see ``_choose``); 0 always
+        adds ``max_interactions`` pairs.  Small tables stop before fitting noise.
     alpha, smoothness, ordered, max_iter, tol
         As for :class:`Scorecard`.
 
@@ -447,6 +459,7 @@ class ScorecardInteractions(_Additive):
         "max_interactions",
         "cells",
         "interaction_alpha",
+        "min_gain",
         "alpha",
         "smoothness",
         "ordered",
@@ -460,6 +473,7 @@ class ScorecardInteractions(_Additive):
         max_interactions: int = 8,
         cells: int = 8,
         interaction_alpha: float = 3.0,
+        min_gain: float = 1.0,
         alpha: float = 10.0,
         smoothness: float = 10.0,
         ordered: Sequence[str] | None = None,
@@ -469,6 +483,7 @@ class ScorecardInteractions(_Additive):
         self.max_interactions = max_interactions
         self.cells = cells
         self.interaction_alpha = interaction_alpha
+        self.min_gain = min_gain
         self.alpha = alpha
         self.smoothness = smoothness
         self.ordered = ordered
@@ -490,6 +505,7 @@ class ScorecardInteractions(_Additive):
             low=0.0,
             strict=True,
         )
+        _check_number("ScorecardInteractions", "min_gain", self.min_gain, low=0.0, strict=False)
 
     def fit(
         self,
@@ -552,11 +568,15 @@ class ScorecardInteractions(_Additive):
     def _choose(
         self, blocks: dict[str, Any], eta: F64, target: F64, w: F64, kind: str
     ) -> list[tuple[str, str]]:
-        """Greedy forward choice: the pair of largest gain, one Newton step on its cells, again.
+        """Greedy forward choice: the pair of largest excess gain, one Newton step on its
+        cells, again, until no pair's gain exceeds what noise would give.
 
-        The step on the chosen cells updates the residuals before the next choice, so a
-        pair that repeats one already taken (say the same columns in other units) no
-        longer looks useful.
+        A pair's gain is the score statistic ``sum G^2 / (H + interaction_alpha)`` over its
+        cells (over the residual variance for regression); with no interaction it is about
+        one per free cell, so the excess is the gain less ``min_gain`` per occupied cell
+        (per class but one for multiclass).  The step on the chosen cells updates the
+        residuals before the next choice, so a pair that repeats one already taken (say
+        the same columns in other units) no longer looks useful.
         """
         lam = float(self.interaction_alpha)
         names = list(blocks)
@@ -567,7 +587,9 @@ class ScorecardInteractions(_Additive):
         eta = eta.copy()
         for _ in range(int(self.max_interactions)):
             gradient, curvature = _residuals(eta, target, w, kind)
-            best, best_gain, best_step = None, 0.0, np.zeros(0)
+            scale = _dispersion(gradient, curvature, kind)
+            free = max(gradient.shape[1] - (kind == "multiclass"), 1)
+            best, best_excess, best_step = None, 0.0, np.zeros(0)
             for pair, (cell, shape) in cells.items():
                 if pair in chosen:
                     continue
@@ -578,9 +600,11 @@ class ScorecardInteractions(_Additive):
                 h = np.column_stack(
                     [np.bincount(cell, weights=column, minlength=size) for column in curvature.T]
                 )
-                gain = float(np.sum(g * g / (h + lam)))
-                if gain > best_gain * (1.0 + 1e-12):
-                    best, best_gain, best_step = pair, gain, g / (h + lam)
+                occupied = int(np.count_nonzero(h.sum(axis=1) > 0.0))
+                gain = float(np.sum(g * g / (h + lam))) / scale
+                excess = gain - float(self.min_gain) * occupied * free
+                if excess > best_excess * (1.0 + 1e-12):
+                    best, best_excess, best_step = pair, excess, g / (h + lam)
             if best is None:
                 break
             chosen.append(best)
