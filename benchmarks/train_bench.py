@@ -360,7 +360,7 @@ def big_file(rows: int) -> Path:
             levels = pa.array([f"g{j}_{k}" for k in range(effect.size)])
             cols[f"c{j}"] = levels.take(pa.array(codes))
         y = rng.random(n) < 1.0 / (1.0 + np.exp(-(logit - 1.0)))
-        cols["target"] = pa.array(np.where(y, "yes", "no"))
+        cols["target"] = pa.array(np.where(y, "churned", "stayed"))
         chunk = pa.table(cols)
         if writer is None:
             writer = pq.ParquetWriter(partial, chunk.schema)
@@ -378,12 +378,10 @@ def big_child(train: str, out: str) -> int:
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = suture.train(train, "target", positive="yes", seed=0, output=Path(tmp) / "m")
+        bundle = suture.train(train, "target", positive="churned", seed=0, output=Path(tmp) / "m")
     seconds = time.perf_counter() - start
     holdout = bundle.holdout
-    auc = None
-    if holdout is not None:
-        auc = next((m.value for m in holdout.metrics if m.name in ("roc_auc", "auc")), None)
+    auc = None if holdout is None else round(float(holdout.score), 4)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(out).write_text(json.dumps({"seconds": seconds, "winner": bundle.winner,
                                      "holdout_auc": auc, "self_peak_rss_mib": peak}))  # fmt: skip
