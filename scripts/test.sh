@@ -15,4 +15,7 @@ echo "== ruff"
 echo "== mypy --strict src/"
 .venv/bin/mypy
 echo "== pytest"
+# Two pytest workers share the 2 cores; a BLAS thread per core in each would spin against
+# the other worker and made the model tests several times slower.
+export OPENBLAS_NUM_THREADS=1
 .venv/bin/python -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider "$@"

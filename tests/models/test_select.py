@@ -213,15 +213,17 @@ def test_leakage_from_decisions_and_a_near_perfect_holdout() -> None:
             "leakage",
             0.999,
             0.98,
-            "column 'refund_issued' alone separates the classes (AUC 0.999)",
+            "dropped: suspected leakage: alone it separates the classes (AUC 0.999)",
         ),
         Decision("churn_code", False, "leakage", 1.0, 0.98),
     ]
     assert warnings(BINARY, candidates, "logistic", decisions=decisions) == [
-        "suspected leakage, left out: column 'refund_issued' alone separates the classes "
-        "(AUC 0.999)",
-        "suspected leakage, left out: column 'churn_code' predicts the target almost "
-        "perfectly on its own (score 1); check whether it is recorded after the outcome",
+        "column 'refund_issued' was left out as suspected leakage (alone it separates the "
+        "classes (AUC 0.999)); if it is known before the outcome, force it in with "
+        "--include refund_issued",
+        "column 'churn_code' was left out as suspected leakage (it predicts the target "
+        "almost perfectly on its own (score 1)); if it is known before the outcome, force "
+        "it in with --include churn_code",
         "logistic scores a holdout AUC of 0.9960: so close to perfect that a feature may "
         "carry the answer (leakage); check the features with the largest contributions and "
         "drop any recorded after the outcome",

@@ -302,10 +302,12 @@ def _imbalance(
 
 
 def _leak(decision: Decision) -> str:
+    fix = f"if it is known before the outcome, force it in with --include {decision.column}"
     if decision.message:
-        return f"suspected leakage, left out: {decision.message}"
+        why = decision.message.removeprefix("dropped: ").removeprefix("suspected leakage: ")
+        return f"column {decision.column!r} was left out as suspected leakage ({why}); {fix}"
     value = "" if decision.value is None else f" (score {decision.value:.3g})"
     return (
-        f"suspected leakage, left out: column {decision.column!r} predicts the target almost "
-        f"perfectly on its own{value}; check whether it is recorded after the outcome"
+        f"column {decision.column!r} was left out as suspected leakage (it predicts the "
+        f"target almost perfectly on its own{value}); {fix}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from suture.errors import ConfigError, SchemaError
 from suture.models.base import Task, TaskKind
+from suture.parsing import FALSE, TRUE
 from suture.sketches import BooleanSummary, NumericSummary, StringSummary
 from suture.sketches._base import ColumnSummary
 
@@ -102,6 +103,10 @@ def _default_kind(summary: ColumnSummary) -> TaskKind:
 def _order_binary(
     summary: ColumnSummary, levels: list[str], positive: str | None
 ) -> tuple[str, str]:
+    if positive is not None and isinstance(summary, BooleanSummary) and positive not in levels:
+        # A yes/no column the contract read as true/false: --positive yes means true.
+        word = positive.strip().lower()
+        positive = "true" if word in TRUE else "false" if word in FALSE else positive
     if positive is not None:
         if positive not in levels:
             raise ConfigError(
