@@ -285,3 +285,32 @@ def test_other_models_show_their_description_as_tables() -> None:
     ).text("effects")
     yard = _page(ModelBundle.from_result(result, created="")).text("candidates")
     assert "lightgbm yardstick" in yard
+
+
+def test_a_date_column_in_an_additive_model_gets_no_float_grid() -> None:
+    # DateParts has low_ and high_ in ticks: the shape plot fed it floats and the card
+    # failed with a SchemaError.
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+
+    import suture
+    from suture.report.model_card import render_model_card
+
+    rng = np.random.default_rng(0)
+    n = 600
+    x = rng.normal(size=n)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    when = [start + dt.timedelta(hours=int(h)) for h in rng.integers(0, 24 * 365, n)]
+    table = pa.table(
+        {
+            "x": x,
+            "when": pa.array(when, pa.timestamp("us", tz="UTC")),
+            "y": np.where(x + rng.normal(size=n) > 0, "yes", "no"),
+        }
+    )
+    bundle = suture.train(table, "y", seed=0, candidates=["baseline", "scorecard"])
+    assert "when" in bundle.pipeline.columns_
+    html = render_model_card(bundle)
+    assert "<svg" in html and "when" in html

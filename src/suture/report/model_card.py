@@ -539,7 +539,13 @@ def _shape(bundle: ModelBundle, column: str) -> str:
 
 
 def _grid(bundle: ModelBundle, column: str) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    from suture.features.bins import Bins
+    from suture.features.transforms import Clip, Standardize
+
     t: Any = bundle.pipeline.transforms_[column]
+    # Only numeric transforms read a float grid; DateParts also has low_/high_, in ticks.
+    if not isinstance(t, Standardize | Bins | Clip):
+        return None
     low, high = getattr(t, "low_", None), getattr(t, "high_", None)
     if low is None or high is None:
         return None
