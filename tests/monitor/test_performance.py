@@ -159,13 +159,21 @@ def test_compare_with_a_model_estimates_its_performance_on_the_current_rows(
     p = scored.column("probability").to_numpy()
     y = (scored.column("default").to_numpy(zero_copy_only=False) == "Yes").astype(int)
     assert est.realized == {"auc": realized_auc(p, y), "accuracy": realized_accuracy(p, y)}
-    assert est.auc == estimate_auc(p)
+    # The baseline is data with the target: the probabilities are recalibrated on it.
+    scored_base = bundle.score(base)
+    p_base = scored_base.column("probability").to_numpy()
+    y_base = (scored_base.column("default").to_numpy(zero_copy_only=False) == "Yes").astype(int)
+    recalibrated = performance.estimate_performance(p, calibrate_on=(p_base, y_base)).auc
+    assert est.auc == recalibrated
     assert est.auc.lower <= est.realized["auc"] <= est.auc.upper
     assert est.reference["auc"] == bundle.holdout.metrics["auc"].value  # type: ignore[union-attr]
     assert result.to_dict()["performance"]["auc"]["expected"] == est.auc.value
     # Without the target the estimate is the same and nothing is realized.
     blind = compare(base, now.drop_columns(["default"]), model=path).performance
     assert blind.auc == est.auc and blind.realized == {}
+    # A baseline without outcomes (a profile) leaves the bundle's own calibration.
+    trusting = compare(suture.profile(base), now, model=path).performance
+    assert trusting is not None and trusting.auc == estimate_auc(p)
 
 
 def test_the_command_prints_the_estimate_beside_the_holdout(tmp_path: Path) -> None:
@@ -199,3 +207,37 @@ def test_a_model_needs_binary_classes_and_current_data(tmp_path: Path) -> None:
     d = default_table()
     with pytest.raises(ConfigError, match="--model needs the current side's data to score"):
         compare(d, suture.profile(d), model=tmp_path / "price")
+
+
+def test_a_labelled_reference_window_recalibrates_an_overconfident_model() -> None:
+    # The world moved since training: the model's log-odds are twice what they should be.
+    # Trusting its probabilities overstates the AUC; recalibrated on a labelled reference
+    # window from the new world (as CBPE does), the estimate meets the realized AUC.
+    from suture.monitor.performance import estimate_performance, realized_auc
+
+    rng = np.random.default_rng(11)
+
+    def window(n: int) -> tuple[np.ndarray, np.ndarray]:
+        logit = rng.normal(0.0, 2.0, n)
+        claimed = 1.0 / (1.0 + np.exp(-logit))
+        truth = 1.0 / (1.0 + np.exp(-0.5 * logit))
+        return claimed, (rng.random(n) < truth).astype(int)
+
+    p_ref, y_ref = window(20_000)
+    p_new, y_new = window(20_000)
+    realized = realized_auc(p_new, y_new)
+    trusting = estimate_performance(p_new, draws=100).auc
+    recalibrated = estimate_performance(p_new, draws=100, calibrate_on=(p_ref, y_ref)).auc
+    assert trusting.value - realized > 0.05
+    assert abs(recalibrated.value - realized) < 0.01
+    assert recalibrated.lower <= realized <= recalibrated.upper
+
+
+def test_reference_labels_must_be_zero_or_one_and_both_classes() -> None:
+    from suture.monitor.performance import recalibrate
+
+    p = np.array([0.2, 0.8, 0.5])
+    with pytest.raises(ConfigError, match="the reference labels must be 0 or 1"):
+        recalibrate(p, p, [0, 2, 1])
+    with pytest.raises(ConfigError, match="all one class"):
+        recalibrate(p, p, [1, 1, 1])

@@ -780,13 +780,14 @@ def compare(
     return Comparison(
         results, only_a, only_b, (a.row_count, b.row_count), sources, by=by,
         segments=segments, segments_only=only_levels, out_of_contract=share,
-        learned=learned, notes=notes, profiles=(a, b), performance=_performance(model, current),
+        learned=learned, notes=notes, profiles=(a, b),
+        performance=_performance(model, current, baseline if side_a.is_data else None),
     )  # fmt: skip
 
 
-def _performance(model: object, current: object) -> Any:
+def _performance(model: object, current: object, baseline: object) -> Any:
     if model is None:
         return None
     from suture.monitor.performance import model_performance
 
-    return model_performance(model, current)
+    return model_performance(model, current, reference=baseline)

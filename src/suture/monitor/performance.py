@@ -44,6 +44,7 @@ __all__ = [
     "model_performance",
     "realized_accuracy",
     "realized_auc",
+    "recalibrate",
 ]
 
 #: How many label draws give the interval by default.
@@ -276,6 +277,7 @@ def estimate_performance(
     seed: int = 0,
     reference: dict[str, float] | None = None,
     labels: Sequence[int] | _F | None = None,
+    calibrate_on: tuple[Sequence[float] | _F, Sequence[int] | _F] | None = None,
 ) -> PerformanceEstimate:
     """Expected accuracy and ROC AUC from calibrated probabilities (see the module notes).
 
@@ -289,6 +291,12 @@ def estimate_performance(
         ``accuracy`` and ``auc`` on the training data, for the drop.
     labels : array of 0/1, optional
         The labels once they arrived: the realized values are shown beside the estimate.
+    calibrate_on : (probabilities, labels), optional
+        A labelled reference window after training (say last month, whose outcomes are
+        known).  The probabilities are first recalibrated on it (:func:`recalibrate`), as
+        CBPE fits its calibrator on a reference period: when the world moved since
+        training, this calibration is the more recent one.  The rows are still ranked by
+        their own probabilities.
 
     Raises
     ------
@@ -297,23 +305,63 @@ def estimate_performance(
         outside [0, 1] or NaN, no rows, or labels of another length.
     """
     _check(confidence, draws, threshold)
-    p = _probabilities(probabilities)
-    accuracy_draws, auc_draws = _draws(p, p, threshold, draws, seed)
-    expected_accuracy = float(np.mean(np.where(p >= threshold, p, 1.0 - p)))
+    scores = _probabilities(probabilities)
+    p = scores if calibrate_on is None else recalibrate(scores, *calibrate_on)
+    accuracy_draws, auc_draws = _draws(p, scores, threshold, draws, seed)
+    predicted = scores >= threshold
+    expected_accuracy = float(np.mean(np.where(predicted, p, 1.0 - p)))
     a_low, a_high = _interval(accuracy_draws, confidence)
     u_low, u_high = _interval(auc_draws, confidence)
     realized: dict[str, float] = {}
     if labels is not None:
-        realized = {"accuracy": realized_accuracy(p, labels, threshold),
-                    "auc": realized_auc(p, labels)}  # fmt: skip
+        realized = {"accuracy": realized_accuracy(scores, labels, threshold),
+                    "auc": realized_auc(scores, labels)}  # fmt: skip
     return PerformanceEstimate(
         rows=int(p.size),
         accuracy=Estimate(expected_accuracy, a_low, a_high, confidence),
-        auc=Estimate(_expected_auc(p, p), u_low, u_high, confidence),
+        auc=Estimate(_expected_auc(p, scores), u_low, u_high, confidence),
         threshold=float(threshold),
         reference=dict(reference or {}),
         realized=realized,
     )
+
+
+def recalibrate(
+    probabilities: Sequence[float] | _F,
+    reference_probabilities: Sequence[float] | _F,
+    reference_labels: Sequence[int] | _F,
+) -> _F:
+    """The probabilities mapped through a calibration fitted on a labelled reference window.
+
+    Isotonic regression of the reference labels on the reference probabilities' log-odds
+    (Platt scaling below 1,000 rows of either class), the calibrators training uses.
+
+    Raises
+    ------
+    ConfigError
+        For reference labels other than 0/1, of another length, or of one class only.
+    """
+    from suture.models.base import Task
+    from suture.models.calibrate import fit_calibrator
+
+    p, ref = _probabilities(probabilities), _probabilities(reference_probabilities)
+    y = np.asarray(reference_labels, dtype=np.float64).ravel()
+    if y.size != ref.size or not np.isin(y, (0.0, 1.0)).all():
+        raise ConfigError(
+            f"the reference labels must be 0 or 1, one per reference probability "
+            f"({ref.size}); got {y.size} values"
+        )
+    if y.min() == y.max():
+        raise ConfigError("the reference labels are all one class: nothing to calibrate on")
+    calibrator = fit_calibrator(Task("binary", "label", ("0", "1")), _logit(ref), y)
+    assert calibrator is not None  # a binary task always gets one
+    out = np.asarray(calibrator.transform(_logit(p))[:, 1], dtype=np.float64)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _logit(p: _F) -> _F:
+    q = np.clip(p, 1e-15, 1.0 - 1e-15)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
 
 
 def model_performance(
@@ -323,6 +371,7 @@ def model_performance(
     confidence: float = 0.95,
     draws: int = DRAWS,
     seed: int = 0,
+    reference: Any = None,
 ) -> PerformanceEstimate:
     """Score ``data`` with a binary model bundle and estimate its performance there.
 
@@ -335,6 +384,11 @@ def model_performance(
         The new rows, read batch by batch; rows that break the bundle's contract are
         not scored (as :meth:`ModelBundle.score` does).  When every scored row has the
         target, the realized values are computed beside the estimate.
+    reference : path, table or DataFrame, optional
+        Rows after training whose outcomes are known (``suture compare``'s baseline side
+        when it is data with the target).  The probabilities are recalibrated on them
+        before the estimate (see :func:`recalibrate`); without the target they are not
+        used.
 
     Returns
     -------
@@ -346,9 +400,7 @@ def model_performance(
     ConfigError
         When the bundle is not binary, or no row could be scored.
     """
-    from suture.models.base import encode_target as encode
     from suture.models.bundle import ModelBundle
-    from suture.sources import open_source
 
     bundle = model if isinstance(model, ModelBundle) else ModelBundle.read(model)
     task = bundle.task
@@ -358,27 +410,43 @@ def model_performance(
             f"estimating performance before labels needs a binary model; {name} predicts "
             f"{task.target!r} ({task.kind}); compare without --model"
         )
+    p, labels = _scored(bundle, data)
+    calibrate_on = None
+    if reference is not None:
+        p_ref, y_ref = _scored(bundle, reference)
+        calibrate_on = None if y_ref is None or p_ref.size == 0 else (p_ref, y_ref)
+    if p.size == 0:
+        raise ConfigError(
+            "no row of the current side could be scored: every row breaks the model's "
+            "contract (see suture score --quarantine)"
+        )
+    holdout: dict[str, float] = {}
+    if bundle.holdout is not None:
+        holdout = {m: bundle.holdout.metrics[m].value
+                     for m in ("accuracy", "auc") if m in bundle.holdout.metrics}  # fmt: skip
+    return estimate_performance(
+        p, confidence=confidence, draws=draws, seed=seed, reference=holdout,
+        labels=labels, calibrate_on=calibrate_on,
+    )  # fmt: skip
+
+
+def _scored(bundle: Any, data: Any) -> tuple[_F, _F | None]:
+    """The bundle's calibrated probabilities of ``data``'s rows, and their labels if known."""
+    from suture.models.base import encode_target
+    from suture.sources import open_source
+
     parts: list[_F] = []
     labels: list[_F] | None = []
     for batch in open_source(data).batches():
         scored = bundle.score(batch)
         parts.append(scored.column("probability").to_numpy(zero_copy_only=False).astype(float))
         target = _typed_target(bundle, scored)
-        labels = None if labels is None or target is None else [*labels, encode(target, task)]
+        if labels is not None and target is not None:
+            labels.append(encode_target(target, bundle.task))
+        else:
+            labels = None
     p = np.concatenate(parts) if parts else np.zeros(0)
-    if p.size == 0:
-        raise ConfigError(
-            "no row of the current side could be scored: every row breaks the model's "
-            "contract (see suture score --quarantine)"
-        )
-    reference: dict[str, float] = {}
-    if bundle.holdout is not None:
-        reference = {m: bundle.holdout.metrics[m].value
-                     for m in ("accuracy", "auc") if m in bundle.holdout.metrics}  # fmt: skip
-    return estimate_performance(
-        p, confidence=confidence, draws=draws, seed=seed, reference=reference,
-        labels=np.concatenate(labels) if labels else None,
-    )  # fmt: skip
+    return p, (np.concatenate(labels) if labels else None)
 
 
 def _typed_target(bundle: Any, scored: Any) -> Any:
