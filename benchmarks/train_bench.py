@@ -607,6 +607,11 @@ def report_notes(fits: dict[tuple[str, str], Fit]) -> list[str]:
         "(its date, machine, load average and interpret version per table; reused while "
         "the split's bytes are the same; --rerun-peers refits).",
     ]
+    loads = [e["load_average"] for e in load_ebm_cache()["tables"].values()]
+    if loads:
+        notes.append(f"The cached EBM fits ran at 1-minute load averages {min(loads):g}-"
+                     f"{max(loads):g} on 2 cores (the issue's idle-machine figure for EBM on "
+                     "eight such tables: 376 s together).")  # fmt: skip
     for (tool, table), fit in sorted(fits.items()):
         notes += [f"{tool} on {table}: {n}" for n in fit.notes]
     return notes
