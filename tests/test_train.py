@@ -211,3 +211,26 @@ def test_monotone_columns_with_several_classes_are_refused() -> None:
     iris = _table("datasets", "iris")
     with pytest.raises(ConfigError, match="monotone columns apply to binary and regression"):
         suture.train(iris, "Species", monotone={"Petal.Width": 1})
+
+
+def test_naive_bayes_refitted_chunk_by_chunk_equals_one_fit(
+    churn: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from suture.features import FeaturePipeline
+    from suture.models.base import Task, encode_target
+    from suture.models.naive_bayes import NaiveBayes
+
+    task = Task("binary", "churn", ("no", "yes"))
+    pipeline = FeaturePipeline(style="binned").fit(suture.profile(churn), exclude=["churn"])
+    x, y = pipeline.transform(churn), encode_target(churn["churn"], task)
+    design = pipeline.design(task)
+    one = NaiveBayes().fit(x, y, design=design)
+    chunked = NaiveBayes().fit(x[:50], y[:50], design=design)
+    training = importlib.import_module("suture.train")  # the module, not suture.train()
+    monkeypatch.setattr(training, "REFIT_CHUNK", 700)
+    training._refit(chunked, pipeline, churn, y)
+    np.testing.assert_allclose(
+        chunked.decision_function(x), one.decision_function(x), rtol=1e-9, atol=1e-12
+    )
