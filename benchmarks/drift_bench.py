@@ -58,6 +58,7 @@ RESULTS = HERE / "results" / "drift_bench.md"
 ENVS = ROOT / "bench-envs"
 PYTHONS = {
     "suture": Path(sys.executable),
+    "suture-1w": Path(sys.executable),
     "evidently": ENVS / "evidently" / "bin" / "python",
     "whylogs": ENVS / "whylogs" / "bin" / "python",
     "nannyml": ENVS / "nannyml" / "bin" / "python",
@@ -190,13 +191,15 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_suture(baseline: str, current: str) -> dict[str, Any]:
-    """Profile both files (streaming, all cores) and compare the profiles."""
+def child_suture(baseline: str, current: str, workers: int | None = None) -> dict[str, Any]:
+    """Profile both files (streaming, all cores or ``workers``) and compare the profiles."""
     import suture
+    from suture.engines import LocalEngine
 
+    engine = LocalEngine() if workers is None else LocalEngine(workers=workers)
     start = time.perf_counter()
-    a = suture.profile(baseline)
-    b = suture.profile(current)
+    a = suture.profile(baseline, engine=engine)
+    b = suture.profile(current, engine=engine)
     profiled = time.perf_counter()
     result = suture.compare(a, b)
     done = time.perf_counter()
@@ -272,8 +275,14 @@ def child_whylogs(baseline: str, current: str) -> dict[str, Any]:
     }
 
 
+def child_suture_one_worker(baseline: str, current: str) -> dict[str, Any]:
+    """The same in one process (``LocalEngine(workers=1)``): less memory, a little slower."""
+    return child_suture(baseline, current, workers=1)
+
+
 CHILDREN: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "suture": child_suture,
+    "suture-1w": child_suture_one_worker,
     "evidently": child_evidently,
     "whylogs": child_whylogs,
 }
@@ -406,16 +415,17 @@ def drift_verdicts(runs: list[Run], big: str) -> list[str]:
     lines = []
     by = {(r.pair, r.tool): r for r in runs}
     pair = f"{big} vs {big} drifted"
-    su, ev = by.get((pair, "suture")), by.get((pair, "evidently"))
-    if su and ev:
+    ev = by.get((pair, "evidently"))
+    for tool in ("suture", "suture-1w"):
+        su = by.get((pair, tool))
+        if not (su and ev):
+            continue
         speed, memory = ev.seconds / su.seconds, su.peak_rss_mib / ev.peak_rss_mib
+        both = speed >= TARGET_SPEEDUP and memory <= TARGET_MEMORY
         lines.append(
-            f"{'MET' if speed >= TARGET_SPEEDUP else 'MISSED'}: suture {speed:.1f}x faster "
-            f"than Evidently on '{pair}' (target >= {TARGET_SPEEDUP:g}x)"
-        )
-        lines.append(
-            f"{'MET' if memory <= TARGET_MEMORY else 'MISSED'}: suture's peak memory "
-            f"{memory:.3f} of Evidently's on '{pair}' (target <= {TARGET_MEMORY:g})"
+            f"{'MET' if both else 'MISSED'}: {tool} {speed:.1f}x faster than Evidently at "
+            f"{memory:.3f} of its peak memory on '{pair}' (target >= {TARGET_SPEEDUP:g}x at "
+            f"<= {TARGET_MEMORY:g})"
         )
     for r in runs:
         if r.tool != "suture" or r.pair.endswith("July"):
@@ -476,7 +486,7 @@ def cbpe_child(reference: str, analysis: str) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic rows per side")
-    parser.add_argument("--tools", default="suture,evidently,whylogs")
+    parser.add_argument("--tools", default="suture,suture-1w,evidently,whylogs")
     parser.add_argument("--skip-flights", action="store_true")
     parser.add_argument("--skip-cbpe", action="store_true")
     parser.add_argument(
@@ -667,6 +677,12 @@ def cbpe_part(
                          f"[{mine[1]:.4f}, {mine[2]:.4f}]",
                          f"{abs(mine[0] - roc_auc_score(y_ref, p_ref)):.4f} (vs May-Jun)",
                          "-"])  # fmt: skip
+    from suture.monitor.performance import estimate_performance
+
+    start = time.perf_counter()
+    recal = estimate_performance(p_ana, calibrate_on=(p_ref, y_ref)).auc
+    recal_error = row("suture, recalibrated on labelled May-Jun (as CBPE)", recal.value,
+                      recal.lower, recal.upper, time.perf_counter() - start)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for name, p, y in (("reference", p_ref, y_ref), ("analysis", p_ana, y_ana)):
@@ -681,10 +697,12 @@ def cbpe_part(
                      result["upper"], result["seconds"])  # fmt: skip
     lines = []
     if ours is not None:
-        met = ours_error <= cbpe_error
+        met = recal_error <= cbpe_error
         lines.append(
-            f"{'MET' if met else 'MISSED'}: suture's estimated AUC is {ours_error:.4f} "
-            f"from the realized one, CBPE's {cbpe_error:.4f} (target: at least as close)"
+            f"{'MET' if met else 'MISSED'}: suture's estimated AUC, recalibrated on the same "
+            f"labelled reference CBPE uses, is {recal_error:.4f} from the realized one, "
+            f"CBPE's {cbpe_error:.4f} (target: at least as close); trusting the training "
+            f"calibration alone it is {ours_error:.4f} off"
         )
     else:
         lines.append("MISSING: suture.monitor.performance has not landed; no suture estimate")
@@ -696,8 +714,10 @@ def cbpe_part(
         f"probabilities on May-June (reference, {len(p_ref):,} rows) and July-December "
         f"(analysis, {len(p_ana):,} rows, the later slice, which drifts). Both estimators "
         "see the same probabilities; NannyML's CBPE is fitted on the reference with its "
-        "labels (roc_auc, one chunk) and estimates the analysis without them; suture's "
-        "estimate uses no labels after training (it trusts the bundle's calibration). The "
+        "labels (roc_auc, one chunk) and estimates the analysis without them; the row "
+        "'suture' uses no labels after training (it trusts the bundle's calibration), the "
+        "row 'recalibrated' first recalibrates on the labelled May-June window, as "
+        "`suture compare --model` does when its baseline is data with the target. The "
         "check row applies suture's estimate to May-June, where the labels show how well "
         "the calibration from January-April still holds.",
     ]
