@@ -9,24 +9,5 @@
 # suture's own environment.  An environment that already exists is updated in place.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-python="${PYTHON:-python3}"
-known=(interpret)
-names=("$@")
-if [ "${#names[@]}" -eq 0 ]; then
-    names=("${known[@]}")
-fi
-
-for name in "${names[@]}"; do
-    requirements="$root/benchmarks/requirements-$name.txt"
-    env="$root/bench-envs/$name"
-    if [ ! -f "$requirements" ]; then
-        echo "no $requirements: known environments are: ${known[*]}" >&2
-        exit 2
-    fi
-    echo "creating $env from $requirements"
-    "$python" -m venv "$env"
-    "$env/bin/python" -m pip install --quiet --upgrade pip
-    "$env/bin/python" -m pip install --quiet -r "$requirements"
-    "$env/bin/python" -m pip list 2>/dev/null | grep -iE "^($name|$name-core) " || true
-done
+source "$(dirname "${BASH_SOURCE[0]}")/_make_envs.sh"
+make_envs interpret -- "$@"
