@@ -234,3 +234,21 @@ def test_naive_bayes_refitted_chunk_by_chunk_equals_one_fit(
     np.testing.assert_allclose(
         chunked.decision_function(x), one.decision_function(x), rtol=1e-9, atol=1e-12
     )
+
+
+def test_a_declared_monotone_column_gets_points_that_never_fall() -> None:
+    default = _table("ISLR", "Default")
+    bundle = suture.train(
+        default, "default", seed=0, candidates=["baseline", "scorecard"], monotone={"income": 1}
+    )
+    assert bundle.winner == "scorecard"
+    x = bundle.pipeline.transform(default.slice(0, 1))
+    features = [i for i, c in enumerate(bundle.model.design_.columns) if c == "income"]
+    # one row per bin of income, every other input at the first row's values
+    rows = np.repeat(x, len(features), axis=0)
+    rows[:, features] = 0.0
+    bins = [i for i in features if "<missing>" not in bundle.model.design_.features[i]]
+    for r, i in enumerate(bins):
+        rows[r, i] = 1.0
+    scores = bundle.model.decision_function(rows[: len(bins)])
+    assert np.all(np.diff(scores) >= -1e-12), scores

@@ -287,3 +287,27 @@ def test_train_on_a_missing_target_exits_2(work: Path) -> None:
         "error: default.parquet has no column 'nosuch'; columns are: default, student, "
         "balance, income",
     )
+
+
+def test_train_refuses_a_monotone_spec_of_another_form(work: Path) -> None:
+    _fails(
+        work,
+        ["train", "default.parquet", "-t", "default", "--monotone", "balance=up", "-o", "m"],
+        "error: --monotone 'balance=up': expected COLUMN=1 (the score rises with the column) "
+        "or COLUMN=-1 (it falls)",
+    )
+
+
+def test_train_with_monotone_records_the_direction_in_the_bundle(work: Path) -> None:
+    from suture.models.bundle import ModelBundle
+
+    result = run(
+        [
+            "train", "default.parquet", "-t", "default", "-q", "--monotone", "balance=1",
+            "-o", "mono",
+        ],
+        work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bundle = ModelBundle.read(work / "mono")
+    assert bundle.lineage["parameters"]["monotone"] == {"balance": 1}

@@ -84,6 +84,28 @@ def _check_train_options(
         )
 
 
+def parse_monotone(specs: Sequence[str]) -> dict[str, int]:
+    """``--monotone COLUMN=1`` (rising) or ``COLUMN=-1`` (falling) options as a dict.
+
+    Raises
+    ------
+    ConfigError
+        For a spec of another form, or a column given twice.
+    """
+    out: dict[str, int] = {}
+    for spec in specs:
+        column, sep, direction = spec.rpartition("=")
+        if not sep or not column or direction.strip() not in ("1", "-1", "+1"):
+            raise ConfigError(
+                f"--monotone {spec!r}: expected COLUMN=1 (the score rises with the column) "
+                "or COLUMN=-1 (it falls)"
+            )
+        if column in out:
+            raise ConfigError(f"--monotone names {column!r} twice; give it once")
+        out[column] = int(direction)
+    return out
+
+
 def train_command(
     source: str,
     target: str,
@@ -100,6 +122,7 @@ def train_command(
     engine: Any = None,
     quiet: bool = False,
     console: Console | None = None,
+    monotone: Sequence[str] = (),
 ) -> int:
     """Train on ``source`` and save the bundle to ``output``; print the candidates.
 
@@ -113,6 +136,7 @@ def train_command(
     from suture.schema.contract import Schema
 
     _check_train_options(target, task, include, exclude, tolerance)
+    directions = parse_monotone(monotone)
     check_output(output, folder=True)
     check_replaceable(Path(output), MODEL)  # before any work: the save would refuse it
     contract = Schema.load(schema) if schema is not None else None
@@ -135,6 +159,7 @@ def train_command(
         engine=engine,
         output=output,
         progress=StageProgress(quiet),
+        monotone=directions,
     )
     render_candidates(bundle, console)
     _say(f"wrote {output}")
@@ -294,6 +319,14 @@ def train(
         str | None, typer.Option(help="CSV field separator; default: detected.")
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+    monotone: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--monotone",
+            help="COLUMN=1 or COLUMN=-1: the scorecards' score rises (falls) with the column "
+            "(repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Train the simplest good model for a target and save it as a bundle.
 
@@ -319,6 +352,7 @@ def train(
         engine=runner,
         quiet=quiet,
         console=_console(),
+        monotone=monotone or (),
     )
     raise typer.Exit(code)
 
