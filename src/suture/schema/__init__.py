@@ -18,6 +18,7 @@ source on an engine), ``coerce`` (one record), ``messages`` (the words of each r
 from __future__ import annotations
 
 from suture.errors import ExpressionError, RecordError, SchemaError, UnitError
+from suture.schema.coerce import Violation
 from suture.schema.contract import Schema
 from suture.schema.result import ValidationResult
 from suture.schema.summary import ValidationAggregator, ValidationSummary
@@ -36,4 +37,5 @@ __all__ = [
     "ValidationResult",
     "ValidationSummary",
     "Validator",
+    "Violation",
 ]

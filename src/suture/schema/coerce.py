@@ -14,6 +14,10 @@ A number may come bare (in the column's ``input_unit``, else its ``unit``), as a
 with its unit (``"90 s"``), as ``{"value": 1.5, "unit": "hour"}`` or as a
 ``datetime.timedelta`` (for a column with a time unit).  Keys the contract does not
 name are ignored.
+
+:meth:`RecordCoercer.check` is the service's path: it goes on past the first broken
+rule and returns every :class:`Violation` of the record, in contract order; a message
+about a ``sensitive`` column says ``<sensitive value>`` instead of the value.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import datetime as dt
 import math
 import zoneinfo
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from suture.errors import RecordError, UnitError
@@ -32,14 +37,29 @@ from suture.parsing import (
     read_timestamp,
 )
 from suture.schema import messages as say
-from suture.schema.types import NUMERIC_TYPES, Column, Derived, parse_clock, parse_time
+from suture.schema.types import (
+    NUMERIC_TYPES,
+    VIOLATION_KINDS,
+    Column,
+    Derived,
+    parse_clock,
+    parse_time,
+)
 from suture.schema.units import conversion
 
 if TYPE_CHECKING:
     from suture.schema.contract import Schema
     from suture.schema.expressions import Expr
 
-__all__ = ["RecordCoercer", "RecordError", "coerce_record", "compile_record"]
+__all__ = [
+    "RECORD_RULES",
+    "SENSITIVE",
+    "RecordCoercer",
+    "RecordError",
+    "Violation",
+    "coerce_record",
+    "compile_record",
+]
 
 _UNSEEN = object()
 Check = Callable[[Any], Any]
@@ -251,6 +271,64 @@ _BLANK_IS_A_VALUE = ("categorical", "text", "identifier")
 
 # ------------------------------------------------------------------------- records
 
+SENSITIVE = "<sensitive value>"
+"""What a message says instead of the value of a sensitive column."""
+
+RECORD_RULES = (*VIOLATION_KINDS, "missing")
+"""The rules a record can break: the batch kinds and ``missing`` (a required key absent)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule of one record (:meth:`RecordCoercer.check` lists them all).
+
+    Attributes
+    ----------
+    field : str
+        The column or derived column at fault; ``""`` for the record as a whole (not
+        an object), as a JSON Pointer names the whole document.
+    rule : str
+        One of :data:`RECORD_RULES`: type, null, range, level, unit, parse, derived or
+        missing.
+    expected : str
+        What the rule wants, in the words of the batch validator
+        (``"expected a number in mile between 0 and 5,000"``).
+    received : Any
+        The raw value received (``None`` for a missing key; for a derived column, its
+        computed value).  Present even for a sensitive column: whoever shows it
+        decides (the service leaves it out when ``sensitive``).
+    message : str
+        The whole sentence, with the fix; the value is written ``<sensitive value>``
+        when the column is sensitive.  The same text :class:`RecordError` carries.
+    sensitive : bool
+        Whether the value comes from a sensitive column (for a derived column: whether
+        any column it is computed from is sensitive).
+    """
+
+    field: str
+    rule: str
+    expected: str
+    received: Any
+    message: str
+    sensitive: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """``field``, ``rule``, ``expected``, ``message`` and, unless sensitive,
+        ``received``: what an error body may show."""
+        out = {"field": self.field, "rule": self.rule, "expected": self.expected}
+        if not self.sensitive:
+            out["received"] = self.received
+        out["message"] = self.message
+        return out
+
+    def error(self) -> RecordError:
+        """This violation as the :class:`RecordError` that ``coercer(record)`` raises."""
+        return RecordError(self.message, self.field, self.rule)
+
+
+def _shown(value: Any, sensitive: bool) -> str:
+    return SENSITIVE if sensitive else repr(value)
+
 
 class RecordCoercer:
     """A contract compiled for single records; call it with a ``dict``.
@@ -262,8 +340,12 @@ class RecordCoercer:
     Notes
     -----
     Missing values are ``None``, NaN and blank text (blank text is a value for
-    categorical, text and identifier columns, as in a batch).  Columns are checked in
-    contract order and the first broken rule raises :class:`RecordError`.
+    categorical, text and identifier columns, as in a batch); a key the contract does
+    not name is ignored (not checked, not returned).  ``coercer(record)`` checks the
+    columns in contract order and raises :class:`RecordError` on the first broken rule;
+    :meth:`check` goes on and returns every :class:`Violation`.  Both share one loop,
+    so they agree: ``check`` gives the same dict when the record is valid and its first
+    violation is the error ``coercer(record)`` raises.
     """
 
     def __init__(self, schema: Schema) -> None:
@@ -275,6 +357,16 @@ class RecordCoercer:
         self.derived: list[tuple[Derived, Expr]] = [
             (d, schema.compiled[d.name]) for d in schema.derived
         ]
+        secret = {c.name for c in schema.columns if c.sensitive}
+        # inputs of each derived column, and whether any of them (through other derived
+        # columns too) is sensitive
+        self._inputs: dict[str, frozenset[str]] = {}
+        for d, expr in self.derived:
+            inputs = frozenset(expr.columns())
+            self._inputs[d.name] = inputs
+            if inputs & secret:
+                secret.add(d.name)
+        self.sensitive = frozenset(secret)
 
     def __call__(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Check one record; return it typed, converted and derived.
@@ -284,6 +376,31 @@ class RecordCoercer:
         RecordError
             On the first broken rule, in contract order.
         """
+        return self._run(record, None)
+
+    def check(self, record: Any) -> tuple[dict[str, Any] | None, list[Violation]]:
+        """Check one record against every rule; never raises for bad data.
+
+        Every column is checked (in contract order), then each derived column whose
+        inputs all passed.
+
+        Returns
+        -------
+        (dict, []) or (None, list of Violation)
+            The typed, converted and derived record when it keeps the contract, else
+            every rule it breaks, in contract order.  A record that is not a mapping
+            gives one violation of field ``""`` and rule ``type``.
+        """
+        if not isinstance(record, Mapping):
+            return None, [self._not_a_record(record)]
+        failures: list[Violation] = []
+        out = self._run(record, failures)
+        return (None, failures) if failures else (out, [])
+
+    def _run(self, record: Mapping[str, Any], failures: list[Violation] | None) -> dict[str, Any]:
+        """The one loop of both paths: raise on the first failure, or collect them."""
+        if type(record) is not dict and not isinstance(record, Mapping):
+            raise self._not_a_record(record).error()
         out: dict[str, Any] = {}
         get = record.get
         for col, check, blank_is_value in self.columns:
@@ -301,24 +418,55 @@ class RecordCoercer:
                     continue
                 out[col.name] = check(v)
             except _Fail as fail:
-                raise self._error(col, fail, v) from None
+                violation = self._violation(col, fail, v, record)
+                if failures is None:
+                    raise violation.error() from None
+                failures.append(violation)
         if self.derived:
-            self._derive(out)
+            self._derive(out, failures)
         return out
 
-    def _error(self, col: Column, fail: _Fail, v: Any) -> RecordError:
-        return RecordError(
-            f"column {col.name!r} in the record: {fail.expected}, got {v!r}. "
-            f"{say.fix(fail.kind, col.type, self.contract)}",
-            col.name,
-            fail.kind,
+    def _not_a_record(self, record: Any) -> Violation:
+        got = type(record).__name__
+        expected = "expected an object of column names to values"
+        return Violation(
+            "",
+            "type",
+            expected,
+            got,
+            f"the record: {expected}, got {_article(got)}. Send one object per record.",
         )
 
-    def _derive(self, out: dict[str, Any]) -> None:
+    def _violation(self, col: Column, fail: _Fail, v: Any, record: Mapping[str, Any]) -> Violation:
+        fix = say.fix(fail.kind, col.type, self.contract)
+        if fail.kind == "null" and col.name not in record:
+            return Violation(
+                col.name,
+                "missing",
+                fail.expected,
+                None,
+                f"column {col.name!r} is missing from the record: {fail.expected}. {fix}",
+                col.sensitive,
+            )
+        return Violation(
+            col.name,
+            fail.kind,
+            fail.expected,
+            v,
+            f"column {col.name!r} in the record: {fail.expected}, "
+            f"got {_shown(v, col.sensitive)}. {fix}",
+            col.sensitive,
+        )
+
+    def _derive(self, out: dict[str, Any], failures: list[Violation] | None) -> None:
         env: dict[str, float | None] = {
-            name: (None if out[name] is None else float(out[name])) for name in self.numeric
+            name: (None if out[name] is None else float(out[name]))
+            for name in self.numeric
+            if name in out
         }
         for d, expr in self.derived:
+            if failures and not self._inputs[d.name] <= out.keys():
+                continue  # an input broke a rule: its derived columns are not computed
             result = expr.scalar(env)
             kind, expected = "", ""
             if result is None:
@@ -333,16 +481,35 @@ class RecordCoercer:
                 ):
                     kind, expected = "range", say.derived_range_text(d, expr)
             if kind:
-                inputs = ", ".join(f"{c}={env.get(c)!r}" for c in sorted(expr.columns()))
-                raise RecordError(
-                    f"derived column {d.name!r} of the record: {expected}, got {result!r} "
-                    f"from {inputs}. {say.fix(kind, 'number', self.contract)}",
-                    d.name,
-                    kind,
-                )
+                violation = self._derived_violation(d, kind, expected, result, env)
+                if failures is None:
+                    raise violation.error()
+                failures.append(violation)
+                continue
             out[d.name] = bool(result) if expr.boolean and result is not None else result
             if not expr.boolean:
                 env[d.name] = result
+
+    def _derived_violation(
+        self, d: Derived, kind: str, expected: str, result: Any, env: Mapping[str, Any]
+    ) -> Violation:
+        secret = d.name in self.sensitive
+        inputs = ", ".join(
+            f"{c}={_shown(env.get(c), c in self.sensitive)}" for c in sorted(self._inputs[d.name])
+        )
+        return Violation(
+            d.name,
+            kind,
+            expected,
+            result,
+            f"derived column {d.name!r} of the record: {expected}, got "
+            f"{_shown(result, secret)} from {inputs}. {say.fix(kind, 'number', self.contract)}",
+            secret,
+        )
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def compile_record(schema: Schema) -> RecordCoercer:

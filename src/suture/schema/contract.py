@@ -421,6 +421,7 @@ def _normalize(col: Column) -> Column:
 
 def _rules(d: dict[str, Any]) -> dict[str, Any]:
     d.pop("note", None)
+    d.pop("sensitive", None)  # how values are kept and shown, not a rule of the data
     if "levels" in d:
         d["levels"] = list(d["levels"])
     if d.get("type") in NUMERIC_TYPES:

@@ -96,6 +96,8 @@ def _column_lines(col: Column) -> list[str]:
     out.append(f"nullable = {_value(col.nullable)}")
     if not col.feature:
         out.append("feature = false")
+    if col.sensitive:
+        out.append("sensitive = true")
     for key in ("min", "max"):
         bound = getattr(col, key)
         if bound is not None:
@@ -193,6 +195,7 @@ _EXPECTED: dict[str, tuple[type | tuple[type, ...], str]] = {
     "nullable": (bool, "true or false"),
     "feature": (bool, "true or false"),
     "open": (bool, "true or false"),
+    "sensitive": (bool, "true or false"),
     "levels": (list, "a list of strings"),
     "min": ((int, float, str), "a number (or an ISO timestamp)"),
     "max": ((int, float, str), "a number (or an ISO timestamp)"),

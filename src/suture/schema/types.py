@@ -76,6 +76,10 @@ class Column:
         A categorical column whose ``levels`` are only the known ones: others are allowed.
     timezone : str
         Time zone of a timestamp column; naive input is read as local time there.
+    sensitive : bool
+        Whether the column holds personal or secret data: the service hashes or leaves
+        out its values in the archive, and no error message echoes them.  Not a rule of
+        the data, so it leaves the fingerprint as it is.
     note : str
         The evidence the contract was inferred from (written as a comment; not compared).
     """
@@ -91,6 +95,7 @@ class Column:
     levels: tuple[str, ...] = ()
     open: bool = False
     timezone: str = ""
+    sensitive: bool = False
     note: str = field(default="", compare=False)
 
     @property

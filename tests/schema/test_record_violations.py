@@ -1,0 +1,233 @@
+"""Every violation of one record, in contract order, with sensitive values never echoed.
+
+``RecordCoercer.check`` is the service's path (a 422 names every offending field);
+``coercer(record)`` raises on the first.  They share one loop, and a property test over
+the dirty tables of ``test_agreement`` shows they agree on every rule kind.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from suture.schema import Column, Derived, RecordError, Schema, Violation
+from suture.schema.coerce import RECORD_RULES, compile_record
+from tests.schema.test_agreement import WIDE, dirty_tables
+
+CONTRACT = Schema(
+    [
+        Column("customer_id", "identifier", nullable=False, feature=False),
+        Column("income", "number", nullable=False, unit="USD", min=0, max=1e6, sensitive=True),
+        Column("distance", "number", nullable=False, unit="mile", min=0, max=5000),
+        Column("air_time", "number", unit="minute", min=1, max=800),
+        Column("carrier", "categorical", nullable=False, levels=("AA", "UA")),
+        Column("student", "boolean", nullable=False),
+    ],
+    [
+        Derived("speed", "distance / air_time", unit="mile / hour", min=0, max=700),
+        Derived("per_mile", "income / distance", min=0, max=1000),
+    ],
+    _origin="schema.toml",
+)
+COERCER = compile_record(CONTRACT)
+GOOD = {
+    "customer_id": "c-1",
+    "income": 50_000,
+    "distance": 1000,
+    "air_time": 120,
+    "carrier": "AA",
+    "student": "yes",
+}
+
+
+def test_a_valid_record_gives_the_coerced_dict_and_no_violation() -> None:
+    out, violations = COERCER.check(GOOD)
+    assert violations == []
+    assert out == COERCER(GOOD)
+    assert out is not None and out["speed"] == pytest.approx(500.0) and out["student"] is True
+
+
+def test_every_violation_is_listed_in_contract_order_with_exact_messages() -> None:
+    record = {"income": -5, "distance": "3 kg", "air_time": 0, "carrier": "ZZ", "student": 2}
+    out, violations = COERCER.check(record)
+    assert out is None
+    assert [(v.field, v.rule) for v in violations] == [
+        ("customer_id", "missing"),
+        ("income", "range"),
+        ("distance", "unit"),
+        ("air_time", "range"),
+        ("carrier", "level"),
+        ("student", "type"),
+    ]
+    assert [v.message for v in violations] == [
+        "column 'customer_id' is missing from the record: expected a value (not nullable). "
+        "Send a value or set nullable = true in schema.toml.",
+        "column 'income' in the record: expected a number in USD between 0 and 1,000,000, "
+        "got <sensitive value>. Fix the value or widen the range in schema.toml.",
+        "column 'distance' in the record: expected a quantity convertible to mile, got "
+        "'3 kg'. Send the value in a compatible unit.",
+        "column 'air_time' in the record: expected a number in minute between 1 and 800, got "
+        "0. Fix the value or widen the range in schema.toml.",
+        "column 'carrier' in the record: expected one of 'AA', 'UA', got 'ZZ'. Fix the value "
+        "or add it to levels in schema.toml.",
+        "column 'student' in the record: expected true or false (1 or 0), got 2. Send a "
+        "boolean value.",
+    ]
+    assert [v.received for v in violations] == [None, -5, "3 kg", 0, "ZZ", 2]
+    assert [v.expected for v in violations][2:4] == [
+        "expected a quantity convertible to mile",
+        "expected a number in minute between 1 and 800",
+    ]
+    assert [v.sensitive for v in violations] == [False, True, False, False, False, False]
+
+
+def test_a_null_sent_is_null_and_a_key_left_out_is_missing() -> None:
+    _, sent = COERCER.check({**GOOD, "carrier": None})
+    _, left_out = COERCER.check({k: v for k, v in GOOD.items() if k != "carrier"})
+    assert [(v.field, v.rule, v.received) for v in sent] == [("carrier", "null", None)]
+    assert sent[0].message == (
+        "column 'carrier' in the record: expected a value (not nullable), got None. "
+        "Send a value or set nullable = true in schema.toml."
+    )
+    assert [(v.field, v.rule) for v in left_out] == [("carrier", "missing")]
+    with pytest.raises(RecordError) as info:
+        COERCER({k: v for k, v in GOOD.items() if k != "carrier"})
+    assert (info.value.field, info.value.kind, str(info.value)) == (
+        "carrier",
+        "missing",
+        left_out[0].message,
+    )
+
+
+def test_derived_columns_are_checked_only_when_their_inputs_passed() -> None:
+    _, violations = COERCER.check({**GOOD, "air_time": 0.5})
+    assert [(v.field, v.rule) for v in violations] == [("air_time", "range")]
+    _, violations = COERCER.check({**GOOD, "air_time": 60, "distance": 800, "income": 0})
+    assert [(v.field, v.rule) for v in violations] == [("speed", "range")]
+    assert violations[0].message == (
+        "derived column 'speed' of the record: expected distance / air_time in mile / hour "
+        "between 0 and 700, got 800.0 from air_time=60.0, distance=800.0. Fix the value or "
+        "widen the range in schema.toml."
+    )
+    assert not violations[0].sensitive and violations[0].received == 800.0
+
+
+def test_a_derived_column_of_a_sensitive_input_does_not_echo_it_or_its_result() -> None:
+    _, violations = COERCER.check({**GOOD, "income": 900_000, "distance": 20, "air_time": 1})
+    assert [(v.field, v.rule, v.sensitive) for v in violations] == [
+        ("speed", "range", False),
+        ("per_mile", "range", True),
+    ]
+    message = violations[1].message
+    assert message == (
+        "derived column 'per_mile' of the record: expected income / distance in USD / mile "
+        "between 0 and 1,000, got <sensitive value> from distance=20.0, income=<sensitive "
+        "value>. Fix the value or widen the range in schema.toml."
+    )
+    assert "900" not in message and "9e" not in message
+    assert "received" not in violations[1].as_dict()
+
+
+def test_as_dict_leaves_out_the_value_of_a_sensitive_column_only() -> None:
+    _, violations = COERCER.check({**GOOD, "income": "lots", "distance": -1})
+    assert [v.as_dict() for v in violations] == [
+        {
+            "field": "income",
+            "rule": "parse",
+            "expected": "expected a number in USD between 0 and 1,000,000",
+            "message": "column 'income' in the record: expected a number in USD between 0 "
+            "and 1,000,000, got <sensitive value>. Send a number value.",
+        },
+        {
+            "field": "distance",
+            "rule": "range",
+            "expected": "expected a number in mile between 0 and 5,000",
+            "received": -1,
+            "message": "column 'distance' in the record: expected a number in mile between "
+            "0 and 5,000, got -1. Fix the value or widen the range in schema.toml.",
+        },
+    ]
+
+
+def test_the_first_error_of_a_sensitive_column_does_not_echo_it_either() -> None:
+    with pytest.raises(RecordError) as info:
+        CONTRACT.coerce({**GOOD, "income": "secret-123"})
+    assert "secret-123" not in str(info.value)
+    assert str(info.value) == (
+        "column 'income' in the record: expected a number in USD between 0 and 1,000,000, "
+        "got <sensitive value>. Send a number value."
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "got"),
+    [([1, 2], "a list"), ("text", "a str"), (None, "a NoneType"), (7, "an int")],
+)
+def test_a_record_that_is_not_an_object_is_one_violation(record: object, got: str) -> None:
+    out, violations = COERCER.check(record)
+    assert out is None
+    assert violations == [
+        Violation(
+            "",
+            "type",
+            "expected an object of column names to values",
+            got.split()[-1],
+            f"the record: expected an object of column names to values, got {got}. "
+            "Send one object per record.",
+        )
+    ]
+    with pytest.raises(RecordError, match="Send one object per record"):
+        COERCER(record)  # type: ignore[arg-type]
+
+
+def test_unknown_keys_are_ignored_and_not_returned() -> None:
+    out, violations = COERCER.check({**GOOD, "colour": "red", "income": 1})
+    assert violations == [] and out is not None and "colour" not in out
+
+
+def test_every_rule_a_record_can_break_is_a_documented_rule() -> None:
+    assert RECORD_RULES == ("type", "null", "range", "level", "unit", "parse", "derived", "missing")
+
+
+def _agree(schema: Schema, record: dict[str, object]) -> set[str]:
+    coercer = compile_record(schema)
+    out, violations = coercer.check(record)
+    try:
+        expected = coercer(record)
+    except RecordError as exc:
+        assert out is None and violations, str(exc)
+        first = violations[0]
+        assert (first.field, first.rule, first.message) == (exc.field, exc.kind, str(exc))
+        assert len({(v.field) for v in violations}) == len(violations)
+        order = [c.name for c in schema.columns] + [d.name for d in schema.derived]
+        positions = [order.index(v.field) for v in violations]
+        assert positions == sorted(positions)
+        assert all(v.rule in RECORD_RULES for v in violations)
+        return {v.rule for v in violations}
+    assert violations == [] and out == expected
+    return set()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=dirty_tables(), drop=st.sets(st.sampled_from([c.name for c in WIDE.columns])))
+def test_check_agrees_with_the_first_error_path_on_every_rule_kind(
+    data: pa.Table, drop: set[str]
+) -> None:
+    for record in data.to_pylist():
+        _agree(WIDE, {k: v for k, v in record.items() if k not in drop})
+
+
+def test_the_agreement_covers_every_rule_kind() -> None:
+    rules: set[str] = set()
+    for record in (
+        {"income": "x", "distance": -1, "carrier": "ZZ", "student": 2},
+        {**GOOD, "distance": "3 kg", "air_time": None, "carrier": None},
+        {**GOOD, "air_time": "0 s"},
+        {**GOOD, "distance": 10**7},
+        {**GOOD, "income": 1e6, "distance": 1},
+    ):
+        rules |= _agree(CONTRACT, record)
+    rules |= _agree(Schema([Column("n", "integer")], [Derived("r", "1 / n")]), {"n": 0})
+    assert rules == set(RECORD_RULES)
