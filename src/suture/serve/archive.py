@@ -1,0 +1,782 @@
+"""The audit archive: every acknowledged prediction, durably, and what was learnt later.
+
+One schema in SQLite (WAL mode, the default, one file beside the service) and in
+PostgreSQL (by URL, for teams that have a server)::
+
+    predictions   seq, id (unique), ts, model_version, worker, key (indexed),
+                  received, coerced, features, output, explanation   (JSON text)
+    outcomes      prediction_id (unique), outcome (JSON text), ts
+    features      model_version (unique), names (JSON text)
+    window_state  worker, bucket, state, rows, last_seq, closed      (the live drift window)
+    interactions  seq, ts, user_id, item_id                          (recommender feedback)
+    meta          name, value                                        (the schema version)
+
+Tables are created when an archive is opened; an archive written by a newer suture (a
+higher schema version) is refused with a message that names both versions.
+
+Writes are *group commits*: :meth:`SqlArchive.write` puts the records on a queue and
+waits; one writer thread per archive takes everything pending (up to
+:data:`MAX_GROUP` records), inserts it in one transaction, commits, and only then wakes
+every waiting caller.  So a prediction is acknowledged only once it is committed, and a
+failed commit raises :class:`ArchiveError` to every caller of that group (the service
+answers 503 and acknowledges nothing).  Every other write (outcomes, window states,
+interactions, pruning) goes through the same thread, so one process holds one writing
+connection; several processes share one SQLite file through its busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from suture.errors import ConfigError, CorruptStateError, SourceError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = [
+    "MAX_GROUP",
+    "SCHEMA_VERSION",
+    "Archive",
+    "ArchiveError",
+    "LabelledRows",
+    "Outcome",
+    "OutcomeReport",
+    "PredictionRecord",
+    "SqlArchive",
+    "WindowState",
+    "iso_time",
+    "new_prediction_id",
+    "open_archive",
+]
+
+#: The archive's table layout; an archive with a higher version is refused.
+SCHEMA_VERSION = 1
+#: The most records one group commit takes from the queue.
+MAX_GROUP = 4096
+#: How long a SQLite writer waits for another process's transaction (milliseconds).
+BUSY_TIMEOUT_MS = 30_000
+#: Rows fetched per round trip when streaming (export, recovery).
+CHUNK = 2000
+
+
+class ArchiveError(SourceError):
+    """The archive cannot be opened, read or written (the message names it and the fix)."""
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One decision as the archive keeps it (already redacted by the caller).
+
+    Attributes
+    ----------
+    id : str
+        :func:`new_prediction_id`: time-ordered, 32 hex characters.
+    ts : float
+        When it was made, Unix seconds.
+    model_version, worker : str
+        The bundle's version and the serving worker's id.
+    key : str or None
+        The value of the contract's business key (``[contract] key``), if it names one.
+    received, coerced : dict
+        The record as received and as coerced by the contract (JSON-able).
+    features : list of float
+        The feature row the model scored.
+    output : dict
+        ``prediction`` and ``probability`` (``probability_<class>``) or the value.
+    explanation : list of dict
+        The top contributions: ``column``, ``value``, ``unit``, ``contribution``.
+    """
+
+    id: str
+    ts: float
+    model_version: str
+    worker: str
+    key: str | None
+    received: dict[str, Any]
+    coerced: dict[str, Any]
+    features: list[float]
+    output: dict[str, Any]
+    explanation: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The true outcome of an earlier prediction, by its id or by the business key.
+
+    With a ``key`` and no ``prediction_id``, the outcome joins the latest prediction made
+    for that key.  ``ts`` defaults to the time it is added.
+    """
+
+    value: Any
+    prediction_id: str | None = None
+    key: str | None = None
+    ts: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeReport:
+    """What :meth:`SqlArchive.add_outcomes` did.
+
+    Attributes
+    ----------
+    matched : tuple of str
+        The prediction ids that received (or had replaced) an outcome, in input order.
+    unknown : tuple of int
+        The positions, in the input, of outcomes whose id or key matches no prediction.
+    """
+
+    matched: tuple[str, ...]
+    unknown: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Predictions joined with their outcomes, oldest first (for realized performance).
+
+    ``ts`` is a float64 array of Unix seconds; ``outputs[i]`` is the archived output
+    dict and ``outcomes[i]`` the outcome value of ``ids[i]``.
+    """
+
+    ids: list[str]
+    ts: npt.NDArray[np.float64]
+    outputs: list[dict[str, Any]]
+    outcomes: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """One persisted bucket of a worker's live drift window."""
+
+    worker: str
+    bucket: float
+    state: bytes
+    rows: int
+    last_seq: int
+    closed: bool
+
+
+def new_prediction_id() -> str:
+    """A new prediction id: 32 hex characters, the first 12 the time in milliseconds.
+
+    Ids sort by the time they were made (to the millisecond); the last 80 bits are
+    random, so ids from several workers never collide in practice.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def iso_time(ts: float) -> str:
+    """Unix seconds as ISO 8601 in UTC with microseconds (``2026-12-02T04:00:31.123456Z``)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Archive(Protocol):
+    """What the service, the window and the command line use of an archive."""
+
+    url: str
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None:
+        """Archive records; returns once they are committed."""
+
+    def write_now(self, records: Sequence[PredictionRecord]) -> None:
+        """:meth:`write` for synchronous callers."""
+
+    def set_feature_names(self, model_version: str, names: Sequence[str]) -> None:
+        """Record the feature names of a model version (once; :meth:`get` shows them)."""
+
+    def get(self, id: str) -> dict[str, Any] | None:
+        """The whole decision with this id, or None."""
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest decisions, newest first."""
+
+    def add_outcomes(self, outcomes: Sequence[Outcome]) -> OutcomeReport:
+        """Join outcomes to their predictions."""
+
+    def labelled(self, since: float | None = None) -> LabelledRows:
+        """Predictions with an outcome."""
+
+    def save_window(
+        self,
+        worker: str,
+        bucket: float,
+        state: bytes,
+        rows: int,
+        last_seq: int,
+        closed: bool = False,
+    ) -> None:
+        """Persist one bucket of a worker's window (replaces the previous image)."""
+
+    def window_states(self, since: float | None) -> list[WindowState]:
+        """Every persisted bucket at or after ``since``."""
+
+    def last_seq(self, worker: str) -> int:
+        """The sequence number of a worker's latest archived prediction (0 if none)."""
+
+    def unfolded(self, worker: str, after_seq: int) -> Iterator[tuple[int, float, dict[str, Any]]]:
+        """A worker's predictions after ``after_seq``: sequence, time, coerced record."""
+
+    def write_interactions(self, rows: Sequence[tuple[float, Any, Any]]) -> int:
+        """Archive interactions; returns the last sequence number."""
+
+    def interactions_after(self, seq: int) -> list[tuple[int, Any, Any]]:
+        """Interactions after ``seq``: sequence, user, item."""
+
+    def export_parquet(self, path: Path, *, since: float | None = None) -> int:
+        """Write predictions (and outcomes) to Parquet; returns the row count."""
+
+    def prune(self, older_than: float) -> int:
+        """Delete predictions older than ``older_than``; returns how many."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and time span."""
+
+    def close(self) -> None:
+        """Wait for pending commits and close."""
+
+
+# -- SQL dialects ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """What differs between SQLite and PostgreSQL: placeholders and column types."""
+
+    name: str
+    serial: str
+    real: str
+    blob: str
+
+    def sql(self, text: str) -> str:
+        return text if self.name == "sqlite" else text.replace("?", "%s")
+
+    def ddl(self) -> list[str]:
+        t = "TEXT"
+        return [
+            f"""CREATE TABLE IF NOT EXISTS predictions (
+                seq {self.serial}, id {t} NOT NULL UNIQUE, ts {self.real} NOT NULL,
+                model_version {t} NOT NULL, worker {t} NOT NULL, key {t},
+                received {t} NOT NULL, coerced {t} NOT NULL, features {t} NOT NULL,
+                output {t} NOT NULL, explanation {t} NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS predictions_key ON predictions (key)",
+            "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
+            "CREATE INDEX IF NOT EXISTS predictions_worker ON predictions (worker, seq)",
+            f"""CREATE TABLE IF NOT EXISTS outcomes (
+                prediction_id {t} PRIMARY KEY, outcome {t} NOT NULL, ts {self.real} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS features (
+                model_version {t} PRIMARY KEY, names {t} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS window_state (
+                worker {t} NOT NULL, bucket {self.real} NOT NULL, state {self.blob} NOT NULL,
+                rows BIGINT NOT NULL, last_seq BIGINT NOT NULL, closed INTEGER NOT NULL,
+                PRIMARY KEY (worker, bucket))""",
+            f"""CREATE TABLE IF NOT EXISTS interactions (
+                seq {self.serial}, ts {self.real} NOT NULL, user_id {t} NOT NULL,
+                item_id {t} NOT NULL)""",
+            f"CREATE TABLE IF NOT EXISTS meta (name {t} PRIMARY KEY, value {t} NOT NULL)",
+        ]
+
+
+_SQLITE = _Dialect("sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", "BLOB")
+_POSTGRES = _Dialect("postgresql", "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION", "BYTEA")
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(
+        value, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
+def _loads(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+# -- the writer thread -----------------------------------------------------------------
+
+
+_Call = Callable[[Any], Any]
+
+
+@dataclass
+class _Job:
+    """Records to insert (a group commit merges consecutive ones), or a call to run."""
+
+    future: Future[Any]
+    records: Sequence[PredictionRecord] = ()
+    call: _Call | None = None
+
+
+_STOP = object()
+
+
+@dataclass
+class _Connection:
+    """A DB-API connection and what it needs to run one transaction."""
+
+    raw: Any
+    dialect: _Dialect
+
+    def begin(self) -> None:
+        if self.dialect.name == "sqlite":
+            self.raw.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.raw.commit() if self.dialect.name != "sqlite" else self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        try:
+            if self.dialect.name == "sqlite":
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK")
+            else:
+                self.raw.rollback()
+        except Exception:
+            pass
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(self.dialect.sql(text), params)
+
+    def executemany(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(self.dialect.sql(text), rows)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection
+            self.raw.close()
+
+
+_INSERT = (
+    "INSERT INTO predictions (id, ts, model_version, worker, key, received, coerced, "
+    "features, output, explanation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(r: PredictionRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        float(r.ts),
+        r.model_version,
+        r.worker,
+        None if r.key is None else str(r.key),
+        _dumps(r.received),
+        _dumps(r.coerced),
+        _dumps(r.features),
+        _dumps(r.output),
+        _dumps(r.explanation),
+    )
+
+
+def _insert(rows: list[tuple[Any, ...]], conn: _Connection) -> None:
+    conn.executemany(_INSERT, rows)
+
+
+@dataclass
+class _Writer:
+    """The one thread that writes: group commits of predictions, and every other write."""
+
+    connect: Callable[[], _Connection]
+    url: str
+    jobs: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    commits: int = 0
+    records: int = 0
+    _conn: _Connection | None = None
+    _held: _Job | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="suture-archive", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: _Job) -> Future[Any]:
+        self.jobs.put(job)
+        return job.future
+
+    def stop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self.jobs.put(_STOP)
+            self._thread.join()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self) -> None:
+        while True:
+            job = self._held if self._held is not None else self.jobs.get()
+            self._held = None
+            if job is _STOP:
+                return
+            if job.call is not None:
+                self._transaction([job], job.call)
+                continue
+            group = self._gather(job)
+            rows = [_row(r) for j in group for r in j.records]
+            self._transaction(group, functools.partial(_insert, rows))
+            self.records += len(rows)
+
+    def _gather(self, first: _Job) -> list[_Job]:
+        """``first`` and every record job pending behind it, up to :data:`MAX_GROUP`."""
+        group, n = [first], len(first.records)
+        while n < MAX_GROUP:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP or job.call is not None:
+                self._held = job
+                break
+            group.append(job)
+            n += len(job.records)
+        return group
+
+    def _transaction(self, group: list[_Job], work: _Call) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self.connect()
+            conn = self._conn
+            conn.begin()
+            result = work(conn)
+            conn.commit()
+        except Exception as exc:
+            error = self._error(exc)
+            if self._conn is not None:
+                self._conn.rollback()
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    self._conn.close()
+                    self._conn = None
+            for job in group:
+                _resolve(job.future, error=error)
+            return
+        self.commits += 1
+        for job in group:
+            _resolve(job.future, result=result if job.call is not None else None)
+
+    def _error(self, exc: Exception) -> Exception:
+        if isinstance(exc, (ArchiveError, ConfigError)):
+            return exc
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ArchiveError(f"archive {self.url}: the write was not committed ({text})")
+
+
+def _resolve(future: Future[Any], *, result: Any = None, error: Exception | None = None) -> None:
+    if future.set_running_or_notify_cancel():
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+# -- the archive -----------------------------------------------------------------------
+
+
+class SqlArchive:
+    """An archive in SQLite or PostgreSQL (see :func:`open_archive`).
+
+    Reads run on their own connection (guarded by a lock, so any thread may read);
+    writes go through the writer thread.
+    """
+
+    def __init__(self, url: str, connect: Callable[[], _Connection]) -> None:
+        self.url = url
+        self._connect = connect
+        self._closed = False
+        self._read_lock = threading.Lock()
+        setup = connect()
+        try:
+            _create_schema(setup, url)
+        finally:
+            setup.close()
+        self._reader = connect()
+        self._writer = _Writer(connect, url)
+        self._writer.start()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _submit(
+        self, records: Sequence[PredictionRecord] = (), call: _Call | None = None
+    ) -> Future[Any]:
+        if self._closed:
+            raise ArchiveError(f"archive {self.url} is closed; nothing more can be written")
+        return self._writer.submit(_Job(Future(), records, call))
+
+    async def write(self, records: Sequence[PredictionRecord]) -> None:
+        """Archive ``records``; returns only after they are committed.
+
+        Raises
+        ------
+        ArchiveError
+            When the group commit failed (nothing of the group was archived).
+        """
+        if records:
+            await asyncio.wrap_future(self._submit(records=records))
+
+    def write_now(self, records: Sequence[PredictionRecord]) -> None:
+        """:meth:`write` for synchronous callers (tests, the command line)."""
+        if records:
+            self._submit(records=records).result()
+
+    def _call(self, call: _Call) -> Any:
+        return self._submit(call=call).result()
+
+    def set_feature_names(self, model_version: str, names: Sequence[str]) -> None:
+        """Record the feature names of a model version; :meth:`get` pairs them with values."""
+        text = _dumps(list(names))
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO features (model_version, names) VALUES (?, ?) "
+                "ON CONFLICT (model_version) DO UPDATE SET names = excluded.names",
+                (model_version, text),
+            )
+        )
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _fetch(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            try:
+                rows: list[tuple[Any, ...]] = self._reader.execute(text, params).fetchall()
+                if self._reader.dialect.name != "sqlite":
+                    self._reader.raw.rollback()
+            except Exception as exc:
+                self._reader.rollback()
+                raise ArchiveError(f"archive {self.url}: cannot read ({exc})") from None
+            return rows
+
+    def get(self, id: str) -> dict[str, Any] | None:
+        """The whole decision: input, coerced values, features, output, explanation, outcome.
+
+        Returns
+        -------
+        dict or None
+            ``id``, ``ts`` (Unix seconds), ``time`` (ISO 8601 UTC), ``model_version``,
+            ``worker``, ``key``, ``received``, ``coerced``, ``features`` (a list of
+            floats), ``feature_names`` (a list, or None when the service did not record
+            them), ``output``, ``explanation`` and ``outcome`` (None, or a dict of
+            ``value``, ``ts`` and ``time``).  None for an unknown id.
+        """
+        rows = self._fetch(
+            "SELECT p.seq, p.id, p.ts, p.model_version, p.worker, p.key, p.received, "
+            "p.coerced, p.features, p.output, p.explanation, f.names, o.outcome, o.ts "
+            "FROM predictions p LEFT JOIN features f ON f.model_version = p.model_version "
+            "LEFT JOIN outcomes o ON o.prediction_id = p.id WHERE p.id = ?",
+            (id,),
+        )
+        if not rows:
+            return None
+        seq, pid, ts, version, worker, key, rec, coe, feat, out, expl, names, oval, ots = rows[0]
+        outcome = None
+        if ots is not None:
+            outcome = {"value": _loads(oval), "ts": ots, "time": iso_time(ots)}
+        return {
+            "id": pid,
+            "seq": seq,
+            "ts": ts,
+            "time": iso_time(ts),
+            "model_version": version,
+            "worker": worker,
+            "key": key,
+            "received": _loads(rec),
+            "coerced": _loads(coe),
+            "features": _loads(feat),
+            "feature_names": _loads(names),
+            "output": _loads(out),
+            "explanation": _loads(expl),
+            "outcome": outcome,
+        }
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` decisions, newest first: ``id``, ``ts``, ``time``,
+        ``model_version``, ``key`` and ``output``."""
+        if limit < 1:
+            return []
+        rows = self._fetch(
+            "SELECT id, ts, model_version, key, output FROM predictions "
+            "ORDER BY ts DESC, seq DESC LIMIT ?",
+            (int(limit),),
+        )
+        return [
+            {
+                "id": i,
+                "ts": ts,
+                "time": iso_time(ts),
+                "model_version": v,
+                "key": k,
+                "output": _loads(o),
+            }
+            for i, ts, v, k, o in rows
+        ]
+
+    def close(self) -> None:
+        """Wait for every pending commit, then close the connections (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        with self._read_lock:
+            self._reader.close()
+
+    def __enter__(self) -> SqlArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def commits(self) -> int:
+        """How many transactions the writer committed (a group commit counts once)."""
+        return self._writer.commits
+
+
+def _create_schema(conn: _Connection, url: str) -> None:
+    """Create the tables (once, under a lock every process respects) and check the version."""
+    try:
+        conn.begin()
+        if conn.dialect.name != "sqlite":
+            conn.execute("SELECT pg_advisory_xact_lock(7271823)")
+        for statement in conn.dialect.ddl():
+            conn.execute(statement)
+        row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        conn.commit()
+    except Exception as exc:
+        conn.rollback()
+        raise ArchiveError(f"archive {url}: cannot create its tables ({exc})") from None
+    version = int(row[0]) if row is not None else SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise CorruptStateError(
+            f"archive {url} has schema version {version}, written by a newer suture; this "
+            f"suture reads versions up to {SCHEMA_VERSION}: upgrade suture to use it"
+        )
+
+
+# -- opening ---------------------------------------------------------------------------
+
+
+def _sqlite_path(url: str) -> Path:
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///") :]
+    elif url.startswith("sqlite://"):
+        raise ConfigError(
+            f"archive {url}: a SQLite URL has three slashes before a relative path "
+            "(sqlite:///archive.db) and four before an absolute one (sqlite:////srv/archive.db)"
+        )
+    else:
+        rest = url
+    if not rest or rest == ":memory:":
+        raise ConfigError(
+            f"archive {url!r}: give a file, e.g. sqlite:///archive.db (an in-memory "
+            "archive would not survive a restart)"
+        )
+    return Path(rest)
+
+
+def _sqlite_connect(path: Path, synchronous: str) -> Callable[[], _Connection]:
+    def connect() -> _Connection:
+        try:
+            raw = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        except sqlite3.Error as exc:
+            raise ArchiveError(
+                f"archive sqlite:///{path}: cannot open it ({exc}); check that the folder "
+                "exists and is writable"
+            ) from None
+        return _Connection(raw, _SQLITE)
+
+    return connect
+
+
+def _postgres_connect(url: str) -> Callable[[], _Connection]:
+    def connect() -> _Connection:
+        import psycopg
+
+        try:
+            raw = psycopg.connect(url, connect_timeout=10)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArchiveError(
+                f"archive {_public(url)}: cannot connect ({first}); check that the server "
+                "runs and the URL names its host, port, user and database"
+            ) from None
+        return _Connection(raw, _POSTGRES)
+
+    return connect
+
+
+def _public(url: str) -> str:
+    """A URL without its password (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url
+
+
+def open_archive(url: str, *, synchronous: str = "full") -> SqlArchive:
+    """Open (creating if needed) the archive at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        ``sqlite:///relative.db``, ``sqlite:////absolute/path.db`` (or a plain file path:
+        SQLite), or ``postgresql://user[:password]@host:port/database``.
+    synchronous : {"full", "normal"}
+        SQLite's durability: ``full`` syncs every group commit to disk (an acknowledged
+        prediction survives a power cut); ``normal`` survives a crash of the process but
+        may lose the latest commits on a power cut.  Ignored by PostgreSQL.
+
+    Raises
+    ------
+    ConfigError
+        For a URL of another scheme or a bad ``synchronous``.
+    ArchiveError
+        When the archive cannot be opened or created.
+    CorruptStateError
+        When a newer suture wrote it.
+    """
+    if synchronous not in ("full", "normal"):
+        raise ConfigError(f"--synchronous {synchronous!r}: expected full or normal")
+    if url.startswith(("postgresql://", "postgres://")):
+        return SqlArchive(_public(url), _postgres_connect(url))
+    if "://" in url and not url.startswith("sqlite:"):
+        raise ConfigError(
+            f"archive {_public(url)!r}: expected sqlite:///path.db or "
+            "postgresql://user@host:port/database"
+        )
+    path = _sqlite_path(url)
+    if path.is_dir():
+        raise ConfigError(
+            f"archive {url}: {path} is a folder; give a file such as {path}/archive.db"
+        )
+    if not path.parent.exists() and str(path.parent) not in ("", "."):
+        raise ConfigError(
+            f"archive {url}: the folder {path.parent} does not exist; create it first"
+        )
+    return SqlArchive(f"sqlite:///{path}", _sqlite_connect(path, synchronous))
