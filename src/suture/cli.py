@@ -526,9 +526,11 @@ def _mount_compare() -> None:
     # suture.monitor.cli imports only typer and suture.errors at module level, so the
     # command line still starts without NumPy or Arrow.
     from suture.monitor.cli import compare, monitor
+    from suture.serve.cli import serve
 
     app.command(name="compare")(compare)
     app.command(name="monitor")(monitor)
+    app.command(name="serve")(serve)
 
 
 _mount_compare()

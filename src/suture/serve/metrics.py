@@ -1,0 +1,186 @@
+"""The service's Prometheus metrics, the same names in every worker.
+
+With one worker the metrics live in a private registry.  With several,
+prometheus_client's multiprocess mode keeps each worker's values in the folder
+``PROMETHEUS_MULTIPROC_DIR`` names (set by :func:`suture.serve.run.run` before the
+workers start), and a scrape of any worker adds every worker's counters and histograms;
+gauges take the largest live worker's value (drift scores) or the most recent one
+(realized performance, computed from the shared archive).
+
+Metrics
+-------
+``suture_requests_total{route,method,status}``
+    Requests answered, by route template (``/v1/predictions/{id}``), method and status.
+``suture_request_seconds{route}``
+    Time from the request's arrival to its answer (buckets from 0.25 ms).
+``suture_predictions_total{class}``
+    Predictions by predicted class (classification).
+``suture_prediction_value``
+    Predicted values (regression), a histogram over the training target's range.
+``suture_validation_failures_total{field,rule}``
+    Broken contract rules in requests, by field and rule.
+``suture_feature_drift{feature}``
+    The live window's drift score per feature (refreshed on each scrape).
+``suture_outcomes_total{result}``
+    Outcomes received: ``matched`` or ``unknown``.
+``suture_realized_{metric}``
+    Realized performance over the labelled archive (``auc``, ``accuracy``, ``rmse`` ...).
+``suture_archive_commit_seconds``
+    How long each archive write took until its commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Request latency buckets (seconds): fine under 10 ms, where the service should answer.
+LATENCY_BUCKETS = (
+    0.00025,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
+)
+#: The realized-performance gauges ``/metrics`` shows.
+REALIZED = ("auc", "accuracy", "brier", "log_loss", "rmse", "mae", "r2", "outcomes")
+
+
+class Metrics:
+    """The metric objects of one worker, and the scrape that adds up every worker.
+
+    Parameters
+    ----------
+    value_buckets : iterable of float, optional
+        Buckets of the regression prediction histogram (None: no value histogram).
+    """
+
+    def __init__(self, value_buckets: Iterable[float] | None = None) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "suture_requests", "Requests answered.", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "suture_request_seconds",
+            "Time to answer a request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "suture_predictions", "Predictions by predicted class.", ["class"], registry=r
+        )
+        self.values = (
+            None
+            if value_buckets is None
+            else Histogram(
+                "suture_prediction_value",
+                "Predicted values.",
+                buckets=tuple(sorted(set(value_buckets))),
+                registry=r,
+            )
+        )
+        self.violations = Counter(
+            "suture_validation_failures",
+            "Broken contract rules in requests.",
+            ["field", "rule"],
+            registry=r,
+        )
+        self.drift = Gauge(
+            "suture_feature_drift",
+            "Drift score of each feature in the live window.",
+            ["feature"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.outcomes = Counter("suture_outcomes", "Outcomes received.", ["result"], registry=r)
+        self.realized = {
+            name: Gauge(
+                f"suture_realized_{name}",
+                f"Realized {name} over the labelled archive.",
+                multiprocess_mode="mostrecent",
+                registry=r,
+            )
+            for name in REALIZED
+        }
+        self.commit = Histogram(
+            "suture_archive_commit_seconds",
+            "Archive write until commit.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def predicted(self, classes: Mapping[str, int], values: Iterable[float] = ()) -> None:
+        """Count predictions: ``classes`` maps a class to how many were predicted."""
+        for label, count in classes.items():
+            self.predictions.labels(label).inc(count)
+        if self.values is not None:
+            for v in values:
+                self.values.observe(v)
+
+    def rejected(self, broken: Mapping[tuple[str, str], int]) -> None:
+        """Count broken rules: ``(field, rule)`` to how many times."""
+        for (name, rule), count in broken.items():
+            self.violations.labels(name, rule).inc(count)
+
+    def set_drift(self, scores: Mapping[str, float]) -> None:
+        """The live window's per-feature drift scores."""
+        for feature, score in scores.items():
+            self.drift.labels(feature).set(score)
+
+    def set_realized(self, values: Mapping[str, float]) -> None:
+        """Realized performance: metric name to value (unknown names are left out)."""
+        for name, value in values.items():
+            gauge = self.realized.get(name)
+            if gauge is not None:
+                gauge.set(value)
+
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` answers: this worker's, or every worker's added up."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """Forget this worker's live gauges (a worker that stops)."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
