@@ -29,7 +29,10 @@ from suture.schema.types import (
 from suture.schema.units import canonical, conversion
 from suture.schema.validator import Validator
 
-__all__ = ["Schema", "ValidationResult"]
+__all__ = ["KEY_TYPES", "Schema", "ValidationResult"]
+
+KEY_TYPES = ("identifier", "integer", "categorical")
+"""The column types a business key (``[contract] key``) may have."""
 
 
 class Schema:
@@ -52,6 +55,11 @@ class Schema:
         ``ks``, ``js``, ``null_rate``) -> ``(watch, alert)``; a column's ``drift = {
         psi = [0.1, 0.25] }`` in TOML.  Not rules of the data: they leave the fingerprint
         as it is.
+    key : str, optional
+        The business key: an identifier, integer or categorical column whose value names
+        a case (``customer_id``), so that outcomes arriving later can be joined to the
+        predictions made for it; ``key = "customer_id"`` in ``[contract]``.  Also taken
+        from ``meta["key"]``.  Not a rule of the data: it leaves the fingerprint as it is.
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class Schema:
         _text: toml_io.ContractText | None = None,
         _origin: str = "the contract",
         drift: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+        key: str | None = None,
     ) -> None:
         _check_specs("columns", columns, Column)
         _check_specs("derived", derived, Derived)
@@ -72,6 +81,7 @@ class Schema:
             for d in derived
         )
         self.meta = dict(meta or {})
+        named = self.meta.pop("key", None)
         self.origin = _origin
         self._text = _text
         self._check()
@@ -79,6 +89,7 @@ class Schema:
         self.by_name = {c.name: c for c in self.columns}
         self._coercer: RecordCoercer | None = None
         self.drift = _drift_thresholds(drift, self.by_name)
+        self.key: str | None = self._check_key(key if key is not None else named)
 
     # ------------------------------------------------------------------ construction
 
@@ -111,6 +122,32 @@ class Schema:
             if problems:
                 raise self._fail("derived", problems[0])
             seen.add(d.name)
+
+    def _check_key(self, key: object) -> str | None:
+        """The business key, if any, after checking that it names a column that can be one."""
+        if key is None:
+            return None
+        problem = ""
+        kinds = "an identifier, integer or categorical column"
+        if not isinstance(key, str):
+            problem = f"expected the name of a column (a string), got {key!r}"
+        elif key not in self.by_name:
+            choices = [c.name for c in self.columns if c.type in KEY_TYPES]
+            problem = f"no column {key!r} in the contract; the key names {kinds}" + (
+                f": {', '.join(choices)}" if choices else " (add one)"
+            )
+        elif self.by_name[key].type not in KEY_TYPES:
+            problem = f"column {key!r} is a {self.by_name[key].type} column; the key names {kinds}"
+        if not problem:
+            return str(key)
+        where = self._text.where("contract", "", "key") if self._text is not None else ""
+        place = f"{self.origin} {where}" if where else self.origin
+        raise SchemaError(f"{place}, [contract] field 'key': {problem}")
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        """The names of the columns marked ``sensitive = true``."""
+        return frozenset(c.name for c in self.columns if c.sensitive)
 
     def _compile(self) -> dict[str, Expr]:
         units: dict[str, str | None] = {
@@ -237,6 +274,7 @@ class Schema:
             "format": toml_io.CONTRACT_FORMAT,
             "suture_version": __version__,
             "fingerprint": self.fingerprint,
+            "key": self.key,
         }
         meta.update(
             {
@@ -265,7 +303,7 @@ class Schema:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schema):
             return NotImplemented
-        return self.columns == other.columns and self.derived == other.derived
+        return (self.columns, self.derived, self.key) == (other.columns, other.derived, other.key)
 
     def __hash__(self) -> int:
         return hash(self.fingerprint)

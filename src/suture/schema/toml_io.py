@@ -24,6 +24,7 @@ __all__ = ["CONTRACT_FORMAT", "ContractText", "dumps", "loads"]
 CONTRACT_FORMAT = 1
 
 _TABLE = re.compile(r"^\s*\[\s*(columns|derived)\s*\.\s*(.+?)\s*\]\s*(#.*)?$")
+_CONTRACT_TABLE = re.compile(r"^\s*\[\s*contract\s*\]\s*(#.*)?$")
 _OTHER_TABLE = re.compile(r"^\s*\[")
 _FIELD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*|\"[^\"]*\")\s*=")
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -40,7 +41,8 @@ class ContractText:
     derived: tuple[Derived, ...]
     meta: dict[str, Any]
     lines: dict[tuple[str, str, str], int]
-    """(section, column, field) -> 1-based line; field "" is the table header."""
+    """(section, column, field) -> 1-based line; field "" is the table header; the
+    ``[contract]`` table's fields are under section "contract", column ""."""
     notes: dict[tuple[str, str], str] = field(default_factory=dict)
     """(section, column) -> the comment lines right under the table header."""
     drift: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
@@ -171,6 +173,10 @@ def _locate(text: str) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str,
             lines.setdefault((*current, ""), number)
             in_note = True
             notes[current] = []
+            continue
+        if _CONTRACT_TABLE.match(line):
+            current, in_note = ("contract", ""), False
+            lines.setdefault((*current, ""), number)
             continue
         if _OTHER_TABLE.match(line):
             current = None
