@@ -112,6 +112,5 @@ def test_sensitive_must_be_true_or_false() -> None:
     with pytest.raises(SchemaError) as info:
         Schema.loads(TEXT.replace("sensitive = true", 'sensitive = "yes"'))
     assert str(info.value) == (
-        "schema.toml line 14, column 'income', field 'sensitive': expected true or false, "
-        "got 'yes'"
+        "schema.toml line 14, column 'income', field 'sensitive': expected true or false, got 'yes'"
     )
