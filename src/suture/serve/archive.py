@@ -625,6 +625,198 @@ class SqlArchive:
             for i, ts, v, k, o in rows
         ]
 
+    # -- outcomes ----------------------------------------------------------------------
+
+    def add_outcomes(self, outcomes: Sequence[Outcome]) -> OutcomeReport:
+        """Join outcomes to their predictions, by prediction id or by business key.
+
+        An outcome by ``key`` joins the latest prediction made for that key.  Sending an
+        outcome again replaces the earlier one (so retries are harmless).
+
+        Returns
+        -------
+        OutcomeReport
+            The matched prediction ids, and the positions of outcomes that match none.
+        """
+        now = time.time()
+        items = [
+            (o.prediction_id, o.key, _dumps(o.value), now if o.ts is None else o.ts)
+            for o in outcomes
+        ]
+        if not items:
+            return OutcomeReport((), ())
+        result: OutcomeReport = self._call(functools.partial(_join_outcomes, items))
+        return result
+
+    def labelled(self, since: float | None = None) -> LabelledRows:
+        """Predictions made at or after ``since`` that have an outcome, oldest first."""
+        import numpy as np
+
+        rows = self._fetch(
+            "SELECT p.id, p.ts, p.output, o.outcome FROM predictions p "
+            "JOIN outcomes o ON o.prediction_id = p.id WHERE p.ts >= ? ORDER BY p.ts, p.seq",
+            (-1e300 if since is None else float(since),),
+        )
+        return LabelledRows(
+            ids=[r[0] for r in rows],
+            ts=np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
+            outputs=[_loads(r[2]) for r in rows],
+            outcomes=[_loads(r[3]) for r in rows],
+        )
+
+    # -- the live window ---------------------------------------------------------------
+
+    def save_window(
+        self,
+        worker: str,
+        bucket: float,
+        state: bytes,
+        rows: int,
+        last_seq: int,
+        closed: bool = False,
+    ) -> None:
+        """Persist one bucket of a worker's drift window, replacing its previous image."""
+        params = (worker, float(bucket), bytes(state), int(rows), int(last_seq), int(closed))
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO window_state (worker, bucket, state, rows, last_seq, closed) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (worker, bucket) DO UPDATE SET "
+                "state = excluded.state, rows = excluded.rows, last_seq = excluded.last_seq, "
+                "closed = excluded.closed",
+                params,
+            )
+        )
+
+    def window_states(self, since: float | None) -> list[WindowState]:
+        """Every persisted bucket starting at or after ``since`` (all when None), oldest
+        first."""
+        rows = self._fetch(
+            "SELECT worker, bucket, state, rows, last_seq, closed FROM window_state "
+            "WHERE bucket >= ? ORDER BY bucket, worker",
+            (-1e300 if since is None else float(since),),
+        )
+        return [WindowState(w, b, bytes(s), n, q, bool(c)) for w, b, s, n, q, c in rows]
+
+    def last_seq(self, worker: str) -> int:
+        """The sequence number of ``worker``'s latest archived prediction (0 if none)."""
+        rows = self._fetch("SELECT MAX(seq) FROM predictions WHERE worker = ?", (worker,))
+        return int(rows[0][0] or 0)
+
+    def workers(self) -> list[str]:
+        """Every worker id that archived a prediction."""
+        return [
+            r[0] for r in self._fetch("SELECT DISTINCT worker FROM predictions ORDER BY worker")
+        ]
+
+    def unfolded(self, worker: str, after_seq: int) -> Iterator[tuple[int, float, dict[str, Any]]]:
+        """``worker``'s predictions after ``after_seq`` in order: sequence, time and the
+        coerced record (streamed in chunks, for recovering the window)."""
+        seq = int(after_seq)
+        while True:
+            rows = self._fetch(
+                "SELECT seq, ts, coerced FROM predictions WHERE worker = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (worker, seq, CHUNK),
+            )
+            for s, ts, coerced in rows:
+                yield s, ts, _loads(coerced)
+            if len(rows) < CHUNK:
+                return
+            seq = rows[-1][0]
+
+    # -- interactions (recommender bundles) --------------------------------------------
+
+    def write_interactions(self, rows: Sequence[tuple[float, Any, Any]]) -> int:
+        """Archive ``(ts, user, item)`` interactions in one commit.
+
+        Returns
+        -------
+        int
+            The sequence number of the last one written (of the latest interaction when
+            ``rows`` is empty).
+        """
+        params = [(float(ts), _dumps(user), _dumps(item)) for ts, user, item in rows]
+        if not params:
+            latest = self._fetch("SELECT MAX(seq) FROM interactions")
+            return int(latest[0][0] or 0)
+        seq: int = self._call(functools.partial(_insert_interactions, params))
+        return seq
+
+    def interactions_after(self, seq: int) -> list[tuple[int, Any, Any]]:
+        """Interactions after ``seq``, in order: sequence, user, item."""
+        rows = self._fetch(
+            "SELECT seq, user_id, item_id FROM interactions WHERE seq > ? ORDER BY seq",
+            (int(seq),),
+        )
+        return [(s, _loads(u), _loads(i)) for s, u, i in rows]
+
+    # -- export, retention, statistics -------------------------------------------------
+
+    def _chunks(self, since: float | None) -> Iterator[list[tuple[Any, ...]]]:
+        """Predictions with their outcomes, in chunks of :data:`CHUNK` by sequence."""
+        seq, start = 0, -1e300 if since is None else float(since)
+        while True:
+            rows = self._fetch(
+                "SELECT p.seq, p.id, p.ts, p.model_version, p.worker, p.key, p.output, "
+                "p.received, p.coerced, p.features, p.explanation, o.outcome, o.ts "
+                "FROM predictions p LEFT JOIN outcomes o ON o.prediction_id = p.id "
+                "WHERE p.seq > ? AND p.ts >= ? ORDER BY p.seq LIMIT ?",
+                (seq, start, CHUNK),
+            )
+            if rows:
+                yield rows
+            if len(rows) < CHUNK:
+                return
+            seq = rows[-1][0]
+
+    def export_parquet(self, path: Path, *, since: float | None = None) -> int:
+        """Write the predictions made at or after ``since`` (all when None) to Parquet.
+
+        Streamed chunk by chunk (the table is never in memory whole) into a temporary
+        file renamed into place at the end, so ``path`` is complete or untouched.
+        Columns: ``id``, ``ts`` (timestamp[us, UTC]), ``model_version``, ``worker``,
+        ``key``, one column per output field (``prediction``, ``probability``, ...:
+        float64 when every value is a number, else text), ``received``, ``coerced``,
+        ``features`` and ``explanation`` as JSON text, ``outcome`` (JSON text, null
+        without one) and ``outcome_ts``.
+
+        Returns
+        -------
+        int
+            The number of rows written.
+        """
+        fields = _output_fields(self._chunks(since))
+        return _write_parquet(Path(path), fields, self._chunks(since))
+
+    def prune(self, older_than: float) -> int:
+        """Delete the predictions made before ``older_than`` (Unix seconds), their
+        outcomes and the window buckets before it; returns how many predictions."""
+        count: int = self._call(functools.partial(_prune, float(older_than)))
+        return count
+
+    def stats(self) -> dict[str, Any]:
+        """How much the archive holds: ``predictions``, ``outcomes``, ``interactions``,
+        ``window_buckets``, ``workers``, ``model_versions`` and the ``first``/``last``
+        prediction times (ISO 8601, None when empty)."""
+        ((n, first, last, workers),) = self._fetch(
+            "SELECT COUNT(*), MIN(ts), MAX(ts), COUNT(DISTINCT worker) FROM predictions"
+        )
+        versions = [
+            r[0] for r in self._fetch("SELECT DISTINCT model_version FROM predictions ORDER BY 1")
+        ]
+        return {
+            "url": self.url,
+            "schema_version": SCHEMA_VERSION,
+            "predictions": int(n),
+            "outcomes": int(self._fetch("SELECT COUNT(*) FROM outcomes")[0][0]),
+            "interactions": int(self._fetch("SELECT COUNT(*) FROM interactions")[0][0]),
+            "window_buckets": int(self._fetch("SELECT COUNT(*) FROM window_state")[0][0]),
+            "workers": int(workers),
+            "model_versions": versions,
+            "first": None if first is None else iso_time(first),
+            "last": None if last is None else iso_time(last),
+        }
+
     def close(self) -> None:
         """Wait for every pending commit, then close the connections (idempotent)."""
         if self._closed:
@@ -644,6 +836,56 @@ class SqlArchive:
     def commits(self) -> int:
         """How many transactions the writer committed (a group commit counts once)."""
         return self._writer.commits
+
+
+def _join_outcomes(
+    items: list[tuple[str | None, str | None, str, float]], conn: _Connection
+) -> OutcomeReport:
+    """Find each outcome's prediction (by id, else the latest with the key) and upsert it."""
+    matched: list[str] = []
+    unknown: list[int] = []
+    for i, (pid, key, value, ts) in enumerate(items):
+        if pid is not None:
+            row = conn.execute("SELECT id FROM predictions WHERE id = ?", (pid,)).fetchone()
+        elif key is not None:
+            row = conn.execute(
+                "SELECT id FROM predictions WHERE key = ? ORDER BY ts DESC, seq DESC LIMIT 1",
+                (str(key),),
+            ).fetchone()
+        else:
+            row = None
+        if row is None:
+            unknown.append(i)
+            continue
+        conn.execute(
+            "INSERT INTO outcomes (prediction_id, outcome, ts) VALUES (?, ?, ?) "
+            "ON CONFLICT (prediction_id) DO UPDATE SET outcome = excluded.outcome, "
+            "ts = excluded.ts",
+            (row[0], value, ts),
+        )
+        matched.append(row[0])
+    return OutcomeReport(tuple(matched), tuple(unknown))
+
+
+def _insert_interactions(params: list[tuple[float, str, str]], conn: _Connection) -> int:
+    conn.executemany("INSERT INTO interactions (ts, user_id, item_id) VALUES (?, ?, ?)", params)
+    if conn.dialect.name == "sqlite":
+        row = conn.execute("SELECT last_insert_rowid()").fetchone()
+    else:
+        row = conn.execute(
+            "SELECT currval(pg_get_serial_sequence('interactions', 'seq'))"
+        ).fetchone()
+    return int(row[0])
+
+
+def _prune(older_than: float, conn: _Connection) -> int:
+    conn.execute(
+        "DELETE FROM outcomes WHERE prediction_id IN (SELECT id FROM predictions WHERE ts < ?)",
+        (older_than,),
+    )
+    count = conn.execute("DELETE FROM predictions WHERE ts < ?", (older_than,)).rowcount
+    conn.execute("DELETE FROM window_state WHERE bucket < ?", (older_than,))
+    return int(count)
 
 
 def _create_schema(conn: _Connection, url: str) -> None:
@@ -780,3 +1022,81 @@ def open_archive(url: str, *, synchronous: str = "full") -> SqlArchive:
             f"archive {url}: the folder {path.parent} does not exist; create it first"
         )
     return SqlArchive(f"sqlite:///{path}", _sqlite_connect(path, synchronous))
+
+
+# -- Parquet export --------------------------------------------------------------------
+
+
+def _output_fields(chunks: Iterator[list[tuple[Any, ...]]]) -> dict[str, bool]:
+    """Every output field name in first-seen order, and whether all its values are numbers
+    (a first pass over the output column only)."""
+    fields: dict[str, bool] = {}
+    for rows in chunks:
+        for row in rows:
+            for name, value in _loads(row[6]).items():
+                number = value is None or (
+                    isinstance(value, (int, float)) and not isinstance(value, bool)
+                )
+                fields[name] = fields.get(name, True) and number
+    return fields
+
+
+_FIXED = ("id", "ts", "model_version", "worker", "key")
+_JSON = ("received", "coerced", "features", "explanation")
+
+
+def _parquet_schema(fields: dict[str, bool]) -> Any:
+    import pyarrow as pa
+
+    stamp = pa.timestamp("us", tz="UTC")
+    columns = [("id", pa.string()), ("ts", stamp), ("model_version", pa.string())]
+    columns += [("worker", pa.string()), ("key", pa.string())]
+    columns += [(n, pa.float64() if numeric else pa.string()) for n, numeric in fields.items()]
+    columns += [(n, pa.string()) for n in _JSON]
+    columns += [("outcome", pa.string()), ("outcome_ts", stamp)]
+    return pa.schema(columns)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else _dumps(value)
+
+
+def _micros(values: Sequence[float | None], kind: Any) -> Any:
+    """Unix seconds as an Arrow timestamp array (nulls kept)."""
+    import pyarrow as pa
+
+    return pa.array([None if v is None else round(v * 1e6) for v in values], pa.int64()).cast(kind)
+
+
+def _batch(rows: list[tuple[Any, ...]], fields: dict[str, bool], schema: Any) -> Any:
+    """One chunk of archive rows as an Arrow record batch of ``schema``."""
+    import pyarrow as pa
+
+    outputs = [_loads(r[6]) for r in rows]
+    data: dict[str, Any] = {name: [r[i + 1] for r in rows] for i, name in enumerate(_FIXED)}
+    data["ts"] = _micros(data["ts"], schema.field("ts").type)
+    for name, numeric in fields.items():
+        values = [o.get(name) for o in outputs]
+        data[name] = values if numeric else [_text(v) for v in values]
+    for i, name in enumerate(_JSON):
+        data[name] = [r[7 + i] for r in rows]
+    data["outcome"] = [r[11] for r in rows]
+    data["outcome_ts"] = _micros([r[12] for r in rows], schema.field("outcome_ts").type)
+    return pa.RecordBatch.from_pydict(data, schema=schema)
+
+
+def _write_parquet(
+    path: Path, fields: dict[str, bool], chunks: Iterator[list[tuple[Any, ...]]]
+) -> int:
+    import pyarrow.parquet as pq
+
+    from suture._atomic import atomic_outputs, check_output
+
+    check_output(path)
+    schema = _parquet_schema(fields)
+    count = 0
+    with atomic_outputs([path]) as (temporary,), pq.ParquetWriter(temporary, schema) as writer:
+        for rows in chunks:
+            writer.write_batch(_batch(rows, fields, schema))
+            count += len(rows)
+    return count
