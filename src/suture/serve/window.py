@@ -1,0 +1,624 @@
+"""The live drift window: the profile of recent requests, persisted beside the archive.
+
+A :class:`LiveWindow` summarizes the records a worker scored with the same profile
+aggregators as training (a :class:`~suture.profile.ProfileAggregator` with the training
+profile's sketch sizes), in time buckets of ``spec.bucket_seconds``, and compares the
+window with the bundle's training profile (:mod:`suture.serve.drift_view`).
+
+How records get in, and why nothing is lost:
+
+- The request path only counts: :meth:`LiveWindow.add` bumps a counter (O(1)) after the
+  archive committed the record, :meth:`LiveWindow.rejected` appends the broken rules of
+  a refused record (O(1)).
+- A background thread, every ``flush_seconds`` or once ``flush_records`` were added,
+  reads this worker's archived records after its watermark (``archive.unfolded(worker,
+  last_seq)``), builds ONE Arrow table of them (one pass per column, typed like the
+  training profile), folds each bucket's run of rows into that bucket's state with one
+  vectorized ``update`` and saves it: ``archive.save_window(worker, bucket, state, rows,
+  last_seq)`` writes the state and the watermark in one statement, so a state never
+  holds a record its watermark does not cover, nor the other way round.
+- After a SIGKILL, :func:`recover_window` (run once before the workers start) replays
+  the archived records of every worker whose window was not closed, after its
+  watermark, and closes it: every acknowledged prediction ends up in exactly one bucket.
+  Counts of *rejected* records are not archived; those of the last ``flush_seconds``
+  before a kill are lost.
+
+The window's profile is the merge of every worker's persisted buckets inside the window
+(``archive.window_states``), so all workers of a service, and the service before a
+restart, share one window.  Columns the contract marks ``sensitive`` are left out: the
+sketches keep sample values, and the window's state is stored in the archive.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import itertools
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from suture._codec import Field
+from suture.aggregate import Framed, merge_all
+from suture.errors import ConfigError
+from suture.profile import Profile, ProfileAggregator
+from suture.serve.config import ServeConfig, WindowSpec
+from suture.serve.drift_view import (
+    MIN_RECORDS,
+    Rejections,
+    column_limits,
+    distribution,
+    drift_payload,
+)
+
+if TYPE_CHECKING:
+    from suture.models.bundle import ModelBundle
+    from suture.schema.contract import Schema
+    from suture.serve.archive import Archive, WindowState
+
+__all__ = ["LiveWindow", "WindowAggregator", "monitored_columns", "recover_window"]
+
+#: How long a computed window profile (and the drift answer) is reused.
+CACHE_SECONDS = 1.0
+#: At most this many archived records are folded per run of the thread.
+FOLD_LIMIT = 50_000
+
+
+class _HasField(Protocol):
+    field: str
+    rule: str
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class BucketState:
+    """One bucket: the profile state of its scored records and its refused records."""
+
+    profile: dict[str, Any]
+    rejected: int = 0
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class WindowAggregator(Framed[BucketState]):
+    """The aggregator of one window bucket: a profile plus counts of refused records.
+
+    ``update`` folds scored records (a batch typed like ``schema``) into the profile;
+    :meth:`add_rejected` counts a refused record's broken rules.  States merge
+    (associative, commutative) and travel as framed bytes like every aggregator's.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The monitored columns, typed as in the training profile.
+    options : mapping of str to int
+        The training profile's sketch sizes (``k``, ``lg_k``, ``lg_max_map``).
+    max_correlated : int
+    """
+
+    kind = "live_window"
+
+    def __init__(self, schema: pa.Schema, options: Mapping[str, int], max_correlated: int) -> None:
+        self.profile = ProfileAggregator(schema, **dict(options), max_correlated=max_correlated)
+        self.schema = schema
+
+    def config(self) -> str:
+        return f"live_window({self.profile.config()})"
+
+    def zero(self) -> BucketState:
+        return BucketState(self.profile.zero())
+
+    def update(self, state: BucketState, batch: pa.RecordBatch) -> BucketState:
+        state.profile = self.profile.update(state.profile, batch)
+        return state
+
+    def add_rejected(self, state: BucketState, rules: Iterable[tuple[str, str]]) -> BucketState:
+        """Count one refused record with these ``(field, rule)`` violations."""
+        state.rejected += 1
+        for key in set(rules):
+            state.counts[key] = state.counts.get(key, 0) + 1
+        return state
+
+    def merge(self, a: BucketState, b: BucketState) -> BucketState:
+        a.profile = self.profile.merge(a.profile, b.profile)
+        a.rejected += b.rejected
+        for key, n in b.counts.items():
+            a.counts[key] = a.counts.get(key, 0) + n
+        return a
+
+    def finalize(self, state: BucketState) -> Profile:
+        return Profile(self.profile, state.profile, {"source": "live window"})
+
+    def rows(self, state: BucketState) -> int:
+        """Scored records in the state."""
+        rows: int = state.profile["rows"]
+        return rows
+
+    def _fields(self, state: BucketState) -> dict[str, Field]:
+        keys = sorted(state.counts)
+        return {
+            "profile": self.profile.to_bytes(state.profile),
+            "rejected": state.rejected,
+            "fields": [f for f, _ in keys],
+            "rules": [r for _, r in keys],
+            "counts": [state.counts[k] for k in keys],
+        }
+
+    def _from_fields(self, fields: dict[str, Any]) -> BucketState:
+        counts = {
+            (str(f), str(r)): int(n)
+            for f, r, n in zip(fields["fields"], fields["rules"], fields["counts"], strict=True)
+        }
+        return BucketState(
+            self.profile.from_bytes(fields["profile"]), int(fields["rejected"]), counts
+        )
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def monitored_columns(contract: Schema, training: Profile) -> list[str]:
+    """The columns a window watches: the contract's columns and derived columns that
+    the training profile has, in contract order, without the sensitive ones."""
+    names = [c.name for c in contract.columns if not c.sensitive]
+    names += [d.name for d in contract.derived]
+    sensitive = {c.name for c in contract.columns if c.sensitive}
+    derived_of = {d.name: contract.compiled[d.name].columns() for d in contract.derived}
+    return [
+        n
+        for n in names
+        if n in training.schema.names and not (set(derived_of.get(n, ())) & sensitive)
+    ]
+
+
+def _column(values: list[Any], f: pa.Field) -> pa.Array:
+    """One column of coerced values (as the archive's JSON gives them) in ``f``'s type."""
+    t = f.type
+    value = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_time(value):
+        values = [v if v is None or isinstance(v, dt.time) else dt.time.fromisoformat(v)
+                  for v in values]  # fmt: skip
+    try:
+        return pa.array(values, type=t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        if not pa.types.is_temporal(value):
+            raise
+    # Times as text (ISO 8601): Arrow parses them in one cast.
+    text = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pc.cast(text, t)
+
+
+def _table(schema: pa.Schema, records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+    arrays = [_column([r.get(f.name) for r in records], f) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _bucket_of(ts: float, width: float) -> float:
+    return math.floor(ts / width) * width
+
+
+# ----------------------------------------------------------------------------- window
+
+
+@dataclass
+class _Cached:
+    at: float
+    profile: Profile
+    rejections: Rejections
+    since: float | None
+    until: float
+
+
+class LiveWindow:
+    """One worker's live drift window (see the module notes).
+
+    Parameters
+    ----------
+    contract : Schema
+        The contract records are coerced by (the bundle's scoring contract); its
+        monitored columns (:func:`monitored_columns`) are profiled, its ``drift``
+        tables set the thresholds.
+    training : Profile
+        The training profile: the reference, and the sketch sizes of the window.
+    archive : Archive
+        Where records are read back from and bucket states persisted.
+    worker : str
+        This worker's id (as in its archived predictions).
+    spec : WindowSpec
+    thresholds : mapping, optional
+        Threshold overrides (as ``suture compare --thresholds``).
+    training_out_of_range : float
+        The share of training rows that broke the contract.
+    min_records : int
+        Fewer scored records in the window: level ``insufficient``.
+    clock : callable
+        Unix seconds now (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        contract: Schema,
+        training: Profile,
+        archive: Archive,
+        *,
+        worker: str,
+        spec: WindowSpec,
+        thresholds: Mapping[str, Any] | None = None,
+        training_out_of_range: float = 0.0,
+        min_records: int = MIN_RECORDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.contract = contract
+        self.training = training
+        self.archive = archive
+        self.worker = worker
+        self.spec = spec
+        self.columns = monitored_columns(contract, training)
+        if not self.columns:
+            raise ConfigError(
+                "the live drift window has no column to watch: none of the contract's "
+                "columns is in the training profile (or all are sensitive)"
+            )
+        schema = pa.schema([training.schema.field(n) for n in self.columns])
+        agg = training.aggregator
+        self.aggregator = WindowAggregator(schema, agg.options, agg.max_correlated)
+        self.limits = column_limits(contract.drift, self.columns, thresholds)
+        self.units = {c.name: c.unit for c in contract.columns if c.name in set(self.columns)}
+        self.training_out_of_range = float(training_out_of_range)
+        self.min_records = min_records
+        self.clock = clock
+        self.last_seq = 0
+        self.error: str | None = None
+        self._buckets: dict[float, BucketState] = {}
+        self._added = 0
+        self._folded_mark = 0
+        self._rejections: collections.deque[tuple[float, tuple[tuple[str, str], ...]]] = (
+            collections.deque()
+        )
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._decoded: dict[tuple[str, float], tuple[bytes, int, BucketState]] = {}
+        self._versions = itertools.count()
+        self._settled: tuple[tuple[Any, ...], BucketState] | None = None
+        self._cache: _Cached | None = None
+        self._payload: tuple[float, dict[str, Any]] | None = None
+
+    @classmethod
+    def for_bundle(
+        cls, bundle: ModelBundle, archive: Archive, *, worker: str, spec: WindowSpec
+    ) -> LiveWindow:
+        """The window of a model bundle: its scoring contract against its training
+        profile, the training out-of-range rate from its quarantined rows."""
+        rows = bundle.profile.row_count + bundle.quarantined
+        share = bundle.quarantined / rows if rows else 0.0
+        return cls(
+            bundle.scoring_contract, bundle.profile, archive, worker=worker, spec=spec,
+            training_out_of_range=share,
+        )  # fmt: skip
+
+    # -- the request path ----------------------------------------------------------------
+
+    def add(self, coerced: Mapping[str, Any] | None = None, seq: int | None = None) -> None:
+        """Note one more archived (committed) scored record; O(1).
+
+        The record itself is read back from the archive by the fold, so ``coerced`` and
+        ``seq`` are not needed (accepted for callers that have them).
+        """
+        self._added += 1
+        if self._added - self._folded_mark >= self.spec.flush_records:
+            self._wake.set()
+
+    def rejected(self, violations: Sequence[_HasField]) -> None:
+        """Count one refused record by the ``(field, rule)`` of its violations; O(1)."""
+        self._rejections.append((self.clock(), tuple((v.field, v.rule) for v in violations)))
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register this worker's window in the archive and start the folding thread."""
+        with self._lock:
+            bucket = _bucket_of(self.clock(), self.spec.bucket_seconds)
+            state = self._buckets.setdefault(bucket, self.aggregator.zero())
+            self._save(bucket, state)
+        self._thread = threading.Thread(
+            target=self._run, name=f"suture-window-{self.worker}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.spec.flush_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.flush()
+                self.error = None
+            except Exception as exc:  # keep folding later; the archive may be back
+                self.error = f"{type(exc).__name__}: {exc}"
+                sys.stderr.write(f"suture serve: drift window: {self.error}\n")
+
+    def close(self) -> None:
+        """Stop the thread, fold what is left and mark this worker's buckets closed."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            self.flush()
+            for bucket, state in sorted(self._buckets.items()):
+                self._save(bucket, state, closed=True)
+
+    # -- folding -------------------------------------------------------------------------
+
+    def resume(self, states: Iterable[WindowState]) -> None:
+        """Continue from this worker's persisted buckets (for :func:`recover_window`)."""
+        with self._lock:
+            for s in states:
+                if s.worker == self.worker:
+                    self._buckets[s.bucket] = self.aggregator.from_bytes(bytes(s.state))
+                    self.last_seq = max(self.last_seq, int(s.last_seq))
+
+    def flush(self) -> int:
+        """Fold this worker's archived records after its watermark; return how many.
+
+        Each run of consecutive records (by archive sequence) that fall in one bucket is
+        folded with one ``update`` and saved with its watermark, so a kill between two
+        saves loses nothing and counts nothing twice.  Refused records counted since the
+        last flush go into the bucket of the time they were refused.
+        """
+        total = 0
+        with self._lock:
+            self._folded_mark = self._added
+            pending = self._pending_rejections()
+            while True:
+                n = self._fold_some(pending)
+                total += n
+                if n < FOLD_LIMIT:
+                    break
+            for bucket, records in sorted(pending.items()):
+                state = self._state(bucket)
+                for rules in records:
+                    state = self.aggregator.add_rejected(state, rules)
+                self._buckets[bucket] = state
+                self._save(bucket, state)
+            self._evict()
+            if total or pending:
+                self._cache = None
+        return total
+
+    def _fold_some(self, pending: dict[float, list[tuple[tuple[str, str], ...]]]) -> int:
+        seqs: list[int] = []
+        times: list[float] = []
+        records: list[Mapping[str, Any]] = []
+        for seq, ts, coerced in self.archive.unfolded(self.worker, self.last_seq):
+            seqs.append(seq)
+            times.append(ts)
+            records.append(coerced)
+            if len(seqs) >= FOLD_LIMIT:
+                break
+        if not seqs:
+            return 0
+        batch = _table(self.aggregator.schema, records)
+        width = self.spec.bucket_seconds
+        buckets = np.floor(np.asarray(times, dtype=np.float64) / width) * width
+        cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(seqs)]
+        for start, stop in itertools.pairwise(cuts):
+            bucket = float(buckets[start])
+            state = self.aggregator.update(self._state(bucket), batch.slice(start, stop - start))
+            for rules in pending.pop(bucket, []):
+                state = self.aggregator.add_rejected(state, rules)
+            self._buckets[bucket] = state
+            self.last_seq = int(seqs[stop - 1])
+            self._save(bucket, state)
+        return len(seqs)
+
+    def _pending_rejections(self) -> dict[float, list[tuple[tuple[str, str], ...]]]:
+        out: dict[float, list[tuple[tuple[str, str], ...]]] = {}
+        width = self.spec.bucket_seconds
+        while self._rejections:
+            ts, rules = self._rejections.popleft()
+            out.setdefault(_bucket_of(ts, width), []).append(rules)
+        return out
+
+    def _state(self, bucket: float) -> BucketState:
+        found = self._buckets.get(bucket)
+        if found is not None:
+            return found
+        for s in self.archive.window_states(bucket):  # a late record for an evicted bucket
+            if s.worker == self.worker and s.bucket == bucket:
+                return self.aggregator.from_bytes(bytes(s.state))
+        return self.aggregator.zero()
+
+    def _save(self, bucket: float, state: BucketState, *, closed: bool = False) -> None:
+        self.archive.save_window(
+            self.worker, bucket, self.aggregator.to_bytes(state), self.aggregator.rows(state),
+            self.last_seq, closed,
+        )  # fmt: skip
+
+    def _evict(self) -> None:
+        """Keep in memory only the buckets records still arrive in (this one and the
+        one before); the others are persisted and closed."""
+        now = _bucket_of(self.clock(), self.spec.bucket_seconds)
+        for bucket in [b for b in self._buckets if b < now - self.spec.bucket_seconds]:
+            self._save(bucket, self._buckets.pop(bucket), closed=True)
+
+    # -- the window ----------------------------------------------------------------------
+
+    def _decode(self, s: WindowState) -> tuple[int, BucketState]:
+        """A persisted bucket, decoded once per distinct image, with its version."""
+        key = (s.worker, float(s.bucket))
+        data = bytes(s.state)
+        found = self._decoded.get(key)
+        if found is not None and found[0] == data:
+            return found[1], found[2]
+        version = next(self._versions)
+        state = self.aggregator.from_bytes(data)
+        self._decoded[key] = (data, version, state)
+        return version, state
+
+    def _merged(self, chosen: Mapping[tuple[str, float], WindowState], now: float) -> BucketState:
+        """The merge of the chosen buckets; the buckets before the current one change
+        rarely, so their merge is kept until one of them changes or leaves."""
+        agg = self.aggregator
+        current = _bucket_of(now, self.spec.bucket_seconds)
+        settled: list[tuple[tuple[str, float], int, BucketState]] = []
+        fresh: list[BucketState] = []
+        for key in sorted(chosen):
+            version, state = self._decode(chosen[key])
+            if key[1] < current:
+                settled.append((key, version, state))
+            else:
+                fresh.append(state)
+        signature = tuple((key, version) for key, version, _ in settled)
+        if self._settled is None or self._settled[0] != signature:
+            self._settled = (signature, merge_all(agg, [s for _, _, s in settled]))
+        return merge_all(agg, [self._settled[1], *fresh])
+
+    def window(self) -> tuple[Profile, Rejections, float | None, float]:
+        """The window's profile (every worker's buckets), its refused records, and the
+        time span it covers (``since`` is ``None`` for an empty window)."""
+        now = self.clock()
+        cached = self._cache
+        if cached is not None and now - cached.at < CACHE_SECONDS:
+            return cached.profile, cached.rejections, cached.since, cached.until
+        with self._lock:
+            if self._added != self._folded_mark or self._rejections:
+                self.flush()
+            chosen = self._chosen(now)
+            self._decoded = {k: v for k, v in self._decoded.items() if k in chosen}
+            merged = self._merged(chosen, now)
+            profile = self.aggregator.finalize(merged)
+            rows = self.aggregator.rows(merged)
+            rejections = Rejections(rows + merged.rejected, merged.rejected, dict(merged.counts))
+            since = min((b for _, b in chosen), default=None)
+            self._cache = _Cached(now, profile, rejections, since, now)
+            return profile, rejections, since, now
+
+    def _chosen(self, now: float) -> dict[tuple[str, float], WindowState]:
+        width = self.spec.bucket_seconds
+        if self.spec.seconds is not None:
+            first = _bucket_of(now - self.spec.seconds, width)
+            states = [s for s in self.archive.window_states(first) if s.bucket >= first]
+            return {(s.worker, float(s.bucket)): s for s in states}
+        wanted = int(self.spec.records or 0)
+        by_bucket: dict[float, list[WindowState]] = {}
+        for s in self.archive.window_states(None):
+            by_bucket.setdefault(float(s.bucket), []).append(s)
+        out: dict[tuple[str, float], WindowState] = {}
+        rows = 0
+        for bucket in sorted(by_bucket, reverse=True):
+            if rows >= wanted:
+                break
+            for s in by_bucket[bucket]:
+                out[(s.worker, bucket)] = s
+                rows += int(s.rows)
+        return out
+
+    def _info(self, since: float | None, until: float) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "seconds": spec.seconds,
+            "target_records": spec.records,
+            "bucket_seconds": spec.bucket_seconds,
+            "since": since,
+            "until": until,
+        }
+
+    def drift(self) -> dict[str, Any]:
+        """The ``/v1/drift`` answer (see :func:`suture.serve.drift_view.drift_payload`),
+        reused for :data:`CACHE_SECONDS`.  Call it off the event loop (a thread)."""
+        profile, rejections, since, until = self.window()
+        found = self._payload
+        if found is not None and found[0] == until:
+            return found[1]
+        payload = drift_payload(
+            self.training, profile, limits=self.limits, rejections=rejections,
+            window=self._info(since, until), units=self.units,
+            training_out_of_range=self.training_out_of_range, min_records=self.min_records,
+        )  # fmt: skip
+        payload["error"] = self.error
+        self._payload = (until, payload)
+        return payload
+
+    def scores(self) -> dict[str, float]:
+        """Per monitored column, its drift score (PSI for numbers, JS for categories),
+        for the ``suture_feature_drift`` gauge; ``nan`` while the window holds fewer than
+        ``min_records`` scored records."""
+        payload = self.drift()
+        judged = payload["overall"]["level"] != "insufficient"
+        return {
+            f["column"]: (f["score"] if judged and f["score"] is not None else math.nan)
+            for f in payload["features"]
+        }
+
+    def distributions(self, column: str | None = None) -> dict[str, Any]:
+        """Live-versus-training distributions for the dashboard, by column (or one)."""
+        profile, *_ = self.window()
+        names = self.columns if column is None else [column]
+        unknown = [n for n in names if n not in self.columns]
+        if unknown:
+            raise ConfigError(
+                f"the drift window has no column {unknown[0]!r}; columns are: "
+                f"{', '.join(self.columns)}"
+            )
+        return {n: distribution(self.training[n], profile[n]) for n in names}
+
+
+# ----------------------------------------------------------------------------- recovery
+
+
+def recover_states(window_of: Callable[[str], LiveWindow], states: Sequence[WindowState]) -> int:
+    """Fold and close the windows of every worker with an unclosed bucket; return the
+    records replayed."""
+    open_workers = sorted({s.worker for s in states if not s.closed})
+    replayed = 0
+    for worker in open_workers:
+        window = window_of(worker)
+        window.resume(states)
+        replayed += window.flush()
+        with window._lock:
+            for bucket, state in sorted(window._buckets.items()):
+                window._save(bucket, state, closed=True)
+    return replayed
+
+
+def recover_window(config: ServeConfig) -> int:
+    """Replay what killed workers archived but had not folded into their window.
+
+    Run once by ``suture serve`` before the workers start: for every worker whose
+    window state is not closed, the archived predictions after its watermark are folded
+    into its buckets, which are then closed.  Returns how many records were replayed.
+
+    Raises
+    ------
+    SutureError
+        When the bundle or the archive cannot be opened (one sentence).
+    """
+    from suture.models.bundle import ModelBundle
+    from suture.serve.archive import open_archive
+
+    bundle = ModelBundle.read(config.bundle)
+    archive = open_archive(config.archive, synchronous=config.synchronous)
+    try:
+        states = archive.window_states(None)
+        return recover_states(
+            lambda worker: LiveWindow.for_bundle(
+                bundle, archive, worker=worker, spec=config.window
+            ),
+            states,
+        )
+    finally:
+        archive.close()
