@@ -59,19 +59,26 @@ if TYPE_CHECKING:
 
     from starlette.types import Message, Receive, Scope, Send
 
+    from suture.serve.archive import Archive
     from suture.serve.metrics import Metrics
+    from suture.serve.predict import Predictor
+    from suture.serve.window import LiveWindow
 
 __all__ = [
     "EXEMPT",
     "ApiError",
     "ServiceParts",
+    "archive_of",
     "bundle_identity",
     "create_app",
     "create_app_from_env",
     "error_response",
     "json_response",
+    "log",
     "preflight",
+    "route",
     "safe_url",
+    "service_of",
 ]
 
 #: Routes that answer without a token (load balancers and orchestrators probe them).
@@ -134,7 +141,7 @@ def safe_url(url: str) -> str:
     return _PASSWORD.sub(r"\1:***@", url)
 
 
-def _log(text: str) -> None:
+def log(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
@@ -143,7 +150,7 @@ def _internal(exc: BaseException, where: str) -> Response:
     """A 500 for a bug: an id in the answer, the same id and the traceback on stderr."""
     ident = uuid.uuid4().hex[:12]
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    _log(f"internal error {ident} in {where}:\n{trace.rstrip()}")
+    log(f"internal error {ident} in {where}:\n{trace.rstrip()}")
     return error_response(
         500,
         f"internal error {ident}: this is a bug in suture, not in the request; the server's "
@@ -224,17 +231,13 @@ def preflight(config: ServeConfig) -> tuple[str, str]:
         from suture.recommend import Recommender
 
         Recommender.load(config.bundle)
-    archive = _open_archive(config)
-    if archive is not None:
-        archive.close()
+    _open_archive(config).close()
     return kind, version
 
 
-def _open_archive(config: ServeConfig) -> Any:
-    try:
-        from suture.serve.archive import open_archive
-    except ImportError:  # the archive lands in the same release; until then, none
-        return None
+def _open_archive(config: ServeConfig) -> Archive:
+    from suture.serve.archive import open_archive
+
     return open_archive(config.archive, synchronous=config.synchronous)
 
 
@@ -277,9 +280,9 @@ class Service:
         self.started_monotonic = time.monotonic()
         self.ready = False
         self.metrics: Metrics = Metrics()
-        self.archive: Any = None
-        self.window: Any = None
-        self.predictor: Any = None
+        self.archive: Archive | None = None
+        self.window: LiveWindow | None = None
+        self.predictor: Predictor | None = None
         self.parts = ServiceParts()
         self.openapi: dict[str, Any] = {}
         self.latencies: deque[tuple[float, float]] = deque(maxlen=50_000)
@@ -322,9 +325,11 @@ class Service:
         self.archive = _open_archive(config)
         if self.kind == "model":
             from suture.models.bundle import ModelBundle
+            from suture.serve.predict import Predictor
 
             bundle = ModelBundle.read(config.bundle)
             self.predictor = Predictor(bundle, self)
+            self.archive.set_feature_names(self.version, list(bundle.pipeline.feature_names_))
             self.metrics = self.predictor.metrics
             self.window = self.predictor.open_window()
         else:
@@ -372,450 +377,19 @@ def _openapi(service: Service) -> dict[str, Any]:
     )
 
 
-# ----------------------------------------------------------------------------- scoring
-
-
-def _unit_of(contract: Any, name: str) -> str | None:
-    for col in (*contract.columns, *contract.derived):
-        if col.name == name:
-            unit = getattr(col, "unit", None)
-            return str(unit) if unit else None
-    return None
-
-
-class Predictor:
-    """The scoring path of a model bundle, the objects batch scoring uses.
-
-    Each record is checked by the bundle's contract (every violation reported), its
-    feature row made by the pipeline's ``transform_record``; the rows of one request are
-    stacked and scored together by the batch :class:`~suture.models.score.Scorer`
-    (model link scores, calibrator, contributions summed per input column), so an
-    answer equals ``suture score`` on the same rows.
-    """
-
-    def __init__(self, bundle: Any, service: Service) -> None:
-        from suture.models.score import Scorer
-        from suture.schema.coerce import compile_record
-        from suture.serve.metrics import Metrics
-
-        self.bundle = bundle
-        self.service = service
-        self.task = bundle.task
-        self.contract = bundle.scoring_contract
-        self.scorer = Scorer(bundle.task, bundle.pipeline, bundle.model, bundle.calibrator)
-        self.coercer = compile_record(self.contract)
-        self.transform = bundle.pipeline.transform_record
-        self.classes = list(bundle.task.classes)
-        self.sensitive = frozenset(
-            c.name for c in bundle.contract.columns if getattr(c, "sensitive", False)
-        )
-        self.key: str | None = getattr(bundle.contract, "key", None)
-        self.inputs = list(self.scorer.inputs)
-        self.units = [_unit_of(self.contract, name) for name in self.inputs]
-        self.explain = min(service.config.explain, len(self.inputs))
-        self.redactor = self._redactor()
-        buckets = self._value_buckets() if self.task.kind == "regression" else None
-        self.metrics = Metrics(value_buckets=buckets)
-
-    def _redactor(self) -> Any:
-        try:
-            from suture.serve.redact import Redactor
-        except ImportError:
-            return None
-        config = self.service.config
-        return Redactor(self.bundle.contract, config.sensitive, config.hash_key.encode())
-
-    def _value_buckets(self) -> list[float]:
-        import numpy as np
-
-        target = next((c for c in self.bundle.contract.columns if c.name == self.task.target), None)
-        low = getattr(target, "min", None)
-        high = getattr(target, "max", None)
-        if isinstance(low, int | float) and isinstance(high, int | float) and high > low:
-            return [float(v) for v in np.linspace(float(low), float(high), 21)]
-        return [float(v) for v in (-1e6, -1e3, -10, -1, 0, 1, 10, 1e3, 1e6)]
-
-    def open_window(self) -> Any:
-        """The live drift window of this worker, started (None until it is available)."""
-        try:
-            from suture.serve.window import LiveWindow
-        except ImportError:
-            return None
-        service = self.service
-        window = LiveWindow(
-            self.contract,
-            self.bundle.profile,
-            service.archive,
-            worker=service.worker,
-            spec=service.config.window,
-        )
-        window.start()
-        return window
-
-    # -- checking ----------------------------------------------------------------------
-    def check(self, record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Any]]:
-        """The coerced record, or None and every violation (the contract's objects)."""
-        checker = getattr(self.coercer, "check", None)
-        if checker is not None:
-            coerced, violations = checker(record)
-            return coerced, list(violations)
-        from suture.errors import RecordError
-
-        try:
-            return self.coercer(record), []
-        except RecordError as exc:
-            return None, [exc]
-
-    def problem(self, index: int, violation: Any) -> dict[str, Any]:
-        """One violation as an answer's ``errors`` item (never a sensitive value)."""
-        name = str(getattr(violation, "field", ""))
-        rule = str(getattr(violation, "rule", getattr(violation, "kind", "")))
-        message = str(getattr(violation, "message", violation))
-        expected = getattr(violation, "expected", None)
-        if expected is None:
-            expected = message.split(": ", 1)[-1].split(", got ", 1)[0]
-        item: dict[str, Any] = {"index": index, "field": name, "rule": rule}
-        item["expected"] = str(expected)
-        if name in self.sensitive:
-            item["message"] = f"column {name!r} in the record: {expected} (the value is sensitive)"
-        else:
-            item["received"] = _jsonable(getattr(violation, "received", None))
-            item["message"] = message
-        return item
-
-    # -- scoring -----------------------------------------------------------------------
-    def score(self, coerced: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
-        """Outputs (prediction and probabilities or value, explanation) of valid records,
-        and their feature rows ``(n, features)``."""
-        import numpy as np
-
-        X = np.vstack([self.transform(c) for c in coerced])
-        scores = np.asarray(self.scorer.model.decision_function(X), dtype=np.float64)
-        outputs = self._outputs(scores)
-        if self.explain:
-            per_column, base = self.scorer.per_column(X)
-            order = self.scorer.top(per_column, self.explain)
-            rows = np.arange(len(coerced))[:, None]
-            amounts = per_column[rows, order].tolist()
-            bases = base.reshape(len(coerced), -1)[:, 0].tolist()
-            for i, out in enumerate(outputs):
-                record = coerced[i]
-                out["explanation"] = [
-                    {
-                        "column": self.inputs[j],
-                        "value": _jsonable(record.get(self.inputs[j])),
-                        "unit": self.units[j],
-                        "contribution": amount,
-                    }
-                    for j, amount in zip(order[i].tolist(), amounts[i], strict=True)
-                ]
-                out["explanation_base"] = bases[i]
-        return outputs, X
-
-    def _outputs(self, scores: Any) -> list[dict[str, Any]]:
-        import numpy as np
-
-        kind = self.task.kind
-        if kind == "regression":
-            return [{"prediction": v} for v in scores.reshape(-1).tolist()]
-        p = self.scorer.probabilities(scores)
-        classes = self.classes
-        if kind == "binary":
-            positive = p[:, 1]
-            codes = (positive >= 0.5).astype(np.int64).tolist()
-            return [
-                {"prediction": classes[c], "probability": v}
-                for c, v in zip(codes, positive.tolist(), strict=True)
-            ]
-        codes = np.argmax(p, axis=1).tolist()
-        return [
-            {"prediction": classes[c], "probabilities": dict(zip(classes, row, strict=True))}
-            for c, row in zip(codes, p.tolist(), strict=True)
-        ]
-
-    def records(
-        self,
-        received: Sequence[Mapping[str, Any]],
-        coerced: Sequence[Mapping[str, Any]],
-        outputs: Sequence[dict[str, Any]],
-        X: Any,
-    ) -> list[Any]:
-        """The archive's records of scored requests (sensitive values redacted)."""
-        from suture.serve.archive import PredictionRecord, new_prediction_id
-
-        now = time.time()
-        redact = self.redactor.record if self.redactor is not None else dict
-        version, worker = self.service.version, self.service.worker
-        rows = X.tolist()
-        out = []
-        for raw, typed, answer, features in zip(received, coerced, outputs, rows, strict=True):
-            output = {k: v for k, v in answer.items() if k not in ("explanation",)}
-            explanation = [
-                {**e, "value": "<sensitive>"} if e["column"] in self.sensitive else e
-                for e in answer.get("explanation", [])
-            ]
-            key = typed.get(self.key) if self.key else None
-            out.append(
-                PredictionRecord(
-                    id=new_prediction_id(),
-                    ts=now,
-                    model_version=version,
-                    worker=worker,
-                    key=None if key is None else str(key),
-                    received=redact(raw),
-                    coerced=_jsonable(redact(typed)),
-                    features=features,
-                    output=output,
-                    explanation=explanation,
-                )
-            )
-        return out
-
-
-def _jsonable(value: Any) -> Any:
-    """A value as JSON can hold it: dates and times as ISO 8601 text, sets as lists."""
-    import datetime as dt
-
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return str(value)
-
-
-# ----------------------------------------------------------------------------- requests
-
-_JSON_TYPES = frozenset({"application/json"})
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body, refused early: 415 not JSON, 413 too big, 400 malformed.
-
-    The size is checked against ``Content-Length`` before reading, and again while the
-    body streams in (a chunked body), so an oversized body is never read whole.
-    """
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media not in _JSON_TYPES:
-        shown = f"{media!r}" if media else "no Content-Type"
-        raise ApiError(
-            415,
-            f"the body must be JSON: send Content-Type: application/json (got {shown})",
-        )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, _too_big(int(declared), limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, _too_big(size, limit, streamed=True))
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        raise ApiError(400, "the body is empty; send one JSON record or an array of records")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-            f"(character {exc.pos}); send one JSON record or an array of records",
-        ) from None
-
-
-def _too_big(size: int, limit: int, *, streamed: bool = False) -> str:
-    what = f"more than {limit:,}" if streamed else f"{size:,}"
-    return (
-        f"the body is {what} bytes, over the limit of {limit:,} (--max-body); send fewer "
-        "records per request"
-    )
-
-
-def _flag(request: Request, name: str) -> bool:
-    text = request.query_params.get(name)
-    if text is None:
-        return False
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes", ""):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ApiError(400, f"?{name}={text!r}: expected true or false")
-
-
-def _records(body: Any, max_batch: int) -> tuple[list[dict[str, Any]], bool]:
-    """The records of a predict body and whether it was one record (not an array)."""
-    if isinstance(body, dict):
-        return [body], True
-    if not isinstance(body, list):
-        raise ApiError(
-            422,
-            f"the body is {_type_name(body)}; send one record (a JSON object of field: value) "
-            "or an array of records",
-        )
-    if not body:
-        raise ApiError(422, "the array of records is empty; send at least one record")
-    if len(body) > max_batch:
-        raise ApiError(
-            413,
-            f"the batch has {len(body):,} records, over the limit of {max_batch:,} "
-            "(--max-batch); split it into smaller requests",
-        )
-    for i, item in enumerate(body):
-        if not isinstance(item, dict):
-            raise ApiError(
-                422,
-                f"record {i} of the array is {_type_name(item)}; every record must be a JSON "
-                "object of field: value",
-            )
-    return body, False
-
-
 # ----------------------------------------------------------------------------- handlers
 
 
-def _service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def _predictor(request: Request) -> Predictor:
-    service = _service(request)
-    if service.predictor is None:
-        raise ApiError(
-            404,
-            f"{request.url.path} serves model bundles; this service serves a {service.kind} bundle",
-        )
-    predictor: Predictor = service.predictor
-    return predictor
-
-
-def _archive(service: Service) -> Any:
+def archive_of(service: Service) -> Archive:
+    """The open archive (503 while the service starts or stops)."""
     if service.archive is None:
-        raise ApiError(503, "the archive is not available in this build; nothing was archived")
+        raise ApiError(503, "the service is starting or stopping; retry in a moment")
     return service.archive
-
-
-async def predict(request: Request) -> Response:
-    """``POST /v1/predict``: one record or an array; see docs/serve.md."""
-    service = _service(request)
-    predictor = _predictor(request)
-    config = service.config
-    body = await read_json(request, config.max_body_bytes)
-    whole = _flag(request, "all_or_nothing")
-    records, single = _records(body, config.max_batch)
-    checked = [predictor.check(r) for r in records]
-    problems = {i: v for i, (_, v) in enumerate(checked) if v}
-    if problems:
-        _count_rejections(service, predictor, problems)
-    if problems and (single or whole):
-        errors = [predictor.problem(i, v) for i, vs in problems.items() for v in vs]
-        raise ApiError(422, _refusal(single, len(problems), len(records), errors), errors)
-    valid = [i for i in range(len(records)) if i not in problems]
-    answers: list[dict[str, Any]] = [{} for _ in records]
-    if valid:
-        coerced = [c for c, _ in checked if c is not None]
-        outputs, X = predictor.score(coerced)
-        ids = await _archive_write(
-            service, predictor, [records[i] for i in valid], coerced, outputs, X
-        )
-        _count_predictions(service, predictor, outputs)
-        for i, ident, out in zip(valid, ids, outputs, strict=True):
-            answers[i] = {"id": ident, **out, "model_version": service.version}
-    for i, violations in problems.items():
-        answers[i] = {"index": i, "errors": [predictor.problem(i, v) for v in violations]}
-    if single:
-        return json_response(answers[0])
-    return json_response({"model_version": service.version, "predictions": answers})
-
-
-def _refusal(single: bool, bad: int, total: int, errors: list[dict[str, Any]]) -> str:
-    if single:
-        first = errors[0]["message"]
-        more = len(errors) - 1
-        rest = f"; {more} more problem{'s' if more > 1 else ''} in errors" if more else ""
-        return f"the record breaks the model's contract: {first}{rest}"
-    return (
-        f"{bad} of {total} records break the model's contract and all_or_nothing=true, so "
-        "none was scored; errors lists every problem (index is the record's position)"
-    )
-
-
-async def _archive_write(
-    service: Service,
-    predictor: Predictor,
-    received: list[dict[str, Any]],
-    coerced: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-    X: Any,
-) -> list[str | None]:
-    if service.archive is None:
-        return [None for _ in outputs]
-    rows = predictor.records(received, coerced, outputs, X)
-    start = time.perf_counter()
-    try:
-        await service.archive.write(rows)
-    except Exception as exc:  # the archive is down: nothing is acknowledged
-        _log(f"archive write failed ({type(exc).__name__}: {exc}); answered 503")
-        raise ApiError(
-            503,
-            f"the archive {safe_url(service.archive.url)} could not record the predictions "
-            f"({type(exc).__name__}); nothing was scored for good: retry later",
-            headers={"Retry-After": "1"},
-        ) from None
-    service.metrics.commit.observe(time.perf_counter() - start)
-    if service.window is not None:
-        for typed in coerced:
-            service.window.add(typed)
-    return [r.id for r in rows]
-
-
-def _count_predictions(
-    service: Service,
-    predictor: Predictor,
-    outputs: list[dict[str, Any]],
-) -> None:
-    service.counts["predictions"] += len(outputs)
-    if predictor.task.kind == "regression":
-        service.metrics.predicted({}, [o["prediction"] for o in outputs])
-    else:
-        service.metrics.predicted(Counter(str(o["prediction"]) for o in outputs))
-
-
-def _count_rejections(
-    service: Service, predictor: Predictor, problems: Mapping[int, list[Any]]
-) -> None:
-    service.counts["invalid"] += len(problems)
-    broken: Counter[tuple[str, str]] = Counter()
-    for violations in problems.values():
-        for v in violations:
-            broken[
-                (str(getattr(v, "field", "")), str(getattr(v, "rule", getattr(v, "kind", ""))))
-            ] += 1
-        if service.window is not None:
-            service.window.rejected(violations)
-    service.metrics.rejected(broken)
 
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -823,9 +397,9 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 async def prediction(request: Request) -> Response:
     """``GET /v1/predictions/{id}``: the archived decision."""
-    service = _service(request)
+    service = service_of(request)
     ident = request.path_params["id"]
-    archive = _archive(service)
+    archive = archive_of(service)
     found = archive.get(ident) if _ID.match(ident) else None
     if found is None:
         shown = ident if len(ident) <= 64 else ident[:61] + "..."
@@ -839,9 +413,9 @@ async def prediction(request: Request) -> Response:
 
 async def predictions(request: Request) -> Response:
     """``GET /v1/predictions?limit=20``: the newest archived decisions."""
-    service = _service(request)
+    service = service_of(request)
     limit = _int_param(request, "limit", 20, 1, 1000)
-    return json_response({"predictions": _archive(service).recent(limit)})
+    return json_response({"predictions": archive_of(service).recent(limit)})
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -859,8 +433,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 async def drift(request: Request) -> Response:
     """``GET /v1/drift``: the live window against the training profile."""
-    service = _service(request)
-    _predictor(request)
+    service = service_of(request)
+    if service.predictor is None:
+        raise ApiError(404, f"{request.url.path} serves model bundles; this is a {service.kind}")
     if service.window is None:
         raise ApiError(503, "the live drift window is not available in this build")
     return json_response(service.window.drift())
@@ -868,14 +443,14 @@ async def drift(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     """``GET /v1/stats``: the figures the dashboard shows."""
-    return json_response(_service(request).stats())
+    return json_response(service_of(request).stats())
 
 
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: Prometheus text (every worker's, added up)."""
     from suture.serve.metrics import CONTENT_TYPE
 
-    service = _service(request)
+    service = service_of(request)
     if service.window is not None:
         service.metrics.set_drift(service.window.scores())
     return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
@@ -898,7 +473,7 @@ async def readyz(request: Request) -> Response:
 
 async def openapi(request: Request) -> Response:
     """``GET /openapi.json``: the OpenAPI 3.1 document (request schema from the contract)."""
-    return json_response(_service(request).openapi)
+    return json_response(service_of(request).openapi)
 
 
 # ----------------------------------------------------------------------------- the front
@@ -999,6 +574,8 @@ def route(template: str, handler: Handler, methods: Sequence[str] = ("GET",)) ->
 
 
 def _routes() -> list[BaseRoute]:
+    from suture.serve.predict import predict
+
     return [
         route("/v1/predict", predict, ["POST"]),
         route("/v1/predictions/{id}", prediction),

@@ -108,11 +108,10 @@ def run(config: ServeConfig) -> int:
 
     check_port(config.host, config.port)
     kind, version = preflight(config)
-    with contextlib.suppress(ImportError):
+    if kind == "model":
         from suture.serve.window import recover_window
 
-        if kind == "model":
-            recover_window(config)
+        recover_window(config)
     os.environ[CONFIG_ENV] = config.to_json()
     with _multiprocess_metrics(config.workers):
         sys.stderr.write(startup_line(config, kind, version) + "\n")
