@@ -73,8 +73,13 @@ FOLD_LIMIT = 50_000
 
 
 class _HasField(Protocol):
-    field: str
-    rule: str
+    """A violation as :class:`suture.schema.coerce.Violation` has it."""
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
 
 
 # ----------------------------------------------------------------------------- state

