@@ -14,6 +14,12 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests benchmarks examples
 echo "== mypy --strict src/"
 .venv/bin/mypy
+echo "== PostgreSQL (the archive tests run against a real server)"
+PGDIR=$(mktemp -d /tmp/suture-pg-XXXXXX)
+rmdir "$PGDIR"
+trap 'bash scripts/postgres.sh stop "$PGDIR" >/dev/null 2>&1 || true' EXIT
+SUTURE_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "$PGDIR" | tail -n 1)
+export SUTURE_TEST_POSTGRES_URL
 echo "== pytest"
 # Two pytest workers share the 2 cores; a BLAS thread per core in each would spin against
 # the other worker and made the model tests several times slower.
