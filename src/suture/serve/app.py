@@ -21,6 +21,7 @@ carries, and a failing archive is a 503 (nothing was acknowledged).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -83,6 +84,8 @@ __all__ = [
 
 #: Routes that answer without a token (load balancers and orchestrators probe them).
 EXEMPT = frozenset({"/healthz", "/readyz"})
+#: How often the archive is pruned when a retention is set.
+PRUNE_SECONDS = 3600.0
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 
 
@@ -210,12 +213,16 @@ def bundle_identity(path: str | Path) -> tuple[str, str]:
     return kind, digest[:12]
 
 
-def preflight(config: ServeConfig) -> tuple[str, str]:
+def preflight(config: ServeConfig) -> tuple[ServeConfig, str, str]:
     """Load the bundle and open the archive once, before any worker starts.
+
+    The hash key of sensitive columns is settled here too
+    (:func:`suture.serve.redact.resolve_hash_key`), so that every worker hashes alike.
 
     Returns
     -------
-    (kind, version)
+    (config, kind, version)
+        The configuration with its hash key, the bundle's kind and version.
 
     Raises
     ------
@@ -225,14 +232,19 @@ def preflight(config: ServeConfig) -> tuple[str, str]:
     kind, version = bundle_identity(config.bundle)
     if kind == "model":
         from suture.models.bundle import ModelBundle
+        from suture.serve.redact import Redactor, resolve_hash_key
 
-        ModelBundle.read(config.bundle)
+        bundle = ModelBundle.read(config.bundle)
+        if bundle.contract.sensitive:
+            key = resolve_hash_key(config.archive, config.hash_key, mode=config.sensitive)
+            config = dataclasses.replace(config, hash_key=key)
+        Redactor(bundle.contract, config.sensitive, config.hash_key.encode())
     else:
         from suture.recommend import Recommender
 
         Recommender.load(config.bundle)
     _open_archive(config).close()
-    return kind, version
+    return config, kind, version
 
 
 def _open_archive(config: ServeConfig) -> Archive:
@@ -284,6 +296,7 @@ class Service:
         self.window: LiveWindow | None = None
         self.predictor: Predictor | None = None
         self.parts = ServiceParts()
+        self.pruning: asyncio.Task[None] | None = None
         self.openapi: dict[str, Any] = {}
         self.latencies: deque[tuple[float, float]] = deque(maxlen=50_000)
         self.counts: Counter[str] = Counter()
@@ -337,11 +350,29 @@ class Service:
         self.openapi = _openapi(self)
         for hook in self.parts.startup:
             await _call(hook)
+        if config.retention_days is not None:
+            self.pruning = asyncio.create_task(self._prune_every(PRUNE_SECONDS))
         self.ready = True
+
+    async def _prune_every(self, seconds: float) -> None:
+        """Delete archived decisions older than the retention, now and every ``seconds``."""
+        days = self.config.retention_days
+        assert days is not None and self.archive is not None
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.archive.prune, time.time() - days * 86400.0)
+            except Exception as exc:  # a failed prune must not stop the service; retried
+                log(f"pruning the archive failed ({type(exc).__name__}: {exc}); retried later")
+            else:
+                if gone:
+                    log(f"pruned {gone:,} archived decisions older than {days:g} days")
+            await asyncio.sleep(seconds)
 
     async def stop(self) -> None:
         """Stop taking work: parts' hooks, then the window, then the archive."""
         self.ready = False
+        if self.pruning is not None:
+            self.pruning.cancel()
         for hook in reversed(self.parts.shutdown):
             await _call(hook)
         if self.window is not None:
@@ -574,10 +605,12 @@ def route(template: str, handler: Handler, methods: Sequence[str] = ("GET",)) ->
 
 
 def _routes() -> list[BaseRoute]:
-    from suture.serve.predict import predict
+    from suture.serve.predict import outcomes, performance, predict
 
     return [
         route("/v1/predict", predict, ["POST"]),
+        route("/v1/outcomes", outcomes, ["POST"]),
+        route("/v1/performance", performance),
         route("/v1/predictions/{id}", prediction),
         route("/v1/predictions", predictions),
         route("/v1/drift", drift),

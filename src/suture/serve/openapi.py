@@ -281,6 +281,74 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
                 ),
             }
         },
+        "/v1/outcomes": {
+            "post": {
+                "summary": "True outcomes of earlier predictions, by id or business key.",
+                "operationId": "addOutcomes",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    {"$ref": _REF + "OutcomeIn"},
+                                    {
+                                        "type": "array",
+                                        "items": {"$ref": _REF + "OutcomeIn"},
+                                        "minItems": 1,
+                                        "maxItems": max_batch,
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": responses(
+                    {
+                        "type": "object",
+                        "required": ["matched", "unknown"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "matched": {"type": "integer", "minimum": 0},
+                            "unknown": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["index"],
+                                    "properties": {
+                                        "index": {"type": "integer"},
+                                        "id": {"type": "string"},
+                                        "key": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    400,
+                    404,
+                    413,
+                    415,
+                    422,
+                    503,
+                ),
+            }
+        },
+        "/v1/performance": {
+            "get": {
+                "summary": "Realized performance per time window from the joined outcomes.",
+                "operationId": "performance",
+                "parameters": [
+                    {
+                        "name": "window",
+                        "in": "query",
+                        "required": False,
+                        "description": "The width of each time window, e.g. 1h or 1d.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": responses({"type": "object"}, 400, 503),
+            }
+        },
         "/v1/drift": {
             "get": {
                 "summary": "The live window's drift against the training profile.",
@@ -413,6 +481,16 @@ def openapi_document(
                 "Stats": _stats(),
                 "Record": _record(contract),
                 "Prediction": _prediction(task),
+                "OutcomeIn": {
+                    "type": "object",
+                    "required": ["outcome"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "key": {"type": ["string", "integer"]},
+                        "outcome": {},
+                        "ts": {"type": "number"},
+                    },
+                },
                 "RecordErrors": {
                     "type": "object",
                     "required": ["index", "errors"],

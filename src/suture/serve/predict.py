@@ -14,6 +14,9 @@ the live drift window.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -23,13 +26,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from suture.errors import SutureError
 from suture.serve.app import ApiError, Service, archive_of, json_response, log, safe_url, service_of
 
 if TYPE_CHECKING:
     from suture.schema.coerce import Violation
+    from suture.serve.archive import Outcome, PredictionRecord
+    from suture.serve.redact import Redactor
     from suture.serve.window import LiveWindow
 
-__all__ = ["Predictor", "predict", "read_json"]
+__all__ = ["Predictor", "outcome_label", "outcomes", "performance", "predict", "read_json"]
 
 # ----------------------------------------------------------------------------- scoring
 
@@ -74,11 +80,9 @@ class Predictor:
         buckets = self._value_buckets() if self.task.kind == "regression" else None
         self.metrics = Metrics(value_buckets=buckets)
 
-    def _redactor(self) -> Any:
-        try:
-            from suture.serve.redact import Redactor
-        except ImportError:
-            return None
+    def _redactor(self) -> Redactor:
+        from suture.serve.redact import Redactor
+
         config = self.service.config
         return Redactor(self.bundle.contract, config.sensitive, config.hash_key.encode())
 
@@ -171,31 +175,28 @@ class Predictor:
         coerced: Sequence[Mapping[str, Any]],
         outputs: Sequence[dict[str, Any]],
         X: Any,
-    ) -> list[Any]:
+    ) -> list[PredictionRecord]:
         """The archive's records of scored requests (sensitive values redacted)."""
         from suture.serve.archive import PredictionRecord, new_prediction_id
 
         now = time.time()
-        redact = self.redactor.record if self.redactor is not None else dict
+        redactor = self.redactor
         version, worker = self.service.version, self.service.worker
         rows = X.tolist()
         out = []
         for raw, typed, answer, features in zip(received, coerced, outputs, rows, strict=True):
             output = {k: v for k, v in answer.items() if k not in ("explanation",)}
-            explanation = [
-                {**e, "value": "<sensitive>"} if e["column"] in self.sensitive else e
-                for e in answer.get("explanation", [])
-            ]
-            key = raw.get(self.key) if self.key else None
+            explanation = redactor.explanation(answer.get("explanation", []))
+            key = redactor.key(raw.get(self.key)) if self.key else None
             out.append(
                 PredictionRecord(
                     id=new_prediction_id(),
                     ts=now,
                     model_version=version,
                     worker=worker,
-                    key=None if key is None else str(key),
-                    received=redact(raw),
-                    coerced=_jsonable(redact(typed)),
+                    key=key,
+                    received=redactor.record(raw),
+                    coerced=_jsonable(redactor.record(typed)),
                     features=features,
                     output=output,
                     explanation=explanation,
@@ -431,3 +432,205 @@ def _count_rejections(
         if service.window is not None:
             service.window.rejected(violations)
     service.metrics.rejected(broken)
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def outcome_label(task: Any, value: Any) -> str | float | None:
+    """An outcome as the archive keeps it: the class label (text) or the value; None
+    when it is neither a class of the model nor, for regression, a number."""
+    if task.kind == "regression":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
+    classes = tuple(task.classes)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        text = str(int(value))
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    if text in classes:
+        return text
+    if set(classes) == {"false", "true"}:
+        from suture.parsing import read_boolean
+
+        read = read_boolean(text)
+        if read is not None:
+            return "true" if read else "false"
+    return None
+
+
+def _outcome_items(body: Any) -> tuple[list[dict[str, Any]], bool]:
+    if isinstance(body, dict) and "outcomes" not in body:
+        return [body], True
+    items = body.get("outcomes") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise ApiError(
+            422,
+            'send one outcome {"id": ..., "outcome": ...} (or "key" instead of "id"), '
+            "or a non-empty array of them",
+        )
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(
+                422, f"outcome {i} of the array is {_type_name(item)}; each must be a JSON object"
+            )
+    return items, False
+
+
+def _outcome(task: Any, index: int, item: Mapping[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+    """The archive's Outcome of one item, or the problem with it."""
+    from suture.serve.archive import Outcome
+
+    ident, key, ts = item.get("id"), item.get("key"), item.get("ts")
+
+    def problem(name: str, rule: str, expected: str) -> dict[str, Any]:
+        shown = item.get(name)
+        return {
+            "index": index,
+            "field": name,
+            "rule": rule,
+            "expected": expected,
+            "received": shown,
+            "message": f"outcome {index}: {name} {expected}, got {shown!r}",
+        }
+
+    if (ident is None) == (key is None):
+        return None, problem("id", "missing", "expected either id (a prediction id) or key")
+    if ident is not None and not isinstance(ident, str):
+        return None, problem("id", "type", "expected the 32 hex digits of a prediction id")
+    if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
+        return None, problem("key", "type", "expected the business key's value (text or integer)")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
+        return None, problem("ts", "type", "expected Unix seconds")
+    if "outcome" not in item:
+        return None, problem("outcome", "missing", "expected the true outcome")
+    label = outcome_label(task, item["outcome"])
+    if label is None:
+        if task.kind == "regression":
+            expected = "expected a finite number"
+        else:
+            expected = "expected one of " + ", ".join(map(repr, task.classes))
+        return None, problem("outcome", "level", expected)
+    found = Outcome(
+        value=label,
+        prediction_id=ident,
+        key=None if key is None else str(key),
+        ts=None if ts is None else float(ts),
+    )
+    return found, None
+
+
+async def outcomes(request: Request) -> Response:
+    """``POST /v1/outcomes``: true outcomes of earlier predictions, by id or business key."""
+    service = service_of(request)
+    predictor = _predictor(request)
+    archive = archive_of(service)
+    body = await read_json(request, service.config.max_body_bytes)
+    items, single = _outcome_items(body)
+    if len(items) > service.config.max_batch:
+        raise ApiError(
+            413,
+            f"the array has {len(items):,} outcomes, over the limit of "
+            f"{service.config.max_batch:,} (--max-batch); split it into smaller requests",
+        )
+    checked = [_outcome(predictor.task, i, item) for i, item in enumerate(items)]
+    errors = [p for _, p in checked if p is not None]
+    if errors:
+        raise ApiError(422, _outcome_refusal(single, errors), errors)
+    found = [_keyed(predictor, o) for o, _ in checked if o is not None]
+    if any(o.key is not None for o in found) and predictor.key is None:
+        raise ApiError(
+            422,
+            "outcomes by key need a business key in the contract ([contract] key = "
+            '"COLUMN"); this model\'s contract names none, so send prediction ids',
+        )
+    report = await asyncio.to_thread(archive.add_outcomes, found)
+    unknown = [
+        {
+            "index": i,
+            **({"id": found[i].prediction_id} if found[i].prediction_id else {"key": found[i].key}),
+        }
+        for i in report.unknown
+    ]
+    service.metrics.outcomes.labels("matched").inc(len(report.matched))
+    service.metrics.outcomes.labels("unknown").inc(len(unknown))
+    if report.matched:
+        await asyncio.to_thread(refresh_realized, service)
+    if single and unknown:
+        what = (
+            f"id {found[0].prediction_id!r}" if found[0].prediction_id else f"key {found[0].key!r}"
+        )
+        raise ApiError(
+            404,
+            f"no archived prediction has {what}; nothing was recorded (check the id a predict "
+            "answer gave, or the key's value)",
+        )
+    return json_response({"matched": len(report.matched), "unknown": unknown})
+
+
+def _keyed(predictor: Predictor, outcome: Outcome) -> Outcome:
+    """An outcome by key with the key as archived (hashed when its column is sensitive)."""
+    if outcome.key is None:
+        return outcome
+    return dataclasses.replace(outcome, key=predictor.redactor.key(outcome.key))
+
+
+def _outcome_refusal(single: bool, errors: list[dict[str, Any]]) -> str:
+    first = errors[0]["message"]
+    if single:
+        return f"the outcome cannot be recorded: {first}"
+    return (
+        f"{len({e['index'] for e in errors})} of the outcomes cannot be recorded, so none was "
+        f"(first: {first}); errors lists each"
+    )
+
+
+def _window_seconds(request: Request) -> float:
+    text = request.query_params.get("window")
+    if text is None:
+        return 3600.0
+    from suture.serve.cli import parse_duration
+
+    try:
+        return parse_duration("?window=", text)
+    except SutureError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def performance_payload(service: Service, window_seconds: float) -> dict[str, Any]:
+    """Realized performance of the labelled archive, per time window and overall."""
+    from suture.serve.performance import realized_performance
+
+    predictor = service.predictor
+    assert predictor is not None
+    rows = archive_of(service).labelled()
+    found = realized_performance(predictor.task, rows, window_seconds=window_seconds)
+    return {
+        "task": predictor.task.kind,
+        "labelled": len(rows),
+        "window_seconds": window_seconds,
+        **(found if isinstance(found, dict) else {"windows": found}),
+    }
+
+
+def refresh_realized(service: Service) -> None:
+    """Set the ``suture_realized_*`` gauges from the whole labelled archive."""
+    payload = performance_payload(service, 3600.0)
+    overall = payload.get("overall")
+    if isinstance(overall, Mapping):
+        values = {k: float(v) for k, v in overall.items() if isinstance(v, int | float)}
+        values["outcomes"] = float(payload["labelled"])
+        service.metrics.set_realized({k: v for k, v in values.items() if math.isfinite(v)})
+
+
+async def performance(request: Request) -> Response:
+    """``GET /v1/performance?window=1h``: realized performance from the joined outcomes."""
+    service = service_of(request)
+    _predictor(request)
+    seconds = _window_seconds(request)
+    return json_response(await asyncio.to_thread(performance_payload, service, seconds))

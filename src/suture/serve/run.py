@@ -107,7 +107,7 @@ def run(config: ServeConfig) -> int:
     from suture.serve.app import preflight
 
     check_port(config.host, config.port)
-    kind, version = preflight(config)
+    config, kind, version = preflight(config)
     if kind == "model":
         from suture.serve.window import recover_window
 
