@@ -296,6 +296,8 @@ class LiveWindow:
         self._decoded: dict[tuple[str, float], tuple[bytes, int, BucketState]] = {}
         self._versions = itertools.count()
         self._settled: tuple[tuple[Any, ...], BucketState] | None = None
+        self._oldest_needed: float | None = None
+        self._pruned_at = -math.inf
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
 
@@ -349,6 +351,7 @@ class LiveWindow:
                 break
             try:
                 self.flush()
+                self.prune()
                 self.error = None
             except Exception as exc:  # keep folding later; the archive may be back
                 self.error = f"{type(exc).__name__}: {exc}"
@@ -530,7 +533,32 @@ class LiveWindow:
             for s in by_bucket[bucket]:
                 out[(s.worker, bucket)] = s
                 rows += int(s.rows)
+        if rows >= wanted:
+            self._oldest_needed = min(b for _, b in out)
         return out
+
+    def prune_before(self, now: float) -> float | None:
+        """Buckets starting before this time are no longer needed by the window (one
+        bucket of slack); ``None`` while it is not known (a window of records that has
+        not been computed yet)."""
+        width = self.spec.bucket_seconds
+        if self.spec.seconds is not None:
+            return _bucket_of(now - self.spec.seconds, width) - width
+        if self._oldest_needed is None:
+            return None
+        return self._oldest_needed - width
+
+    def prune(self) -> int:
+        """Delete persisted buckets (of every worker) that left the window, at most once
+        per bucket; returns how many (0 when the archive cannot prune buckets alone)."""
+        now = self.clock()
+        drop = getattr(self.archive, "prune_window", None)
+        before = self.prune_before(now)
+        if drop is None or before is None or now - self._pruned_at < self.spec.bucket_seconds:
+            return 0
+        self._pruned_at = now
+        count: int = drop(before)
+        return count
 
     def _info(self, since: float | None, until: float) -> dict[str, Any]:
         spec = self.spec
