@@ -44,7 +44,8 @@ def bundle() -> ModelBundle:
 def batch_scored(bundle: ModelBundle, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What ``suture score`` gives for these records (batch scoring, explain=3)."""
     table = pa.Table.from_pylist(records)
-    return bundle.score(table, explain=3).to_pylist()
+    scored: list[dict[str, Any]] = bundle.score(table, explain=3).to_pylist()
+    return scored
 
 
 def predict(client: httpx.Client, body: Any, **params: str) -> httpx.Response:
