@@ -415,3 +415,46 @@ def test_sensitive_columns_are_not_watched_nor_stored_in_the_window_state(
     assert [f["column"] for f in window.drift()["features"]] == ["student", "balance"]
     for s in archive.window_states(None):
         assert np.float64(12345.678).tobytes() not in s.state
+
+
+def test_times_categories_and_integers_come_back_from_the_archive_in_their_types(
+    archive: SqlArchive,
+) -> None:
+    import datetime as dt
+
+    import suture
+
+    rng = np.random.default_rng(5)
+    n = 400
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    table = pa.table(
+        {
+            "when": pa.array(
+                [base + dt.timedelta(hours=int(h)) for h in rng.integers(0, 5000, n)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "at": pa.array(
+                [dt.time(int(h), int(m)) for h, m in rng.integers(0, [24, 60], (n, 2))],
+                pa.time64("us"),
+            ),
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "count": rng.integers(0, 100, n),
+        }
+    )
+    training = suture.profile(table.slice(0, 200))
+    contract = Schema.infer(training)
+    window = LiveWindow(contract, training, archive, worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    rows = table.slice(200).to_pylist()
+    coerced = archive_records(archive, window, contract, rows, worker="w1", ts=T0)
+    live, *_ = window.window()
+    assert live.schema == training.schema
+    assert_profiles_agree(live, one_pass(window, coerced), quantiles_exact=True)
+    payload = window.drift()
+    assert [f["kind"] for f in payload["features"]] == [
+        "temporal",
+        "temporal",
+        "categorical",
+        "numeric",
+    ]
+    assert {f["level"] for f in payload["features"]} == {"ok"}

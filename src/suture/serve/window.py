@@ -185,21 +185,45 @@ def monitored_columns(contract: Schema, training: Profile) -> list[str]:
     ]
 
 
+_BAD_VALUE = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError)
+
+
 def _column(values: list[Any], f: pa.Field) -> pa.Array:
-    """One column of coerced values (as the archive's JSON gives them) in ``f``'s type."""
-    t = f.type
+    """One column of coerced values (as the archive's JSON gives them) in ``f``'s type.
+
+    Times come back from JSON as ISO 8601 text and are parsed in one cast.  A value that
+    still does not convert (an archive written under another contract) becomes null
+    rather than stopping the window.
+    """
+    try:
+        return _converted(values, f.type)
+    except _BAD_VALUE:
+        return pa.array([_one(v, f.type) for v in values], type=f.type)
+
+
+def _converted(values: list[Any], t: pa.DataType) -> pa.Array:
     value = t.value_type if pa.types.is_dictionary(t) else t
     if pa.types.is_time(value):
-        values = [v if v is None or isinstance(v, dt.time) else dt.time.fromisoformat(v)
-                  for v in values]  # fmt: skip
+        values = [_clock(v) for v in values]
     try:
         return pa.array(values, type=t)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+    except _BAD_VALUE:
         if not pa.types.is_temporal(value):
             raise
-    # Times as text (ISO 8601): Arrow parses them in one cast.
     text = pa.array([None if v is None else str(v) for v in values], pa.string())
     return pc.cast(text, t)
+
+
+def _clock(v: Any) -> Any:
+    return v if v is None or isinstance(v, dt.time) else dt.time.fromisoformat(str(v))
+
+
+def _one(v: Any, t: pa.DataType) -> Any:
+    """``v`` if it converts to ``t`` on its own, else None (the slow path of _column)."""
+    try:
+        return _converted([v], t)[0].as_py()
+    except _BAD_VALUE:
+        return None
 
 
 def _table(schema: pa.Schema, records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
