@@ -146,8 +146,9 @@ def test_window_fed_in_flushes_buckets_and_workers_equals_the_one_pass_profile(
         coerced += archive_records(archive, windows[worker], inputs, chunk, worker=worker, ts=ts)
         if i % 3 != 2:  # some parts folded at once, others together with the next
             windows[worker].flush()
-    for w in windows.values():
+    for w in windows.values():  # what each worker's thread does: fold, then save
         w.flush()
+        w.persist()
     live, rejections, since, _ = windows["w1"].window()
     assert live.row_count == len(rows) == rejections.received
     assert since == T0
@@ -370,33 +371,38 @@ def test_recovery_replays_exactly_the_records_a_killed_worker_had_not_folded(
     killed = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=spec)
     killed.start()
     killed._stop.set()  # no background folding: this test decides what is folded
-    folded = archive_records(archive, killed, contract, default_rows[2000:2700], worker="w1",
-                             ts=T0)  # fmt: skip
+    persisted = archive_records(archive, killed, contract, default_rows[2000:2500],
+                                worker="w1", ts=T0)  # fmt: skip
     killed.flush()
-    lost = archive_records(archive, killed, contract, default_rows[2700:3000], worker="w1",
-                           ts=T0 + 61)  # fmt: skip
+    killed.persist()
+    in_memory = archive_records(archive, killed, contract, default_rows[2500:2700],
+                                worker="w1", ts=T0)  # fmt: skip
+    killed.flush()  # folded, but the bucket is not saved again yet
+    unfolded = archive_records(archive, killed, contract, default_rows[2700:3000],
+                               worker="w1", ts=T0 + 61)  # fmt: skip
     closed = LiveWindow.for_bundle(bundle, archive, worker="w2", spec=spec)
     closed.start()
     closed._stop.set()
     other = archive_records(archive, closed, contract, default_rows[3000:3100], worker="w2",
                             ts=T0 + 1)  # fmt: skip
     closed.close()
-    # w1 is "killed": never closed; its last 300 records are archived but not folded.
-    assert sum(s.rows for s in archive.window_states(None) if s.worker == "w1") == 700
+    # w1 is "killed": never closed; 200 records folded in memory only, 300 not folded.
+    assert sum(s.rows for s in archive.window_states(None) if s.worker == "w1") == 500
     archive.close()
 
     config = ServeConfig(bundle=str(MODEL_BUNDLE), archive=url, window=spec)
-    assert recover_window(config) == len(lost)
+    assert recover_window(config) == len(in_memory) + len(unfolded)
     assert recover_window(config) == 0  # closed now: nothing twice
 
     archive = open_archive(url)
     try:
         states = archive.window_states(None)
         assert all(s.closed for s in states)
-        assert sum(s.rows for s in states if s.worker == "w1") == len(folded) + len(lost)
+        everything = persisted + in_memory + unfolded
+        assert sum(s.rows for s in states if s.worker == "w1") == len(everything)
         fresh = LiveWindow.for_bundle(bundle, archive, worker="w3", spec=spec)
         live, *_ = fresh.window()
-        assert_profiles_agree(live, one_pass(fresh, folded + lost + other))
+        assert_profiles_agree(live, one_pass(fresh, everything + other))
     finally:
         archive.close()
 

@@ -68,6 +68,8 @@ __all__ = ["LiveWindow", "WindowAggregator", "monitored_columns", "recover_windo
 
 #: How long a computed window profile (and the drift answer) is reused.
 CACHE_SECONDS = 1.0
+#: The bucket holding records not yet persisted is saved at least this often.
+PERSIST_SECONDS = 2.0
 #: At most this many archived records are folded per run of the thread.
 FOLD_LIMIT = 50_000
 
@@ -321,6 +323,10 @@ class LiveWindow:
         self._versions = itertools.count()
         self._settled: tuple[tuple[Any, ...], BucketState] | None = None
         self._oldest_needed: float | None = None
+        self._dirty: float | None = None
+        self._dirty_version = 0
+        self._persisted_seq = 0
+        self._persisted_at = clock()
         self._pruned_at = -math.inf
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
@@ -361,7 +367,7 @@ class LiveWindow:
         with self._lock:
             bucket = _bucket_of(self.clock(), self.spec.bucket_seconds)
             state = self._buckets.setdefault(bucket, self.aggregator.zero())
-            self._save(bucket, state)
+            self._save(bucket, state, self._persisted_seq)
         self._thread = threading.Thread(
             target=self._run, name=f"suture-window-{self.worker}", daemon=True
         )
@@ -375,6 +381,8 @@ class LiveWindow:
                 break
             try:
                 self.flush()
+                if self.clock() - self._persisted_at >= PERSIST_SECONDS:
+                    self.persist()
                 self.prune()
                 self.error = None
             except Exception as exc:  # keep folding later; the archive may be back
@@ -388,10 +396,17 @@ class LiveWindow:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.finish()
+
+    def finish(self) -> int:
+        """Fold what is left, persist it and mark this worker's buckets closed; return
+        the records folded (the thread must not be running)."""
         with self._lock:
-            self.flush()
+            folded = self.flush()
+            self.persist()
             for bucket, state in sorted(self._buckets.items()):
-                self._save(bucket, state, closed=True)
+                self._save(bucket, state, self.last_seq, closed=True)
+        return folded
 
     # -- folding -------------------------------------------------------------------------
 
@@ -402,14 +417,19 @@ class LiveWindow:
                 if s.worker == self.worker:
                     self._buckets[s.bucket] = self.aggregator.from_bytes(bytes(s.state))
                     self.last_seq = max(self.last_seq, int(s.last_seq))
+            self._persisted_seq = self.last_seq
 
     def flush(self) -> int:
         """Fold this worker's archived records after its watermark; return how many.
 
-        Each run of consecutive records (by archive sequence) that fall in one bucket is
-        folded with one ``update`` and saved with its watermark, so a kill between two
-        saves loses nothing and counts nothing twice.  Refused records counted since the
-        last flush go into the bucket of the time they were refused.
+        Records are folded in runs of consecutive records (by archive sequence) that fall
+        in one bucket, one ``update`` per run.  At most one bucket holds records not yet
+        persisted (the *dirty* one): before a run goes into another bucket, the dirty one
+        is saved with the watermark of its last record, so whatever the archive holds is
+        consistent (a kill loses nothing the watermark claims, and recovery replays the
+        rest once).  The dirty bucket is saved by :meth:`persist` (every
+        :data:`PERSIST_SECONDS` by the thread, and on close).  Refused records counted
+        since the last flush go into the bucket of the time they were refused.
         """
         total = 0
         with self._lock:
@@ -425,11 +445,23 @@ class LiveWindow:
                 for rules in records:
                     state = self.aggregator.add_rejected(state, rules)
                 self._buckets[bucket] = state
-                self._save(bucket, state)
+                if bucket == self._dirty:
+                    self._dirty_version = next(self._versions)
+                else:  # its records are persisted already: only the counts change
+                    self._save(bucket, state, self._persisted_seq)
             self._evict()
             if total or pending:
                 self._cache = None
         return total
+
+    def persist(self) -> None:
+        """Save the bucket that holds records not yet persisted, with the watermark."""
+        with self._lock:
+            if self._dirty is not None:
+                self._save(self._dirty, self._buckets[self._dirty], self.last_seq)
+                self._persisted_seq = self.last_seq
+                self._dirty = None
+            self._persisted_at = self.clock()
 
     def _fold_some(self, pending: dict[float, list[tuple[tuple[str, str], ...]]]) -> int:
         seqs: list[int] = []
@@ -449,12 +481,15 @@ class LiveWindow:
         cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(seqs)]
         for start, stop in itertools.pairwise(cuts):
             bucket = float(buckets[start])
+            if self._dirty is not None and self._dirty != bucket:
+                self.persist()
             state = self.aggregator.update(self._state(bucket), batch.slice(start, stop - start))
             for rules in pending.pop(bucket, []):
                 state = self.aggregator.add_rejected(state, rules)
             self._buckets[bucket] = state
             self.last_seq = int(seqs[stop - 1])
-            self._save(bucket, state)
+            self._dirty = bucket
+            self._dirty_version = next(self._versions)
         return len(seqs)
 
     def _pending_rejections(self) -> dict[float, list[tuple[tuple[str, str], ...]]]:
@@ -474,18 +509,21 @@ class LiveWindow:
                 return self.aggregator.from_bytes(bytes(s.state))
         return self.aggregator.zero()
 
-    def _save(self, bucket: float, state: BucketState, *, closed: bool = False) -> None:
+    def _save(self, bucket: float, state: BucketState, seq: int, *, closed: bool = False) -> None:
         self.archive.save_window(
             self.worker, bucket, self.aggregator.to_bytes(state), self.aggregator.rows(state),
-            self.last_seq, closed,
+            seq, closed,
         )  # fmt: skip
 
     def _evict(self) -> None:
         """Keep in memory only the buckets records still arrive in (this one and the
         one before); the others are persisted and closed."""
         now = _bucket_of(self.clock(), self.spec.bucket_seconds)
-        for bucket in [b for b in self._buckets if b < now - self.spec.bucket_seconds]:
-            self._save(bucket, self._buckets.pop(bucket), closed=True)
+        old = [b for b in self._buckets if b < now - self.spec.bucket_seconds]
+        if self._dirty in old:
+            self.persist()
+        for bucket in old:
+            self._save(bucket, self._buckets.pop(bucket), self._persisted_seq, closed=True)
 
     # -- the window ----------------------------------------------------------------------
 
@@ -501,15 +539,22 @@ class LiveWindow:
         self._decoded[key] = (data, version, state)
         return version, state
 
-    def _merged(self, chosen: Mapping[tuple[str, float], WindowState], now: float) -> BucketState:
-        """The merge of the chosen buckets; the buckets before the current one change
-        rarely, so their merge is kept until one of them changes or leaves."""
+    def _merged(
+        self, chosen: Mapping[tuple[str, float], WindowState | None], now: float
+    ) -> BucketState:
+        """The merge of the chosen buckets (``None``: this worker's bucket in memory);
+        the buckets before the current one change rarely, so their merge is kept until
+        one of them changes or leaves."""
         agg = self.aggregator
         current = _bucket_of(now, self.spec.bucket_seconds)
         settled: list[tuple[tuple[str, float], int, BucketState]] = []
         fresh: list[BucketState] = []
         for key in sorted(chosen):
-            version, state = self._decode(chosen[key])
+            found = chosen[key]
+            if found is None:
+                version, state = self._dirty_version, self._buckets[key[1]]
+            else:
+                version, state = self._decode(found)
             if key[1] < current:
                 settled.append((key, version, state))
             else:
@@ -539,24 +584,33 @@ class LiveWindow:
             self._cache = _Cached(now, profile, rejections, since, now)
             return profile, rejections, since, now
 
-    def _chosen(self, now: float) -> dict[tuple[str, float], WindowState]:
+    def _chosen(self, now: float) -> dict[tuple[str, float], WindowState | None]:
+        """The buckets of the window by worker; ``None`` marks this worker's bucket that
+        holds records not yet persisted (read from memory instead)."""
         width = self.spec.bucket_seconds
+        first = None if self.spec.seconds is None else _bucket_of(now - self.spec.seconds, width)
+        found: dict[tuple[str, float], WindowState | None] = {
+            (s.worker, float(s.bucket)): s
+            for s in self.archive.window_states(first)
+            if first is None or s.bucket >= first
+        }
+        if self._dirty is not None and (first is None or self._dirty >= first):
+            found[(self.worker, self._dirty)] = None
         if self.spec.seconds is not None:
-            first = _bucket_of(now - self.spec.seconds, width)
-            states = [s for s in self.archive.window_states(first) if s.bucket >= first]
-            return {(s.worker, float(s.bucket)): s for s in states}
+            return found
         wanted = int(self.spec.records or 0)
-        by_bucket: dict[float, list[WindowState]] = {}
-        for s in self.archive.window_states(None):
-            by_bucket.setdefault(float(s.bucket), []).append(s)
-        out: dict[tuple[str, float], WindowState] = {}
+        by_bucket: dict[float, list[tuple[str, float]]] = {}
+        for key in found:
+            by_bucket.setdefault(key[1], []).append(key)
+        out: dict[tuple[str, float], WindowState | None] = {}
         rows = 0
         for bucket in sorted(by_bucket, reverse=True):
             if rows >= wanted:
                 break
-            for s in by_bucket[bucket]:
-                out[(s.worker, bucket)] = s
-                rows += int(s.rows)
+            for key in by_bucket[bucket]:
+                out[key] = found[key]
+                state = found[key]
+                rows += self.aggregator.rows(self._buckets[bucket]) if state is None else state.rows
         if rows >= wanted:
             self._oldest_needed = min(b for _, b in out)
         return out
@@ -645,10 +699,7 @@ def recover_states(window_of: Callable[[str], LiveWindow], states: Sequence[Wind
     for worker in open_workers:
         window = window_of(worker)
         window.resume(states)
-        replayed += window.flush()
-        with window._lock:
-            for bucket, state in sorted(window._buckets.items()):
-                window._save(bucket, state, closed=True)
+        replayed += window.finish()
     return replayed
 
 
