@@ -231,3 +231,12 @@ def test_the_agreement_covers_every_rule_kind() -> None:
         rules |= _agree(CONTRACT, record)
     rules |= _agree(Schema([Column("n", "integer")], [Derived("r", "1 / n")]), {"n": 0})
     assert rules == set(RECORD_RULES)
+
+
+@pytest.mark.parametrize("text", ["5 (", "5 *", "5 )", "5 e("])
+def test_a_unit_pint_cannot_tokenize_is_a_unit_violation_not_a_crash(text: str) -> None:
+    """Found by test_jsonschema's fuzz: pint raised TokenError / AssertionError on these."""
+    _, violations = COERCER.check({**GOOD, "distance": text})
+    assert [(v.field, v.rule) for v in violations] == [("distance", "unit")]
+    with pytest.raises(RecordError, match="expected a quantity convertible to mile"):
+        COERCER({**GOOD, "distance": text})

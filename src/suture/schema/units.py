@@ -61,12 +61,13 @@ def registry() -> Any:
 
 @lru_cache(maxsize=1024)
 def _parse(text: str) -> Any:
-    import pint
 
     ureg = registry()
     try:
         return ureg.parse_units(text)
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
+    except Exception:
+        # Pint's parser fails on arbitrary text in many ways besides PintError: a record
+        # sending "5 (" raises tokenize.TokenError, "5 *" an AssertionError.
         raise UnitError(
             f"unknown unit {text!r}: use a pint unit such as 'minute', 'mile', 'kg', "
             f"'mile / hour' or a currency code ({', '.join(CURRENCIES[:4])}, ...)"
@@ -131,7 +132,7 @@ def conversion(source: str, target: str) -> Conversion:
     try:
         zero = float(ureg.Quantity(0.0, src).to(dst).magnitude)
         one = float(ureg.Quantity(1.0, src).to(dst).magnitude)
-    except pint.errors.DimensionalityError:
+    except pint.errors.PintError:
         raise UnitError(
             f"cannot convert {_name(source)} ({dimension(source) or 'no dimension'}) to "
             f"{_name(target)} ({dimension(target) or 'no dimension'})"
