@@ -20,6 +20,7 @@ from __future__ import annotations
 from suture.errors import ExpressionError, RecordError, SchemaError, UnitError
 from suture.schema.coerce import Violation
 from suture.schema.contract import Schema
+from suture.schema.jsonschema import contract_json_schema
 from suture.schema.result import ValidationResult
 from suture.schema.summary import ValidationAggregator, ValidationSummary
 from suture.schema.types import Column, Derived
@@ -38,4 +39,5 @@ __all__ = [
     "ValidationSummary",
     "Validator",
     "Violation",
+    "contract_json_schema",
 ]
