@@ -135,3 +135,25 @@ def test_the_archive_names_the_server_without_the_password(archive_url: str) -> 
     with open_archive(f"{scheme}://{user}:ignored@{host}") as a:
         assert isinstance(a, SqlArchive)
         assert a.url == archive_url
+
+
+def test_a_dropped_connection_fails_one_group_and_the_next_reconnects(
+    archive_url: str, postgres_server: str
+) -> None:
+    with open_archive(archive_url) as a:
+        first = record(1)
+        a.write_now([first])
+        database = archive_url.rpartition("/")[2]
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+        with pytest.raises(ArchiveError, match="the write was not committed"):
+            a.write_now([record(2)])
+        with pytest.raises(ArchiveError, match="cannot read"):
+            a.get(first.id)
+        second = record(3)
+        a.write_now([second])  # a new connection
+        assert a.get(first.id) is not None and a.get(second.id) is not None
+        assert a.stats()["predictions"] == 2

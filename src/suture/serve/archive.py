@@ -505,7 +505,7 @@ class SqlArchive:
             _create_schema(setup, url)
         finally:
             setup.close()
-        self._reader = connect()
+        self._reader: _Connection | None = connect()
         self._writer = _Writer(connect, url)
         self._writer.start()
 
@@ -552,13 +552,23 @@ class SqlArchive:
 
     def _fetch(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
+            if self._closed:
+                raise ArchiveError(f"archive {self.url} is closed; nothing more can be read")
             try:
-                rows: list[tuple[Any, ...]] = self._reader.execute(text, params).fetchall()
-                if self._reader.dialect.name != "sqlite":
-                    self._reader.raw.rollback()
+                if self._reader is None:  # the last read lost its connection
+                    self._reader = self._connect()
+                reader = self._reader
+                rows: list[tuple[Any, ...]] = reader.execute(text, params).fetchall()
+                if reader.dialect.name != "sqlite":
+                    reader.raw.rollback()  # end the read transaction
+            except ArchiveError:
+                raise
             except Exception as exc:
-                self._reader.rollback()
-                raise ArchiveError(f"archive {self.url}: cannot read ({exc})") from None
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ArchiveError(f"archive {self.url}: cannot read ({first})") from None
             return rows
 
     def get(self, id: str) -> dict[str, Any] | None:
@@ -824,7 +834,9 @@ class SqlArchive:
         self._closed = True
         self._writer.stop()
         with self._read_lock:
-            self._reader.close()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def __enter__(self) -> SqlArchive:
         return self
