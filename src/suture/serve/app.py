@@ -120,8 +120,11 @@ class ApiError(SutureError):
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """``body`` as JSON (orjson: NumPy scalars and datetimes included)."""
-    content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    """``body`` as JSON (orjson: NumPy scalars and datetimes as ISO 8601; other objects as
+    their text)."""
+    content = orjson.dumps(
+        body, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    )
     return Response(content, status, headers=headers, media_type="application/json")
 
 

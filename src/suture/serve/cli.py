@@ -243,6 +243,11 @@ def build_config(
         raise ConfigError(f"--port must be between 0 and 65535, got {port}")
     if workers < 1:
         raise ConfigError(f"--workers must be 1 or more (worker processes), got {workers}")
+    if port == 0 and workers > 1:
+        raise ConfigError(
+            "--port 0 lets the system pick a port, which would differ per worker with "
+            f"--workers {workers}; give a port number"
+        )
     if max_batch < 1:
         raise ConfigError(f"--max-batch must be 1 or more (records per request), got {max_batch}")
     if explain < 0:

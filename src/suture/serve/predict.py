@@ -114,10 +114,7 @@ class Predictor:
 
     def problem(self, index: int, violation: Violation) -> dict[str, Any]:
         """One violation as an answer's ``errors`` item (never a sensitive value)."""
-        item = violation.as_dict()
-        if "received" in item:
-            item["received"] = _jsonable(item["received"])
-        return {"index": index, **item}
+        return {"index": index, **violation.as_dict()}
 
     # -- scoring -----------------------------------------------------------------------
     def score(self, coerced: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
@@ -139,7 +136,7 @@ class Predictor:
                 out["explanation"] = [
                     {
                         "column": self.inputs[j],
-                        "value": _jsonable(record.get(self.inputs[j])),
+                        "value": record.get(self.inputs[j]),
                         "unit": self.units[j],
                         "contribution": amount,
                     }
@@ -196,30 +193,13 @@ class Predictor:
                     worker=worker,
                     key=key,
                     received=redactor.record(raw),
-                    coerced=_jsonable(redactor.record(typed)),
+                    coerced=redactor.record(typed),
                     features=features,
                     output=output,
                     explanation=explanation,
                 )
             )
         return out
-
-
-def _jsonable(value: Any) -> Any:
-    """A value as JSON can hold it: dates and times as ISO 8601 text, sets as lists."""
-    import datetime as dt
-
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return str(value)
 
 
 # ----------------------------------------------------------------------------- requests

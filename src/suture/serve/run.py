@@ -7,6 +7,11 @@ window (:func:`suture.serve.window.recover_window`); then runs uvicorn with the 
 factory :func:`suture.serve.app.create_app_from_env`, every worker reading the same
 :class:`~suture.serve.config.ServeConfig` from :data:`~suture.serve.config.CONFIG_ENV`.
 
+With ``--workers N`` this process supervises N worker processes, each listening on its
+own ``SO_REUSEPORT`` socket, so that the kernel spreads connections over the workers
+(with one shared socket, a burst of new connections lands on whichever worker wakes
+first); a worker that dies is replaced.
+
 With more than one worker the Prometheus metrics are kept in a private folder
 (``PROMETHEUS_MULTIPROC_DIR``, set before any worker imports prometheus_client) and
 ``/metrics`` adds up every worker's; the folder is removed when the service stops.
@@ -26,11 +31,22 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from suture.errors import EXIT_OK, ConfigError
 from suture.serve.config import CONFIG_ENV, ServeConfig
 
-__all__ = ["GRACEFUL_SECONDS", "MULTIPROC_ENV", "check_port", "run", "startup_line"]
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = [
+    "GRACEFUL_SECONDS",
+    "MULTIPROC_ENV",
+    "check_port",
+    "listening_socket",
+    "run",
+    "startup_line",
+]
 
 #: How long in-flight requests may take to finish after SIGTERM.
 GRACEFUL_SECONDS = 30
@@ -102,8 +118,6 @@ def run(config: ServeConfig) -> int:
         Before any worker starts: a bundle that cannot be loaded, an archive that cannot
         be opened, an address that cannot be listened on (one sentence each).
     """
-    import uvicorn
-
     from suture.serve.app import preflight
 
     check_port(config.host, config.port)
@@ -116,17 +130,99 @@ def run(config: ServeConfig) -> int:
     with _multiprocess_metrics(config.workers):
         sys.stderr.write(startup_line(config, kind, version) + "\n")
         sys.stderr.flush()
-        uvicorn.run(
-            "suture.serve.app:create_app_from_env",
-            factory=True,
-            host=config.host,
-            port=config.port,
-            workers=config.workers if config.workers > 1 else None,
-            http="httptools",
-            loop="uvloop",
-            access_log=False,
-            log_level="warning",
-            timeout_graceful_shutdown=GRACEFUL_SECONDS,
-            server_header=False,
-        )
+        if config.workers == 1:
+            _uvicorn(config.host, config.port).run()
+        else:
+            _supervise(config)
     return EXIT_OK
+
+
+def _uvicorn(host: str, port: int) -> uvicorn.Server:
+    import uvicorn
+
+    settings = uvicorn.Config(
+        "suture.serve.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        server_header=False,
+    )
+    return uvicorn.Server(settings)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` with ``SO_REUSEPORT``: every worker binds its
+    own, and the kernel spreads new connections over them (a burst of clients does not
+    all land on the worker that happened to wake first)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(host: str, port: int) -> None:
+    """One worker process: its own listening socket, one uvicorn server."""
+    sock = listening_socket(host, port)
+    _uvicorn(host, port).run(sockets=[sock])
+
+
+def _supervise(config: ServeConfig) -> None:
+    """Run ``config.workers`` worker processes until SIGTERM or SIGINT.
+
+    A worker that dies on its own (a crash, the OOM killer) is replaced; on SIGTERM or
+    SIGINT every worker is asked to stop (SIGTERM: uvicorn drains its requests) and
+    waited for.
+    """
+    import multiprocessing
+    import signal
+    from multiprocessing.connection import wait
+
+    spawn = multiprocessing.get_context("spawn")
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = spawn.Process(target=_worker, args=(config.host, config.port), daemon=False)
+        process.start()
+        return process
+
+    workers = [start() for _ in range(config.workers)]
+    stopping = {"now": False}
+
+    def stop(signum: int, frame: object) -> None:
+        stopping["now"] = True
+        for process in workers:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping["now"]:
+            wait([p.sentinel for p in workers], timeout=1.0)
+            for i, process in enumerate(workers):
+                if process.exitcode is not None and not stopping["now"]:
+                    _forget(process.pid)
+                    sys.stderr.write(
+                        f"worker {process.pid} exited with {process.exitcode}; starting another\n"
+                    )
+                    workers[i] = start()
+        for process in workers:
+            process.join(GRACEFUL_SECONDS + 10)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _forget(pid: int | None) -> None:
+    """Drop a dead worker's live gauges from the shared metrics."""
+    if pid is not None and os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
