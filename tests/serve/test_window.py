@@ -55,8 +55,14 @@ def inputs(bundle: ModelBundle) -> Schema:
 
 
 @pytest.fixture
-def archive(tmp_path: Path) -> Iterator[SqlArchive]:
-    a = open_archive(f"sqlite:///{tmp_path / 'archive.db'}", synchronous="normal")
+def archive_url(tmp_path: Path) -> str:
+    """A fresh SQLite archive (test_window_postgres.py gives a PostgreSQL one instead)."""
+    return f"sqlite:///{tmp_path / 'archive.db'}"
+
+
+@pytest.fixture
+def archive(archive_url: str) -> Iterator[SqlArchive]:
+    a = open_archive(archive_url, synchronous="normal")
     yield a
     a.close()
 
@@ -338,9 +344,9 @@ def test_the_thread_folds_and_persists_without_being_asked(
 
 
 def test_closing_and_reopening_gives_the_same_window(
-    tmp_path: Path, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+    archive_url: str, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    url = archive_url
     spec = WindowSpec(seconds=3600)
     first = open_archive(url)
     before = LiveWindow(inputs, bundle.profile, first, worker="w1", spec=spec, clock=Clock())
@@ -362,9 +368,9 @@ def test_closing_and_reopening_gives_the_same_window(
 
 
 def test_recovery_replays_exactly_the_records_a_killed_worker_had_not_folded(
-    tmp_path: Path, bundle: ModelBundle, default_rows: list[dict[str, Any]]
+    archive_url: str, bundle: ModelBundle, default_rows: list[dict[str, Any]]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    url = archive_url
     spec = WindowSpec(seconds=10 * 365 * 86400.0)  # T0 is in the past: keep it in the window
     contract = bundle.scoring_contract
     archive = open_archive(url)
