@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from suture.models.bundle import ModelBundle
-from tests.serve.conftest import MODEL_BUNDLE, Server, run_suture, start_server
+from tests.serve.conftest import MODEL_BUNDLE, ServeFn, Server, run_suture, start_server
 
 RECORD = {"student": "No", "balance": 1500.0, "income": 30000.0}
 JSON = {"content-type": "application/json"}
@@ -327,7 +327,9 @@ def test_the_openapi_request_schema_is_the_contracts(client: httpx.Client) -> No
     document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     record = document["components"]["schemas"]["Record"]
-    assert record["properties"]["balance"]["maximum"] == 2800
+    number = record["properties"]["balance"]["anyOf"][0]
+    assert (number["type"], number["minimum"], number["maximum"]) == ("number", 0, 2800)
+    assert record["required"] == ["balance"]
     body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
     batch = body["application/json"]["schema"]["anyOf"][1]
     assert batch["maxItems"] == 1000
@@ -437,4 +439,57 @@ def test_a_taken_port_is_one_line(server: Server, tmp_path: Path) -> None:
         2,
         f"error: port {server.port} on 127.0.0.1 is already in use; stop what listens there "
         "or pass another --port\n",
+    )
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def test_outcomes_join_the_archive_and_realized_auc_appears(serve: ServeFn) -> None:
+    server = serve(MODEL_BUNDLE)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        balances = [500.0, 1000.0, 2000.0, 2500.0]
+        made = predict(client, [{"balance": b} for b in balances]).json()["predictions"]
+        truth = ["false", "true", "false", "true"]
+        sent = [True if t == "true" else "No" for t in truth]  # booleans and yes/no words
+        answer = client.post(
+            "/v1/outcomes",
+            json=[{"id": m["id"], "outcome": s} for m, s in zip(made, sent, strict=True)]
+            + [{"id": "f" * 32, "outcome": True}],
+        )
+        assert answer.status_code == 200
+        assert answer.json() == {"matched": 4, "unknown": [{"index": 4, "id": "f" * 32}]}
+        archived = client.get(f"/v1/predictions/{made[1]['id']}").json()
+        assert archived["outcome"]["value"] == "true"
+
+        overall = client.get("/v1/performance").json()["overall"]
+        # positives score 1000 and 2500, negatives 500 and 2000: 3 of 4 pairs ordered
+        assert overall["n"] == 4
+        assert overall["auc"] == 0.75
+        hits = [m["prediction"] == t for m, t in zip(made, truth, strict=True)]
+        assert overall["accuracy"] == sum(hits) / 4
+        text = client.get("/metrics").text
+        assert metric(text, "suture_realized_auc") == 0.75
+        assert metric(text, "suture_realized_outcomes") == 4
+        assert metric(text, "suture_outcomes_total", result="matched") == 4
+        assert metric(text, "suture_outcomes_total", result="unknown") == 1
+
+
+def test_outcome_mistakes_are_named(client: httpx.Client) -> None:
+    unknown = client.post("/v1/outcomes", json={"id": "e" * 32, "outcome": True})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["message"] == (
+        f"no archived prediction has id {'e' * 32!r}; nothing was recorded (check the id a "
+        "predict answer gave, or the key's value)"
+    )
+    bad = client.post("/v1/outcomes", json={"id": "e" * 32, "outcome": "maybe"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["message"] == (
+        "the outcome cannot be recorded: outcome 0: outcome expected one of 'false', 'true', "
+        "got 'maybe'"
+    )
+    by_key = client.post("/v1/outcomes", json={"key": "C-17", "outcome": True})
+    assert by_key.status_code == 422
+    assert by_key.json()["error"]["message"].startswith(
+        "outcomes by key need a business key in the contract"
     )

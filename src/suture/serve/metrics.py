@@ -24,7 +24,8 @@ Metrics
 ``suture_outcomes_total{result}``
     Outcomes received: ``matched`` or ``unknown``.
 ``suture_realized_{metric}``
-    Realized performance over the labelled archive (``auc``, ``accuracy``, ``rmse`` ...).
+    Realized performance over the labelled archive: ``auc``, ``accuracy``, ``brier``,
+    ``ece`` (classes) or ``rmse``, ``mae`` (regression); ``outcomes`` counts the rows.
 ``suture_archive_commit_seconds``
     How long each archive write took until its commit.
 """
@@ -68,7 +69,7 @@ LATENCY_BUCKETS = (
     10.0,
 )
 #: The realized-performance gauges ``/metrics`` shows.
-REALIZED = ("auc", "accuracy", "brier", "log_loss", "rmse", "mae", "r2", "outcomes")
+REALIZED = ("auc", "accuracy", "brier", "ece", "rmse", "mae", "outcomes")
 
 
 class Metrics:
