@@ -880,6 +880,10 @@ def _join_outcomes(
 
 
 def _insert_interactions(params: list[tuple[float, str, str]], conn: _Connection) -> int:
+    if conn.dialect.name != "sqlite":
+        # Serialize the writers of interactions, so that sequence order is commit order
+        # and a reader of interactions_after(seq) never skips a later-committed lower seq.
+        conn.execute("SELECT pg_advisory_xact_lock(7271824)")
     conn.executemany("INSERT INTO interactions (ts, user_id, item_id) VALUES (?, ?, ?)", params)
     if conn.dialect.name == "sqlite":
         row = conn.execute("SELECT last_insert_rowid()").fetchone()
