@@ -114,3 +114,22 @@ def test_sensitive_must_be_true_or_false() -> None:
     assert str(info.value) == (
         "schema.toml line 14, column 'income', field 'sensitive': expected true or false, got 'yes'"
     )
+
+
+def test_a_diff_shows_a_changed_key_and_sensitive_flag() -> None:
+    before = Schema.loads(TEXT)
+    after = Schema.loads(TEXT.replace("sensitive = true\n", "").replace("customer_id", "cid"))
+    assert before.diff(after) == [
+        f"fingerprint {before.fingerprint} -> {after.fingerprint}",
+        "~ key 'customer_id' -> 'cid'",
+        "- column 'customer_id' (identifier)",
+        "~ column 'income': sensitive True -> False",
+        "+ column 'cid' (identifier)",
+    ]
+    only_flags = Schema.loads(TEXT.replace("sensitive = true\n", "").replace("key =", "# key ="))
+    assert before.diff(only_flags) == [
+        f"fingerprint {before.fingerprint} (the rules are the same)",
+        "~ key 'customer_id' -> none",
+        "~ column 'income': sensitive True -> False",
+    ]
+    assert before.diff(Schema.loads(TEXT)) == [f"no change (fingerprint {before.fingerprint})"]

@@ -48,13 +48,12 @@ def _field_changes(kind: str, old: Column | Derived, new: Column | Derived) -> l
 def diff(old: Schema, new: Schema) -> list[str]:
     """One line per change: ``+`` added, ``-`` removed, ``~`` changed, in contract order.
 
-    The first line compares fingerprints (and says "no change" when they are equal).
+    The first line compares fingerprints (and says "no change" when nothing changed;
+    ``sensitive`` and the ``key`` change the contract but not its fingerprint).
     """
-    lines = [
-        f"fingerprint {old.fingerprint} -> {new.fingerprint}"
-        if old.fingerprint != new.fingerprint
-        else f"no change (fingerprint {old.fingerprint})"
-    ]
+    lines: list[str] = []
+    if old.key != new.key:
+        lines.append(f"~ key {_show(old.key)} -> {_show(new.key)}")
     for kind, a, b in (
         ("column", old.columns, new.columns),
         ("derived", old.derived, new.derived),
@@ -69,7 +68,13 @@ def diff(old: Schema, new: Schema) -> list[str]:
         for name, spec in after.items():
             if name not in before:
                 lines.append(f"+ {kind} {name!r} ({_summary(spec)})")
-    return lines
+    if old.fingerprint != new.fingerprint:
+        head = f"fingerprint {old.fingerprint} -> {new.fingerprint}"
+    elif lines:  # sensitive or key: not rules of the data
+        head = f"fingerprint {old.fingerprint} (the rules are the same)"
+    else:
+        head = f"no change (fingerprint {old.fingerprint})"
+    return [head, *lines]
 
 
 def _summary(spec: Column | Derived) -> str:
