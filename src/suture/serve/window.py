@@ -68,6 +68,8 @@ __all__ = ["LiveWindow", "WindowAggregator", "monitored_columns", "recover_windo
 
 #: How long a computed window profile (and the drift answer) is reused.
 CACHE_SECONDS = 1.0
+#: :meth:`LiveWindow.drift` answers from a payload at most this old (then recomputes).
+STALE_SECONDS = 3.0
 #: The bucket holding records not yet persisted is saved at least this often.
 PERSIST_SECONDS = 2.0
 #: At most this many archived records are folded per run of the thread.
@@ -328,6 +330,7 @@ class LiveWindow:
         self._persisted_seq = 0
         self._persisted_at = clock()
         self._pruned_at = -math.inf
+        self._asked_at = -math.inf
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
 
@@ -384,6 +387,7 @@ class LiveWindow:
                 if self.clock() - self._persisted_at >= PERSIST_SECONDS:
                     self.persist()
                 self.prune()
+                self._refresh()
                 self.error = None
             except Exception as exc:  # keep folding later; the archive may be back
                 self.error = f"{type(exc).__name__}: {exc}"
@@ -649,8 +653,21 @@ class LiveWindow:
         }
 
     def drift(self) -> dict[str, Any]:
-        """The ``/v1/drift`` answer (see :func:`suture.serve.drift_view.drift_payload`),
-        reused for :data:`CACHE_SECONDS`.  Call it off the event loop (a thread)."""
+        """The ``/v1/drift`` answer (see :func:`suture.serve.drift_view.drift_payload`).
+
+        While someone asks (a dashboard polling), the background thread recomputes it
+        every :data:`CACHE_SECONDS`, so this returns a ready answer at most
+        :data:`STALE_SECONDS` old without sketch work on the caller's thread; only the
+        first call after a quiet spell computes it here.
+        """
+        now = self.clock()
+        self._asked_at = now
+        found = self._payload
+        if found is not None and now - found[0] < STALE_SECONDS:
+            return found[1]
+        return self._compute()
+
+    def _compute(self) -> dict[str, Any]:
         profile, rejections, since, until = self.window()
         found = self._payload
         if found is not None and found[0] == until:
@@ -663,6 +680,14 @@ class LiveWindow:
         payload["error"] = self.error
         self._payload = (until, payload)
         return payload
+
+    def _refresh(self) -> None:
+        """Recompute the answer ahead of the next question, while questions come."""
+        now = self.clock()
+        found = self._payload
+        asked = now - self._asked_at < 10 * STALE_SECONDS
+        if asked and (found is None or now - found[0] >= CACHE_SECONDS):
+            self._compute()
 
     def scores(self) -> dict[str, float]:
         """Per monitored column, its drift score (PSI for numbers, JS for categories),
