@@ -12,30 +12,10 @@ import pytest
 from suture.errors import ConfigError
 from suture.schema import Schema
 from suture.serve.redact import Redactor, canonical_text, resolve_hash_key
+from tests.schema.test_sensitive_key import TEXT
 
-CONTRACT = Schema.loads(
-    """\
-[contract]
-format = 1
-key = "customer_id"
-
-[columns.customer_id]
-type = "identifier"
-nullable = false
-feature = false
-sensitive = true
-
-[columns.income]
-type = "number"
-unit = "USD"
-sensitive = true
-min = 0
-
-[columns.balance]
-type = "number"
-min = 0
-"""
-)
+# The serving contract of the schema tests, with the business key made sensitive too.
+CONTRACT = Schema.loads(TEXT.replace("feature = false\n", "feature = false\nsensitive = true\n"))
 KEY = b"k" * 32
 RECORD = {"customer_id": "C-042", "income": 52000.0, "balance": 810.5, "extra": "x"}
 
