@@ -17,7 +17,14 @@ import pyarrow as pa
 import pytest
 
 from suture.models.bundle import ModelBundle
-from tests.serve.conftest import MODEL_BUNDLE, ServeFn, Server, run_suture, start_server
+from tests.serve.conftest import (
+    MODEL_BUNDLE,
+    RECOMMENDER_BUNDLE,
+    ServeFn,
+    Server,
+    run_suture,
+    start_server,
+)
 
 RECORD = {"student": "No", "balance": 1500.0, "income": 30000.0}
 JSON = {"content-type": "application/json"}
@@ -493,3 +500,22 @@ def test_outcome_mistakes_are_named(client: httpx.Client) -> None:
     assert by_key.json()["error"]["message"].startswith(
         "outcomes by key need a business key in the contract"
     )
+
+
+# ----------------------------------------------------------------------------- recommender
+
+
+def test_a_recommender_bundle_is_served_with_its_own_routes(serve: ServeFn) -> None:
+    server = serve(RECOMMENDER_BUNDLE)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        ready = client.get("/readyz").json()
+        assert ready["kind"] == "recommender"
+        answer = client.get("/v1/recommend", params={"user": "1", "k": "3"})
+        assert answer.status_code == 200
+        assert len(answer.json()["recommendations"]) == 3
+        paths = set(client.get("/openapi.json").json()["paths"])
+        assert {"/v1/recommend", "/v1/similar", "/v1/interactions"} <= paths
+        assert "/v1/predict" not in paths
+        assert client.post("/v1/predict", json=RECORD).status_code == 404
+        assert client.get("/v1/stats").json()["kind"] == "recommender"
+    assert "serving " in server.output() and "(recommender " in server.output()

@@ -386,11 +386,8 @@ class Service:
 
 
 def _recommender_parts(service: Service) -> ServiceParts:
-    try:
-        from suture.serve.recommender import recommender_service
-    except ImportError:
-        return ServiceParts()
     from suture.recommend import Recommender
+    from suture.serve.recommender import recommender_service
 
     recommender = Recommender.load(service.config.bundle)
     parts: ServiceParts = recommender_service(recommender, service.archive, service.config)
@@ -607,16 +604,20 @@ def route(template: str, handler: Handler, methods: Sequence[str] = ("GET",)) ->
     return Route(template, _labelled(template, handler), methods=list(methods))
 
 
-def _routes() -> list[BaseRoute]:
+def _routes(kind: str) -> list[BaseRoute]:
+    """The routes of a ``kind`` bundle (a recommender's own come from its parts)."""
     from suture.serve.predict import outcomes, performance, predict
 
-    return [
+    model = [
         route("/v1/predict", predict, ["POST"]),
         route("/v1/outcomes", outcomes, ["POST"]),
         route("/v1/performance", performance),
         route("/v1/predictions/{id}", prediction),
         route("/v1/predictions", predictions),
         route("/v1/drift", drift),
+    ]
+    return [
+        *(model if kind == "model" else []),
         route("/v1/stats", stats),
         route("/metrics", metrics),
         route("/healthz", healthz),
@@ -626,10 +627,8 @@ def _routes() -> list[BaseRoute]:
 
 
 def _dashboard() -> list[BaseRoute]:
-    try:
-        from suture.serve.dashboard import dashboard_routes
-    except ImportError:
-        return []
+    from suture.serve.dashboard import dashboard_routes
+
     found: list[BaseRoute] = dashboard_routes()
     return found
 
@@ -675,7 +674,7 @@ def create_app(config: ServeConfig) -> Starlette:
             await service.stop()
 
     app = Starlette(
-        routes=[*_routes(), *_dashboard()],
+        routes=[*_routes(service.kind), *_dashboard()],
         middleware=[Middleware(Front, service=service)],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
