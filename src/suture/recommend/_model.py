@@ -14,6 +14,7 @@ from suture.engines.base import Engine
 from suture.recommend._answers import Reason, Recommendation, jaccard_estimate
 from suture.recommend._errors import InvalidParameterError, NotFittedError, UnknownIdError
 from suture.recommend._ids import id_keys, lookup
+from suture.recommend._incremental import MergeParams, MergePlan, merge_state
 from suture.recommend._lsh import LSHParams, Neighbours, build_neighbours, choose_bands
 from suture.recommend._scoring import Scored, best, neighbour_scores, popular_fill, top_items
 from suture.recommend._signatures import ItemSignatures, SignatureState
@@ -207,6 +208,8 @@ class Recommender:
                 power=self.power,
             )
         self.neighbours_ = neighbours
+        self.band_keys_: npt.NDArray[np.uint64] | None = None
+        self.last_merge_: MergePlan | None = None
         return self
 
     def update(self, source: Any, *, engine: Engine | None = None) -> Recommender:
@@ -220,6 +223,57 @@ class Recommender:
         agg = self.aggregator()
         new = _engine(engine).aggregate(source, agg)
         return self.fit_state(agg.finalize(agg.merge(_copy_state(state), new)))
+
+    def merged(self, source: Any, *, engine: Engine | None = None) -> Recommender:
+        """A new recommender with ``source``'s interactions merged in; ``self`` is unchanged.
+
+        Equal to :meth:`update` (a refit on the union), bit for bit, but only the
+        neighbour lists that the new interactions can change are recomputed: those of
+        the items they touch and of the items sharing an LSH bucket with those.
+        """
+        agg = self.aggregator()
+        return self.merge_state(agg.finalize(_engine(engine).aggregate(source, agg)))
+
+    def merge_state(self, batch: SignatureState) -> Recommender:
+        """:meth:`merged` for an already aggregated (compacted) batch state.
+
+        A batch with more distinct pairs than a quarter of the history (a replay after a
+        restart, say) is merged by a refit on copies instead, which is then cheaper.
+        """
+        state = self._state()
+        if len(batch.pair_users) * 4 > len(state.pair_users):
+            agg = self.aggregator()
+            merged = agg.finalize(agg.merge(_copy_state(state), batch))
+            return Recommender(**self.get_params()).fit_state(merged)
+        params = MergeParams(self.neighbours, self.min_similarity, self.alpha, self.power)
+        out = merge_state(
+            state,
+            self.history_.indptr,
+            self.history_.items,
+            self.neighbours_,
+            self.band_keys(),
+            batch,
+            lsh=self.lsh_,
+            params=params,
+        )
+        model = Recommender(**self.get_params())
+        model.state_, model.lsh_, model.neighbours_ = out.state, self.lsh_, out.neighbours
+        model.history_ = History(out.indptr, out.items)
+        model.popularity_ = np.bincount(out.items, minlength=out.state.num_items).astype(np.int64)
+        model.popular_order_ = np.argsort(-model.popularity_, kind="stable").astype(np.int64)
+        model.band_keys_ = out.band_keys
+        model.last_merge_ = out.plan
+        return model
+
+    def band_keys(self) -> npt.NDArray[np.uint64]:
+        """Every item's LSH bucket key in every band, shape (bands, items) (cached)."""
+        if getattr(self, "band_keys_", None) is None:
+            from suture.recommend._lsh import band_buckets
+
+            self.band_keys_ = band_buckets(self._state().signatures, self.lsh_)
+        keys = self.band_keys_
+        assert keys is not None
+        return keys
 
     def _state(self) -> SignatureState:
         if not hasattr(self, "state_"):
@@ -238,6 +292,16 @@ class Recommender:
 
     def _ids(self, indices: npt.ArrayLike, ids: pa.Array) -> list[Any]:
         return list(ids.take(pa.array(np.asarray(indices, dtype=np.int64))).to_pylist())
+
+    def knows_user(self, user: Any) -> bool:
+        """Whether ``user`` occurs in the interactions (else it is recommended popular items)."""
+        state = self._state()
+        return self._index_of(user, state.user_keys, state.user_ids) >= 0
+
+    def knows_item(self, item: Any) -> bool:
+        """Whether ``item`` occurs in the interactions."""
+        state = self._state()
+        return self._index_of(item, state.item_keys, state.item_ids) >= 0
 
     # -- queries ---------------------------------------------------------------------
     def recommend(self, user: Any, k: int = 10) -> list[Recommendation]:
