@@ -293,7 +293,9 @@ def start_server(spec: ServerSpec, model: Path, tmp: Path) -> Server:
             raise SystemExit(f"{spec.label} exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(server.base + ready, timeout=2) as answer:
-                if answer.status == 200 and len(server.pids()) > spec.workers:
+                # With several workers, ready means every worker process is there (one
+                # worker may run in the parent process itself).
+                if answer.status == 200 and len(server.pids()) > (spec.workers > 1) * spec.workers:
                     return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -493,10 +495,14 @@ class Soak:
         t, m = np.asarray(pts).T
         return float(np.polyfit(t / 60.0, m, 1)[0])
 
+    @property
+    def warmup(self) -> float:
+        """Seconds of the soak before memory counts (a fifth of a short soak)."""
+        return min(SOAK_WARMUP_SECONDS, self.samples[-1][0] / 5)
+
     def reference(self) -> float:
-        """The first sample at or after the warm-up (or the first)."""
-        after = [m for t, m in self.samples if t >= SOAK_WARMUP_SECONDS]
-        return after[0] if after else self.samples[0][1]
+        """The first sample at or after the warm-up."""
+        return next(m for t, m in self.samples if t >= self.warmup)
 
     def flat(self) -> bool:
         ref = self.reference()
@@ -657,9 +663,9 @@ def verdicts(runs: list[Run], soaked: Soak | None) -> list[str]:
         out.append(
             f"{'MET' if soaked.flat() else 'MISSED'}: flat memory over the "
             f"{soaked.run['elapsed']:.0f} s soak: {ref:,.0f} MiB after "
-            f"{SOAK_WARMUP_SECONDS:.0f} s, {last:,.0f} MiB at the end (allowed "
+            f"{soaked.warmup:.0f} s, {last:,.0f} MiB at the end (allowed "
             f"+{max(FLAT_SHARE * ref, FLAT_MIB):,.0f} MiB), slope "
-            f"{soaked.slope(SOAK_WARMUP_SECONDS):+.2f} MiB/min after warm-up"
+            f"{soaked.slope(soaked.warmup):+.2f} MiB/min after warm-up"
         )
     return out
 
@@ -675,8 +681,7 @@ def soak_lines(s: Soak) -> list[str]:
         f"server CPU {r['server_cores']:.2f} cores, client CPU {r['client_cores']:.2f} cores",
         f"resident memory of all server processes: start {mems[0]:,.0f} MiB, end "
         f"{mems[-1]:,.0f} MiB, max {max(mems):,.0f} MiB; slope {s.slope():+.2f} MiB/min over "
-        f"the whole soak, {s.slope(SOAK_WARMUP_SECONDS):+.2f} MiB/min after "
-        f"{SOAK_WARMUP_SECONDS:.0f} s",
+        f"the whole soak, {s.slope(s.warmup):+.2f} MiB/min after {s.warmup:.0f} s",
         "samples (s: MiB): " + ", ".join(f"{t:.0f}: {m:,.0f}" for t, m in s.samples),
         f"archive after the soak: {s.archive_mib:,.1f} MiB (SQLite file, WAL and shm)",
     ]
@@ -742,7 +747,7 @@ def write_report(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--servers", default="suture-2w,mlflow-1w,mlflow-2w",
+    parser.add_argument("--servers", default="suture-2w,suture-1w,mlflow-1w,mlflow-2w",
                         help="suture-Nw / mlflow-Nw, comma-separated")  # fmt: skip
     parser.add_argument("--batches", default="1,100", help="records per request")
     parser.add_argument("--connections", default="8,32,64", help="concurrent connections")
