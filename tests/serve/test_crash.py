@@ -1,0 +1,124 @@
+"""SIGKILL mid-load: every acknowledged prediction survives, and the drift window resumes.
+
+A real ``suture serve`` (one worker, then two) takes a bounded load of concurrent clients;
+the whole process group is killed with SIGKILL while requests are in flight; the SQLite
+file is read directly, a new server is started on the same archive, and every prediction
+id a client was answered 200 for must be there (zero lost), through the API too.  The live
+drift window of the restarted server must hold at least every acknowledged record (the
+start-up recovery replays what the killed workers had archived but not folded), and it
+must keep growing with new requests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.serve._load import Load, connection, get_json, golden_record, post_json
+from tests.serve.conftest import MODEL_BUNDLE, ServeFn, Server
+
+#: The load: 8 clients, at most 2,000 single-record requests within 30 s.
+CLIENTS, REQUESTS, SECONDS = 8, 2000, 30.0
+#: The kill comes once this many predictions were acknowledged (or after 25 s).
+KILL_AFTER = 400
+
+
+def sqlite_path(archive: str) -> Path:
+    """The file of a ``sqlite:///PATH`` archive URL."""
+    assert archive.startswith("sqlite:///"), archive
+    return Path(archive.removeprefix("sqlite:///"))
+
+
+def archived_ids(archive: str) -> set[str]:
+    """Every prediction id in the archive's SQLite file, read without suture."""
+    with sqlite3.connect(sqlite_path(archive)) as db:
+        return {row[0] for row in db.execute("SELECT id FROM predictions")}
+
+
+def window_records(server: Server) -> int:
+    """How many records the live drift window of ``server`` holds (``GET /v1/drift``)."""
+    status, body = get_json(server.url, "/v1/drift")
+    assert status == 200, body
+    records: int = body["window"]["records"]
+    return records
+
+
+def wait_window(server: Server, at_least: int, timeout: float = 15.0) -> int:
+    """The window's record count once it reaches ``at_least`` (or the last one seen after
+    ``timeout``: the window folds records in the background every half second)."""
+    deadline = time.monotonic() + timeout
+    seen = window_records(server)
+    while seen < at_least and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = window_records(server)
+    return seen
+
+
+def unknown_through_api(server: Server, ids: list[str]) -> list[str]:
+    """The ids ``GET /v1/predictions/{id}`` does not answer 200 with that id for."""
+    conn = connection(server.url)
+    missing = []
+    try:
+        for ident in ids:
+            conn.request("GET", f"/v1/predictions/{ident}")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200 or json.loads(body).get("id") != ident:
+                missing.append(ident)
+    finally:
+        conn.close()
+    return missing
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_mid_load_loses_no_acknowledged_prediction(serve: ServeFn, workers: int) -> None:
+    server = serve(MODEL_BUNDLE, "--workers", str(workers))
+    load = Load(server.url, clients=CLIENTS, requests=REQUESTS, seconds=SECONDS).start()
+    before_kill = load.wait_for(KILL_AFTER, timeout=25.0)
+    server.kill()
+    load.stop()
+    acknowledged = list(load.acknowledged)
+
+    assert before_kill >= 50, f"the load hardly ran: {load.statuses}, {server.output()}"
+    assert set(load.statuses) == {200}, f"answers before the kill: {load.statuses}"
+    assert len(set(acknowledged)) == len(acknowledged), "a prediction id was given twice"
+
+    lost = set(acknowledged) - archived_ids(server.archive)
+    assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged predictions lost"
+
+    restarted = serve(MODEL_BUNDLE, "--workers", str(workers), archive=server.archive)
+    assert unknown_through_api(restarted, acknowledged) == []
+    assert "Traceback" not in restarted.output()
+
+    recovered = wait_window(restarted, len(acknowledged))
+    assert recovered >= len(acknowledged), (
+        f"the drift window holds {recovered} records after the restart; "
+        f"{len(acknowledged)} were acknowledged before the kill"
+    )
+
+    rng = random.Random(99)
+    for _ in range(20):
+        status, body = post_json(restarted.url, "/v1/predict", golden_record(rng))
+        assert status == 200, body
+    assert wait_window(restarted, recovered + 20) >= recovered + 20
+
+
+def test_sigkill_of_an_idle_server_then_restart_keeps_the_window(serve: ServeFn) -> None:
+    """Records folded and persisted before the kill are not counted twice after it."""
+    server = serve(MODEL_BUNDLE)
+    rng = random.Random(5)
+    batch = [golden_record(rng) for _ in range(50)]
+    status, body = post_json(server.url, "/v1/predict", batch)
+    assert status == 200, body
+    folded = wait_window(server, 50)
+    assert folded == 50
+    server.kill()
+
+    restarted = serve(MODEL_BUNDLE, archive=server.archive)
+    assert window_records(restarted) == 50
+    assert len(archived_ids(server.archive)) == 50
