@@ -266,6 +266,7 @@ def test_dashboard_flags_the_shifted_balance_and_draws_its_plot(golden: Fed) -> 
     )
 
     plot = dom.one("figure", data_column="balance")
+    assert rows["balance"].one("a").attrs["href"] == "#" + plot.attrs["id"] == "#plot-balance"
     assert "level-alert" in plot.attrs["class"]
     svg = plot.one("svg", class_="overlay")
     assert svg.attrs["aria-label"] == "balance: training against live"

@@ -298,19 +298,24 @@
     if (features.length === 0) {
       table.replaceChildren(h("tr", {}, h("td", { colspan: 10, class: "empty", text: "No features in the drift answer yet." })));
     } else {
-      table.replaceChildren(...features.map((f, i) => driftRow(f, i)));
+      table.replaceChildren(...features.map((f) => driftRow(f)));
     }
-    fill("drift-plots", ...features.map((f, i) => driftPlot(f, distributionOf(drift, f), i)));
+    fill("drift-plots", ...features.map((f) => driftPlot(f, distributionOf(drift, f))));
   }
 
-  function driftRow(f, i) {
+  function plotId(column) {
+    // Stable across polls (the table is re-sorted by score): the column's name, no spaces.
+    return "plot-" + String(column).replace(/\s+/g, "_");
+  }
+
+  function driftRow(f) {
     const level = levelOf(f.level);
     const newLevels = Array.isArray(f.new_levels) && f.new_levels.length ? "new levels: " + f.new_levels.join(", ") : "";
     const note = [f.note, newLevels].filter(Boolean).join("; ");
     return h(
       "tr",
       { class: "level-" + level, "data-column": f.column, "data-level": f.level },
-      h("td", {}, h("a", { href: "#plot-" + i, text: f.column })),
+      h("td", {}, h("a", { href: "#" + plotId(f.column), text: f.column })),
       h("td", { text: f.kind || "" }),
       h("td", {}, badge(f.level)),
       h("td", { class: "n", text: fixed(f.score, 3) }),
@@ -323,7 +328,7 @@
     );
   }
 
-  function driftPlot(f, dist, i) {
+  function driftPlot(f, dist) {
     const reasons = Array.isArray(f.reasons) ? f.reasons : [];
     const label = `${f.column}: training against live`;
     let chart;
@@ -336,7 +341,7 @@
     }
     return h(
       "figure",
-      { id: "plot-" + i, class: "plot level-" + levelOf(f.level), "data-column": f.column },
+      { id: plotId(f.column), class: "plot level-" + levelOf(f.level), "data-column": f.column },
       h("h3", {}, f.column + " ", badge(f.level)),
       chart,
       h("figcaption", { text: dist && Array.isArray(dist.edges)
