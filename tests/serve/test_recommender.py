@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 import jsonschema_rs
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from suture.recommend import Recommender
+from suture.serve.recommender import SeqLog
 from tests.serve.conftest import RECOMMENDER_BUNDLE, ServeFn
 
 KNOWN_USERS = ["u18", "u28", "u12", "u03"]
@@ -256,3 +258,21 @@ def test_answers_match_their_openapi_schemas(serve: ServeFn) -> None:
         posted.validate(_post(client, NEW).json())
         with pytest.raises(jsonschema_rs.ValidationError):
             recommend.validate({"user": "u18"})
+
+
+def test_the_sequence_log_merges_each_interaction_once_and_waits_for_late_commits() -> None:
+    seqs = SeqLog(patience=10.0)
+    assert seqs.take(np.array([1, 2, 3]), now=0.0).tolist() == [True, True, True]
+    assert seqs.after == 3
+    # 5 committed before 4 (two writers): 5 is merged, the watermark waits at 3.
+    assert seqs.take(np.array([5]), now=1.0).tolist() == [True]
+    assert seqs.after == 3
+    # 4 commits late: merged once; 5 is not merged again.
+    assert seqs.take(np.array([4, 5, 6]), now=2.0).tolist() == [True, False, True]
+    assert seqs.after == 6
+    # 7 never commits (rolled back): given up after the patience, not before.
+    assert seqs.take(np.array([8]), now=3.0).tolist() == [True]
+    assert seqs.take(np.array([8]), now=12.0).tolist() == [False]
+    assert seqs.after == 6
+    assert seqs.take(np.array([8, 9]), now=13.5).tolist() == [False, True]
+    assert seqs.after == 9

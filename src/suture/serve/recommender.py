@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 from starlette.concurrency import run_in_threadpool
 
@@ -44,13 +46,61 @@ if TYPE_CHECKING:
     from suture.serve.archive import Archive
     from suture.serve.config import ServeConfig
 
-__all__ = ["POLL_SECONDS", "RecommenderService", "recommender_service"]
+__all__ = ["GAP_SECONDS", "POLL_SECONDS", "RecommenderService", "SeqLog", "recommender_service"]
 
 #: How often each worker merges the interactions other workers archived.
 POLL_SECONDS = 1.0
 #: The largest ``k`` a query takes.
 MAX_K = 1000
+#: How long a hole in the archive's interaction sequence may stay open (see SeqLog).
+GAP_SECONDS = 10.0
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class SeqLog:
+    """Which archived interactions this worker merged, by sequence number.
+
+    With several writers (PostgreSQL, several workers) a sequence number can commit after
+    a larger one, so "everything after the largest seen" would skip it forever.  The log
+    keeps a watermark (every number up to it is merged) and the merged numbers above it;
+    a hole older than ``patience`` seconds (a rolled-back insert) is given up.
+
+    Parameters
+    ----------
+    patience : float
+        Seconds a hole may stay open before it is skipped.
+    """
+
+    def __init__(self, patience: float = GAP_SECONDS) -> None:
+        self.after = 0
+        self.patience = patience
+        self._done: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._hole: tuple[int, float] | None = None
+
+    def take(self, seqs: npt.NDArray[np.int64], now: float) -> npt.NDArray[np.bool_]:
+        """Mark ``seqs`` (sorted) merged; True for those not merged before."""
+        fresh: npt.NDArray[np.bool_] = (seqs > self.after) & ~np.isin(seqs, self._done)
+        self._done = np.union1d(self._done, seqs[fresh])
+        self._advance(now)
+        return fresh
+
+    def _advance(self, now: float) -> None:
+        done = self._done
+        run = done == self.after + 1 + np.arange(len(done))
+        prefix = len(done) if run.all() else int(np.argmin(run))
+        self.after += prefix
+        self._done = done[prefix:]
+        if not len(self._done):
+            self._hole = None
+            return
+        hole = self.after + 1
+        if self._hole is None or self._hole[0] != hole:
+            self._hole = (hole, now)
+        elif now - self._hole[1] >= self.patience:
+            log(f"recommender: interactions {hole}..{int(self._done[0]) - 1} never committed")
+            self.after = int(self._done[0]) - 1
+            self._hole = None
+            self._advance(now)
 
 
 @dataclass(frozen=True)
@@ -144,7 +194,7 @@ class RecommenderService:
         self.version = version
         self.max_body = max_body
         self.max_batch = max_batch
-        self.last_seq = 0
+        self.seqs = SeqLog()
         self.merges = 0
         state = recommender.state_
         self.user = _kind("user", state.user_ids)
@@ -172,15 +222,18 @@ class RecommenderService:
         return self.model.merge_state(self.batch_state(users, items))
 
     async def catch_up(self) -> int:
-        """Merge every archived interaction after the last one merged; returns how many."""
+        """Merge the archived interactions not merged yet, in sequence order; how many."""
         async with self._lock:
-            rows = await run_in_threadpool(self.archive.interactions_after, self.last_seq)
-            if not rows:
+            rows = await run_in_threadpool(self.archive.interactions_after, self.seqs.after)
+            seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            fresh = [
+                r for r, new in zip(rows, self.seqs.take(seqs, time.time()), strict=True) if new
+            ]
+            if not fresh:
                 return 0
-            self.model = await run_in_threadpool(self._merge, rows)
-            self.last_seq = int(rows[-1][0])
+            self.model = await run_in_threadpool(self._merge, fresh)
             self.merges += 1
-            return len(rows)
+            return len(fresh)
 
     async def _poll(self) -> None:
         while True:
