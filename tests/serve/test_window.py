@@ -112,6 +112,14 @@ def archive_records(
     return coerced
 
 
+def hour_window(
+    contract: Schema, bundle: ModelBundle, archive: SqlArchive, worker: str = "w1"
+) -> LiveWindow:
+    """A window of the last hour on a fixed clock (records at ``T0`` are in it)."""
+    spec = WindowSpec(seconds=3600)
+    return LiveWindow(contract, bundle.profile, archive, worker=worker, spec=spec, clock=Clock())
+
+
 def one_pass(window: LiveWindow, coerced: Sequence[Mapping[str, Any]]) -> Profile:
     """The profile of all records in one update, with the window's aggregator."""
     schema = window.aggregator.schema
@@ -190,9 +198,7 @@ def _bucket_close(agg: WindowAggregator, a: Any, b: Any) -> None:
 def test_a_shifted_balance_alerts_on_balance_and_on_nothing_else(
     archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
-    clock = Clock()
-    spec = WindowSpec(seconds=3600)
-    window = LiveWindow(inputs, bundle.profile, archive, worker="w1", spec=spec, clock=clock)
+    window = hour_window(inputs, bundle, archive)
     archive_records(archive, window, inputs, shifted(default_rows[2000:5000], 1.5),
                     worker="w1", ts=T0)  # fmt: skip
     payload = window.drift()
@@ -214,8 +220,7 @@ def test_a_shifted_balance_alerts_on_balance_and_on_nothing_else(
 def test_the_same_distribution_raises_no_alarm(
     archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
-    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
-                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    window = hour_window(inputs, bundle, archive)
     archive_records(archive, window, inputs, default_rows[2000:8000], worker="w1", ts=T0)
     payload = window.drift()
     assert [f["level"] for f in payload["features"]] == ["ok", "ok", "ok"]
@@ -229,8 +234,7 @@ def test_the_same_distribution_raises_no_alarm(
 def test_a_handful_of_records_is_insufficient_not_an_alarm(
     archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
-    window = LiveWindow(inputs, bundle.profile, archive, worker="w1",
-                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    window = hour_window(inputs, bundle, archive)
     archive_records(archive, window, inputs, shifted(default_rows[2000:2005], 3.0),
                     worker="w1", ts=T0)  # fmt: skip
     payload = window.drift()
@@ -245,9 +249,7 @@ def test_a_handful_of_records_is_insufficient_not_an_alarm(
 def test_refused_records_make_the_out_of_range_rate_and_survive_a_restart(
     archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
-    clock = Clock()
-    spec = WindowSpec(seconds=3600)
-    window = LiveWindow(inputs, bundle.profile, archive, worker="w1", spec=spec, clock=clock)
+    window = hour_window(inputs, bundle, archive)
     archive_records(archive, window, inputs, default_rows[2000:2190], worker="w1", ts=T0)
     check = compile_record(inputs).check
     bad = [{**r, "balance": 5000.0} for r in default_rows[3000:3008]]
@@ -269,7 +271,7 @@ def test_refused_records_make_the_out_of_range_rate_and_survive_a_restart(
         {"field": "income", "rule": "range", "count": 2},
     ]
     window.close()
-    again = LiveWindow(inputs, bundle.profile, archive, worker="w2", spec=spec, clock=clock)
+    again = hour_window(inputs, bundle, archive, worker="w2")
     assert feature(again.drift(), "balance")["out_of_range_rate"]["live"] == 10 / 200
 
 
@@ -279,8 +281,7 @@ def test_contract_drift_thresholds_judge_the_live_window(
     loose = Schema(list(inputs.columns), inputs.derived, inputs.meta,
                    drift={"balance": {"psi": (5.0, 9.0), "ks": (0.9, 0.95),
                                       "js": (0.9, 0.95)}})  # fmt: skip
-    window = LiveWindow(loose, bundle.profile, archive, worker="w1",
-                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    window = hour_window(loose, bundle, archive)
     archive_records(archive, window, loose, shifted(default_rows[2000:5000], 1.5),
                     worker="w1", ts=T0)  # fmt: skip
     assert feature(window.drift(), "balance")["level"] == "ok"
@@ -347,9 +348,8 @@ def test_closing_and_reopening_gives_the_same_window(
     archive_url: str, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
 ) -> None:
     url = archive_url
-    spec = WindowSpec(seconds=3600)
     first = open_archive(url)
-    before = LiveWindow(inputs, bundle.profile, first, worker="w1", spec=spec, clock=Clock())
+    before = hour_window(inputs, bundle, first)
     before.start()
     archive_records(first, before, inputs, shifted(default_rows[2000:4000], 1.3),
                     worker="w1", ts=T0)  # fmt: skip
@@ -358,7 +358,7 @@ def test_closing_and_reopening_gives_the_same_window(
     first.close()
     second = open_archive(url)
     try:
-        after = LiveWindow(inputs, bundle.profile, second, worker="w2", spec=spec, clock=Clock())
+        after = hour_window(inputs, bundle, second, worker="w2")
         got = after.drift()
     finally:
         second.close()
@@ -418,8 +418,7 @@ def test_sensitive_columns_are_not_watched_nor_stored_in_the_window_state(
 ) -> None:
     columns = [replace(c, sensitive=True) if c.name == "income" else c for c in inputs.columns]
     private = Schema(columns, inputs.derived, inputs.meta)
-    window = LiveWindow(private, bundle.profile, archive, worker="w1",
-                        spec=WindowSpec(seconds=3600), clock=Clock())  # fmt: skip
+    window = hour_window(private, bundle, archive)
     assert window.columns == ["student", "balance"]
     rows = [{**r, "income": 12345.678} for r in default_rows[2000:2200]]
     archive_records(archive, window, private, rows, worker="w1", ts=T0)
