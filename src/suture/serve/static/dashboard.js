@@ -523,7 +523,8 @@
     const match = /^#prediction=(.+)$/.exec(window.location.hash);
     const section = byId("decision");
     if (!match) {
-      section.hidden = true;
+      // Back to the page closes the decision; a link to a feature's plot keeps it open.
+      if (!window.location.hash.startsWith("#plot-")) section.hidden = true;
       return;
     }
     const id = decodeURIComponent(match[1]);
