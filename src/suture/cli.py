@@ -526,11 +526,15 @@ def _mount_compare() -> None:
     # suture.monitor.cli imports only typer and suture.errors at module level, so the
     # command line still starts without NumPy or Arrow.
     from suture.monitor.cli import compare, monitor
+    from suture.serve.archive_cli import app as archive_app
+    from suture.serve.archive_cli import explain
     from suture.serve.cli import serve
 
     app.command(name="compare")(compare)
     app.command(name="monitor")(monitor)
     app.command(name="serve")(serve)
+    app.command(name="explain")(explain)
+    app.add_typer(archive_app, name="archive")
 
 
 _mount_compare()
