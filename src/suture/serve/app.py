@@ -246,7 +246,15 @@ def preflight(config: ServeConfig) -> tuple[ServeConfig, str, str]:
         from suture.recommend import Recommender
 
         Recommender.load(config.bundle)
-    _open_archive(config).close()
+    archive = _open_archive(config)
+    try:
+        if kind == "model":
+            from suture.serve.window import LiveWindow
+
+            # refuses a bundle it cannot watch, as one sentence instead of a dead worker
+            LiveWindow.for_bundle(bundle, archive, worker="preflight", spec=config.window)
+    finally:
+        archive.close()
     return config, kind, version
 
 
@@ -522,7 +530,7 @@ class Front:
         self.app = app
         self.service = service
         token = service.config.token
-        self.expected = None if token is None else f"Bearer {token}".encode()
+        self.expected = None if token is None else token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -560,7 +568,9 @@ class Front:
         assert expected is not None
         for name, value in scope["headers"]:
             if name == b"authorization":
-                return hmac.compare_digest(value, expected)
+                scheme, _, given = value.partition(b" ")
+                # the scheme is case-insensitive (RFC 9110 section 11.1); the token is not
+                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), expected)
         return False
 
 

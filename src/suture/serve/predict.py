@@ -74,6 +74,8 @@ class Predictor:
         self.sensitive = bundle.contract.sensitive
         self.key: str | None = bundle.contract.key
         self.inputs = list(self.scorer.inputs)
+        #: Features made from sensitive columns: archived as null.
+        self.hidden = [j for j, c in enumerate(bundle.model.design_.columns) if c in self.sensitive]
         self.units = [_unit_of(self.contract, name) for name in self.inputs]
         self.explain = min(service.config.explain, len(self.inputs))
         self.redactor = self._redactor()
@@ -114,7 +116,10 @@ class Predictor:
 
     def problem(self, index: int, violation: Violation) -> dict[str, Any]:
         """One violation as an answer's ``errors`` item (never a sensitive value)."""
-        return {"index": index, **violation.as_dict()}
+        item = violation.as_dict()
+        if "received" in item:
+            item["received"] = bounded(item["received"])
+        return {"index": index, **item}
 
     # -- scoring -----------------------------------------------------------------------
     def score(self, coerced: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
@@ -180,6 +185,9 @@ class Predictor:
         redactor = self.redactor
         version, worker = self.service.version, self.service.worker
         rows = X.tolist()
+        for j in self.hidden:  # a sensitive column's feature would reveal its value
+            for row in rows:
+                row[j] = None
         out = []
         for raw, typed, answer, features in zip(received, coerced, outputs, rows, strict=True):
             output = {k: v for k, v in answer.items() if k not in ("explanation",)}
@@ -200,6 +208,25 @@ class Predictor:
                 )
             )
         return out
+
+
+#: The longest text of a refused value an error answer shows.
+SHOWN = 200
+
+
+def bounded(value: Any) -> Any:
+    """A received value as an error answer may echo it: scalars as they came, long text
+    and containers cut to :data:`SHOWN` characters of their JSON (so an answer never
+    grows with the value it refuses, and a deeply nested one cannot break it)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= SHOWN else value[:SHOWN] + "..."
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except (orjson.JSONEncodeError, RecursionError):
+        text = f"{_type_name(value)} nested too deeply to show"
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
 
 
 # ----------------------------------------------------------------------------- requests
@@ -354,6 +381,7 @@ def _refusal(single: bool, bad: int, total: int, errors: list[dict[str, Any]]) -
         first = errors[0]["message"]
         more = len(errors) - 1
         rest = f"; {more} more problem{'s' if more > 1 else ''} in errors" if more else ""
+        first = first.rstrip(".") if rest else first
         return f"the record breaks the model's contract: {first}{rest}"
     return (
         f"{bad} of {total} records break the model's contract and all_or_nothing=true, so "
@@ -469,7 +497,7 @@ def _outcome(task: Any, index: int, item: Mapping[str, Any]) -> tuple[Any, dict[
     ident, key, ts = item.get("id"), item.get("key"), item.get("ts")
 
     def problem(name: str, rule: str, expected: str) -> dict[str, Any]:
-        shown = item.get(name)
+        shown = bounded(item.get(name))
         return {
             "index": index,
             "field": name,

@@ -152,7 +152,31 @@ def _uvicorn(host: str, port: int) -> uvicorn.Server:
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         server_header=False,
     )
-    return uvicorn.Server(settings)
+    return _quiet_server(uvicorn.Server)(settings)
+
+
+def _quiet_server(base: type[uvicorn.Server]) -> type[uvicorn.Server]:
+    """uvicorn's server, but a SIGTERM or SIGINT that stopped it gracefully is not
+    raised again afterwards (uvicorn re-raises it, so the process would die by the signal
+    instead of exiting 0 once the requests in flight were answered)."""
+    import signal
+    import threading
+
+    class Server(base):  # type: ignore[valid-type,misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
