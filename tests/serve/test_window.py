@@ -469,3 +469,36 @@ def test_times_categories_and_integers_come_back_from_the_archive_in_their_types
         "numeric",
     ]
     assert {f["level"] for f in payload["features"]} == {"ok"}
+
+
+def test_buckets_another_model_left_open_are_closed_not_replayed_nor_counted(
+    archive_url: str,
+    bundle: ModelBundle,
+    inputs: Schema,
+    default_rows: list[dict[str, Any]],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    spec = WindowSpec(seconds=10 * 365 * 86400.0)
+    archive = open_archive(archive_url)
+    other_model = LiveWindow(inputs, bundle.profile, archive, worker="old", spec=spec)
+    other_model.start()
+    other_model._stop.set()
+    archive_records(archive, other_model, inputs, default_rows[2000:2300], worker="old", ts=T0)
+    other_model.flush()
+    other_model.persist()  # then killed: never closed
+    archive.close()
+
+    config = ServeConfig(bundle=str(MODEL_BUNDLE), archive=archive_url, window=spec)
+    assert recover_window(config) == 0
+    assert "drift window of worker old not replayed: it was written for another model" in (
+        capfd.readouterr().err
+    )
+    archive = open_archive(archive_url)
+    try:
+        assert all(s.closed for s in archive.window_states(None))
+        window = LiveWindow.for_bundle(bundle, archive, worker="new", spec=spec)
+        archive_records(archive, window, bundle.scoring_contract, default_rows[3000:3150],
+                        worker="new", ts=T0)  # fmt: skip
+        assert window.drift()["window"]["records"] == 150
+    finally:
+        archive.close()

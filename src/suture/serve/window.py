@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 
 from suture._codec import Field
 from suture.aggregate import Framed, merge_all
-from suture.errors import ConfigError
+from suture.errors import ConfigError, CorruptStateError
 from suture.profile import Profile, ProfileAggregator
 from suture.serve.config import ServeConfig, WindowSpec
 from suture.serve.drift_view import (
@@ -415,7 +415,13 @@ class LiveWindow:
     # -- folding -------------------------------------------------------------------------
 
     def resume(self, states: Iterable[WindowState]) -> None:
-        """Continue from this worker's persisted buckets (for :func:`recover_window`)."""
+        """Continue from this worker's persisted buckets (for :func:`recover_window`).
+
+        Raises
+        ------
+        CorruptStateError
+            When a bucket was written by another kind of window (another model's).
+        """
         with self._lock:
             for s in states:
                 if s.worker == self.worker:
@@ -543,6 +549,15 @@ class LiveWindow:
         self._decoded[key] = (data, version, state)
         return version, state
 
+    def _readable(self, s: WindowState) -> bool:
+        """Whether a persisted bucket was written by a window like this one (another
+        model on the same archive watches other columns: its buckets are not ours)."""
+        try:
+            self._decode(s)
+        except CorruptStateError:
+            return False
+        return True
+
     def _merged(
         self, chosen: Mapping[tuple[str, float], WindowState | None], now: float
     ) -> BucketState:
@@ -596,7 +611,7 @@ class LiveWindow:
         found: dict[tuple[str, float], WindowState | None] = {
             (s.worker, float(s.bucket)): s
             for s in self.archive.window_states(first)
-            if first is None or s.bucket >= first
+            if (first is None or s.bucket >= first) and self._readable(s)
         }
         if self._dirty is not None and (first is None or self._dirty >= first):
             found[(self.worker, self._dirty)] = None
@@ -723,9 +738,24 @@ def recover_states(window_of: Callable[[str], LiveWindow], states: Sequence[Wind
     replayed = 0
     for worker in open_workers:
         window = window_of(worker)
-        window.resume(states)
+        try:
+            window.resume(states)
+        except CorruptStateError as exc:
+            _close_foreign(window.archive, [s for s in states if s.worker == worker], exc)
+            continue
         replayed += window.finish()
     return replayed
+
+
+def _close_foreign(archive: Archive, states: Sequence[WindowState], exc: Exception) -> None:
+    """Close, as they are, the buckets of a worker that served another model: its records
+    were watched under other columns or sketch sizes and cannot be replayed here."""
+    sys.stderr.write(
+        f"suture serve: drift window of worker {states[0].worker} not replayed: it was "
+        f"written for another model ({exc}); its buckets are closed as they are\n"
+    )
+    for s in states:
+        archive.save_window(s.worker, s.bucket, bytes(s.state), s.rows, s.last_seq, True)
 
 
 def recover_window(config: ServeConfig) -> int:
