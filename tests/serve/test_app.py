@@ -7,6 +7,7 @@ Expected predictions come from batch scoring of the same bundle in this process.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,6 +456,7 @@ def test_a_taken_port_is_one_line(server: Server, tmp_path: Path) -> None:
 def test_outcomes_join_the_archive_and_realized_auc_appears(serve: ServeFn) -> None:
     server = serve(MODEL_BUNDLE)
     with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert math.isnan(metric(client.get("/metrics").text, "suture_realized_auc"))  # not 0
         balances = [500.0, 1000.0, 2000.0, 2500.0]
         made = predict(client, [{"balance": b} for b in balances]).json()["predictions"]
         truth = ["false", "true", "false", "true"]

@@ -349,13 +349,14 @@ class Service:
         self.archive = _open_archive(config)
         if self.kind == "model":
             from suture.models.bundle import ModelBundle
-            from suture.serve.predict import Predictor
+            from suture.serve.predict import Predictor, refresh_realized
 
             bundle = ModelBundle.read(config.bundle)
             self.predictor = Predictor(bundle, self)
             self.archive.set_feature_names(self.version, list(bundle.pipeline.feature_names_))
             self.metrics = self.predictor.metrics
             self.window = self.predictor.open_window()
+            await asyncio.to_thread(refresh_realized, self)
         else:
             self.parts = _recommender_parts(self)
         self.openapi = _openapi(self)

@@ -32,6 +32,7 @@ Metrics
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 
@@ -132,6 +133,8 @@ class Metrics:
             )
             for name in REALIZED
         }
+        for gauge in self.realized.values():
+            gauge.set(math.nan)  # unknown until outcomes arrive, not 0
         self.commit = Histogram(
             "suture_archive_commit_seconds",
             "Archive write until commit.",

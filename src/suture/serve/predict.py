@@ -627,13 +627,17 @@ def performance_payload(service: Service, window_seconds: float) -> dict[str, An
 
 
 def refresh_realized(service: Service) -> None:
-    """Set the ``suture_realized_*`` gauges from the whole labelled archive."""
+    """Set the ``suture_realized_*`` gauges from the whole labelled archive (NaN where a
+    metric is undefined, e.g. AUC with one class seen)."""
     payload = performance_payload(service, 3600.0)
-    overall = payload.get("overall")
-    if isinstance(overall, Mapping):
-        values = {k: float(v) for k, v in overall.items() if isinstance(v, int | float)}
-        values["outcomes"] = float(payload["labelled"])
-        service.metrics.set_realized({k: v for k, v in values.items() if math.isfinite(v)})
+    overall = payload.get("overall", {})
+    values = {
+        name: float(v) if isinstance(v, int | float) else math.nan
+        for name, v in overall.items()
+        if name != "n"
+    }
+    values["outcomes"] = float(payload["labelled"])
+    service.metrics.set_realized(values)
 
 
 async def performance(request: Request) -> Response:
