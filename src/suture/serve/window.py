@@ -390,8 +390,10 @@ class LiveWindow:
                 self._refresh()
                 self.error = None
             except Exception as exc:  # keep folding later; the archive may be back
-                self.error = f"{type(exc).__name__}: {exc}"
-                sys.stderr.write(f"suture serve: drift window: {self.error}\n")
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.error:  # once per distinct error, not twice a second
+                    sys.stderr.write(f"suture serve: drift window: {error}; retrying\n")
+                self.error = error
 
     def close(self) -> None:
         """Stop the thread, fold what is left and mark this worker's buckets closed."""
