@@ -240,3 +240,63 @@ def test_a_unit_pint_cannot_tokenize_is_a_unit_violation_not_a_crash(text: str) 
     assert [(v.field, v.rule) for v in violations] == [("distance", "unit")]
     with pytest.raises(RecordError, match="expected a quantity convertible to mile"):
         COERCER({**GOOD, "distance": text})
+
+
+def _deep(depth: int) -> list[object]:
+    value: list[object] = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_deeply_nested_or_huge_value_gives_a_short_answer_not_a_crash() -> None:
+    """tests/serve/test_bad_requests.py found a RecursionError (a 500) and a 1.5 MB 422."""
+    contract = Schema(
+        [
+            *CONTRACT.columns,
+            Column("note", "text"),
+            Column("tags", "set"),
+            Column("id", "identifier"),
+        ],
+        _origin="schema.toml",
+    )
+    coercer = compile_record(contract)
+    deep, huge = _deep(1000), "9" * 500_000 + "x"
+    for name in ("distance", "carrier", "student", "note", "tags", "id", "customer_id"):
+        for value in (deep, huge, {"value": deep, "unit": deep}, [deep]):
+            out, violations = coercer.check({**GOOD, name: value})
+            if name in ("note", "id", "customer_id") and value is huge:
+                assert out is not None  # text is text, however long
+                continue
+            assert out is None and [v.field for v in violations] == [name], (name, violations)
+            assert len(violations[0].message) < 300
+            assert len(repr(violations[0].as_dict())) < 700
+    letters = "x" * 500_000
+    _, (violation,) = coercer.check({**GOOD, "distance": letters})
+    assert violation.message == (
+        "column 'distance' in the record: expected a number in mile between 0 and 5,000, got "
+        f"'{'x' * 27}...{'x' * 28}'. Send a number value."
+    )
+    assert violation.received is letters
+    assert violation.as_dict()["received"] == "x" * 200 + "..."
+
+
+def test_a_list_or_an_object_where_one_value_belongs_is_a_type_violation() -> None:
+    _, violations = COERCER.check({**GOOD, "carrier": ["AA"], "customer_id": {"id": 1}})
+    assert [(v.field, v.rule, v.received) for v in violations] == [
+        ("customer_id", "type", {"id": 1}),
+        ("carrier", "type", ["AA"]),
+    ]
+    assert violations[1].message == (
+        "column 'carrier' in the record: expected a single value (text, a number or "
+        "true/false), not a list or an object, got ['AA']. Send a categorical value."
+    )
+    assert violations[1].as_dict()["received"] == ["AA"]  # small: as sent
+
+
+def test_a_unit_that_is_not_text_or_is_too_long_is_a_unit_violation() -> None:
+    for unit in (5, None, ["mile"], "m" * 101):
+        _, violations = COERCER.check({**GOOD, "distance": {"value": 1, "unit": unit}})
+        assert [(v.field, v.rule) for v in violations] == [("distance", "unit")], unit
+    out, _ = COERCER.check({**GOOD, "income": 1, "distance": {"value": 1, "unit": "km"}})
+    assert out is not None and out["distance"] == pytest.approx(0.621371, rel=1e-5)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import reprlib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 _UNSEEN = object()
+_LONGEST_UNIT = 100
+"""Unit text longer than this is refused unread (no unit is spelled that long)."""
 Check = Callable[[Any], Any]
 """One column's compiled check: the typed value, or :class:`_Fail`."""
 
@@ -89,6 +92,8 @@ def _number(col: Column) -> Check:
     known: dict[str, Any] = {}  # unit text -> Conversion, or None when it does not convert
 
     def quantity(value: float, given: str) -> float:
+        if len(given) > _LONGEST_UNIT:
+            raise _Fail("unit", say.expected_unit(col))
         conv = known.get(given, _UNSEEN)
         if conv is _UNSEEN:
             try:
@@ -119,10 +124,12 @@ def _number(col: Column) -> Check:
                 raise _Fail("unit", say.expected_unit(col))
             return per_second(v / dt.timedelta(seconds=1))
         if isinstance(v, Mapping) and unit and set(v) == {"value", "unit"}:
-            inner = v["value"]
+            inner, given = v["value"], v["unit"]
             if isinstance(inner, bool) or not isinstance(inner, int | float):
                 raise _Fail("parse", expected)
-            return quantity(float(inner), str(v["unit"]))
+            if not isinstance(given, str):
+                raise _Fail("unit", say.expected_unit(col))
+            return quantity(float(inner), given)
         raise _Fail("parse", expected)
 
     def check(v: Any) -> float | int:
@@ -208,9 +215,14 @@ def _time(col: Column) -> Check:
     return check
 
 
+_CONTAINERS = (list, tuple, set, frozenset, Mapping)
+
+
 def _text_of(v: Any) -> str:
     if isinstance(v, str):
         return v
+    if isinstance(v, _CONTAINERS):  # a list or an object is not one value
+        raise _Fail("type", say.SCALAR_TYPE)
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
@@ -235,6 +247,8 @@ def _set(col: Column) -> Check:
         if not isinstance(v, list | tuple | set | frozenset):
             raise _Fail("type", say.SET_TYPE)
         items = list(v)
+        if any(isinstance(i, _CONTAINERS) for i in items):
+            raise _Fail("type", say.SET_ITEMS)
         if levels and any(str(i) not in levels for i in items):
             raise _Fail("level", expected)
         return items
@@ -246,13 +260,16 @@ def _identifier(col: Column) -> Check:
     def check(v: Any) -> Any:
         if isinstance(v, int | str) and not isinstance(v, bool):
             return v
-        return str(v)
+        return _text_of(v) if isinstance(v, _CONTAINERS) else str(v)
 
     return check
 
 
 def _text(col: Column) -> Check:
-    return str
+    def check(v: Any) -> str:
+        return v if type(v) is str else _text_of(v) if isinstance(v, _CONTAINERS) else str(v)
+
+    return check
 
 
 _BUILDERS: dict[str, Callable[[Column], Check]] = {
@@ -314,10 +331,12 @@ class Violation:
 
     def as_dict(self) -> dict[str, Any]:
         """``field``, ``rule``, ``expected``, ``message`` and, unless sensitive,
-        ``received``: what an error body may show."""
+        ``received``: what an error body may show (``received`` bounded: text over 200
+        characters is cut, a large or deeply nested list or object given as a short
+        repr)."""
         out = {"field": self.field, "rule": self.rule, "expected": self.expected}
         if not self.sensitive:
-            out["received"] = self.received
+            out["received"] = _bounded(self.received)
         out["message"] = self.message
         return out
 
@@ -326,8 +345,32 @@ class Violation:
         return RecordError(self.message, self.field, self.rule)
 
 
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 3, 60, 60
+    short.maxlist = short.maxtuple = short.maxset = short.maxdict = 6
+    return short
+
+
+_SHORT = _short_repr()
+_LONGEST_RECEIVED = 200
+
+
 def _shown(value: Any, sensitive: bool) -> str:
-    return SENSITIVE if sensitive else repr(value)
+    """The value for a message: ``<sensitive value>``, or its repr cut short (a 500 KB
+    string or a list nested 1,000 deep must not make a 1 MB message or a crash)."""
+    return SENSITIVE if sensitive else _SHORT.repr(value)
+
+
+def _bounded(value: Any) -> Any:
+    """``received`` for an error body: as sent when small; long text cut to 200
+    characters and ``...``; a large or deep list or object as its shortened repr."""
+    if isinstance(value, str):
+        return value if len(value) <= _LONGEST_RECEIVED else value[:_LONGEST_RECEIVED] + "..."
+    if isinstance(value, _CONTAINERS):
+        short = _SHORT.repr(value)
+        return short if "..." in short else value
+    return value
 
 
 class RecordCoercer:

@@ -23,8 +23,9 @@ text, which the contract reads as a missing value, except where blank text is a 
   (``2013-01-01``, midnight) that the contract accepts.
 - categorical (closed): an ``enum`` of its levels, with the numbers and booleans whose
   text is a level (the contract reads ``1`` as ``"1"``).  An open categorical, an
-  identifier and free text take any value (the contract reads it as text).
-- set: an array, its items from the levels when the column has levels.
+  identifier and free text take a string, a number or a boolean (read as text); a list
+  or an object is not one value.
+- set: an array of single values, from the levels when the column has levels.
 
 ``required`` lists the columns that are not nullable; keys the contract does not name
 are allowed (the service ignores them).  A sensitive column is marked ``writeOnly``:
@@ -48,7 +49,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # What str.strip() removes: ECMA-262 \s lacks the information separators and NEL.
 _SPACE = r"[\s\x1c-\x1f\x85]"
 _BLANK = rf"^{_SPACE}*$"
-_ANY = ["string", "number", "boolean", "array", "object"]
+_SCALAR = ["string", "number", "boolean"]
 
 
 def contract_json_schema(schema: Schema) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def column_json_schema(col: Column) -> dict[str, Any]:
     else:
         kind = {"categorical": "a level (open)", "identifier": "an identifier"}
         out = {
-            "type": [*_ANY, "null"] if col.nullable else _ANY,
+            "type": [*_SCALAR, "null"] if col.nullable else _SCALAR,
             "description": f"{kind.get(col.type, 'text')}; other values are read as text",
         }
     if col.sensitive:
@@ -212,7 +213,7 @@ def _closed(col: Column) -> dict[str, Any]:
 
 
 def _set(col: Column) -> dict[str, Any]:
-    array: dict[str, Any] = {"type": "array"}
+    array: dict[str, Any] = {"type": "array", "items": {"type": [*_SCALAR, "null"]}}
     if col.levels:
         array["items"] = {"enum": _as_values(col.levels, item=True)}
     text = "a list of items" + (f" among {len(col.levels)} levels" if col.levels else "")

@@ -18,6 +18,8 @@ __all__ = [
     "BOOLEAN_NUMBER",
     "BOOLEAN_TEXT",
     "NOT_NULLABLE",
+    "SCALAR_TYPE",
+    "SET_ITEMS",
     "SET_TYPE",
     "derived_range_text",
     "expected_number",
@@ -34,6 +36,8 @@ NOT_NULLABLE = "expected a value (not nullable)"
 BOOLEAN_TEXT = "expected true or false"
 BOOLEAN_NUMBER = "expected true or false (1 or 0)"
 SET_TYPE = "expected a list of items"
+SET_ITEMS = "expected a list of single values (text, numbers or true/false)"
+SCALAR_TYPE = "expected a single value (text, a number or true/false), not a list or an object"
 
 
 def fmt(x: float | int) -> str:
