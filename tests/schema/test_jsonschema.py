@@ -224,13 +224,13 @@ def test_the_schema_of_a_small_contract_reads_as_documented() -> None:
             },
             {"type": "null"},
         ],
-        "description": 'a number in USD, at least 0.0; or text with its unit ("90 s") or '
+        "description": 'a number in USD of at least 0; or text with its unit ("90 s") or '
         '{"value": 1.5, "unit": "hour"}; sensitive: never shown back',
         "writeOnly": True,
     }
     assert p["seats"] == {
         "anyOf": [{"type": "integer", "minimum": 1, "maximum": 9}, {"type": "string"}],
-        "description": "a whole number, between 1 and 9; or the number as text",
+        "description": "a whole number between 1 and 9; or the number as text",
     }
     assert p["student"] == {"enum": ["No", "Yes", None], "description": "one of 2 levels"}
     assert p["seen"]["anyOf"][0]["pattern"] == (
@@ -238,6 +238,10 @@ def test_the_schema_of_a_small_contract_reads_as_documented() -> None:
         r"(?:Z|[+-]\d{2}:?\d{2})?)?[\s\x1c-\x1f\x85]*$"
     )
     assert "format" not in p["seen"]["anyOf"][0]
+    assert p["seen"]["description"] == (
+        "an ISO 8601 timestamp (UTC): YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|+HH:MM]], local time "
+        "in UTC without an offset"
+    )
 
 
 @pytest.mark.parametrize("path", [GOLDEN, GOLDEN.parents[1] / "contract_v1.toml"])

@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from suture.parsing import CLOCK, DATE, FALSE, OFFSET, TRUE
+from suture.schema import messages as say
 from suture.schema.types import NUMERIC_TYPES, Column
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def column_json_schema(col: Column) -> dict[str, Any]:
     elif col.type == "timestamp":
         out = _clock(col, rf"{DATE}(?:[ T]{CLOCK}{OFFSET}?)?", _timestamp_text(col))
     elif col.type == "time":
-        out = _clock(col, CLOCK, "a time of day, HH:MM[:SS[.ffffff]]" + _span(col))
+        out = _clock(col, CLOCK, _words(say.expected_time(col, ranged=True)))
     elif col.type == "categorical" and not col.open:
         out = _closed(col)
     elif col.type == "set":
@@ -136,8 +137,7 @@ def _number(col: Column) -> dict[str, Any]:
                 "additionalProperties": False,
             }
         )
-    what = "a whole number" if col.type == "integer" else "a number"
-    text = what + (f" in {col.unit}" if col.unit else "") + _span(col)
+    text = _words(say.expected_number(col))
     if col.input_unit:
         text += f"; bare numbers are in {col.input_unit} and converted"
     if col.unit:
@@ -162,22 +162,15 @@ def _clock(col: Column, pattern: str, text: str) -> dict[str, Any]:
 
 
 def _timestamp_text(col: Column) -> str:
-    zone = col.timezone or "UTC"
-    return (
-        f"an ISO 8601 timestamp, YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|+HH:MM]]; without an "
-        f"offset it is local time in {zone}" + _span(col)
+    return _words(say.expected_timestamp(col, ranged=True)) + (
+        ": YYYY-MM-DD[THH:MM[:SS[.ffffff]][Z|+HH:MM]], local time in "
+        f"{col.timezone or 'UTC'} without an offset"
     )
 
 
-def _span(col: Column) -> str:
-    low, high = col.min, col.max
-    if low is not None and high is not None:
-        return f", between {low} and {high}"
-    if low is not None:
-        return f", at least {low}"
-    if high is not None:
-        return f", at most {high}"
-    return ""
+def _words(expected: str) -> str:
+    """A contract message's ``expected ...`` words as a description."""
+    return expected.removeprefix("expected ")
 
 
 def _as_values(levels: tuple[str, ...], *, item: bool = False) -> list[Any]:
