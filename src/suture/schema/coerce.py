@@ -106,11 +106,17 @@ def _number(col: Column) -> Check:
             raise _Fail("unit", say.expected_unit(col))
         return float(conv.scale * value + conv.offset)
 
+    def as_float(v: float) -> float:
+        try:
+            return float(v)
+        except OverflowError:  # an int past 1.8e308: to be converted, it is out of range
+            raise _Fail("range", expected) from None
+
     def read(v: Any) -> float | int:
         if isinstance(v, bool):
             raise _Fail("type", expected)
         if isinstance(v, int | float):
-            return v if bare is None else bare(float(v))
+            return v if bare is None else bare(as_float(v))
         if isinstance(v, str):
             read = read_quantity(v)
             if read is None or (read[1] and not unit):
@@ -129,7 +135,7 @@ def _number(col: Column) -> Check:
                 raise _Fail("parse", expected)
             if not isinstance(given, str):
                 raise _Fail("unit", say.expected_unit(col))
-            return quantity(float(inner), given)
+            return quantity(as_float(inner), given)
         raise _Fail("parse", expected)
 
     def check(v: Any) -> float | int:
