@@ -319,7 +319,7 @@ def test_metrics_count_requests_predictions_and_broken_rules(client: httpx.Clien
     assert 'suture_feature_drift{feature="balance"}' in text
 
 
-def test_stats_report_this_workers_counts(client: httpx.Client) -> None:
+def test_stats_report_the_services_counts_rate_and_latency(client: httpx.Client) -> None:
     before = client.get("/v1/stats").json()
     predict(client, [RECORD, {"balance": -1}])
     after = client.get("/v1/stats").json()
@@ -328,7 +328,8 @@ def test_stats_report_this_workers_counts(client: httpx.Client) -> None:
     assert after["predictions"] - before["predictions"] == 1
     assert after["invalid"] - before["invalid"] == 1
     assert after["requests"] - before["requests"] == 2  # the predict and the first stats
-    assert after["latency_ms"]["p50"] > 0
+    assert 0 < after["latency_ms"]["p50"] <= after["latency_ms"]["p99"]
+    assert after["rate_1m"] > 0
 
 
 def test_the_openapi_request_schema_is_the_contracts(client: httpx.Client) -> None:
@@ -391,6 +392,9 @@ def test_two_workers_both_answer_and_metrics_add_up(tmp_path: Path) -> None:
         assert len(workers) == 2
         with httpx.Client(base_url=server.url, timeout=30) as client:
             text = client.get("/metrics").text
+            for _ in range(4):  # whichever worker answers, it counts the whole service
+                whole = client.get("/v1/stats").json()
+                assert (whole["workers"], whole["predictions"]) == (2, sent)
         assert metric(text, "suture_predictions_total", **{"class": "false"}) == sent
         assert (
             metric(text, "suture_requests_total", route="/v1/predict", method="POST", status="200")

@@ -30,7 +30,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send
 
     from suture.serve.archive import Archive
-    from suture.serve.metrics import Metrics
+    from suture.serve.metrics import Metrics, Totals
     from suture.serve.predict import Predictor
     from suture.serve.window import LiveWindow
 
@@ -300,7 +300,6 @@ class Service:
         self.worker = uuid.uuid4().hex[:12]
         self.kind, self.version = bundle_identity(config.bundle)
         self.started = time.time()
-        self.started_monotonic = time.monotonic()
         self.ready = False
         self.metrics: Metrics = Metrics()
         self.archive: Archive | None = None
@@ -309,38 +308,43 @@ class Service:
         self.parts = ServiceParts()
         self.pruning: asyncio.Task[None] | None = None
         self.openapi: dict[str, Any] = {}
-        self.latencies: deque[tuple[float, float]] = deque(maxlen=50_000)
-        self.counts: Counter[str] = Counter()
+        self.snapshots: deque[Totals] = deque(maxlen=4096)
+        #: Outcomes arrived since the realized-performance gauges were computed.
+        self.realized_stale = False
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request (metrics and the ``/v1/stats`` figures)."""
+        """Count one answered request."""
         self.metrics.request(route, method, status, seconds)
-        self.counts["requests"] += 1
-        self.latencies.append((time.monotonic(), seconds))
 
     def stats(self) -> dict[str, Any]:
-        """The ``/v1/stats`` figures of this worker."""
-        import numpy as np
+        """The ``/v1/stats`` figures: every worker's counts, the last minute's rate and
+        latency (quantiles interpolated in the latency histogram's buckets)."""
+        from suture.serve.metrics import quantile
 
-        now = time.monotonic()
-        recent = np.array([s for t, s in self.latencies if now - t <= 60.0], dtype=np.float64)
-        span = min(60.0, max(now - (self.started_monotonic), 1e-9))
-        p50, p99 = (
-            (float(np.percentile(recent, 50)) * 1e3, float(np.percentile(recent, 99)) * 1e3)
-            if recent.size
-            else (None, None)
-        )
+        now = self.metrics.totals()
+        snapshots = self.snapshots
+        if not snapshots:
+            snapshots.append(now)
+        while len(snapshots) > 1 and snapshots[1].at <= now.at - 60.0:
+            snapshots.popleft()  # keep the newest snapshot at least a minute old
+        recent = now.minus(snapshots[0])
+        snapshots.append(now)
+        p50, p99 = quantile(recent.latency, 0.5), quantile(recent.latency, 0.99)
         return {
             "status": "ok" if self.ready else "starting",
             "kind": self.kind,
             "model_version": self.version,
             "worker": self.worker,
+            "workers": self.config.workers,
             "uptime_s": round(time.time() - self.started, 3),
-            "requests": self.counts["requests"],
-            "rate_1m": round(recent.size / span, 3),
-            "latency_ms": {"p50": p50, "p99": p99},
-            "predictions": self.counts["predictions"],
-            "invalid": self.counts["invalid"],
+            "requests": int(now.requests),
+            "rate_1m": round(recent.requests / recent.at, 3) if recent.at > 0 else 0.0,
+            "latency_ms": {
+                "p50": None if p50 is None else round(p50 * 1e3, 4),
+                "p99": None if p99 is None else round(p99 * 1e3, 4),
+            },
+            "predictions": int(now.predictions),
+            "invalid": int(now.invalid),
         }
 
     async def start(self) -> None:
@@ -360,6 +364,7 @@ class Service:
         else:
             self.parts = _recommender_parts(self)
         self.openapi = _openapi(self)
+        self.snapshots.append(self.metrics.totals())
         for hook in self.parts.startup:
             await _call(hook)
         if config.retention_days is not None:
@@ -493,6 +498,10 @@ async def metrics(request: Request) -> Response:
     service = service_of(request)
     if service.window is not None:
         service.metrics.set_drift(service.window.scores())
+    if service.realized_stale:
+        from suture.serve.predict import refresh_realized
+
+        await asyncio.to_thread(refresh_realized, service)
     return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)
 
 

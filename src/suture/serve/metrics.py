@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,7 +48,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics"]
+__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "Totals", "quantile"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Request latency buckets (seconds): fine under 10 ms, where the service should answer.
@@ -71,6 +73,49 @@ LATENCY_BUCKETS = (
 )
 #: The realized-performance gauges ``/metrics`` shows.
 REALIZED = ("auc", "accuracy", "brier", "ece", "rmse", "mae", "outcomes")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The service's counters at one moment (every worker's, added up).
+
+    ``latency`` holds the cumulative counts of the latency histogram, one per bound of
+    :data:`LATENCY_BUCKETS` and a last one for everything.
+    """
+
+    at: float
+    requests: float
+    predictions: float
+    invalid: float
+    latency: tuple[float, ...]
+
+    def minus(self, earlier: Totals) -> Totals:
+        """What happened between ``earlier`` and this moment."""
+        return Totals(
+            self.at - earlier.at,
+            self.requests - earlier.requests,
+            self.predictions - earlier.predictions,
+            self.invalid - earlier.invalid,
+            tuple(a - b for a, b in zip(self.latency, earlier.latency, strict=True)),
+        )
+
+
+def quantile(cumulative: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (seconds) of a latency histogram's cumulative counts, linearly
+    interpolated inside its bucket (None without observations; the largest bound for
+    those above it)."""
+    total = cumulative[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    low, below = 0.0, 0.0
+    for bound, count in zip(LATENCY_BUCKETS, cumulative, strict=False):
+        if count >= rank:
+            inside = count - below
+            share = (rank - below) / inside if inside > 0 else 1.0
+            return low + share * (bound - low)
+        low, below = bound, count
+    return LATENCY_BUCKETS[-1]
 
 
 class Metrics:
@@ -110,6 +155,7 @@ class Metrics:
                 registry=r,
             )
         )
+        self.invalid = Counter("suture_invalid_records", "Records refused.", registry=r)
         self.violations = Counter(
             "suture_validation_failures",
             "Broken contract rules in requests.",
@@ -172,15 +218,39 @@ class Metrics:
             if gauge is not None:
                 gauge.set(value)
 
-    def exposition(self) -> bytes:
-        """The text ``/metrics`` answers: this worker's, or every worker's added up."""
+    def _collected(self) -> CollectorRegistry:
+        """This worker's registry, or one that adds up every worker's files."""
         if not self.multiprocess:
-            return generate_latest(self.registry)
+            return self.registry
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return registry
+
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` answers: this worker's, or every worker's added up."""
+        return generate_latest(self._collected())
+
+    def totals(self) -> Totals:
+        """The counters now, every worker's added up (for ``/v1/stats``)."""
+        sums = {"requests": 0.0, "predictions": 0.0, "invalid": 0.0}
+        names = {
+            "suture_requests_total": "requests",
+            "suture_predictions_total": "predictions",
+            "suture_prediction_value_count": "predictions",
+            "suture_invalid_records_total": "invalid",
+        }
+        bounds = {b: i for i, b in enumerate(LATENCY_BUCKETS)}
+        latency = [0.0] * (len(LATENCY_BUCKETS) + 1)
+        for family in self._collected().collect():
+            for sample in family.samples:
+                if sample.name in names:
+                    sums[names[sample.name]] += sample.value
+                elif sample.name == "suture_request_seconds_bucket":
+                    le = float(sample.labels["le"])
+                    latency[bounds.get(le, len(LATENCY_BUCKETS))] += sample.value
+        return Totals(time.monotonic(), **sums, latency=tuple(latency))
 
     def close(self) -> None:
         """Forget this worker's live gauges (a worker that stops)."""

@@ -422,7 +422,6 @@ def _count_predictions(
     predictor: Predictor,
     outputs: list[dict[str, Any]],
 ) -> None:
-    service.counts["predictions"] += len(outputs)
     if predictor.task.kind == "regression":
         service.metrics.predicted({}, [o["prediction"] for o in outputs])
     else:
@@ -432,7 +431,7 @@ def _count_predictions(
 def _count_rejections(
     service: Service, predictor: Predictor, problems: Mapping[int, list[Violation]]
 ) -> None:
-    service.counts["invalid"] += len(problems)
+    service.metrics.invalid.inc(len(problems))
     broken: Counter[tuple[str, str]] = Counter()
     for violations in problems.values():
         for v in violations:
@@ -568,7 +567,7 @@ async def outcomes(request: Request) -> Response:
     service.metrics.outcomes.labels("matched").inc(len(report.matched))
     service.metrics.outcomes.labels("unknown").inc(len(unknown))
     if report.matched:
-        await asyncio.to_thread(refresh_realized, service)
+        service.realized_stale = True  # the next /metrics scrape recomputes the gauges
     if single and unknown:
         what = (
             f"id {found[0].prediction_id!r}" if found[0].prediction_id else f"key {found[0].key!r}"
@@ -610,26 +609,43 @@ def _window_seconds(request: Request) -> float:
         raise ApiError(400, str(exc)) from None
 
 
-def performance_payload(service: Service, window_seconds: float) -> dict[str, Any]:
-    """Realized performance of the labelled archive, per time window and overall."""
+#: ``GET /v1/performance`` shows this many windows, the newest last.
+PERFORMANCE_WINDOWS = 48
+#: The ``suture_realized_*`` gauges judge the predictions of this many last seconds.
+REALIZED_SECONDS = 7 * 86400.0
+
+
+def performance_payload(
+    service: Service, window_seconds: float, *, span: float | None = None
+) -> dict[str, Any]:
+    """Realized performance of the labelled predictions of the last
+    :data:`PERFORMANCE_WINDOWS` windows (or of the last ``span`` seconds), per window
+    and overall."""
     from suture.serve.performance import realized_performance
 
     predictor = service.predictor
     assert predictor is not None
-    rows = archive_of(service).labelled()
+    now = time.time()
+    if span is None:
+        since = (math.floor(now / window_seconds) - PERFORMANCE_WINDOWS + 1) * window_seconds
+    else:
+        since = now - span
+    rows = archive_of(service).labelled(since=since)
     found = realized_performance(predictor.task, rows, window_seconds=window_seconds)
     return {
         "task": predictor.task.kind,
+        "since": since,
         "labelled": len(rows),
         "window_seconds": window_seconds,
-        **(found if isinstance(found, dict) else {"windows": found}),
+        **found,
     }
 
 
 def refresh_realized(service: Service) -> None:
-    """Set the ``suture_realized_*`` gauges from the whole labelled archive (NaN where a
-    metric is undefined, e.g. AUC with one class seen)."""
-    payload = performance_payload(service, 3600.0)
+    """Set the ``suture_realized_*`` gauges from the labelled predictions of the last
+    :data:`REALIZED_SECONDS` (NaN where a metric is undefined, e.g. AUC with one class)."""
+    service.realized_stale = False
+    payload = performance_payload(service, REALIZED_SECONDS, span=REALIZED_SECONDS)
     overall = payload.get("overall", {})
     values = {
         name: float(v) if isinstance(v, int | float) else math.nan
