@@ -6,6 +6,9 @@ valid records of the golden bundle's contract to ``/v1/predict``.  A prediction 
 as *acknowledged* only when its request was answered 200 with that id in the body; a
 connection the server drops (it was killed, or is shutting down) ends that client.  Loops
 are bounded by a request count and a time limit, so a load always stops by itself.
+
+:func:`sensitive_bundle` trains a small real bundle on three inputs (one of them marked
+``sensitive = true``) for the tests that need more than the golden bundle's one input.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from suture._manifest import entry, manifest_digest
 
 #: What a dropped or refused connection raises in http.client.
 DROPPED = (ConnectionError, http.client.HTTPException, TimeoutError, OSError)
@@ -168,3 +174,32 @@ class Load:
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
             raise AssertionError(f"load clients still running after {timeout:.0f} s: {alive}")
+
+
+def sensitive_bundle(into: Path) -> Path:
+    """A real bundle trained on age, salary and region; the contract marks salary
+    ``sensitive = true`` (a contract edit, with the manifest's digests re-written)."""
+    import numpy as np
+    import pyarrow as pa
+
+    import suture
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    age = rng.uniform(18, 80, n)
+    salary = rng.uniform(1000, 9000, n)
+    region = rng.choice(["north", "south", "east"], n)
+    logit = 0.08 * (age - 50) + 0.0008 * (salary - 5000) + np.where(region == "north", 1.0, 0.0)
+    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
+    table = pa.table({"age": age, "salary": salary, "region": region, "churned": churned})
+    bundle = into / "salary_model"
+    suture.train(table, "churned", candidates=["logistic"], seed=0, output=bundle)
+    contract = bundle / "contract.toml"
+    text = contract.read_text()
+    assert "[columns.salary]\n" in text
+    contract.write_text(text.replace("[columns.salary]\n", "[columns.salary]\nsensitive = true\n"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["parts"]["contract.toml"] = entry(contract.read_bytes())
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return bundle

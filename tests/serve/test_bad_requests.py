@@ -10,6 +10,8 @@ appears in an error answer, nor in clear in the archive.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import re
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from suture._manifest import entry, manifest_digest
+from tests.serve._load import sensitive_bundle
 from tests.serve.conftest import MODEL_BUNDLE, Server, start_server
 
 TOKEN = "t0ken-for-the-tests"
@@ -116,42 +118,24 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _server(tmp, MODEL_BUNDLE, "--token-file", str(tmp / "token"))
 
 
-def sensitive_bundle(into: Path) -> Path:
-    """A real bundle trained on age, salary and region; the contract marks salary
-    ``sensitive = true`` (a contract edit, with the manifest's digests re-written)."""
-    import numpy as np
-    import pyarrow as pa
-
-    import suture
-
-    rng = np.random.default_rng(0)
-    n = 1500
-    age = rng.uniform(18, 80, n)
-    salary = rng.uniform(1000, 9000, n)
-    region = rng.choice(["north", "south", "east"], n)
-    logit = 0.08 * (age - 50) + 0.0008 * (salary - 5000) + np.where(region == "north", 1.0, 0.0)
-    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    table = pa.table({"age": age, "salary": salary, "region": region, "churned": churned})
-    bundle = into / "salary_model"
-    suture.train(table, "churned", candidates=["logistic"], seed=0, output=bundle)
-    contract = bundle / "contract.toml"
-    text = contract.read_text()
-    assert "[columns.salary]\n" in text
-    contract.write_text(text.replace("[columns.salary]\n", "[columns.salary]\nsensitive = true\n"))
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["parts"]["contract.toml"] = entry(contract.read_bytes())
-    manifest["manifest_sha256"] = manifest_digest(manifest)
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return bundle
+@pytest.fixture(scope="module")
+def salary_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sensitive_bundle(tmp_path_factory.mktemp("bundle"))
 
 
 @pytest.fixture(scope="module")
-def secret(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def secret(tmp_path_factory: pytest.TempPathFactory, salary_bundle: Path) -> Iterator[Server]:
     """The salary bundle, sensitive values hashed with a key from a file."""
     tmp = tmp_path_factory.mktemp("secret")
     (tmp / "key").write_text(HASH_KEY + "\n")
-    bundle = sensitive_bundle(tmp)
-    yield from _server(tmp, bundle, "--sensitive", "hash", "--hash-key-file", str(tmp / "key"))
+    args = ("--sensitive", "hash", "--hash-key-file", str(tmp / "key"))
+    yield from _server(tmp, salary_bundle, *args)
+
+
+@pytest.fixture(scope="module")
+def omitted(tmp_path_factory: pytest.TempPathFactory, salary_bundle: Path) -> Iterator[Server]:
+    """The salary bundle, sensitive values left out of the archive."""
+    yield from _server(tmp_path_factory.mktemp("omit"), salary_bundle, "--sensitive", "omit")
 
 
 # ----------------------------------------------------------------------------- 400
@@ -436,8 +420,66 @@ def test_a_sensitive_value_is_hashed_in_the_archive_never_in_clear(secret: Serve
         assert all("4321.75" not in str(column) for column in row), row
     archived = call(secret, "GET", f"/v1/predictions/{ident}")
     assert archived.status == 200 and "4321.75" not in archived.text
-    received = archived.body["received"]
-    assert str(received["salary"]).startswith("hmac-sha256:"), received
-    assert received["age"] == 40 and received["region"] == "north"
+    decision = archived.body
+    keyed = hmac.new(HASH_KEY.encode(), b"4321.75", hashlib.sha256).hexdigest()
+    assert decision["received"] == {"age": 40, "salary": f"hmac-sha256:{keyed}", "region": "north"}
+    assert decision["coerced"]["salary"] == f"hmac-sha256:{keyed}"
+    features = dict(zip(decision["feature_names"], decision["features"], strict=True))
+    assert features["salary"] is None, "the feature row would give the salary back"
+    assert features["age"] is not None
+    (reason,) = [r for r in decision["explanation"] if r["column"] == "salary"]
+    assert "4321.75" not in json.dumps(reason)
     drift = call(secret, "GET", "/v1/drift").text
     assert "4321.75" not in drift
+
+
+def test_omit_leaves_a_sensitive_value_out_of_the_archive(omitted: Server) -> None:
+    answer = predict(omitted, {"age": 40, "salary": SECRET_OK, "region": "north"})
+    assert answer.status == 200, answer.text
+    decision = call(omitted, "GET", f"/v1/predictions/{answer.body['id']}").body
+    assert decision["received"] == {"age": 40, "region": "north"}
+    assert "salary" not in decision["coerced"]
+    assert all("4321.75" not in str(column) for row in _archive_rows(omitted) for column in row)
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def outcomes(server: Server, body: Any) -> Answer:
+    return call(server, "POST", "/v1/outcomes", json.dumps(body), JSON)
+
+
+def test_outcomes_that_cannot_be_recorded_are_422_and_none_is_recorded(plain: Server) -> None:
+    ident = predict(plain, {"balance": 1500}).body["id"]
+    answer = outcomes(plain, [{"id": ident, "outcome": True}, {"outcome": True}])
+    assert refused(answer, 422).startswith("1 of the outcomes cannot be recorded, so none was")
+    assert [(e["index"], e["field"], e["rule"]) for e in answer.body["error"]["errors"]] == [
+        (1, "id", "missing")
+    ]
+    answer = outcomes(plain, [{"id": ident, "outcome": "maybe"}, {"id": 5, "outcome": False}])
+    assert [(e["index"], e["field"], e["rule"]) for e in answer.body["error"]["errors"]] == [
+        (0, "outcome", "level"),
+        (1, "id", "type"),
+    ]
+    assert call(plain, "GET", f"/v1/predictions/{ident}").body["outcome"] is None
+
+
+@pytest.mark.parametrize("body", [[], 7, "yes"])
+def test_an_outcomes_body_of_the_wrong_shape_is_422(plain: Server, body: Any) -> None:
+    assert refused(outcomes(plain, body), 422) == (
+        'send one outcome {"id": ..., "outcome": ...} (or "key" instead of "id"), or a '
+        "non-empty array of them"
+    )
+
+
+def test_outcomes_by_key_without_a_contract_key_is_422(plain: Server) -> None:
+    assert refused(outcomes(plain, [{"key": "c1", "outcome": True}]), 422) == (
+        'outcomes by key need a business key in the contract ([contract] key = "COLUMN"); '
+        "this model's contract names none, so send prediction ids"
+    )
+
+
+def test_an_outcome_for_an_unknown_id_is_reported_not_recorded(plain: Server) -> None:
+    answer = outcomes(plain, [{"id": "0" * 32, "outcome": True}])
+    assert answer.status == 200, answer.text
+    assert answer.body == {"matched": 0, "unknown": [{"index": 0, "id": "0" * 32}]}

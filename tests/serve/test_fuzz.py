@@ -31,7 +31,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.serve.conftest import MODEL_BUNDLE, Server, start_server
+from tests.serve._load import sensitive_bundle
+from tests.serve.conftest import MODEL_BUNDLE, RECOMMENDER_BUNDLE, Server, start_server
 
 TOKEN = "fuzz-token"
 EXEMPT = ("/healthz", "/readyz")
@@ -52,8 +53,8 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def _server(tmp: Path, *args: str) -> Iterator[Server]:
-    server = start_server(MODEL_BUNDLE, tmp, *args)
+def _server(tmp: Path, *args: str, bundle: Path = MODEL_BUNDLE) -> Iterator[Server]:
+    server = start_server(bundle, tmp, *args)
     try:
         yield server
     finally:
@@ -68,6 +69,18 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from _server(tmp_path_factory.mktemp("fuzz-token"), "--token", TOKEN)
+
+
+@pytest.fixture(scope="module")
+def salary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Three inputs (numbers and a categorical), one of them sensitive."""
+    tmp = tmp_path_factory.mktemp("fuzz-salary")
+    yield from _server(tmp, "--sensitive", "omit", bundle=sensitive_bundle(tmp))
+
+
+@pytest.fixture(scope="module")
+def recommender_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _server(tmp_path_factory.mktemp("fuzz-recs"), bundle=RECOMMENDER_BUNDLE)
 
 
 def _schema(server: Server, headers: dict[str, str] | None = None) -> Any:
@@ -148,6 +161,26 @@ def test_every_operation_answers_as_documented(
     labels, failures = fuzz(open_schema, open_server, mode)
     assert "POST /v1/predict" in labels and "GET /v1/predictions" in labels
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_a_contract_of_three_inputs_answers_as_documented(
+    salary_server: Server, mode: GenerationMode
+) -> None:
+    labels, failures = fuzz(_schema(salary_server), salary_server, mode)
+    assert "POST /v1/predict" in labels
+    assert not failures, "\n\n".join(failures)
+    _assert_alive(salary_server)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_a_recommender_answers_as_documented(
+    recommender_server: Server, mode: GenerationMode
+) -> None:
+    labels, failures = fuzz(_schema(recommender_server), recommender_server, mode)
+    assert {"GET /v1/recommend", "GET /v1/similar", "POST /v1/interactions"} <= set(labels)
+    assert not failures, "\n\n".join(failures)
+    _assert_alive(recommender_server)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
