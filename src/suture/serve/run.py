@@ -30,10 +30,11 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from suture.errors import EXIT_OK, ConfigError
+from suture.errors import EXIT_INTERNAL, EXIT_OK, ConfigError
 from suture.serve.config import CONFIG_ENV, ServeConfig
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ __all__ = [
 
 #: How long in-flight requests may take to finish after SIGTERM.
 GRACEFUL_SECONDS = 30
+#: A worker that dies sooner after its start stops the service instead of being replaced.
+STARTUP_SECONDS = 10.0
 #: prometheus_client's folder for the metrics of several processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -131,9 +134,17 @@ def run(config: ServeConfig) -> int:
         sys.stderr.write(startup_line(config, kind, version) + "\n")
         sys.stderr.flush()
         if config.workers == 1:
-            _uvicorn(config.host, config.port).run()
+            server = _uvicorn(config.host, config.port)
+            server.run()
+            started = server.started
         else:
-            _supervise(config)
+            started = _supervise(config)
+    if not started:
+        sys.stderr.write(
+            "error: the service did not start (the worker's error is above); this is a bug "
+            "in suture if the bundle and archive loaded above\n"
+        )
+        return EXIT_INTERNAL
     return EXIT_OK
 
 
@@ -199,12 +210,13 @@ def _worker(host: str, port: int) -> None:
     _uvicorn(host, port).run(sockets=[sock])
 
 
-def _supervise(config: ServeConfig) -> None:
+def _supervise(config: ServeConfig) -> bool:
     """Run ``config.workers`` worker processes until SIGTERM or SIGINT.
 
     A worker that dies on its own (a crash, the OOM killer) is replaced; on SIGTERM or
     SIGINT every worker is asked to stop (SIGTERM: uvicorn drains its requests) and
-    waited for.
+    waited for.  A worker that dies within :data:`STARTUP_SECONDS` of its start stops
+    the service instead (it would fail again): returns False then.
     """
     import multiprocessing
     import signal
@@ -212,13 +224,17 @@ def _supervise(config: ServeConfig) -> None:
 
     spawn = multiprocessing.get_context("spawn")
 
+    born: dict[int | None, float] = {}
+
     def start() -> multiprocessing.process.BaseProcess:
         process = spawn.Process(target=_worker, args=(config.host, config.port), daemon=False)
         process.start()
+        born[process.pid] = time.monotonic()
         return process
 
     workers = [start() for _ in range(config.workers)]
     stopping = {"now": False}
+    failed = False
 
     def stop(signum: int, frame: object) -> None:
         stopping["now"] = True
@@ -233,6 +249,10 @@ def _supervise(config: ServeConfig) -> None:
             for i, process in enumerate(workers):
                 if process.exitcode is not None and not stopping["now"]:
                     _forget(process.pid)
+                    if time.monotonic() - born.get(process.pid, 0.0) < STARTUP_SECONDS:
+                        stop(signal.SIGTERM, None)
+                        failed = True
+                        break
                     sys.stderr.write(
                         f"worker {process.pid} exited with {process.exitcode}; starting another\n"
                     )
@@ -242,6 +262,7 @@ def _supervise(config: ServeConfig) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return not failed
 
 
 def _forget(pid: int | None) -> None:
