@@ -547,3 +547,28 @@ def test_a_kill_after_any_step_loses_nothing_and_counts_nothing_twice(
         assert rows == expected
     finally:
         archive.close()
+
+
+def test_a_contract_whose_inputs_are_all_sensitive_still_counts_records(
+    archive: SqlArchive, bundle: ModelBundle, default_rows: list[dict[str, Any]]
+) -> None:
+    scoring = bundle.scoring_contract
+    private = Schema([replace(c, sensitive=True) for c in scoring.columns], scoring.derived,
+                     scoring.meta)  # fmt: skip
+    window = hour_window(private, bundle, archive)
+    assert window.columns == []
+    archive_records(archive, window, private, default_rows[2000:2150], worker="w1", ts=T0)
+    coerced, violations = compile_record(private).check({"balance": 9000.0})
+    assert coerced is None
+    window.rejected(violations)
+    payload = window.drift()
+    assert payload["features"] == []
+    assert payload["window"]["records"] == 150
+    assert payload["rejected"]["rejected"] == 1
+    assert payload["overall"] == {
+        "level": "ok",
+        "score": None,
+        "message": "no column is watched (the scored columns are sensitive or not in the "
+        "training profile): records are counted, drift is not measured",
+    }
+    assert window.scores() == {}

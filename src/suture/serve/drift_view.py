@@ -227,7 +227,13 @@ def drift_payload(
         s = drift_score(c)
         if math.isfinite(s) and not s <= score:
             score = s
-    if judged:
+    if not names:
+        level = "ok" if judged else INSUFFICIENT
+        message = (
+            "no column is watched (the scored columns are sensitive or not in the training "
+            "profile): records are counted, drift is not measured"
+        )
+    elif judged:
         level, message = order[worst], _message(order[worst], features)
     else:
         level = INSUFFICIENT

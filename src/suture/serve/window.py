@@ -231,6 +231,8 @@ def _one(v: Any, t: pa.DataType) -> Any:
 
 
 def _table(schema: pa.Schema, records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+    if not schema:  # no column to watch: the rows are still counted
+        return pa.RecordBatch.from_struct_array(pa.array([{}] * len(records), pa.struct([])))
     arrays = [_column([r.get(f.name) for r in records], f) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -296,11 +298,6 @@ class LiveWindow:
         self.worker = worker
         self.spec = spec
         self.columns = monitored_columns(contract, training)
-        if not self.columns:
-            raise ConfigError(
-                "the live drift window has no column to watch: none of the contract's "
-                "columns is in the training profile (or all are sensitive)"
-            )
         schema = pa.schema([training.schema.field(n) for n in self.columns])
         agg = training.aggregator
         self.aggregator = WindowAggregator(schema, agg.options, agg.max_correlated)
@@ -377,8 +374,13 @@ class LiveWindow:
         self._thread.start()
 
     def _run(self) -> None:
+        # A fold costs mostly a fixed amount per column, whatever its size: under load,
+        # ``flush_records`` wakes the thread early, but never more often than every
+        # ``flush_seconds / 4``, so that a busy service folds larger batches, not more.
+        gap = self.spec.flush_seconds / 4
         while not self._stop.is_set():
             self._wake.wait(self.spec.flush_seconds)
+            self._stop.wait(gap)
             self._wake.clear()
             if self._stop.is_set():
                 break
