@@ -136,7 +136,7 @@ def test_sigkill_keeps_every_acknowledged_interaction_of_a_recommender(serve: Se
         pairs = [(f"crash-user-{n}", item) for item in (101, 102, 109)]
         batch = [{"user": user, "item": item} for user, item in pairs]
         status, body = post_json(server.url, "/v1/interactions", batch)
-        assert status == 200, body
+        assert status == 200, (body, server.output())
         assert body["accepted"] == 3
         sent += pairs
     server.kill()
