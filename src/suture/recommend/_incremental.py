@@ -19,7 +19,6 @@ from suture.recommend._ids import lookup
 from suture.recommend._lsh import (
     LSHParams,
     Neighbours,
-    _pairs_in_runs,
     _strongest_first,
     band_buckets,
     estimate_jaccard,
@@ -33,6 +32,7 @@ I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 Bool = npt.NDArray[np.bool_]
+F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,17 @@ class MergePlan:
     changed_items : int
         Items whose signature or user count changed.
     rebuilt_lists : int
-        Neighbour lists recomputed (the changed items and their bucket mates).
+        Neighbour lists recomputed from all their candidates (the changed items, and
+        the full lists a change could have let a cut-off neighbour back into).
+    patched_lists : int
+        Lists of the changed items' bucket mates, patched: only the entries of the
+        changed items replaced.
     """
 
     new_pairs: int
     changed_items: int
     rebuilt_lists: int
+    patched_lists: int
 
 
 @dataclass(frozen=True)
@@ -95,32 +100,53 @@ def _touched(keys: U64, targets: U64) -> Bool:
     return mask
 
 
-def _rows_of(
-    keys: U64, rows: I64, signatures: U32, sizes: npt.NDArray[np.float64], model: MergeParams
-) -> tuple[I64, I64, npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-    """Every candidate entry ``(row, col)`` of the given rows, scored and kept as a fit."""
-    n = keys.shape[1]
-    is_row = np.zeros(n, dtype=bool)
-    is_row[rows] = True
-    codes = []
-    for band in keys:
-        members = np.flatnonzero(np.isin(band, band[rows]))
-        order = np.argsort(band[members], kind="stable")
-        a, b = _pairs_in_runs(band[members][order], members[order].astype(np.int64))
-        codes.append(a[is_row[a]] * n + b[is_row[a]])
-        codes.append(b[is_row[b]] * n + a[is_row[b]])
-    unique = np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *codes]))
-    r, c = unique // max(n, 1), unique % max(n, 1)
+#: Booleans compared at once when rows are matched against every item's buckets.
+_COMPARE_CELLS = 1 << 24
+
+Entries = tuple[I64, I64, npt.NDArray[np.float64]]
+
+
+def _candidates(keys: U64, rows: I64, signatures: U32, params: MergeParams) -> Entries:
+    """Every kept candidate ``(row, col, jaccard)`` of the given rows, sorted by row.
+
+    A candidate shares a bucket with the row in some band; it is kept as a fit keeps it
+    (estimated Jaccard at least ``min_similarity`` and above zero).
+    """
+    bands, n = keys.shape
+    chunk = max(1, _COMPARE_CELLS // max(bands * n, 1))
+    found_rows, found_cols = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for lo in range(0, len(rows), chunk):
+        part = rows[lo : lo + chunk]
+        shared = (keys[None, :, :] == keys[:, part].T[:, :, None]).any(axis=1)
+        shared[np.arange(len(part)), part] = False
+        at, col = np.nonzero(shared)
+        found_rows.append(part[at])
+        found_cols.append(col.astype(np.int64))
+    r, c = np.concatenate(found_rows), np.concatenate(found_cols)
     sim = estimate_jaccard(signatures, np.minimum(r, c), np.maximum(r, c))
-    keep = (sim >= model.min_similarity) & (sim > 0)
-    r, c, sim = r[keep], c[keep], sim[keep]
-    weights = pair_weights(sim, sizes[r], sizes[c], model.alpha, model.power).astype(np.float32)
+    keep = (sim >= params.min_similarity) & (sim > 0)
+    return r[keep], c[keep], sim[keep]
+
+
+def _top(
+    entries: tuple[I64, I64, npt.NDArray[np.float64], F32], n: int, most: int
+) -> tuple[I64, I64, npt.NDArray[np.float64], F32]:
+    """Entries ordered as a fit orders them (row, weight descending, column), cut at ``most``."""
+    r, c, sim, weights = entries
     order = _strongest_first(r, c, weights, n)
     r, c, sim, weights = r[order], c[order], sim[order], weights[order]
     counts = np.bincount(r, minlength=n)
     rank = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = rank < model.neighbours
+    top = rank < most
     return r[top], c[top], sim[top], weights[top]
+
+
+def _weighted(
+    entries: Entries, sizes: npt.NDArray[np.float64], params: MergeParams
+) -> tuple[I64, I64, npt.NDArray[np.float64], F32]:
+    r, c, sim = entries
+    weights = pair_weights(sim, sizes[r], sizes[c], params.alpha, params.power)
+    return r, c, sim, weights.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -133,37 +159,127 @@ class MergeParams:
     power: float
 
 
+Scored4 = tuple[I64, I64, npt.NDArray[np.float64], F32]
+
+
+def _old_entries(old: Neighbours, item_pos: I64, rows: Bool) -> Scored4:
+    """The old entries of the given (new-numbered) rows, renumbered."""
+    lengths = np.diff(old.indptr)
+    chosen = rows[item_pos]
+    pick = np.repeat(chosen, lengths)
+    return (
+        np.repeat(item_pos[chosen], lengths[chosen]),
+        _renumber(item_pos, old.items[pick], len(rows)).astype(np.int64),
+        old.similarity[pick].astype(np.float64),
+        old.weight[pick],
+    )
+
+
+def _cut_keys(old: Neighbours, item_pos: I64, n: int, most: int) -> tuple[Bool, F32, I64]:
+    """For each new row: was its old list full, and its last (weight, column)."""
+    lengths = np.diff(old.indptr)
+    full = np.zeros(n, dtype=bool)
+    last_weight = np.zeros(n, dtype=np.float32)
+    last_col = np.zeros(n, dtype=np.int64)
+    rows = np.flatnonzero(lengths >= most)
+    full[item_pos[rows]] = True
+    last = old.indptr[rows + 1] - 1
+    last_weight[item_pos[rows]] = old.weight[last]
+    last_col[item_pos[rows]] = item_pos[old.items[last]]
+    return full, last_weight, last_col
+
+
+def _concat(parts: list[Scored4]) -> Scored4:
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
+    )
+
+
+def _select(entries: Scored4, keep: Bool) -> Scored4:
+    return entries[0][keep], entries[1][keep], entries[2][keep], entries[3][keep]
+
+
+def _relist(
+    old: Neighbours,
+    item_pos: I64,
+    touched: Bool,
+    changed: I64,
+    arrays: tuple[U64, U32, npt.NDArray[np.float64]],
+    params: MergeParams,
+) -> tuple[Scored4, int]:
+    """The new lists of the touched rows, and how many were recomputed in full.
+
+    A changed item's list is recomputed from all its candidates.  Another touched row
+    keeps its old entries but those of changed items, which are replaced (by symmetry,
+    from the changed items' candidates).  That is exact unless the old list was cut at
+    ``neighbours`` and fewer than that many entries now rank at or above its old last
+    one: then a neighbour cut off before may be back, and the row is recomputed.
+    """
+    keys, signatures, sizes = arrays
+    n, most = keys.shape[1], params.neighbours
+    is_changed = np.zeros(n, dtype=bool)
+    is_changed[changed] = True
+    fresh = _weighted(_candidates(keys, changed, signatures, params), sizes, params)
+    r, c, sim, _ = fresh
+    mirrored = ~is_changed[c]
+    mirror = _weighted((c[mirrored], r[mirrored], sim[mirrored]), sizes, params)
+    patched = _old_entries(old, item_pos, touched & ~is_changed)
+    patched = _concat([_select(patched, ~is_changed[patched[1]]), mirror])
+    full, last_weight, last_col = _cut_keys(old, item_pos, n, most)
+    pr, pc, _, pw = patched
+    at_or_above = (pw > last_weight[pr]) | ((pw == last_weight[pr]) & (pc <= last_col[pr]))
+    known = np.bincount(pr[at_or_above], minlength=n)
+    redo = np.flatnonzero(touched & ~is_changed & full & (known < most))
+    is_redo = np.zeros(n, dtype=bool)
+    is_redo[redo] = True
+    again = _weighted(_candidates(keys, redo, signatures, params), sizes, params)
+    lists = _concat([fresh, _select(patched, ~is_redo[pr]), again])
+    return _top(lists, n, most), len(changed) + len(redo)
+
+
+def _renumber(item_pos: I64, items: npt.NDArray[np.int32], n: int) -> npt.NDArray[np.int32]:
+    """Old item indices in the merged numbering (the same when no item is new)."""
+    if len(item_pos) == n:
+        return items
+    return item_pos[items].astype(np.int32)
+
+
 def _splice(
     old: Neighbours,
     item_pos: I64,
     rebuilt: Bool,
-    fresh: tuple[I64, I64, npt.NDArray[np.float64], npt.NDArray[np.float32]],
+    fresh: Scored4,
     n: int,
 ) -> Neighbours:
-    """Old lists (rows and columns renumbered) for untouched rows, fresh ones elsewhere."""
+    """Old lists (renumbered) for rows not rebuilt, ``fresh`` ones (sorted by row) else.
+
+    The renumbering is monotone, so the old entries kept fill, in order, every slot the
+    fresh ones leave: two boolean-mask copies, no per-entry index arithmetic.
+    """
     old_len = np.diff(old.indptr)
-    new_row = item_pos
-    kept_rows = ~rebuilt[new_row]
+    kept_rows = ~rebuilt[item_pos]
     lengths = np.zeros(n, dtype=np.int64)
-    lengths[new_row[kept_rows]] = old_len[kept_rows]
+    lengths[item_pos[kept_rows]] = old_len[kept_rows]
     rows, cols, sims, weights = fresh
-    lengths += np.bincount(rows, minlength=n)
+    counts = np.bincount(rows, minlength=n)
+    lengths += counts
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
     total = int(indptr[-1])
+    slot = np.zeros(total, dtype=bool)
+    dst = indptr[rows] + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    slot[dst] = True
+    other = ~slot
+    keep = np.repeat(kept_rows, old_len)
     items = np.empty(total, dtype=np.int32)
     similarity = np.empty(total, dtype=np.float32)
     weight = np.empty(total, dtype=np.float32)
-    entry_row = np.repeat(np.arange(len(old_len)), old_len)
-    keep = kept_rows[entry_row]
-    src = np.flatnonzero(keep)
-    dst = indptr[new_row[entry_row[src]]] + (src - old.indptr[entry_row[src]])
-    items[dst] = item_pos[old.items[src]]
-    similarity[dst] = old.similarity[src]
-    weight[dst] = old.weight[src]
-    counts = np.bincount(rows, minlength=n)
-    rank = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    dst = indptr[rows] + rank
+    items[other] = _renumber(item_pos, old.items[keep], n)
+    similarity[other] = old.similarity[keep]
+    weight[other] = old.weight[keep]
     items[dst] = cols
     similarity[dst] = sims
     weight[dst] = weights
@@ -213,12 +329,13 @@ def merge_state(
     keys[:, changed] = band_buckets(signatures[changed], lsh)
     touched = _touched(keys, np.concatenate([old_targets, keys[:, changed]], axis=1))
     touched[changed] = True
-    rebuilt = np.flatnonzero(touched) if len(changed) else np.zeros(0, dtype=np.int64)
+    if not len(changed):
+        touched[:] = False
     sizes = np.bincount(pair_items, minlength=n).astype(np.float64)
-    lists = _rows_of(keys, rebuilt, signatures, sizes, params)
-    mask = np.zeros(n, dtype=bool)
-    mask[rebuilt] = True
-    merged_neighbours = _splice(neighbours, item_pos, mask, lists, n)
+    lists, refit = _relist(
+        neighbours, item_pos, touched, changed, (keys, signatures, sizes), params
+    )
+    merged_neighbours = _splice(neighbours, item_pos, touched, lists, n)
     merged_state = SignatureState(
         item_keys=item_keys,
         item_ids=item_ids,
@@ -230,5 +347,5 @@ def merge_state(
         pair_items=item_keys[pair_items],
         dropped=state.dropped + batch.dropped,
     )
-    plan = MergePlan(len(fresh), len(changed), len(rebuilt))
+    plan = MergePlan(len(fresh), len(changed), refit, int(touched.sum()) - refit)
     return Merged(merged_state, new_indptr, pair_items, keys, merged_neighbours, plan)
