@@ -6,7 +6,8 @@ file is read directly, a new server is started on the same archive, and every pr
 id a client was answered 200 for must be there (zero lost), through the API too.  The live
 drift window of the restarted server must hold at least every acknowledged record (the
 start-up recovery replays what the killed workers had archived but not folded), and it
-must keep growing with new requests.
+must keep growing with new requests.  The same holds on a real PostgreSQL archive, and
+for a recommender's accepted interactions.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.serve._load import Load, connection, get_json, golden_record, post_json
 from tests.serve.conftest import MODEL_BUNDLE, RECOMMENDER_BUNDLE, ServeFn, Server
+from tests.serve.test_postgres import archive_url, postgres_server
+
+__all__ = ["archive_url", "postgres_server"]  # PostgreSQL fixtures, from test_postgres.py
 
 #: The load: 8 clients, at most 2,000 single-record requests within 30 s.
 CLIENTS, REQUESTS, SECONDS = 8, 2000, 30.0
@@ -109,6 +114,28 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction(serve: ServeFn, worke
         status, body = post_json(restarted.url, "/v1/predict", golden_record(rng))
         assert status == 200, body
     assert wait_window(restarted, recovered + 20) >= recovered + 20
+
+
+def test_sigkill_mid_load_on_a_postgresql_archive_loses_nothing(
+    serve: ServeFn, archive_url: str
+) -> None:
+    """The same with two workers committing to a real PostgreSQL server."""
+    server = serve(MODEL_BUNDLE, "--workers", "2", archive=archive_url)
+    load = Load(server.url, clients=CLIENTS, requests=REQUESTS, seconds=SECONDS).start()
+    before_kill = load.wait_for(KILL_AFTER, timeout=25.0)
+    server.kill()
+    load.stop()
+    assert before_kill >= 50, f"the load hardly ran: {load.statuses}, {server.output()}"
+    assert set(load.statuses) == {200}, f"answers before the kill: {load.statuses}"
+
+    with psycopg.connect(archive_url) as db:
+        archived = {row[0] for row in db.execute("SELECT id FROM predictions")}
+    lost = set(load.acknowledged) - archived
+    assert not lost, f"{len(lost)} of {len(load.acknowledged)} acknowledged predictions lost"
+
+    restarted = serve(MODEL_BUNDLE, "--workers", "2", archive=archive_url)
+    assert unknown_through_api(restarted, load.acknowledged) == []
+    assert wait_window(restarted, len(archived)) == len(archived)
 
 
 def test_sigkill_of_an_idle_server_then_restart_keeps_the_window(serve: ServeFn) -> None:

@@ -116,8 +116,9 @@ def exit_code(server: Server) -> int:
         pytest.fail(f"suture serve still running {EXIT_TIMEOUT:.0f} s after SIGTERM")
 
 
-def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
-    serve: ServeFn,
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_finishes_the_request_in_flight_refuses_new_ones_exits_0(
+    serve: ServeFn, sig: signal.Signals
 ) -> None:
     server = serve(MODEL_BUNDLE)
     rng = random.Random(3)
@@ -127,7 +128,7 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
 
     in_flight = HalfSent(server, [golden_record(rng) for _ in range(200)])
     time.sleep(0.3)  # the server has read the headers: the request has begun
-    terminate(server)
+    os.killpg(server.process.pid, sig)
     assert refused(server.port), "new connections were still accepted after SIGTERM"
     assert server.process.poll() is None, "the server exited with a request in flight"
 
@@ -139,7 +140,7 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(
 
     code = exit_code(server)
     log = server.output()
-    assert code == 0, f"exit code {code} after SIGTERM:\n{log}"
+    assert code == 0, f"exit code {code} after {sig.name}:\n{log}"
     assert "Traceback" not in log
     assert sorted(archive_ids(server)) == sorted(acknowledged)
 
