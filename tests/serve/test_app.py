@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -525,3 +527,21 @@ def test_a_recommender_bundle_is_served_with_its_own_routes(serve: ServeFn) -> N
         assert client.post("/v1/predict", json=RECORD).status_code == 404
         assert client.get("/v1/stats").json()["kind"] == "recommender"
     assert "serving " in server.output() and "(recommender " in server.output()
+
+
+def test_suture_help_does_not_load_the_service_stack() -> None:
+    code = (
+        "import sys\n"
+        "from suture.cli import main\n"
+        "try:\n"
+        "    main(['serve', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('numpy', 'pyarrow', 'starlette', 'uvicorn', 'prometheus_client', 'orjson')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stderr
+    assert "--max-body" in done.stdout
