@@ -180,3 +180,27 @@ def test_sigkill_keeps_every_acknowledged_interaction_of_a_recommender(serve: Se
         status, body = get_json(restarted.url, f"/v1/recommend?user=crash-user-{n}&k=3")
         assert status == 200, body
         assert body["known"] is True, body
+
+
+def test_an_archive_that_cannot_commit_is_503_and_nothing_is_acknowledged(
+    serve: ServeFn,
+) -> None:
+    """The archive's table taken away under a running server: the prediction is refused
+    503 (not acknowledged, not in the window); once the table is back the service goes on."""
+    server = serve(MODEL_BUNDLE)
+    rng = random.Random(8)
+    assert post_json(server.url, "/v1/predict", golden_record(rng))[0] == 200
+    with sqlite3.connect(sqlite_path(server.archive)) as db:
+        db.execute("ALTER TABLE predictions RENAME TO predictions_away")
+    status, body = post_json(server.url, "/v1/predict", [golden_record(rng) for _ in range(5)])
+    assert status == 503, body
+    assert body["error"]["message"].startswith(f"the archive {server.archive} could not record")
+    assert "predictions" not in body
+    with sqlite3.connect(sqlite_path(server.archive)) as db:
+        db.execute("ALTER TABLE predictions_away RENAME TO predictions")
+    assert post_json(server.url, "/v1/predict", golden_record(rng))[0] == 200
+    assert len(archived_ids(server.archive)) == 2
+    assert wait_window(server, 2) == 2
+    time.sleep(1.5)  # past a fold and the drift answer's cache: the refused 5 never come
+    assert window_records(server) == 2
+    assert "Traceback" not in server.output()
