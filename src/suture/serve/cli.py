@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,14 @@ _BYTES = {
 _NUMBER_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
+def _number_unit(text: str, units: Mapping[str, float]) -> tuple[float, str] | None:
+    """``"30d"`` as ``(30.0, "d")`` when the unit is one of ``units`` (any case)."""
+    found = _NUMBER_UNIT.match(text)
+    if found is None or found.group(2).lower() not in units:
+        return None
+    return float(found.group(1)), found.group(2).lower()
+
+
 def parse_duration(option: str, text: str) -> float:
     """Seconds in ``"90s"``, ``"30m"``, ``"1h"``, ``"30d"`` or ``"2w"``.
 
@@ -57,13 +66,12 @@ def parse_duration(option: str, text: str) -> float:
     ConfigError
         ``"--retention '3 months': expected a time span such as 30d, 12h or 90m"``.
     """
-    found = _NUMBER_UNIT.match(text)
-    unit = found.group(2).lower() if found else ""
-    if found is None or unit not in _SECONDS or float(found.group(1)) <= 0:
+    found = _number_unit(text, _SECONDS)
+    if found is None or found[0] <= 0:
         raise ConfigError(
             f"{option} {text!r}: expected a positive time span such as 30d, 12h, 90m or 3600s"
         )
-    return float(found.group(1)) * _SECONDS[unit]
+    return found[0] * _SECONDS[found[1]]
 
 
 def parse_window(text: str) -> tuple[float | None, int | None]:
@@ -95,11 +103,10 @@ def parse_bytes(option: str, text: str) -> int:
     ConfigError
         ``"--max-body 'big': expected a size such as 1MiB, 512KiB or 65536"``.
     """
-    found = _NUMBER_UNIT.match(text)
-    unit = found.group(2).lower() if found else ""
-    if found is None or unit not in _BYTES:
+    found = _number_unit(text, _BYTES)
+    if found is None:
         raise ConfigError(f"{option} {text!r}: expected a size such as 1MiB, 512KiB or 65536")
-    size = int(float(found.group(1)) * _BYTES[unit])
+    size = int(found[0] * _BYTES[found[1]])
     if size < 1:
         raise ConfigError(f"{option} {text!r}: expected a size of at least 1 byte")
     return size

@@ -16,7 +16,7 @@ from typing import Any
 from suture import __version__
 from suture.serve.config import ServeConfig
 
-__all__ = ["ERROR_STATUSES", "error_schema", "openapi_document", "responses"]
+__all__ = ["ERROR_STATUSES", "error_schema", "one_or_many", "openapi_document", "responses"]
 
 #: What each error status means, as the document describes it.
 ERROR_STATUSES = {
@@ -141,6 +141,15 @@ def responses(
     return out
 
 
+def one_or_many(item: Mapping[str, Any], max_items: int) -> dict[str, Any]:
+    """A required JSON request body: one ``item``, or an array of 1 to ``max_items``."""
+    many = {"type": "array", "items": dict(item), "minItems": 1, "maxItems": max_items}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"anyOf": [dict(item), many]}}},
+    }
+
+
 def _stats() -> dict[str, Any]:
     number_or_null = {"type": ["number", "null"]}
     return {
@@ -197,24 +206,7 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
                         "schema": {"type": "boolean"},
                     }
                 ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "anyOf": [
-                                    record,
-                                    {
-                                        "type": "array",
-                                        "items": record,
-                                        "minItems": 1,
-                                        "maxItems": max_batch,
-                                    },
-                                ]
-                            }
-                        }
-                    },
-                },
+                "requestBody": one_or_many(record, max_batch),
                 "responses": responses(
                     {
                         "anyOf": [
@@ -287,24 +279,7 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
             "post": {
                 "summary": "True outcomes of earlier predictions, by id or business key.",
                 "operationId": "addOutcomes",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "anyOf": [
-                                    {"$ref": _REF + "OutcomeIn"},
-                                    {
-                                        "type": "array",
-                                        "items": {"$ref": _REF + "OutcomeIn"},
-                                        "minItems": 1,
-                                        "maxItems": max_batch,
-                                    },
-                                ]
-                            }
-                        }
-                    },
-                },
+                "requestBody": one_or_many({"$ref": _REF + "OutcomeIn"}, max_batch),
                 "responses": responses(
                     {
                         "type": "object",
