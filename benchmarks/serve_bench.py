@@ -203,13 +203,6 @@ class ServerSpec:
         return cls(kind, int(workers[:-1]))
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     """A running server process group."""
@@ -266,7 +259,8 @@ def tree_rss(pid: int) -> float:
 
 def start_server(spec: ServerSpec, model: Path, tmp: Path) -> Server:
     """Start a server on a free loopback port and wait until it answers."""
-    port = free_port()
+    with socket.create_server(("127.0.0.1", 0)) as probe_socket:  # a port nobody uses
+        port: int = probe_socket.getsockname()[1]
     log = tmp / f"{spec.kind}-{spec.workers}w.log"
     archive = None
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -520,10 +514,14 @@ def soak(server: Server, bodies: list[bytes], connections: int, seconds: float,
     process = run_load(server, bodies, connections, 0.0, seconds, tmp)
     start = time.monotonic()
     samples = [(0.0, server.rss_mib())]
+    due = SOAK_SAMPLE_SECONDS
     while process.poll() is None:
-        time.sleep(min(SOAK_SAMPLE_SECONDS, max(0.1, seconds + 1 - (time.monotonic() - start))))
-        if process.poll() is None or time.monotonic() - start >= seconds:
-            samples.append((time.monotonic() - start, server.rss_mib()))
+        time.sleep(0.2)
+        if (now := time.monotonic() - start) >= due:
+            samples.append((now, server.rss_mib()))
+            due += SOAK_SAMPLE_SECONDS
+    if samples[-1][0] < seconds:  # the load's end, when it fell between two samples
+        samples.append((time.monotonic() - start, server.rss_mib()))
     result = finish_load(process, tmp)
     archive = 0.0
     if server.archive is not None:
