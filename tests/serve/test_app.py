@@ -11,6 +11,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -545,3 +546,30 @@ def test_suture_help_does_not_load_the_service_stack() -> None:
     )
     assert done.stdout.splitlines()[-1] == "[]", done.stderr
     assert "--max-body" in done.stdout
+
+
+def test_retention_prunes_decisions_older_than_it_at_start(tmp_path: Path) -> None:
+    from suture.serve.archive import PredictionRecord, new_prediction_id, open_archive
+
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    archive = open_archive(url)
+    now = time.time()
+    old, recent = new_prediction_id(), new_prediction_id()
+    archive.write_now(
+        [
+            PredictionRecord(old, now - 3 * 86400, "v", "w", None, {}, {}, [0.0], {}, []),
+            PredictionRecord(recent, now - 3600, "v", "w", None, {}, {}, [0.0], {}, []),
+        ]
+    )
+    archive.close()
+    server = start_server(MODEL_BUNDLE, tmp_path, "--retention", "2d", archive=url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while client.get(f"/v1/predictions/{old}").status_code != 404:
+                assert time.monotonic() < deadline, "the old decision was never pruned"
+                time.sleep(0.1)
+            assert client.get(f"/v1/predictions/{recent}").status_code == 200
+    finally:
+        server.stop()
+    assert "pruned 1 archived decision older than 2 days" in server.output()

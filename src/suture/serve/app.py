@@ -382,7 +382,8 @@ class Service:
                 log(f"pruning the archive failed ({type(exc).__name__}: {exc}); retried later")
             else:
                 if gone:
-                    log(f"pruned {gone:,} archived decisions older than {days:g} days")
+                    plural = "s" if gone != 1 else ""
+                    log(f"pruned {gone:,} archived decision{plural} older than {days:g} days")
             await asyncio.sleep(seconds)
 
     async def stop(self) -> None:
