@@ -112,6 +112,16 @@ def archive_records(
     return coerced
 
 
+def halt(window: LiveWindow) -> None:
+    """Stop a started window's thread without folding or saving (as a kill would), so
+    that the test decides what is folded and no thread outlives it."""
+    window._stop.set()
+    window._wake.set()
+    if window._thread is not None:
+        window._thread.join()
+        window._thread = None
+
+
 def hour_window(
     contract: Schema, bundle: ModelBundle, archive: SqlArchive, worker: str = "w1"
 ) -> LiveWindow:
@@ -376,7 +386,7 @@ def test_recovery_replays_exactly_the_records_a_killed_worker_had_not_folded(
     archive = open_archive(url)
     killed = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=spec)
     killed.start()
-    killed._stop.set()  # no background folding: this test decides what is folded
+    halt(killed)  # no background folding: this test decides what is folded
     persisted = archive_records(archive, killed, contract, default_rows[2000:2500],
                                 worker="w1", ts=T0)  # fmt: skip
     killed.flush()
@@ -388,7 +398,7 @@ def test_recovery_replays_exactly_the_records_a_killed_worker_had_not_folded(
                                worker="w1", ts=T0 + 61)  # fmt: skip
     closed = LiveWindow.for_bundle(bundle, archive, worker="w2", spec=spec)
     closed.start()
-    closed._stop.set()
+    halt(closed)
     other = archive_records(archive, closed, contract, default_rows[3000:3100], worker="w2",
                             ts=T0 + 1)  # fmt: skip
     closed.close()
@@ -482,7 +492,7 @@ def test_buckets_another_model_left_open_are_closed_not_replayed_nor_counted(
     archive = open_archive(archive_url)
     other_model = LiveWindow(inputs, bundle.profile, archive, worker="old", spec=spec)
     other_model.start()
-    other_model._stop.set()
+    halt(other_model)
     archive_records(archive, other_model, inputs, default_rows[2000:2300], worker="old", ts=T0)
     other_model.flush()
     other_model.persist()  # then killed: never closed
@@ -518,7 +528,7 @@ def test_a_kill_after_any_step_loses_nothing_and_counts_nothing_twice(
     window = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=spec)
     window.clock = clock
     window.start()
-    window._stop.set()
+    halt(window)
     expected: dict[float, int] = {}
     at = 2000
     for _ in range(int(rng.integers(5, 15))):
