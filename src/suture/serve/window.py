@@ -10,18 +10,22 @@ How records get in, and why nothing is lost:
 - The request path only counts: :meth:`LiveWindow.add` bumps a counter (O(1)) after the
   archive committed the record, :meth:`LiveWindow.rejected` appends the broken rules of
   a refused record (O(1)).
-- A background thread, every ``flush_seconds`` or once ``flush_records`` were added,
-  reads this worker's archived records after its watermark (``archive.unfolded(worker,
-  last_seq)``), builds ONE Arrow table of them (one pass per column, typed like the
-  training profile), folds each bucket's run of rows into that bucket's state with one
-  vectorized ``update`` and saves it: ``archive.save_window(worker, bucket, state, rows,
-  last_seq)`` writes the state and the watermark in one statement, so a state never
-  holds a record its watermark does not cover, nor the other way round.
+- A background thread, every ``flush_seconds`` (sooner once ``flush_records`` were
+  added, but at most every ``flush_seconds / 4``), reads this worker's archived records
+  after its watermark (``archive.unfolded(worker, last_seq)``), builds ONE Arrow table
+  of them (one pass per column, typed like the training profile) and folds each run of
+  records that fall in one bucket into that bucket's state with one vectorized
+  ``update``.
+- At most one bucket holds folded records not yet saved (the *dirty* one).  It is saved
+  (``archive.save_window(worker, bucket, state, rows, last_seq)``: the state and the
+  watermark in one statement) every :data:`PERSIST_SECONDS`, before records go into
+  another bucket, and on close; so every saved watermark covers exactly the records in
+  the saved states.
 - After a SIGKILL, :func:`recover_window` (run once before the workers start) replays
   the archived records of every worker whose window was not closed, after its
-  watermark, and closes it: every acknowledged prediction ends up in exactly one bucket.
-  Counts of *rejected* records are not archived; those of the last ``flush_seconds``
-  before a kill are lost.
+  watermark, and closes it: every archived prediction ends up in exactly one bucket.
+  Counts of *refused* records are not archived; those of the last seconds before a kill
+  are lost.
 
 The window's profile is the merge of every worker's persisted buckets inside the window
 (``archive.window_states``), so all workers of a service, and the service before a
