@@ -330,14 +330,12 @@ class Recommender:
         top = best(scored, self.popularity_, k)
         picked = scored.candidates[top]
         answers = [
-            Recommendation(
-                item=name,
-                score=float(score),
-                because="similar-items",
-                reasons=self._reasons(int(c), scored),
-            )
-            for name, c, score in zip(
-                self._ids(picked, state.item_ids), picked, scored.scores[top], strict=True
+            Recommendation(item=name, score=float(score), because="similar-items", reasons=why)
+            for name, score, why in zip(
+                self._ids(picked, state.item_ids),
+                scored.scores[top],
+                self._reasons_of(picked, scored),
+                strict=True,
             )
         ]
         if len(answers) < k:
@@ -350,15 +348,28 @@ class Recommender:
         self._state()
         return top_items(self.neighbours_, self.popularity_, self.popular_order_, chosen, k)
 
-    def _reasons(self, target: int, scored: Scored) -> tuple[Reason, ...]:
-        mine = scored.targets == target
-        src, sim = scored.sources[mine], scored.similarity[mine]
-        order = np.lexsort((src, -sim))[: self.max_reasons]
-        names = self._ids(src[order], self.state_.item_ids)
-        return tuple(
-            Reason(n, jaccard_estimate(float(s), self.num_perm))
-            for n, s in zip(names, sim[order], strict=True)
-        )
+    def _reasons_of(self, picked: I64, scored: Scored) -> list[tuple[Reason, ...]]:
+        """Each picked item's reasons: its strongest sources (similarity, then index)."""
+        mine = np.isin(scored.targets, picked)
+        targets, src, sim = scored.targets[mine], scored.sources[mine], scored.similarity[mine]
+        order = np.lexsort((src, -sim, targets))
+        targets, src, sim = targets[order], src[order], sim[order]
+        new_run = np.ones(len(targets), dtype=bool)
+        new_run[1:] = targets[1:] != targets[:-1]
+        starts = np.flatnonzero(new_run)
+        first = np.repeat(starts, np.diff(np.append(starts, len(targets))))
+        keep = np.arange(len(targets)) - first < self.max_reasons
+        targets, src, sim = targets[keep], src[keep], sim[keep]
+        names = self._ids(src, self.state_.item_ids)
+        lo = np.searchsorted(targets, picked, "left")
+        hi = np.searchsorted(targets, picked, "right")
+        return [
+            tuple(
+                Reason(names[j], jaccard_estimate(float(sim[j]), self.num_perm))
+                for j in range(a, b)
+            )
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
+        ]
 
     def _popular(self, k: int, exclude: I64) -> list[Recommendation]:
         pick = popular_fill(self.popular_order_, exclude, k)

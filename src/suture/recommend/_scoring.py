@@ -13,6 +13,8 @@ __all__ = ["Scored", "neighbour_scores", "top_items"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+#: Score by bins over the whole catalogue when it has at most this many items per entry.
+_DENSE_FACTOR = 8
 
 
 @dataclass
@@ -44,13 +46,22 @@ def neighbour_scores(neighbours: Neighbours, chosen: npt.NDArray[np.integer]) ->
     sims = neighbours.similarity[flat].astype(np.float64)
     weights = neighbours.weight[flat].astype(np.float64)
     sources = np.repeat(chosen, lengths)
+    items = len(neighbours.indptr) - 1
+    if items <= _DENSE_FACTOR * max(total, 1):
+        # A catalogue not much larger than the entries: bins over every item, no sort.
+        seen = np.zeros(items, dtype=bool)
+        seen[chosen] = True
+        unseen = ~seen[targets]
+        targets, sims, sources = targets[unseen], sims[unseen], sources[unseen]
+        sums = np.bincount(targets, weights=weights[unseen], minlength=items)
+        candidates = np.flatnonzero(np.bincount(targets, minlength=items))
+        scores: F64 = sums[candidates].astype(np.float64)
+        return Scored(candidates.astype(np.int64), scores, sources, targets, sims)
     unseen = ~np.isin(targets, chosen)
     targets, sims, sources = targets[unseen], sims[unseen], sources[unseen]
-    candidates, inverse = np.unique(targets, return_inverse=True)
-    scores: F64 = np.bincount(inverse, weights=weights[unseen], minlength=len(candidates)).astype(
-        np.float64
-    )
-    return Scored(candidates.astype(np.int64), scores, sources, targets, sims)
+    found, inverse = np.unique(targets, return_inverse=True)
+    scores = np.bincount(inverse, weights=weights[unseen], minlength=len(found)).astype(np.float64)
+    return Scored(found.astype(np.int64), scores, sources, targets, sims)
 
 
 def best(scored: Scored, popularity: I64, k: int) -> I64:
