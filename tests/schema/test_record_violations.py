@@ -308,3 +308,40 @@ def test_an_integer_too_large_for_a_float_is_out_of_range_not_a_crash() -> None:
     assert [(v.field, v.rule) for v in violations] == [("wait", "range")]
     _, violations = COERCER.check({**GOOD, "distance": {"value": 10**400, "unit": "km"}})
     assert [(v.field, v.rule) for v in violations] == [("distance", "range")]
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["5 (", "5 *", "1e999", " 90 s ", "2013-01-01", "Yes", "AA"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    record=st.one_of(
+        JSON,
+        st.dictionaries(st.sampled_from([*GOOD, "speed", "other"]), JSON),
+        st.builds(lambda k, v: {**GOOD, k: v}, st.sampled_from(list(GOOD)), JSON),
+    )
+)
+def test_check_never_raises_on_any_json(record: object) -> None:
+    out, violations = COERCER.check(record)
+    assert (out is None) == bool(violations)
+    for v in violations:
+        assert v.rule in RECORD_RULES and len(v.message) < 400
+        assert v.field == "" or v.field in CONTRACT.by_name or v.field in ("speed", "per_mile")
+
+
+def test_the_fix_says_an_integer_and_an_identifier() -> None:
+    contract = Schema([Column("n", "integer", nullable=False), Column("id", "identifier")])
+    _, violations = compile_record(contract).check({"n": "x", "id": [1]})
+    assert [v.message.rsplit(". ", 1)[1] for v in violations] == [
+        "Send an integer value.",
+        "Send an identifier value.",
+    ]

@@ -360,12 +360,16 @@ def _short_repr() -> reprlib.Repr:
 
 _SHORT = _short_repr()
 _LONGEST_RECEIVED = 200
+_LONGEST_SHOWN = 120
 
 
 def _shown(value: Any, sensitive: bool) -> str:
     """The value for a message: ``<sensitive value>``, or its repr cut short (a 500 KB
     string or a list nested 1,000 deep must not make a 1 MB message or a crash)."""
-    return SENSITIVE if sensitive else _SHORT.repr(value)
+    if sensitive:
+        return SENSITIVE
+    text = _SHORT.repr(value)  # bounded per level; cut the whole too (wide dicts of dicts)
+    return text if len(text) <= _LONGEST_SHOWN else text[: _LONGEST_SHOWN - 3] + "..."
 
 
 def _bounded(value: Any) -> Any:
@@ -374,7 +378,7 @@ def _bounded(value: Any) -> Any:
     if isinstance(value, str):
         return value if len(value) <= _LONGEST_RECEIVED else value[:_LONGEST_RECEIVED] + "..."
     if isinstance(value, _CONTAINERS):
-        short = _SHORT.repr(value)
+        short = _shown(value, False)
         return short if "..." in short else value
     return value
 

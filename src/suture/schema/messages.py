@@ -113,12 +113,13 @@ _FIXES = {
     "range": "Fix the value or widen the range in {contract}.",
     "level": "Fix the value or add it to levels in {contract}.",
     "unit": "Send the value in a compatible unit.",
-    "parse": "Send a {col_type} value.",
-    "type": "Send a {col_type} value.",
+    "parse": "Send {col_type} value.",
+    "type": "Send {col_type} value.",
     "derived": "Check the columns it is computed from.",
 }
 
 
 def fix(kind: str, col_type: str, contract: str) -> str:
     """What to do about a violation of ``kind`` (the last sentence of a record's error)."""
-    return _FIXES[kind].format(contract=contract, col_type=col_type)
+    article = "an" if col_type[:1] in "aeiou" else "a"  # an integer, an identifier
+    return _FIXES[kind].format(contract=contract, col_type=f"{article} {col_type}")
