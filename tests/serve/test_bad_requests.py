@@ -483,3 +483,17 @@ def test_an_outcome_for_an_unknown_id_is_reported_not_recorded(plain: Server) ->
     answer = outcomes(plain, [{"id": "0" * 32, "outcome": True}])
     assert answer.status == 200, answer.text
     assert answer.body == {"matched": 0, "unknown": [{"index": 0, "id": "0" * 32}]}
+
+
+def test_an_empty_outcome_id_is_an_id_not_a_missing_key(plain: Server) -> None:
+    """``{"id": ""}`` names an id (that no prediction has), not a key of None."""
+    answer = outcomes(plain, {"id": "", "outcome": True})
+    assert answer.status in (404, 422), answer.text
+    assert "None" not in answer.message and "key" not in answer.message.split(";")[0]
+    ident = predict(plain, {"balance": 1500}).body["id"]
+    answer = outcomes(plain, [{"id": "", "outcome": True}, {"id": ident, "outcome": True}])
+    if answer.status == 200:
+        assert answer.body == {"matched": 1, "unknown": [{"index": 0, "id": ""}]}
+    else:
+        assert refused(answer, 422)
+        assert [(e["index"], e["field"]) for e in answer.body["error"]["errors"]] == [(0, "id")]
