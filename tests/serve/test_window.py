@@ -582,3 +582,136 @@ def test_a_contract_whose_inputs_are_all_sensitive_still_counts_records(
         "training profile): records are counted, drift is not measured",
     }
     assert window.scores() == {}
+
+
+# ----------------------------------------------------------------------------- from memory
+
+
+def listing(archive: SqlArchive) -> SqlArchive:
+    """``archive`` with ``committed(worker, after_seq, limit)``: the worker's committed
+    ``(seq, id, ts)`` in order, which lets the window fold the records the app hands it.
+    The query is the archive's own when it has one (else the same SQL on its database)."""
+    if not hasattr(archive, "committed"):
+
+        def committed(worker: str, after_seq: int, limit: int) -> list[tuple[int, str, float]]:
+            rows = archive._fetch(
+                "SELECT seq, id, ts FROM predictions WHERE worker = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (worker, int(after_seq), int(limit)),
+            )
+            return [(int(s), str(i), float(t)) for s, i, t in rows]
+
+        setattr(archive, "committed", committed)  # noqa: B010
+    return archive
+
+
+def archive_with_ids(
+    archive: SqlArchive,
+    window: LiveWindow,
+    contract: Schema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ts: float,
+    added: Sequence[bool] | None = None,
+    given: Sequence[Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Archive records, then ``window.add(coerced, id)`` for those ``added`` (all by
+    default), handing it ``given`` instead of the coerced records when set."""
+    coerce = compile_record(contract)
+    coerced = [coerce(r) for r in rows]
+    records = [
+        PredictionRecord(
+            id=new_prediction_id(),
+            ts=ts,
+            model_version="v1",
+            worker=window.worker,
+            key=None,
+            received=dict(r),
+            coerced=c,
+            features=[],
+            output={},
+            explanation=[],
+        )
+        for r, c in zip(rows, coerced, strict=True)
+    ]
+    archive.write_now(records)
+    handed = given if given is not None else coerced
+    for i, record in enumerate(records):
+        if added is None or added[i]:
+            window.add(handed[i], record.id)
+    return coerced
+
+
+def test_the_fold_uses_the_records_the_app_hands_it(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    window = hour_window(inputs, bundle, listing(archive))
+    rows = default_rows[2000:2400]
+    coerce = compile_record(inputs)
+    handed = [{**coerce(r), "balance": 1234.5} for r in rows]  # not what was archived
+    archive_with_ids(archive, window, inputs, rows, ts=T0, given=handed)
+    window.flush()
+    live, *_ = window.window()
+    assert live.row_count == 400
+    assert live["balance"].state.quantiles.min == live["balance"].state.quantiles.max == 1234.5
+    assert window._memory == {}
+
+
+def test_a_record_committed_but_never_added_is_read_back_after_a_while(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    clock = Clock()
+    window = LiveWindow(inputs, bundle.profile, listing(archive), worker="w1",
+                        spec=WindowSpec(seconds=3600), clock=clock)  # fmt: skip
+    rows = default_rows[2000:2010]
+    added = [i != 4 for i in range(10)]  # the 5th request was cancelled after its commit
+    coerced = archive_with_ids(archive, window, inputs, rows, ts=T0, added=added)
+    assert window.flush() == 4  # up to the one not added: the watermark does not pass it
+    assert window.flush() == 0
+    clock.now += 6.0
+    assert window.flush() == 6  # it was cancelled: read back, with the rest
+    assert window._memory == {} and window._missing == {}
+    live, *_ = window.window()
+    assert_profiles_agree(live, one_pass(window, coerced), quantiles_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_folding_from_memory_and_a_kill_after_any_step_lose_nothing(
+    archive_url: str, bundle: ModelBundle, default_rows: list[dict[str, Any]], seed: int
+) -> None:
+    rng = np.random.default_rng(100 + seed)
+    spec = WindowSpec(seconds=10 * 365 * 86400.0, bucket_seconds=60)
+    contract = bundle.scoring_contract
+    archive = listing(open_archive(archive_url, synchronous="normal"))
+    window = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=spec)
+    window.clock = Clock(T0 + 200)
+    window.start()
+    halt(window)
+    expected: dict[float, int] = {}
+    at = 2000
+    for _ in range(int(rng.integers(5, 15))):
+        step = rng.choice(["archive", "archive", "flush", "persist"])
+        if step == "archive":
+            n, bucket = int(rng.integers(1, 40)), float(T0 + 60 * int(rng.integers(0, 4)))
+            added = (rng.random(n) < 0.9).tolist()  # some commits never reach add()
+            archive_with_ids(archive, window, contract, default_rows[at : at + n],
+                             ts=bucket + 1, added=added)  # fmt: skip
+            expected[bucket] = expected.get(bucket, 0) + n
+            at += n
+        elif step == "flush":
+            window.flush()
+        else:
+            window.persist()
+    archive.close()  # killed
+
+    recover_window(ServeConfig(bundle=str(MODEL_BUNDLE), archive=archive_url, window=spec))
+    archive = open_archive(archive_url)
+    try:
+        rows: dict[float, int] = {}
+        for s in archive.window_states(None):
+            assert s.closed
+            if s.rows:
+                rows[s.bucket] = rows.get(s.bucket, 0) + s.rows
+        assert rows == expected
+    finally:
+        archive.close()

@@ -76,6 +76,10 @@ CACHE_SECONDS = 1.0
 STALE_SECONDS = 3.0
 #: The bucket holding records not yet persisted is saved at least this often.
 PERSIST_SECONDS = 2.0
+#: A record committed but not added after this long was cancelled: it is read back.
+ORPHAN_SECONDS = 5.0
+#: At most this many records wait in memory for the fold (beyond, they are read back).
+MAX_IN_MEMORY = 200_000
 #: At most this many archived records are folded per run of the thread.
 FOLD_LIMIT = 50_000
 
@@ -332,6 +336,12 @@ class LiveWindow:
         self._persisted_at = clock()
         self._pruned_at = -math.inf
         self._asked_at = -math.inf
+        self._committed: Callable[[str, int, int], Iterable[tuple[int, str, float]]] | None = (
+            getattr(archive, "committed", None)
+        )
+        self._with_ids = False
+        self._memory: dict[str, Mapping[str, Any]] = {}
+        self._missing: dict[str, float] = {}
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
 
@@ -350,12 +360,20 @@ class LiveWindow:
 
     # -- the request path ----------------------------------------------------------------
 
-    def add(self, coerced: Mapping[str, Any] | None = None, seq: int | None = None) -> None:
+    def add(self, coerced: Mapping[str, Any] | None = None, id: str | None = None) -> None:
         """Note one more archived (committed) scored record; O(1).
 
-        The record itself is read back from the archive by the fold, so ``coerced`` and
-        ``seq`` are not needed (accepted for callers that have them).
+        With its prediction ``id`` (and an archive that lists committed ids), the fold
+        uses ``coerced`` as given; without, it reads the record back from the archive.
         """
+        if (
+            id is not None
+            and coerced is not None
+            and self._committed is not None
+            and len(self._memory) < MAX_IN_MEMORY
+        ):
+            self._memory[id] = coerced
+            self._with_ids = True
         self._added += 1
         if self._added - self._folded_mark >= self.spec.flush_records:
             self._wake.set()
@@ -415,6 +433,7 @@ class LiveWindow:
         the records folded (the thread must not be running)."""
         with self._lock:
             folded = self.flush()
+            folded += self.flush(read_back=True)  # committed, never added: none, normally
             self.persist()
             for bucket, state in sorted(self._buckets.items()):
                 self._save(bucket, state, self.last_seq, closed=True)
@@ -437,7 +456,7 @@ class LiveWindow:
                     self.last_seq = max(self.last_seq, int(s.last_seq))
             self._persisted_seq = self.last_seq
 
-    def flush(self) -> int:
+    def flush(self, *, read_back: bool = False) -> int:
         """Fold this worker's archived records after its watermark; return how many.
 
         Records are folded in runs of consecutive records (by archive sequence) that fall
@@ -454,7 +473,7 @@ class LiveWindow:
             self._folded_mark = self._added
             pending = self._pending_rejections()
             while True:
-                n = self._fold_some(pending)
+                n = self._fold_some(pending, read_back)
                 total += n
                 if n < FOLD_LIMIT:
                     break
@@ -481,16 +500,15 @@ class LiveWindow:
                 self._dirty = None
             self._persisted_at = self.clock()
 
-    def _fold_some(self, pending: dict[float, list[tuple[tuple[str, str], ...]]]) -> int:
-        seqs: list[int] = []
-        times: list[float] = []
-        records: list[Mapping[str, Any]] = []
-        for seq, ts, coerced in self.archive.unfolded(self.worker, self.last_seq):
-            seqs.append(seq)
-            times.append(ts)
-            records.append(coerced)
-            if len(seqs) >= FOLD_LIMIT:
-                break
+    def _fold_some(
+        self, pending: dict[float, list[tuple[tuple[str, str], ...]]], read_back: bool = False
+    ) -> int:
+        if self._committed is not None and self._with_ids and not read_back:
+            seqs, times, records, stale = self._from_memory()
+            if stale:  # a record committed but never added (its request was cancelled)
+                seqs, times, records = self._from_archive()
+        else:
+            seqs, times, records = self._from_archive()
         if not seqs:
             return 0
         batch = _table(self.aggregator.schema, records)
@@ -509,6 +527,45 @@ class LiveWindow:
             self._dirty = bucket
             self._dirty_version = next(self._versions)
         return len(seqs)
+
+    def _from_memory(self) -> tuple[list[int], list[float], list[Mapping[str, Any]], bool]:
+        """The next committed records of this worker, in archive order, from the coerced
+        records :meth:`add` was given; it stops before the first one not added yet, so the
+        watermark never passes a record that was not folded.  ``stale`` when that one
+        has been missing for :data:`ORPHAN_SECONDS` (then read the archive instead)."""
+        assert self._committed is not None
+        seqs: list[int] = []
+        times: list[float] = []
+        records: list[Mapping[str, Any]] = []
+        now = self.clock()
+        for seq, pid, ts in self._committed(self.worker, self.last_seq, FOLD_LIMIT):
+            found = self._memory.pop(pid, None)
+            if found is None:
+                first = self._missing.setdefault(pid, now)
+                return seqs, times, records, not seqs and now - first >= ORPHAN_SECONDS
+            self._missing.pop(pid, None)
+            seqs.append(int(seq))
+            times.append(float(ts))
+            records.append(found)
+        return seqs, times, records, False
+
+    def _from_archive(self) -> tuple[list[int], list[float], list[Mapping[str, Any]]]:
+        """The next committed records of this worker, read back from the archive (after
+        a restart, at close, or past a record that was never added)."""
+        seqs: list[int] = []
+        times: list[float] = []
+        records: list[Mapping[str, Any]] = []
+        for seq, ts, coerced in self.archive.unfolded(self.worker, self.last_seq):
+            seqs.append(seq)
+            times.append(ts)
+            records.append(coerced)
+            if len(seqs) >= FOLD_LIMIT:
+                break
+        if seqs and self._committed is not None and (self._memory or self._missing):
+            for _, pid, _ in self._committed(self.worker, self.last_seq, len(seqs)):
+                self._memory.pop(pid, None)
+                self._missing.pop(pid, None)
+        return seqs, times, records
 
     def _pending_rejections(self) -> dict[float, list[tuple[tuple[str, str], ...]]]:
         out: dict[float, list[tuple[tuple[str, str], ...]]] = {}
