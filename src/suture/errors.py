@@ -118,7 +118,7 @@ class RecordError(SchemaError):
     field : str
         The column (or derived column) at fault.
     kind : str
-        The violation kind: type, null, range, level, unit, parse or derived.
+        The violation kind: type, null, range, level, unit, parse, derived or missing.
     """
 
     def __init__(self, message: str, field: str, kind: str) -> None:
