@@ -11,9 +11,13 @@ How records get in, and why nothing is lost:
   archive committed the record, :meth:`LiveWindow.rejected` appends the broken rules of
   a refused record (O(1)).
 - A background thread, every ``flush_seconds`` (sooner once ``flush_records`` were
-  added, but at most every ``flush_seconds / 4``), reads this worker's archived records
-  after its watermark (``archive.unfolded(worker, last_seq)``), builds ONE Arrow table
-  of them (one pass per column, typed like the training profile) and folds each run of
+  added, but at most every ``flush_seconds / 4``), takes this worker's committed records
+  after its watermark in archive order: the coerced records handed to ``add(coerced,
+  id)``, matched to ``archive.committed(worker, last_seq, n)`` (it stops before the
+  first one not handed over yet), or read back with ``archive.unfolded`` (after a
+  restart, at close, for a record never handed over, or when the archive cannot list
+  committed ids).  It builds ONE Arrow table of them (one pass per column, typed like
+  the training profile) and folds each run of
   records that fall in one bucket into that bucket's state with one vectorized
   ``update``.
 - At most one bucket holds folded records not yet saved (the *dirty* one).  It is saved
