@@ -11,6 +11,7 @@ shifted when new items or users arrived.  The result equals
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,14 +91,6 @@ def _merge_history(
     present[inside] = codes[at[inside]] == new_codes[inside]
     fresh, at = new_codes[~present], at[~present]
     return np.insert(codes, at, fresh), fresh, old_rows
-
-
-def _touched(keys: U64, targets: U64) -> Bool:
-    """Items sharing a bucket, in some band, with any of ``targets`` (bands, m)."""
-    mask = np.zeros(keys.shape[1], dtype=bool)
-    for band, wanted in zip(keys, targets, strict=True):
-        mask |= np.isin(band, wanted)
-    return mask
 
 
 #: Booleans compared at once when rows are matched against every item's buckets.
@@ -202,21 +195,33 @@ def _select(entries: Scored4, keep: Bool) -> Scored4:
     return entries[0][keep], entries[1][keep], entries[2][keep], entries[3][keep]
 
 
+def _rows_pointing_at(old: Neighbours, item_pos: I64, targets: I64, n: int) -> Bool:
+    """New-numbered rows whose old list has an entry for one of ``targets`` (new-numbered)."""
+    at = np.minimum(np.searchsorted(item_pos, targets), max(len(item_pos) - 1, 0))
+    existed = at[item_pos[at] == targets] if len(item_pos) else at[:0]
+    hits = np.flatnonzero(np.isin(old.items, existed))
+    rows = np.searchsorted(old.indptr, hits, "right") - 1
+    out = np.zeros(n, dtype=bool)
+    out[item_pos[rows]] = True
+    return out
+
+
 def _relist(
     old: Neighbours,
     item_pos: I64,
-    touched: Bool,
     changed: I64,
     arrays: tuple[U64, U32, npt.NDArray[np.float64]],
     params: MergeParams,
-) -> tuple[Scored4, int]:
-    """The new lists of the touched rows, and how many were recomputed in full.
+) -> tuple[Scored4, Bool, int]:
+    """The new lists of the rows a merge changes, those rows, and how many were redone.
 
-    A changed item's list is recomputed from all its candidates.  Another touched row
-    keeps its old entries but those of changed items, which are replaced (by symmetry,
-    from the changed items' candidates).  That is exact unless the old list was cut at
-    ``neighbours`` and fewer than that many entries now rank at or above its old last
-    one: then a neighbour cut off before may be back, and the row is recomputed.
+    A changed item's list is recomputed from all its candidates.  Another row changes
+    only if its old list held a changed item, or a changed item now enters it (the list
+    was not full, or the new entry ranks at or above its last one); it keeps its old
+    entries but those of changed items, which are replaced (by symmetry, from the changed
+    items' candidates).  That is exact unless the old list was cut at ``neighbours`` and
+    fewer than that many entries now rank at or above its old last one: then a neighbour
+    cut off before may be back, and the row is recomputed from all its candidates.
     """
     keys, signatures, sizes = arrays
     n, most = keys.shape[1], params.neighbours
@@ -226,18 +231,27 @@ def _relist(
     r, c, sim, _ = fresh
     mirrored = ~is_changed[c]
     mirror = _weighted((c[mirrored], r[mirrored], sim[mirrored]), sizes, params)
-    patched = _old_entries(old, item_pos, touched & ~is_changed)
-    patched = _concat([_select(patched, ~is_changed[patched[1]]), mirror])
     full, last_weight, last_col = _cut_keys(old, item_pos, n, most)
-    pr, pc, _, pw = patched
-    at_or_above = (pw > last_weight[pr]) | ((pw == last_weight[pr]) & (pc <= last_col[pr]))
-    known = np.bincount(pr[at_or_above], minlength=n)
-    redo = np.flatnonzero(touched & ~is_changed & full & (known < most))
+
+    def at_or_above(entries: Scored4) -> Bool:
+        er, ec, _, ew = entries
+        above: Bool = (ew > last_weight[er]) | ((ew == last_weight[er]) & (ec <= last_col[er]))
+        return above
+
+    enters = mirror[0][~full[mirror[0]] | at_or_above(mirror)]
+    affected = _rows_pointing_at(old, item_pos, changed, n)
+    affected[enters] = True
+    affected &= ~is_changed
+    patched = _old_entries(old, item_pos, affected)
+    patched = _concat([_select(patched, ~is_changed[patched[1]]), mirror])
+    patched = _select(patched, affected[patched[0]])
+    known = np.bincount(patched[0][at_or_above(patched)], minlength=n)
+    redo = np.flatnonzero(affected & full & (known < most))
     is_redo = np.zeros(n, dtype=bool)
     is_redo[redo] = True
     again = _weighted(_candidates(keys, redo, signatures, params), sizes, params)
-    lists = _concat([fresh, _select(patched, ~is_redo[pr]), again])
-    return _top(lists, n, most), len(changed) + len(redo)
+    lists = _concat([fresh, _select(patched, ~is_redo[patched[0]]), again])
+    return _top(lists, n, most), affected | is_changed, len(changed) + len(redo)
 
 
 def _renumber(item_pos: I64, items: npt.NDArray[np.int32], n: int) -> npt.NDArray[np.int32]:
@@ -245,6 +259,35 @@ def _renumber(item_pos: I64, items: npt.NDArray[np.int32], n: int) -> npt.NDArra
     if len(item_pos) == n:
         return items
     return item_pos[items].astype(np.int32)
+
+
+def _splice_in_place(old: Neighbours, rebuilt: Bool, fresh: Scored4) -> Neighbours:
+    """:func:`_splice` when no item is new: the old arrays with the rebuilt rows' runs
+    replaced, by one concatenation of slices (a loop over rebuilt rows, not entries)."""
+    rows = np.flatnonzero(rebuilt)
+    counts = np.bincount(fresh[0], minlength=len(rebuilt))
+    lengths = np.diff(old.indptr)
+    lengths[rows] = counts[rows]
+    indptr = np.zeros(len(rebuilt) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    begin = np.cumsum(counts) - counts
+    cuts = np.r_[0, old.indptr[rows + 1]].tolist()
+    starts = [*old.indptr[rows].tolist(), int(old.indptr[-1])]
+    spans = list(zip(begin[rows].tolist(), (begin[rows] + counts[rows]).tolist(), strict=True))
+
+    def joined(old_part: npt.NDArray[Any], new_part: npt.NDArray[Any], dtype: Any) -> Any:
+        pieces: list[npt.NDArray[Any]] = []
+        for i, (lo, hi) in enumerate(spans):
+            pieces += [old_part[cuts[i] : starts[i]], new_part[lo:hi].astype(dtype)]
+        pieces.append(old_part[cuts[-1] : starts[-1]])
+        return np.concatenate(pieces)
+
+    return Neighbours(
+        indptr,
+        joined(old.items, fresh[1], np.int32),
+        joined(old.similarity, fresh[2], np.float32),
+        joined(old.weight, fresh[3], np.float32),
+    )
 
 
 def _splice(
@@ -259,6 +302,8 @@ def _splice(
     The renumbering is monotone, so the old entries kept fill, in order, every slot the
     fresh ones leave: two boolean-mask copies, no per-entry index arithmetic.
     """
+    if len(item_pos) == n:
+        return _splice_in_place(old, rebuilt, fresh)
     old_len = np.diff(old.indptr)
     kept_rows = ~rebuilt[item_pos]
     lengths = np.zeros(n, dtype=np.int64)
@@ -325,17 +370,11 @@ def merge_state(
     changed = np.unique(fresh % max(n, 1))
     keys = np.zeros((band_keys.shape[0], n), dtype=np.uint64)
     keys[:, item_pos] = band_keys
-    old_targets = keys[:, changed]
     keys[:, changed] = band_buckets(signatures[changed], lsh)
-    touched = _touched(keys, np.concatenate([old_targets, keys[:, changed]], axis=1))
-    touched[changed] = True
-    if not len(changed):
-        touched[:] = False
     sizes = np.bincount(pair_items, minlength=n).astype(np.float64)
-    lists, refit = _relist(
-        neighbours, item_pos, touched, changed, (keys, signatures, sizes), params
-    )
-    merged_neighbours = _splice(neighbours, item_pos, touched, lists, n)
+    arrays = (keys, signatures, sizes)
+    lists, rebuilt, refit = _relist(neighbours, item_pos, changed, arrays, params)
+    merged_neighbours = _splice(neighbours, item_pos, rebuilt, lists, n)
     merged_state = SignatureState(
         item_keys=item_keys,
         item_ids=item_ids,
@@ -347,5 +386,5 @@ def merge_state(
         pair_items=item_keys[pair_items],
         dropped=state.dropped + batch.dropped,
     )
-    plan = MergePlan(len(fresh), len(changed), refit, int(touched.sum()) - refit)
+    plan = MergePlan(len(fresh), len(changed), refit, int(rebuilt.sum()) - refit)
     return Merged(merged_state, new_indptr, pair_items, keys, merged_neighbours, plan)
