@@ -501,8 +501,13 @@ def test_outcome_mistakes_are_named(client: httpx.Client) -> None:
     bad = client.post("/v1/outcomes", json={"id": "e" * 32, "outcome": "maybe"})
     assert bad.status_code == 422
     assert bad.json()["error"]["message"] == (
-        "the outcome cannot be recorded: outcome 0: outcome expected one of 'false', 'true', "
-        "got 'maybe'"
+        "the outcome cannot be recorded: outcome 0: outcome: expected one of 'false', "
+        "'true', got \"maybe\""
+    )
+    neither = client.post("/v1/outcomes", json={"outcome": True})
+    assert neither.json()["error"]["message"] == (
+        "the outcome cannot be recorded: outcome 0 names no prediction: give id (the id a "
+        "predict answer gave) or key (the business key's value), one of them"
     )
     by_key = client.post("/v1/outcomes", json={"key": "C-17", "outcome": True})
     assert by_key.status_code == 422

@@ -20,6 +20,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -122,33 +123,35 @@ class Predictor:
         return {"index": index, **item}
 
     # -- scoring -----------------------------------------------------------------------
-    def score(self, coerced: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
-        """Outputs (prediction and probabilities or value, explanation) of valid records,
-        and their feature rows ``(n, features)``."""
+    def score(self, coerced: Sequence[Mapping[str, Any]]) -> Scored:
+        """The outputs (prediction, probabilities or value, ``explanation_base``), the
+        explanations and the feature rows ``(n, features)`` of valid records."""
         import numpy as np
 
         X = np.vstack([self.transform(c) for c in coerced])
         scores = np.asarray(self.scorer.model.decision_function(X), dtype=np.float64)
         outputs = self._outputs(scores)
-        if self.explain:
-            per_column, base = self.scorer.per_column(X)
-            order = self.scorer.top(per_column, self.explain)
-            rows = np.arange(len(coerced))[:, None]
-            amounts = per_column[rows, order].tolist()
-            bases = base.reshape(len(coerced), -1)[:, 0].tolist()
-            for i, out in enumerate(outputs):
-                record = coerced[i]
-                out["explanation"] = [
-                    {
-                        "column": self.inputs[j],
-                        "value": record.get(self.inputs[j]),
-                        "unit": self.units[j],
-                        "contribution": amount,
-                    }
-                    for j, amount in zip(order[i].tolist(), amounts[i], strict=True)
-                ]
-                out["explanation_base"] = bases[i]
-        return outputs, X
+        if not self.explain:
+            return Scored(outputs, None, X)
+        per_column, base = self.scorer.per_column(X)
+        order = self.scorer.top(per_column, self.explain)
+        amounts = per_column[np.arange(len(coerced))[:, None], order].tolist()
+        for out, b in zip(outputs, base.reshape(len(coerced), -1)[:, 0].tolist(), strict=True):
+            out["explanation_base"] = b
+        inputs, units = self.inputs, self.units
+        explanations = [
+            [
+                {
+                    "column": inputs[j],
+                    "value": record.get(inputs[j]),
+                    "unit": units[j],
+                    "contribution": amount,
+                }
+                for j, amount in zip(picked, row, strict=True)
+            ]
+            for record, picked, row in zip(coerced, order.tolist(), amounts, strict=True)
+        ]
+        return Scored(outputs, explanations, X)
 
     def _outputs(self, scores: Any) -> list[dict[str, Any]]:
         import numpy as np
@@ -172,11 +175,7 @@ class Predictor:
         ]
 
     def records(
-        self,
-        received: Sequence[Mapping[str, Any]],
-        coerced: Sequence[Mapping[str, Any]],
-        outputs: Sequence[dict[str, Any]],
-        X: Any,
+        self, received: Sequence[dict[str, Any]], coerced: Sequence[dict[str, Any]], scored: Scored
     ) -> list[PredictionRecord]:
         """The archive's records of scored requests (sensitive values redacted)."""
         from suture.serve.archive import PredictionRecord, new_prediction_id
@@ -184,30 +183,35 @@ class Predictor:
         now = time.time()
         redactor = self.redactor
         version, worker = self.service.version, self.service.worker
-        rows = X.tolist()
+        rows = scored.X.tolist()
         for j in self.hidden:  # a sensitive column's feature would reveal its value
             for row in rows:
                 row[j] = None
-        out = []
-        for raw, typed, answer, features in zip(received, coerced, outputs, rows, strict=True):
-            output = {k: v for k, v in answer.items() if k not in ("explanation",)}
-            explanation = redactor.explanation(answer.get("explanation", []))
-            key = redactor.key(raw.get(self.key)) if self.key else None
-            out.append(
-                PredictionRecord(
-                    id=new_prediction_id(),
-                    ts=now,
-                    model_version=version,
-                    worker=worker,
-                    key=key,
-                    received=redactor.record(raw),
-                    coerced=redactor.record(typed),
-                    features=features,
-                    output=output,
-                    explanation=explanation,
-                )
+        explanations = scored.explanations or [[] for _ in rows]
+        if self.sensitive:
+            received = [redactor.record(r) for r in received]
+            coerced = [redactor.record(c) for c in coerced]
+            explanations = [redactor.explanation(e) for e in explanations]
+        keys = (
+            [redactor.key(r.get(self.key)) for r in received] if self.key else [None for _ in rows]
+        )
+        return [
+            PredictionRecord(
+                new_prediction_id(), now, version, worker, key, raw, typed, row, output, reasons
             )
-        return out
+            for raw, typed, row, output, reasons, key in zip(
+                received, coerced, rows, scored.outputs, explanations, keys, strict=True
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What :meth:`Predictor.score` gives for the valid records of one request."""
+
+    outputs: list[dict[str, Any]]
+    explanations: list[list[dict[str, Any]]] | None
+    X: Any
 
 
 #: The longest text of a refused value an error answer shows.
@@ -362,13 +366,18 @@ async def predict(request: Request) -> Response:
     answers: list[dict[str, Any]] = [{} for _ in records]
     if valid:
         coerced = [c for c, _ in checked if c is not None]
-        outputs, X = predictor.score(coerced)
-        ids = await _archive_write(
-            service, predictor, [records[i] for i in valid], coerced, outputs, X
-        )
-        _count_predictions(service, predictor, outputs)
-        for i, ident, out in zip(valid, ids, outputs, strict=True):
-            answers[i] = {"id": ident, **out, "model_version": service.version}
+        scored = predictor.score(coerced)
+        ids = await _archive_write(service, predictor, [records[i] for i in valid], coerced, scored)
+        _count_predictions(service, predictor, scored.outputs)
+        version = service.version
+        if scored.explanations is None:
+            for i, ident, out in zip(valid, ids, scored.outputs, strict=True):
+                answers[i] = {"id": ident, **out, "model_version": version}
+        else:
+            for i, ident, out, reasons in zip(
+                valid, ids, scored.outputs, scored.explanations, strict=True
+            ):
+                answers[i] = {"id": ident, **out, "explanation": reasons, "model_version": version}
     for i, violations in problems.items():
         answers[i] = {"index": i, "errors": [predictor.problem(i, v) for v in violations]}
     if single:
@@ -394,11 +403,11 @@ async def _archive_write(
     predictor: Predictor,
     received: list[dict[str, Any]],
     coerced: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-    X: Any,
-) -> list[str | None]:
+    scored: Scored,
+) -> list[str]:
+    """Archive the scored records; return their ids once committed (503 if not)."""
     archive = archive_of(service)
-    rows = predictor.records(received, coerced, outputs, X)
+    rows = predictor.records(received, coerced, scored)
     start = time.perf_counter()
     try:
         await archive.write(rows)
@@ -412,8 +421,9 @@ async def _archive_write(
         ) from None
     service.metrics.commit.observe(time.perf_counter() - start)
     if service.window is not None:
-        for typed in coerced:
-            service.window.add(typed)
+        add = service.window.add
+        for typed, row in zip(coerced, rows, strict=True):
+            add(typed, row.id)
     return [r.id for r in rows]
 
 
@@ -497,17 +507,26 @@ def _outcome(task: Any, index: int, item: Mapping[str, Any]) -> tuple[Any, dict[
 
     def problem(name: str, rule: str, expected: str) -> dict[str, Any]:
         shown = bounded(item.get(name))
+        got = "nothing" if name not in item else orjson.dumps(shown).decode()
         return {
             "index": index,
             "field": name,
             "rule": rule,
             "expected": expected,
             "received": shown,
-            "message": f"outcome {index}: {name} {expected}, got {shown!r}",
+            "message": f"outcome {index}: {name}: {expected}, got {got}",
         }
 
     if (ident is None) == (key is None):
-        return None, problem("id", "missing", "expected either id (a prediction id) or key")
+        return None, {
+            **problem("id", "missing", "expected id (a prediction id) or key, one of them"),
+            "message": (
+                f"outcome {index} names no prediction: give id (the id a predict answer "
+                "gave) or key (the business key's value), one of them"
+                if ident is None
+                else f"outcome {index} gives both id and key: give one of them"
+            ),
+        }
     if ident is not None and not isinstance(ident, str):
         return None, problem("id", "type", "expected the 32 hex digits of a prediction id")
     if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
@@ -560,7 +579,11 @@ async def outcomes(request: Request) -> Response:
     unknown = [
         {
             "index": i,
-            **({"id": found[i].prediction_id} if found[i].prediction_id else {"key": found[i].key}),
+            **(
+                {"id": found[i].prediction_id}
+                if found[i].prediction_id is not None
+                else {"key": found[i].key}
+            ),
         }
         for i in report.unknown
     ]
@@ -570,7 +593,9 @@ async def outcomes(request: Request) -> Response:
         service.realized_stale = True  # the next /metrics scrape recomputes the gauges
     if single and unknown:
         what = (
-            f"id {found[0].prediction_id!r}" if found[0].prediction_id else f"key {found[0].key!r}"
+            f"id {found[0].prediction_id!r}"
+            if found[0].prediction_id is not None
+            else f"key {found[0].key!r}"
         )
         raise ApiError(
             404,
@@ -605,8 +630,10 @@ def _window_seconds(request: Request) -> float:
 
     try:
         return parse_duration("?window=", text)
-    except SutureError as exc:
-        raise ApiError(400, str(exc)) from None
+    except SutureError:
+        raise ApiError(
+            400, f"?window={bounded(text)}: expected a positive time span such as 1h, 1d or 30m"
+        ) from None
 
 
 #: ``GET /v1/performance`` shows this many windows, the newest last.
