@@ -451,6 +451,20 @@ def _answer(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _get(
+    summary: str, operation: str, id_param: dict[str, Any], fields: dict[str, Any], *errors: int
+) -> dict[str, Any]:
+    """A GET route taking an id and ``k``, answering an object of ``fields``."""
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": operation,
+            "parameters": [id_param, _K],
+            "responses": responses(_answer(fields), *errors, 503),
+        }
+    }
+
+
 def _paths(user: IdKind, item: IdKind, max_batch: int) -> dict[str, Any]:
     recs = {"type": "array", "items": _recommendation(item)}
     entry = {
@@ -460,44 +474,26 @@ def _paths(user: IdKind, item: IdKind, max_batch: int) -> dict[str, Any]:
         "properties": {"user": user.schema(), "item": item.schema()},
     }
     return {
-        "/v1/recommend": {
-            "get": {
-                "summary": "A user's top items with the reasons (popular ones if unknown).",
-                "operationId": "recommend",
-                "parameters": [_query(user, "The user to recommend for."), _K],
-                "responses": responses(
-                    _answer(
-                        {
-                            "user": user.schema(),
-                            "known": {"type": "boolean"},
-                            "model_version": {"type": "string"},
-                            "recommendations": recs,
-                        }
-                    ),
-                    422,
-                    503,
-                ),
-            }
-        },
-        "/v1/similar": {
-            "get": {
-                "summary": "The items most similar to one item, with Jaccard estimates.",
-                "operationId": "similar",
-                "parameters": [_query(item, "The item to find neighbours of."), _K],
-                "responses": responses(
-                    _answer(
-                        {
-                            "item": item.schema(),
-                            "model_version": {"type": "string"},
-                            "similar": recs,
-                        }
-                    ),
-                    404,
-                    422,
-                    503,
-                ),
-            }
-        },
+        "/v1/recommend": _get(
+            "A user's top items with the reasons (popular ones if unknown).",
+            "recommend",
+            _query(user, "The user to recommend for."),
+            {
+                "user": user.schema(),
+                "known": {"type": "boolean"},
+                "model_version": {"type": "string"},
+                "recommendations": recs,
+            },
+            422,
+        ),
+        "/v1/similar": _get(
+            "The items most similar to one item, with Jaccard estimates.",
+            "similar",
+            _query(item, "The item to find neighbours of."),
+            {"item": item.schema(), "model_version": {"type": "string"}, "similar": recs},
+            404,
+            422,
+        ),
         "/v1/interactions": {
             "post": {
                 "summary": "Archive interactions and merge them into the running recommender.",
