@@ -13,10 +13,12 @@ import httpx
 import jsonschema_rs
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from suture.recommend import Recommender
 from suture.serve.recommender import SeqLog
+from tests.recommend._recdata import clustered
 from tests.serve.conftest import RECOMMENDER_BUNDLE, ServeFn
 
 KNOWN_USERS = ["u18", "u28", "u12", "u03"]
@@ -276,3 +278,40 @@ def test_the_sequence_log_merges_each_interaction_once_and_waits_for_late_commit
     assert seqs.after == 6
     assert seqs.take(np.array([8, 9]), now=13.5).tolist() == [False, True]
     assert seqs.after == 9
+
+
+def test_a_weighted_bundle_with_integer_users_takes_posted_interactions(
+    serve: ServeFn, tmp_path: Path
+) -> None:
+    """Posted interactions carry no weight: they count as kept ones (the fit's filter was
+    applied at fit time), and ids keep the bundle's types (integer users, string items)."""
+    table = clustered(users=60, items=40).select(["user", "item", "rating"])
+    table = table.set_column(1, "item", pc.cast(table["item"], pa.string()))
+    bundle = tmp_path / "weighted"
+    model = Recommender(
+        user="user", item="item", weight="rating", min_weight=3.0, num_perm=32, neighbours=6
+    )
+    model.fit(table).save(bundle)
+    server = serve(bundle)
+    posted = [{"user": 1000, "item": "5"}, {"user": 77, "item": "5"}, {"user": 77, "item": "9"}]
+    batch = pa.table(
+        {
+            "user": [p["user"] for p in posted],
+            "item": [p["item"] for p in posted],
+            "rating": [5.0] * len(posted),
+        }
+    )
+    expected = Recommender.load(bundle).merged(batch)
+    with httpx.Client(base_url=server.url) as client:
+        wrong = _post(client, {"user": "1000", "item": 5})
+        assert [e["expected"] for e in wrong.json()["error"]["errors"]] == [
+            "an integer",
+            "a string",
+        ]
+        assert _post(client, posted).status_code == 200
+        for user in (1000, 1001, 77):
+            answer = _get(client, "/v1/recommend", user=user, k=5).json()
+            assert answer["recommendations"] == _recs(expected, user, 5)
+        assert _get(client, "/v1/similar", item="5", k=3).json()["similar"] == [
+            r.to_dict() for r in expected.similar("5", 3)
+        ]
