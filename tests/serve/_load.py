@@ -16,15 +16,17 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from suture._manifest import entry, manifest_digest
+from tests.serve.conftest import Server, start_server
 
 #: What a dropped or refused connection raises in http.client.
 DROPPED = (ConnectionError, http.client.HTTPException, TimeoutError, OSError)
@@ -83,6 +85,46 @@ def get_json(url: str, path: str, timeout: float = 30) -> tuple[int, Any]:
     finally:
         conn.close()
     return response.status, json.loads(data) if data else None
+
+
+def sqlite_path(archive: str) -> Path:
+    """The file of a ``sqlite:///PATH`` archive URL."""
+    assert archive.startswith("sqlite:///"), archive
+    return Path(archive.removeprefix("sqlite:///"))
+
+
+def archived_ids(archive: str) -> list[str]:
+    """Every prediction id in a SQLite archive, in order, read without suture."""
+    with sqlite3.connect(sqlite_path(archive)) as db:
+        return [row[0] for row in db.execute("SELECT id FROM predictions ORDER BY seq")]
+
+
+def window_records(url: str) -> int:
+    """How many records the live drift window holds (``GET /v1/drift``)."""
+    status, body = get_json(url, "/v1/drift")
+    assert status == 200, body
+    records: int = body["window"]["records"]
+    return records
+
+
+def wait_window(url: str, at_least: int, timeout: float = 15.0) -> int:
+    """The window's record count once it reaches ``at_least`` (or the last one seen after
+    ``timeout``: the window folds records in the background every half second)."""
+    deadline = time.monotonic() + timeout
+    seen = window_records(url)
+    while seen < at_least and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = window_records(url)
+    return seen
+
+
+def running(tmp: Path, bundle: Path, *args: str) -> Iterator[Server]:
+    """A server for a module-scoped fixture: started, yielded, stopped."""
+    server = start_server(bundle, tmp, *args)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.serve._load import sensitive_bundle
-from tests.serve.conftest import MODEL_BUNDLE, Server, start_server
+from tests.serve._load import running, sensitive_bundle
+from tests.serve.conftest import MODEL_BUNDLE, Server
 
 TOKEN = "t0ken-for-the-tests"
 HASH_KEY = "hash-key-for-the-tests"
@@ -94,18 +94,10 @@ def predict(server: Server, record: Any, headers: Mapping[str, str] | None = Non
 # ----------------------------------------------------------------------------- servers
 
 
-def _server(tmp: Path, bundle: Path, *args: str) -> Iterator[Server]:
-    server = start_server(bundle, tmp, *args)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The golden bundle with a 4 KiB body limit and a 10-record batch limit."""
-    yield from _server(
+    yield from running(
         tmp_path_factory.mktemp("plain"), MODEL_BUNDLE, "--max-body", "4KiB", "--max-batch", "10"
     )
 
@@ -115,7 +107,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The golden bundle behind a bearer token."""
     tmp = tmp_path_factory.mktemp("guarded")
     (tmp / "token").write_text(TOKEN + "\n")
-    yield from _server(tmp, MODEL_BUNDLE, "--token-file", str(tmp / "token"))
+    yield from running(tmp, MODEL_BUNDLE, "--token-file", str(tmp / "token"))
 
 
 @pytest.fixture(scope="module")
@@ -129,13 +121,13 @@ def secret(tmp_path_factory: pytest.TempPathFactory, salary_bundle: Path) -> Ite
     tmp = tmp_path_factory.mktemp("secret")
     (tmp / "key").write_text(HASH_KEY + "\n")
     args = ("--sensitive", "hash", "--hash-key-file", str(tmp / "key"))
-    yield from _server(tmp, salary_bundle, *args)
+    yield from running(tmp, salary_bundle, *args)
 
 
 @pytest.fixture(scope="module")
 def omitted(tmp_path_factory: pytest.TempPathFactory, salary_bundle: Path) -> Iterator[Server]:
     """The salary bundle, sensitive values left out of the archive."""
-    yield from _server(tmp_path_factory.mktemp("omit"), salary_bundle, "--sensitive", "omit")
+    yield from running(tmp_path_factory.mktemp("omit"), salary_bundle, "--sensitive", "omit")
 
 
 # ----------------------------------------------------------------------------- 400

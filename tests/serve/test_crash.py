@@ -16,12 +16,21 @@ import json
 import random
 import sqlite3
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.serve._load import Load, connection, get_json, golden_record, post_json
+from tests.serve._load import (
+    Load,
+    archived_ids,
+    connection,
+    get_json,
+    golden_record,
+    post_json,
+    sqlite_path,
+    wait_window,
+    window_records,
+)
 from tests.serve.conftest import MODEL_BUNDLE, RECOMMENDER_BUNDLE, ServeFn, Server
 from tests.serve.test_postgres import archive_url, postgres_server
 
@@ -31,37 +40,6 @@ __all__ = ["archive_url", "postgres_server"]  # PostgreSQL fixtures, from test_p
 CLIENTS, REQUESTS, SECONDS = 8, 2000, 30.0
 #: The kill comes once this many predictions were acknowledged (or after 25 s).
 KILL_AFTER = 400
-
-
-def sqlite_path(archive: str) -> Path:
-    """The file of a ``sqlite:///PATH`` archive URL."""
-    assert archive.startswith("sqlite:///"), archive
-    return Path(archive.removeprefix("sqlite:///"))
-
-
-def archived_ids(archive: str) -> set[str]:
-    """Every prediction id in the archive's SQLite file, read without suture."""
-    with sqlite3.connect(sqlite_path(archive)) as db:
-        return {row[0] for row in db.execute("SELECT id FROM predictions")}
-
-
-def window_records(server: Server) -> int:
-    """How many records the live drift window of ``server`` holds (``GET /v1/drift``)."""
-    status, body = get_json(server.url, "/v1/drift")
-    assert status == 200, body
-    records: int = body["window"]["records"]
-    return records
-
-
-def wait_window(server: Server, at_least: int, timeout: float = 15.0) -> int:
-    """The window's record count once it reaches ``at_least`` (or the last one seen after
-    ``timeout``: the window folds records in the background every half second)."""
-    deadline = time.monotonic() + timeout
-    seen = window_records(server)
-    while seen < at_least and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen = window_records(server)
-    return seen
 
 
 def unknown_through_api(server: Server, ids: list[str]) -> list[str]:
@@ -93,7 +71,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction(serve: ServeFn, worke
     assert set(load.statuses) == {200}, f"answers before the kill: {load.statuses}"
     assert len(set(acknowledged)) == len(acknowledged), "a prediction id was given twice"
 
-    archived = archived_ids(server.archive)
+    archived = set(archived_ids(server.archive))
     lost = set(acknowledged) - archived
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged predictions lost"
 
@@ -103,7 +81,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction(serve: ServeFn, worke
 
     # Committed but killed before the answer went out: archived, not acknowledged; the
     # window replays exactly what the archive holds, each record once.
-    recovered = wait_window(restarted, len(archived))
+    recovered = wait_window(restarted.url, len(archived))
     assert recovered == len(archived), (
         f"the drift window holds {recovered} records after the restart; the archive holds "
         f"{len(archived)} ({len(acknowledged)} acknowledged before the kill)"
@@ -113,7 +91,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction(serve: ServeFn, worke
     for _ in range(20):
         status, body = post_json(restarted.url, "/v1/predict", golden_record(rng))
         assert status == 200, body
-    assert wait_window(restarted, recovered + 20) >= recovered + 20
+    assert wait_window(restarted.url, recovered + 20) >= recovered + 20
 
 
 def test_sigkill_mid_load_on_a_postgresql_archive_loses_nothing(
@@ -135,7 +113,7 @@ def test_sigkill_mid_load_on_a_postgresql_archive_loses_nothing(
 
     restarted = serve(MODEL_BUNDLE, "--workers", "2", archive=archive_url)
     assert unknown_through_api(restarted, load.acknowledged) == []
-    assert wait_window(restarted, len(archived)) == len(archived)
+    assert wait_window(restarted.url, len(archived)) == len(archived)
 
 
 def test_sigkill_of_an_idle_server_then_restart_keeps_the_window(serve: ServeFn) -> None:
@@ -145,12 +123,12 @@ def test_sigkill_of_an_idle_server_then_restart_keeps_the_window(serve: ServeFn)
     batch = [golden_record(rng) for _ in range(50)]
     status, body = post_json(server.url, "/v1/predict", batch)
     assert status == 200, body
-    folded = wait_window(server, 50)
+    folded = wait_window(server.url, 50)
     assert folded == 50
     server.kill()
 
     restarted = serve(MODEL_BUNDLE, archive=server.archive)
-    assert window_records(restarted) == 50
+    assert window_records(restarted.url) == 50
     assert len(archived_ids(server.archive)) == 50
 
 
@@ -200,7 +178,7 @@ def test_an_archive_that_cannot_commit_is_503_and_nothing_is_acknowledged(
         db.execute("ALTER TABLE predictions_away RENAME TO predictions")
     assert post_json(server.url, "/v1/predict", golden_record(rng))[0] == 200
     assert len(archived_ids(server.archive)) == 2
-    assert wait_window(server, 2) == 2
+    assert wait_window(server.url, 2) == 2
     time.sleep(1.5)  # past a fold and the drift answer's cache: the refused 5 never come
-    assert window_records(server) == 2
+    assert window_records(server.url) == 2
     assert "Traceback" not in server.output()

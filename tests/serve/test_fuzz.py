@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.serve._load import sensitive_bundle
-from tests.serve.conftest import MODEL_BUNDLE, RECOMMENDER_BUNDLE, Server, start_server
+from tests.serve._load import running, sensitive_bundle
+from tests.serve.conftest import MODEL_BUNDLE, RECOMMENDER_BUNDLE, Server
 
 TOKEN = "fuzz-token"
 EXEMPT = ("/healthz", "/readyz")
@@ -53,34 +52,26 @@ FUZZ_SETTINGS = settings(
 )
 
 
-def _server(tmp: Path, *args: str, bundle: Path = MODEL_BUNDLE) -> Iterator[Server]:
-    server = start_server(bundle, tmp, *args)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _server(tmp_path_factory.mktemp("fuzz-open"), "--max-batch", "50")
+    yield from running(tmp_path_factory.mktemp("fuzz-open"), MODEL_BUNDLE, "--max-batch", "50")
 
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _server(tmp_path_factory.mktemp("fuzz-token"), "--token", TOKEN)
+    yield from running(tmp_path_factory.mktemp("fuzz-token"), MODEL_BUNDLE, "--token", TOKEN)
 
 
 @pytest.fixture(scope="module")
 def salary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Three inputs (numbers and a categorical), one of them sensitive."""
     tmp = tmp_path_factory.mktemp("fuzz-salary")
-    yield from _server(tmp, "--sensitive", "omit", bundle=sensitive_bundle(tmp))
+    yield from running(tmp, sensitive_bundle(tmp), "--sensitive", "omit")
 
 
 @pytest.fixture(scope="module")
 def recommender_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _server(tmp_path_factory.mktemp("fuzz-recs"), bundle=RECOMMENDER_BUNDLE)
+    yield from running(tmp_path_factory.mktemp("fuzz-recs"), RECOMMENDER_BUNDLE)
 
 
 def _schema(server: Server, headers: dict[str, str] | None = None) -> Any:

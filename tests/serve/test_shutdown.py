@@ -15,40 +15,23 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.serve._load import Load, get_json, golden_record, post_json, prediction_ids
+from tests.serve._load import (
+    Load,
+    archived_ids,
+    golden_record,
+    post_json,
+    prediction_ids,
+    wait_window,
+)
 from tests.serve.conftest import MODEL_BUNDLE, ServeFn, Server
 
 #: How long the server may take to exit after SIGTERM (it drains, flushes, closes).
 EXIT_TIMEOUT = 40.0
-
-
-def archive_ids(server: Server) -> list[str]:
-    path = Path(server.archive.removeprefix("sqlite:///"))
-    with sqlite3.connect(path) as db:
-        return [row[0] for row in db.execute("SELECT id FROM predictions")]
-
-
-def drift_records(server: Server) -> int:
-    status, body = get_json(server.url, "/v1/drift")
-    assert status == 200, body
-    records: int = body["window"]["records"]
-    return records
-
-
-def wait_drift(server: Server, at_least: int, timeout: float = 15.0) -> int:
-    deadline = time.monotonic() + timeout
-    seen = drift_records(server)
-    while seen < at_least and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen = drift_records(server)
-    return seen
 
 
 class HalfSent:
@@ -142,14 +125,14 @@ def test_a_stop_signal_finishes_the_request_in_flight_refuses_new_ones_exits_0(
     log = server.output()
     assert code == 0, f"exit code {code} after {sig.name}:\n{log}"
     assert "Traceback" not in log
-    assert sorted(archive_ids(server)) == sorted(acknowledged)
+    assert sorted(archived_ids(server.archive)) == sorted(acknowledged)
 
     restarted = serve(MODEL_BUNDLE, archive=server.archive)
-    assert wait_drift(restarted, 210) == 210
+    assert wait_window(restarted.url, 210) == 210
     status, more = post_json(restarted.url, "/v1/predict", [golden_record(rng) for _ in range(30)])
     assert status == 200, more
-    assert wait_drift(restarted, 240) == 240
-    assert len(archive_ids(restarted)) == 240
+    assert wait_window(restarted.url, 240) == 240
+    assert len(archived_ids(restarted.archive)) == 240
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -168,11 +151,11 @@ def test_sigterm_under_batch_load_archives_every_answered_batch(
     assert "Traceback" not in log
     assert set(load.statuses) == {200}, load.statuses
     assert len(load.acknowledged) % 50 == 0
-    archived = set(archive_ids(server))
+    archived = set(archived_ids(server.archive))
     lost = set(load.acknowledged) - archived
     assert not lost, f"{len(lost)} of {len(load.acknowledged)} answered predictions not archived"
 
     restarted = serve(MODEL_BUNDLE, "--workers", str(workers), archive=server.archive)
-    assert wait_drift(restarted, len(archived)) == len(archived), (
+    assert wait_window(restarted.url, len(archived)) == len(archived), (
         "after a graceful stop the window holds exactly what was archived"
     )
