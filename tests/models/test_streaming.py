@@ -1,0 +1,292 @@
+"""Streaming candidates: the transforming wrapper's laws, the hash split, fits and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import suture
+from suture.engines import LocalEngine
+from suture.errors import ConfigError
+from suture.features import FeaturePipeline
+from suture.models.base import Task, encode_target
+from suture.models.linear import GramAggregator, Logistic, NewtonStep, Ridge
+from suture.models.naive_bayes import NaiveBayes
+from suture.models.streaming import (
+    STREAMING_CANDIDATES,
+    HashSplit,
+    HoldoutMetrics,
+    NaiveBayesAggregator,
+    Transformed,
+    evaluate_streaming,
+    fit_streaming,
+    histogram_auc,
+    matrix_columns,
+)
+from suture.models.task import infer_task
+from suture.testing import ShufflingEngine, arrow_tables, check_aggregator
+
+COLUMNS = ["a", "b", "c", "cat"]
+
+
+def _table(n: int, seed: int, *, regression: bool = False) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    cat = rng.choice(["red", "green", "blue"], n)
+    signal = x @ np.array([1.0, -0.5, 0.2]) + (cat == "red") * 0.7
+    target: Any = (
+        signal + rng.normal(size=n) if regression else rng.random(n) < 1 / (1 + np.exp(-signal))
+    )
+    a = x[:, 0].copy()
+    a[rng.random(n) < 0.05] = np.nan
+    return pa.table({"a": a, "b": x[:, 1], "c": x[:, 2], "cat": cat, "y": target})
+
+
+@pytest.fixture(scope="module")
+def binary() -> tuple[pa.Table, Task, dict[str, FeaturePipeline]]:
+    table = _table(20_000, 0)
+    profile = suture.profile(table)
+    task = infer_task(profile["y"])
+    pipes = {s: FeaturePipeline(style=s).fit(profile, COLUMNS) for s in ("linear", "binned")}
+    return table, task, pipes
+
+
+@pytest.fixture(scope="module")
+def regression() -> tuple[pa.Table, Task, dict[str, FeaturePipeline]]:
+    table = _table(20_000, 1, regression=True)
+    profile = suture.profile(table)
+    task = infer_task(profile["y"])
+    return table, task, {"linear": FeaturePipeline(style="linear").fit(profile, COLUMNS)}
+
+
+SPLIT = HashSplit(("a", "b", "c", "cat", "y"), test_size=0.2, seed=0)
+
+
+def _close_states(aggregator: Any, rtol: float = 1e-9) -> Any:
+    def agree(a: Any, b: Any) -> None:
+        x = aggregator.to_bytes(a)
+        y = aggregator.to_bytes(b)
+        if x == y:
+            return
+        fa, fb = _fields(aggregator, a), _fields(aggregator, b)
+        assert fa.keys() == fb.keys()
+        for key in fa:
+            np.testing.assert_allclose(fa[key], fb[key], rtol=rtol, atol=1e-9, err_msg=key)
+
+    return agree
+
+
+def _fields(aggregator: Any, state: Any) -> dict[str, Any]:
+    inner = aggregator.inner if isinstance(aggregator, Transformed) else aggregator
+    return {k: np.asarray(v, dtype=np.float64) for k, v in inner._fields(state).items()}
+
+
+def _train_matrix(
+    table: pa.Table, task: Task, pipeline: FeaturePipeline, part: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
+    held = SPLIT.holdout(table.combine_chunks().to_batches()[0])
+    rows = table.filter(pa.array(held if part == "holdout" else ~held))
+    return pipeline.transform(rows), encode_target(rows["y"], task)
+
+
+# -- the wrapper's laws ------------------------------------------------------------------
+
+
+def test_transformed_gram_obeys_the_laws(binary: Any) -> None:
+    table, task, pipes = binary
+    columns = matrix_columns(pipes["linear"].n_features_)
+    agg = Transformed(pipes["linear"], GramAggregator(columns, "y"), task=task, split=SPLIT)
+    check_aggregator(agg, table, assert_equal=_close_states(agg))
+
+
+def test_transformed_newton_and_naive_bayes_obey_the_laws(binary: Any) -> None:
+    table, task, pipes = binary
+    p = pipes["linear"].n_features_
+    newton = Transformed(
+        pipes["linear"],
+        NewtonStep(matrix_columns(p), "y", np.full(p + 1, 0.1)),
+        task=task,
+        split=SPLIT,
+    )
+    check_aggregator(newton, table, assert_equal=_close_states(newton))
+    stats = Transformed(
+        pipes["binned"],
+        NaiveBayesAggregator(pipes["binned"].n_features_, 2),
+        task=task,
+        split=SPLIT,
+        part="holdout",
+    )
+    check_aggregator(stats, table, assert_equal=_close_states(stats))
+
+
+def test_holdout_metrics_obey_the_laws(binary: Any, regression: Any) -> None:
+    for table, task, pipes, name in (*[(*binary, "logistic")], *[(*regression, "linear")]):
+        models = fit_streaming(LocalEngine(), table, task, pipes, SPLIT, candidates=[name])
+        agg = Transformed(
+            pipes["linear"],
+            HoldoutMetrics(models[name]),
+            task=task,
+            split=SPLIT,
+            part="holdout",
+        )
+        check_aggregator(agg, table, assert_equal=_close_states(agg))
+
+
+def test_a_state_under_another_pipeline_or_part_is_refused(binary: Any) -> None:
+    table, task, pipes = binary
+    columns = matrix_columns(pipes["linear"].n_features_)
+    train = Transformed(pipes["linear"], GramAggregator(columns, "y"), task=task, split=SPLIT)
+    held = Transformed(
+        pipes["linear"], GramAggregator(columns, "y"), task=task, split=SPLIT, part="holdout"
+    )
+    data = train.to_bytes(train.update(train.zero(), table.to_batches()[0]))
+    with pytest.raises(
+        suture.errors.SutureError, match="load it with the aggregator that wrote it"
+    ):
+        held.from_bytes(data)
+
+
+# -- the hash split ----------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrow_tables(max_rows=80), st.integers(1, 30), st.integers(0, 3))
+def test_the_split_does_not_depend_on_the_batching(table: pa.Table, cut: int, seed: int) -> None:
+    table = table.drop_columns(["l"])
+    split = HashSplit(tuple(table.column_names), test_size=0.3, seed=seed)
+    whole = split.holdout(table.combine_chunks().to_batches()[0]) if table.num_rows else []
+    parts = [split.holdout(b) for b in table.to_batches(max_chunksize=cut)]
+    assert np.array_equal(np.concatenate([np.zeros(0, bool), *parts]), np.asarray(whole, bool))
+
+
+def test_the_split_does_not_depend_on_the_arrow_width_of_a_type() -> None:
+    narrow = pa.table(
+        {
+            "i": pa.array([1, 2, None, 4] * 50, pa.int32()),
+            "s": pa.array(["x", None, "yy", "z"] * 50, pa.string()),
+        }
+    )
+    wide = pa.table(
+        {
+            "i": pa.array([1, 2, None, 4] * 50, pa.int64()),
+            "s": pa.array(["x", None, "yy", "z"] * 50, pa.large_string()),
+        }
+    )
+    split = HashSplit(("i", "s"), seed=3)
+    assert np.array_equal(
+        split.holdout(narrow.to_batches()[0]), split.holdout(wide.to_batches()[0])
+    )
+
+
+def test_the_holdout_share_is_the_test_size(binary: Any) -> None:
+    table = binary[0]
+    for size in (0.1, 0.2, 0.5):
+        held = HashSplit(("a", "b", "c"), test_size=size).holdout(table.to_batches()[0])
+        assert abs(held.mean() - size) < 4 * np.sqrt(size * (1 - size) / held.size)
+    other = HashSplit(("a", "b", "c"), seed=1).holdout(table.to_batches()[0])
+    assert not np.array_equal(other, HashSplit(("a", "b", "c")).holdout(table.to_batches()[0]))
+
+
+def test_a_nested_column_cannot_key_the_split() -> None:
+    table = pa.table({"l": pa.array([["a"], []], pa.list_(pa.string()))})
+    with pytest.raises(ConfigError, match="cannot key the holdout split"):
+        HashSplit(("l",)).holdout(table.to_batches()[0])
+
+
+# -- fits equal the in-memory fits on the same rows ---------------------------------------
+
+
+def test_streaming_logistic_and_naive_bayes_equal_the_in_memory_fit(binary: Any) -> None:
+    table, task, pipes = binary
+    models = fit_streaming(LocalEngine(batch_size=3000), table, task, pipes, SPLIT)
+    assert list(models) == ["baseline", "naive_bayes", "logistic"]
+    x, y = _train_matrix(table, task, pipes["linear"])
+    memory = Logistic().fit(x, y, design=pipes["linear"].design(task))
+    streamed = models["logistic"]
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-8, atol=1e-10)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(streamed.intercept_, memory.intercept_, rtol=1e-8)  # type: ignore[attr-defined]
+    xb, yb = _train_matrix(table, task, pipes["binned"])
+    nb = NaiveBayes().fit(xb, yb, design=pipes["binned"].design(task))
+    np.testing.assert_allclose(
+        models["naive_bayes"].decision_function(xb[:500]),
+        nb.decision_function(xb[:500]),
+        rtol=1e-9,
+    )
+    rate = y.mean()
+    np.testing.assert_allclose(
+        models["baseline"].decision_function(x[:3]), np.log(rate / (1 - rate)), rtol=1e-12
+    )
+
+
+def test_streaming_ridge_equals_the_in_memory_fit(regression: Any) -> None:
+    table, task, pipes = regression
+    models = fit_streaming(ShufflingEngine(seed=4), table, task, pipes, SPLIT)
+    assert list(models) == ["baseline", "linear"]
+    x, y = _train_matrix(table, task, pipes["linear"])
+    memory = Ridge().fit(x, y, design=pipes["linear"].design(task))
+    np.testing.assert_allclose(models["linear"].coef_, memory.coef_, rtol=1e-8, atol=1e-10)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(models["baseline"].decision_function(x[:2]), y.mean(), rtol=1e-12)
+
+
+def test_the_fits_do_not_depend_on_the_partitioning(binary: Any) -> None:
+    table, task, pipes = binary
+    local = fit_streaming(LocalEngine(), table, task, pipes, SPLIT)["logistic"]
+    shuffled = fit_streaming(ShufflingEngine(seed=7), table, task, pipes, SPLIT)["logistic"]
+    np.testing.assert_allclose(shuffled.coef_, local.coef_, rtol=1e-9, atol=1e-12)  # type: ignore[attr-defined]
+
+
+def test_a_multiclass_task_is_refused_with_a_reason(binary: Any) -> None:
+    table, _, pipes = binary
+    task = Task("multiclass", "cat", ("blue", "green", "red"))
+    with pytest.raises(ConfigError, match="streaming training fits binary and regression"):
+        fit_streaming(LocalEngine(), table, task, pipes, SPLIT)
+
+
+# -- holdout metrics ---------------------------------------------------------------------
+
+
+def test_streamed_metrics_equal_the_exact_ones(binary: Any, regression: Any) -> None:
+    from suture.models.evaluate import evaluate
+
+    table, task, pipes = binary
+    models = fit_streaming(LocalEngine(), table, task, pipes, SPLIT)
+    names = {n: pipes[STREAMING_CANDIDATES[n]] for n in models}
+    metrics = evaluate_streaming(LocalEngine(batch_size=2000), table, models, names, SPLIT)
+    for name, model in models.items():
+        x, y = _train_matrix(table, task, names[name], part="holdout")
+        score = model.decision_function(x)
+        exact = evaluate(task, y, 1 / (1 + np.exp(-score)), n_boot=0)
+        got = metrics[name]
+        assert got.n == y.size
+        for key in ("log_loss", "brier", "accuracy"):
+            assert got.metrics[key].value == pytest.approx(exact.metrics[key].value, rel=1e-9)
+        auc = got.metrics["auc"]
+        error = auc.value - auc.low
+        assert abs(auc.value - exact.metrics["auc"].value) <= error + 1e-12
+        assert error < 1e-3 or name == "baseline"
+    table, task, pipes = regression
+    models = fit_streaming(LocalEngine(), table, task, pipes, SPLIT)
+    metrics = evaluate_streaming(
+        LocalEngine(), table, models, {n: pipes["linear"] for n in models}, SPLIT
+    )
+    x, y = _train_matrix(table, task, pipes["linear"], part="holdout")
+    exact = evaluate(task, y, models["linear"].decision_function(x), n_boot=0)
+    for key in ("rmse", "mae", "r2"):
+        assert metrics["linear"].metrics[key].value == pytest.approx(
+            exact.metrics[key].value, rel=1e-9
+        )
+
+
+def test_histogram_auc_bounds_the_exact_auc() -> None:
+    rng = np.random.default_rng(5)
+    pos = rng.integers(0, 5, 50).astype(float)
+    neg = rng.integers(0, 5, 50).astype(float)
+    auc, error = histogram_auc(pos, neg)
+    low = (pos @ (np.cumsum(neg) - neg)) / (pos.sum() * neg.sum())
+    assert low == pytest.approx(auc - error)
+    assert np.isnan(histogram_auc(pos, np.zeros(50))[0])
