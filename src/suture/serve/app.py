@@ -148,6 +148,7 @@ def safe_url(url: str) -> str:
 
 
 def log(text: str) -> None:
+    """One line (or a traceback) on the server's stderr, flushed at once."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
@@ -427,6 +428,7 @@ def _openapi(service: Service) -> dict[str, Any]:
 
 
 def service_of(request: Request) -> Service:
+    """The worker's :class:`Service` a request is answered by."""
     service: Service = request.app.state.service
     return service
 
