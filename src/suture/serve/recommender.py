@@ -35,7 +35,15 @@ import pyarrow as pa
 from starlette.concurrency import run_in_threadpool
 
 from suture.recommend import ItemSignatures, Recommender, SignatureState
-from suture.serve.app import ApiError, ServiceParts, bundle_identity, json_response, log, route
+from suture.serve.app import (
+    ApiError,
+    ServiceParts,
+    bundle_identity,
+    json_response,
+    log,
+    route,
+    safe_url,
+)
 from suture.serve.openapi import responses
 from suture.serve.predict import read_json
 
@@ -322,9 +330,17 @@ class RecommenderService:
         body = await read_json(request, self.max_body)
         pairs = self.parse_interactions(body)
         now = time.time()
-        seq = await run_in_threadpool(
-            self.archive.write_interactions, [(now, u, i) for u, i in pairs]
-        )
+        rows = [(now, u, i) for u, i in pairs]
+        try:
+            seq = await run_in_threadpool(self.archive.write_interactions, rows)
+        except Exception as exc:  # the archive is down: nothing is acknowledged
+            log(f"archive write failed ({type(exc).__name__}: {exc}); answered 503")
+            raise ApiError(
+                503,
+                f"the archive {safe_url(self.archive.url)} could not record the interactions "
+                f"({type(exc).__name__}); nothing was learnt: retry later",
+                headers={"Retry-After": "1"},
+            ) from None
         await self.catch_up()
         return json_response({"accepted": len(pairs), "seq": seq, "model_version": self.version})
 
