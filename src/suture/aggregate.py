@@ -40,7 +40,6 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from suture._codec import Field, frame, pack, unframe, unpack
 from suture.errors import ConfigError, CorruptStateError, SchemaError, UnsupportedTypeError
@@ -484,6 +483,8 @@ class Grouped(Framed[dict[Level, Any]]):
                 "a string, boolean, integer or dictionary column; cast or bin it first"
             )
         if encoded is None:
+            import pyarrow.compute as pc  # here: the profile's path never loads it
+
             encoded = pc.dictionary_encode(column)
         values: list[Level] = encoded.dictionary.to_pylist()
         indices = encoded.indices

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from suture._arrow import arrow_indices, numpy_values
 from suture._codec import Field
 from suture.parsing import LOOKS as _LOOKS
+from suture.sketches import _kernels
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
     HllRegisters,
@@ -89,7 +89,7 @@ class StringSketch(ColumnSketch[StringState]):
         state.nulls += array.null_count
         if array.null_count == len(array):
             return state
-        present = array.drop_null() if array.null_count else array
+        present = _kernels.call("drop_null", array) if array.null_count else array
         if pa.types.is_dictionary(present.type):
             dictionary = present.dictionary
             counts = np.bincount(numpy_values(present.indices), minlength=len(dictionary))
@@ -166,22 +166,26 @@ def _fold_counts(state: StringState, dictionary: pa.Array, counts: npt.NDArray[n
     """Fold the values of ``dictionary`` seen ``counts`` times into the sketches (the
     rows themselves were counted already)."""
     if not pa.types.is_string(dictionary.type):
-        dictionary = pc.cast(dictionary, pa.string())
+        dictionary = _kernels.cast(dictionary, pa.string())
     used = np.flatnonzero(counts)
     if used.size:
-        _absorb(state, dictionary.take(arrow_indices(used)), counts[used].astype(np.int64))
+        _absorb(
+            state,
+            _kernels.call("take", dictionary, arrow_indices(used)),
+            counts[used].astype(np.int64),
+        )
 
 
 def _absorb(state: StringState, values: pa.Array, counts: npt.NDArray[np.int64]) -> None:
     """Fold distinct ``values`` seen ``counts`` times each into the sketches."""
     weights = counts.astype(np.float64)
-    lengths = numpy_values(pc.utf8_length(values)).astype(np.float64)
+    lengths = numpy_values(_kernels.call("utf8_length", values)).astype(np.float64)
     state.empty += int(counts[lengths == 0].sum())
     state.min_length = min(state.min_length, float(lengths.min()))
     state.max_length = max(state.max_length, float(lengths.max()))
     state.lengths = state.lengths.merge(weighted_moments_of(lengths, weights))
     for name, pattern in LOOKS.items():
-        hit = numpy_values(pc.match_substring_regex(values, pattern))
+        hit = numpy_values(_kernels.match_regex(values, pattern))
         state.looks[name] += int(counts[hit].sum())
     state.distinct = hll_update(state.distinct, string_keys(values))
     state.frequent.update_counts(values.to_pylist(), counts)
@@ -190,8 +194,8 @@ def _absorb(state: StringState, values: pa.Array, counts: npt.NDArray[np.int64])
 def _count_values(array: pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
     """Distinct values of a null-free, non-dictionary array and how often each occurs."""
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = pc.cast(array, pa.string())
-    counted = pc.value_counts(array)
+        array = _kernels.cast(array, pa.string())
+    counted = _kernels.call("value_counts", array)
     return counted.field(0), numpy_values(counted.field(1)).astype(np.int64)
 
 
@@ -266,7 +270,7 @@ class BooleanSketch(ColumnSketch[BooleanState]):
     def update(self, state: BooleanState, array: pa.Array) -> BooleanState:
         state.count += len(array)
         state.nulls += array.null_count
-        state.true += int(pc.sum(array).as_py() or 0)
+        state.true += int(_kernels.call("sum", array).as_py() or 0)
         return state
 
     def merge(self, a: BooleanState, b: BooleanState) -> BooleanState:

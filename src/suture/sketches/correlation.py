@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from suture._arrow import numpy_values
 from suture._codec import Field
 from suture.aggregate import Framed
 from suture.errors import CorruptStateError, IncompatibleMergeError
+from suture.sketches import _kernels
 
 __all__ = ["CoMoments", "CoMomentsState", "Correlation"]
 
@@ -159,7 +159,7 @@ class CoMoments(Framed[CoMomentsState]):
             if pa.types.is_dictionary(column.type):
                 column = column.dictionary_decode()
             if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-                column = pc.cast(column, pa.float64())
+                column = _kernels.cast(column, pa.float64())
             if column.null_count or pa.types.is_floating(column.type):
                 # Only these columns can miss values: integers without nulls skip the checks.
                 partial.append(j)

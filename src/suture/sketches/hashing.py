@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from suture.sketches import _kernels
 
 DEFAULT_SEED = 9001
 _C1 = np.uint64(0x87C37B91114253D5)
@@ -98,9 +99,9 @@ def string_keys(array: pa.Array) -> _U64:
         or pa.types.is_binary(array.type)
         or pa.types.is_large_string(array.type)
     ):
-        array = array.cast(pa.large_binary())
+        array = _kernels.cast(array, pa.large_binary())
     elif not pa.types.is_large_binary(array.type):
-        array = pc.cast(array, pa.large_string()).cast(pa.large_binary())
+        array = _kernels.cast(_kernels.cast(array, pa.large_string()), pa.large_binary())
     n = len(array)
     if n == 0:
         return np.zeros(0, dtype=np.uint64)

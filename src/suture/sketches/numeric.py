@@ -10,11 +10,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from suture._arrow import numpy_values
 from suture._codec import Field
 from suture.errors import CorruptStateError
+from suture.sketches import _kernels
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.distinct import (
     DEFAULT_LG_K,
@@ -123,7 +123,7 @@ class NumericSketch(ColumnSketch[NumericState]):
         state.nulls += array.null_count
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
-        present = array.drop_null() if array.null_count else array
+        present = _kernels.call("drop_null", array) if array.null_count else array
         if len(present) == 0:
             return state
         exact: tuple[Exact, Exact] | None = None
@@ -134,9 +134,9 @@ class NumericSketch(ColumnSketch[NumericState]):
             if pa.types.is_decimal(present.type):
                 exact = _decimal_extremes(present)
             if pa.types.is_duration(present.type):
-                present = present.cast(pa.int64())
+                present = _kernels.cast(present, pa.int64())
             if not pa.types.is_floating(present.type):
-                present = pc.cast(present, pa.float64())
+                present = _kernels.cast(present, pa.float64())
             values = numpy_values(present).astype(np.float64, copy=False)
             ok = np.isfinite(values)
             finite = values if ok.all() else self._count_special(state, values, ok)
@@ -363,7 +363,7 @@ def _uint64_runs(ints: npt.NDArray[np.uint64]) -> _IntRuns:
 
 def _decimal_extremes(present: pa.Array) -> tuple[Decimal, Decimal]:
     """The exact smallest and largest value of a null-free decimal array."""
-    extremes = pc.min_max(present)
+    extremes = _kernels.call("min_max", present)
     return extremes["min"].as_py(), extremes["max"].as_py()
 
 

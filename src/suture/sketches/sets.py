@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from suture._codec import Field
+from suture.sketches import _kernels
 from suture.sketches._base import ColumnSketch, ColumnSummary
 from suture.sketches.categorical import StringSketch, StringState, StringSummary
 from suture.sketches.numeric import NumericSketch, NumericState, NumericSummary
@@ -59,10 +59,10 @@ class SetSketch(ColumnSketch[SetState]):
     def update(self, state: SetState, array: pa.Array) -> SetState:
         state.count += len(array)
         state.nulls += array.null_count
-        present = array.drop_null() if array.null_count else array
-        sizes = pc.list_value_length(present)
-        state.sizes = self.sizes.update(state.sizes, sizes.cast(pa.int64()))
-        flat = pc.list_flatten(present)
+        present = _kernels.call("drop_null", array) if array.null_count else array
+        sizes = _kernels.call("list_value_length", present)
+        state.sizes = self.sizes.update(state.sizes, _kernels.cast(sizes, pa.int64()))
+        flat = _kernels.call("list_flatten", present)
         if len(flat):
             state.elements = self.elements.update(state.elements, flat)
         return state
