@@ -21,6 +21,7 @@ Heavy libraries (pyarrow, NumPy, the sketches, rich) load inside the commands, s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -217,6 +218,24 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
+def _import_behind(module: str) -> None:
+    """Import ``module`` on a background thread while this one works.
+
+    The profile spends much of its time in Arrow, NumPy and the sketch libraries, which
+    release the GIL; importing the summary's renderer (rich: 40 ms) in those gaps takes
+    it off the critical path of a small profile.  A later ``import`` of the module waits
+    for this one to finish (Python's per-module import lock) and reports its error, if any.
+    """
+    import importlib
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the importing thread raises it again
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+
+
 def _reading(delimiter: str | None, encoding: str) -> dict[str, Any]:
     """The reading options of the command line, checked, as engine keyword arguments."""
     import codecs
@@ -369,6 +388,8 @@ def profile(
     import suture
 
     with _progress(runner, source, quiet) as progress:
+        if not quiet and progress is None:  # (a progress bar imports rich meanwhile)
+            _import_behind("suture.report.terminal")
         result = suture.profile(
             source,
             engine=runner,
