@@ -69,6 +69,7 @@ __all__ = [
     "EXEMPT",
     "ApiError",
     "ServiceParts",
+    "archive_down",
     "archive_of",
     "bundle_identity",
     "create_app",
@@ -163,6 +164,18 @@ def _internal(exc: BaseException, where: str) -> Response:
         f"internal error {ident}: this is a bug in suture, not in the request; the server's "
         "log has its traceback under this id",
         id=ident,
+    )
+
+
+def archive_down(archive: Archive, exc: Exception, what: str, lost: str) -> ApiError:
+    """The 503 of an archive that could not commit ``what`` (logged on stderr); ``lost``
+    says what did not happen, e.g. ``"nothing was scored for good"``."""
+    log(f"archive write failed ({type(exc).__name__}: {exc}); answered 503")
+    return ApiError(
+        503,
+        f"the archive {safe_url(archive.url)} could not record the {what} "
+        f"({type(exc).__name__}); {lost}: retry later",
+        headers={"Retry-After": "1"},
     )
 
 

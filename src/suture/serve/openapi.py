@@ -16,7 +16,14 @@ from typing import Any
 from suture import __version__
 from suture.serve.config import ServeConfig
 
-__all__ = ["ERROR_STATUSES", "error_schema", "one_or_many", "openapi_document", "responses"]
+__all__ = [
+    "BODY_ERRORS",
+    "ERROR_STATUSES",
+    "error_schema",
+    "one_or_many",
+    "openapi_document",
+    "responses",
+]
 
 #: What each error status means, as the document describes it.
 ERROR_STATUSES = {
@@ -30,6 +37,8 @@ ERROR_STATUSES = {
     503: "Not ready, or the archive cannot record (nothing was acknowledged).",
 }
 _REF = "#/components/schemas/"
+#: The error statuses of a route that takes a JSON body.
+BODY_ERRORS = (400, 404, 413, 415, 422, 503)
 
 
 def error_schema() -> dict[str, Any]:
@@ -222,12 +231,7 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
                             },
                         ]
                     },
-                    400,
-                    404,
-                    413,
-                    415,
-                    422,
-                    503,
+                    *BODY_ERRORS,
                 ),
             }
         },
@@ -301,12 +305,7 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
                             },
                         },
                     },
-                    400,
-                    404,
-                    413,
-                    415,
-                    422,
-                    503,
+                    *BODY_ERRORS,
                 ),
             }
         },

@@ -28,7 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from suture.errors import SutureError
-from suture.serve.app import ApiError, Service, archive_of, json_response, log, safe_url, service_of
+from suture.serve.app import (
+    ApiError,
+    Service,
+    archive_down,
+    archive_of,
+    json_response,
+    service_of,
+)
 
 if TYPE_CHECKING:
     from suture.schema.coerce import Violation
@@ -412,13 +419,7 @@ async def _archive_write(
     try:
         await archive.write(rows)
     except Exception as exc:  # the archive is down: nothing is acknowledged
-        log(f"archive write failed ({type(exc).__name__}: {exc}); answered 503")
-        raise ApiError(
-            503,
-            f"the archive {safe_url(archive.url)} could not record the predictions "
-            f"({type(exc).__name__}); nothing was scored for good: retry later",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise archive_down(archive, exc, "predictions", "nothing was scored for good") from None
     service.metrics.commit.observe(time.perf_counter() - start)
     if service.window is not None:
         add = service.window.add
