@@ -13,13 +13,17 @@ for a recommender's accepted interactions.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
 import time
 
 import psycopg
 import pytest
 
+from suture.serve.run import STARTUP_SECONDS
 from tests.serve._load import (
     Load,
     archived_ids,
@@ -182,3 +186,47 @@ def test_an_archive_that_cannot_commit_is_503_and_nothing_is_acknowledged(
     time.sleep(1.5)  # past a fold and the drift answer's cache: the refused 5 never come
     assert window_records(server.url) == 2
     assert "Traceback" not in server.output()
+
+
+def _workers(server: Server) -> list[int]:
+    """The pids of the worker processes under ``suture serve --workers N``."""
+    listing = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(server.process.pid)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [int(line.split()[0]) for line in listing.splitlines() if "spawn_main" in line]
+
+
+def test_a_worker_killed_mid_load_is_replaced_and_its_records_reach_the_window(
+    serve: ServeFn,
+) -> None:
+    """One of two workers SIGKILLed while serving: the service goes on (a new worker), loses
+    no acknowledged prediction, and its live window comes to hold every archived record,
+    the dead worker's unfolded ones included, without a restart."""
+    server = serve(MODEL_BUNDLE, "--workers", "2")
+    victim = _workers(server)[0]
+    time.sleep(STARTUP_SECONDS + 1)  # a worker dying sooner stops the service by design
+    load = Load(server.url, clients=4, requests=1500, seconds=SECONDS).start()
+    assert load.wait_for(300, timeout=25.0) >= 50, load.statuses
+    os.kill(victim, signal.SIGKILL)
+    load.wait_for(10**9, timeout=SECONDS)
+    load.stop()
+
+    replaced = f"worker {victim} exited with -9; starting another"
+    deadline = time.monotonic() + 15.0
+    while replaced not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.process.poll() is None, server.output()
+    assert replaced in server.output()
+    assert len(_workers(server)) == 2
+    archived = set(archived_ids(server.archive))
+    assert not set(load.acknowledged) - archived
+    status, _ = post_json(server.url, "/v1/predict", golden_record(random.Random(1)))
+    assert status == 200
+    seen = wait_window(server.url, len(archived) + 1)
+    assert seen == len(archived) + 1, (
+        f"the live window holds {seen} records; the archive {len(archived) + 1}: the killed "
+        "worker's unfolded records are missing until the next restart"
+    )
