@@ -1,5 +1,5 @@
-"""A bounded load of concurrent clients against a real ``suture serve``, for the crash and
-shutdown tests.
+"""Helpers of the reliability tests: a bounded load of concurrent clients against a real
+``suture serve``, reading its archive and drift window, and a small real bundle.
 
 Each client is a thread with one keep-alive :class:`http.client.HTTPConnection` posting
 valid records of the golden bundle's contract to ``/v1/predict``.  A prediction id counts
@@ -7,8 +7,11 @@ as *acknowledged* only when its request was answered 200 with that id in the bod
 connection the server drops (it was killed, or is shutting down) ends that client.  Loops
 are bounded by a request count and a time limit, so a load always stops by itself.
 
-:func:`sensitive_bundle` trains a small real bundle on three inputs (one of them marked
-``sensitive = true``) for the tests that need more than the golden bundle's one input.
+:func:`archived_ids` reads a SQLite archive without suture; :func:`wait_window` polls
+``/v1/drift`` until the window holds a number of records; :func:`running` is a server for
+a module-scoped fixture.  :func:`sensitive_bundle` trains a small real bundle on three
+inputs (one of them marked ``sensitive = true``) for the tests that need more than the
+golden bundle's one input.
 """
 
 from __future__ import annotations
