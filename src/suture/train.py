@@ -175,10 +175,10 @@ def _read_rows(
     from suture.schema.contract import Schema
 
     runner = resolve_engine(engine, source)
-    if runner.name != "local":
+    if runner.name != "local":  # train() sends other engines to the streaming path
         raise ConfigError(
-            "training runs on the local engine for now (the matrices live in memory); "
-            "profile and validate on Spark, then train on a local sample"
+            f"in-memory training runs on the local engine, not {runner.name}; "
+            "train with streaming=True (suture.models.streaming) on other engines"
         )
     schema = runner.schema_of(source)
     origin = runner.describe(source)
@@ -371,6 +371,7 @@ def train(
     test_size: float = 0.2,
     max_fit_rows: int = 50_000,
     monotone: dict[str, int] | None = None,
+    streaming: bool = False,
 ) -> ModelBundle:
     """Train the simplest good model for ``target`` and return (and write) its bundle.
 
@@ -413,6 +414,10 @@ def train(
         this size and the winner is refitted on every training row.
     monotone : dict of str to int, optional
         Declared monotone direction (1 or -1) per input column, for the scorecards.
+    streaming : bool, default False
+        Train from engine passes without holding the rows (flat memory): a hash-split
+        holdout and only the candidates that fit from aggregators
+        (:func:`suture.models.streaming.train_streaming`).  Always so on Spark.
 
     Returns
     -------
@@ -443,7 +448,20 @@ def train(
         from suture.bundle import check_output
 
         check_output(Path(output), folder=True)
-    rows = _read_rows(source, _load_contract(schema), options, engine, progress)
+    from suture.engines import resolve_engine
+
+    runner = resolve_engine(engine, source)
+    if streaming or runner.name != "local":
+        from suture.models.streaming import train_streaming
+
+        bundle: ModelBundle = train_streaming(
+            source, options, _load_contract(schema), runner, progress
+        )
+        if output is not None:
+            _say(progress, "bundle", f"writing {output}")
+            bundle.write(output)
+        return bundle
+    rows = _read_rows(source, _load_contract(schema), options, runner, progress)
     run = _Run(options, rows, _infer(rows.table, options), progress)
     with _one_blas_thread():
         bundle = run.bundle()

@@ -46,6 +46,7 @@ from suture.sketches.hashing import float_keys, murmur3_64bit_keys, string_keys
 
 if TYPE_CHECKING:
     from suture.features import FeaturePipeline
+    from suture.schema.contract import Schema
 
 __all__ = [
     "STREAMING_CANDIDATES",
@@ -57,6 +58,7 @@ __all__ = [
     "evaluate_streaming",
     "fit_streaming",
     "matrix_columns",
+    "train_streaming",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -212,6 +214,91 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+PARTS = ("all", "train", "holdout", "fit", "validation")
+
+
+class RowFilter:
+    """Which rows of a raw batch a pass folds: valid, with a target, on one side of a split.
+
+    Parameters
+    ----------
+    target : str
+        Rows without it (null or NaN) are left out.
+    split : HashSplit, optional
+        The holdout split (needed for every part but ``"all"``).
+    part : {"all", "train", "holdout", "fit", "validation"}
+        ``train`` and ``holdout`` are the two sides of ``split``; ``fit`` and
+        ``validation`` split the training side again by ``validation``.
+    validation : HashSplit, optional
+        The split of the training side into fitting and validation rows.
+    contract : Schema, optional
+        When given, each batch is validated first and only its valid rows, in the
+        contract's types, go on (the validator is compiled once per input schema).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        split: HashSplit | None = None,
+        part: str = "all",
+        validation: HashSplit | None = None,
+        contract: Schema | None = None,
+    ) -> None:
+        if part not in PARTS:
+            raise ConfigError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        if part != "all" and split is None:
+            raise ConfigError(f"part {part!r} needs a split")
+        if part in ("fit", "validation") and validation is None:
+            raise ConfigError(f"part {part!r} needs a validation split")
+        self.target, self.split, self.part = target, split, part
+        self.validation, self.contract = validation, contract
+        self._validators: dict[pa.Schema, Any] = {}
+
+    def config(self) -> str:
+        """A canonical string of the filter."""
+        split = "none" if self.split is None else self.split.config()
+        inner = "none" if self.validation is None else self.validation.config()
+        contract = "none" if self.contract is None else self.contract.fingerprint[:16]
+        return f"split={split},part={self.part},validation={inner},contract={contract}"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        state["_validators"] = {}
+        return state
+
+    def _valid(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self.contract is None:
+            return batch
+        validator = self._validators.get(batch.schema)
+        if validator is None:
+            validator = self.contract.validator(batch.schema)
+            self._validators[batch.schema] = validator
+        return _one_batch(validator.check(batch).valid)
+
+    def rows(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The rows of ``batch`` this filter keeps, typed by the contract if there is one."""
+        batch = self._valid(batch)
+        target = batch.column(self.target)
+        keep = np.asarray(pc.is_valid(target).to_numpy(zero_copy_only=False), dtype=bool)
+        if pa.types.is_floating(target.type):
+            keep &= ~np.isnan(np.asarray(pc.fill_null(target, 0.0).to_numpy(), dtype=np.float64))
+        if self.split is not None and self.part != "all":
+            held = self.split.holdout(batch)
+            keep &= held if self.part == "holdout" else ~held
+            if self.validation is not None and self.part in ("fit", "validation"):
+                checked = self.validation.holdout(batch)
+                keep &= checked if self.part == "validation" else ~checked
+        return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    if not batches:
+        return pa.RecordBatch.from_pylist([], schema=table.schema)
+    return batches[0]
+
+
 class Transformed(Framed[S], Generic[S]):
     """Apply a fitted pipeline to one side of a split, then fold an inner aggregator.
 
@@ -226,8 +313,12 @@ class Transformed(Framed[S], Generic[S]):
         The target column and its encoding.
     split : HashSplit, optional
         Which rows are held out (default: no split, every row).
-    part : {"train", "holdout", "all"}, default "train"
-        The side of the split folded in.
+    part : {"train", "holdout", "fit", "validation", "all"}, default "train"
+        The rows folded in (see :class:`RowFilter`).
+    validation : HashSplit, optional
+        Splits the training side into ``fit`` and ``validation`` rows.
+    contract : Schema, optional
+        Validate each batch first and fold only its valid rows.
 
     Notes
     -----
@@ -247,38 +338,29 @@ class Transformed(Framed[S], Generic[S]):
         task: Task,
         split: HashSplit | None = None,
         part: str = "train",
+        validation: HashSplit | None = None,
+        contract: Schema | None = None,
     ) -> None:
-        if part not in ("train", "holdout", "all"):
-            raise ConfigError(f"part must be 'train', 'holdout' or 'all', got {part!r}")
-        if part != "all" and split is None:
-            raise ConfigError(f"part {part!r} needs a split")
+        self.filter = RowFilter(
+            task.target, split=split, part=part, validation=validation, contract=contract
+        )
         self.pipeline = pipeline
         self.inner = inner
         self.task = task
-        self.split = split
-        self.part = part
         self._pipeline_digest = _digest(pipeline.to_dict())
 
     def config(self) -> str:
-        split = "none" if self.split is None else self.split.config()
         return (
             f"transformed(pipeline={self._pipeline_digest},task={_digest(self.task.to_dict())},"
-            f"split={split},part={self.part},inner={self.inner.config()})"
+            f"{self.filter.config()},inner={self.inner.config()})"
         )
 
     def zero(self) -> S:
         return self.inner.zero()
 
     def rows(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The rows of ``batch`` this aggregator folds: the part's, with a target."""
-        target = batch.column(self.task.target)
-        keep = np.asarray(pc.is_valid(target).to_numpy(zero_copy_only=False), dtype=bool)
-        if pa.types.is_floating(target.type):
-            keep &= ~np.isnan(np.asarray(pc.fill_null(target, 0.0).to_numpy(), dtype=np.float64))
-        if self.split is not None and self.part != "all":
-            held = self.split.holdout(batch)
-            keep &= held if self.part == "holdout" else ~held
-        return batch if keep.all() else batch.filter(pa.array(keep))
+        """The rows of ``batch`` this aggregator folds."""
+        return self.filter.rows(batch)
 
     def update(self, state: S, batch: pa.RecordBatch) -> S:
         rows = self.rows(batch)
@@ -299,6 +381,113 @@ class Transformed(Framed[S], Generic[S]):
 
     def _from_fields(self, fields: dict[str, Any]) -> S:
         return self.inner.from_bytes(bytes(fields["inner"]))
+
+
+class Filtered(Framed[S], Generic[S]):
+    """Fold an aggregator of raw batches over the rows a :class:`RowFilter` keeps.
+
+    The profile and target summaries of the training rows are this around
+    :class:`~suture.features.target.ProfileWithTarget`.  The laws are the inner ones.
+    """
+
+    kind = "filtered"
+
+    def __init__(self, rows: RowFilter, inner: Aggregator[S, Any]) -> None:
+        self.filter = rows
+        self.inner = inner
+        self.reads_dictionaries = bool(getattr(inner, "reads_dictionaries", False))
+
+    def config(self) -> str:
+        return f"filtered({self.filter.config()},inner={self.inner.config()})"
+
+    def zero(self) -> S:
+        return self.inner.zero()
+
+    def update(self, state: S, batch: pa.RecordBatch) -> S:
+        rows = self.filter.rows(batch)
+        return state if rows.num_rows == 0 else self.inner.update(state, rows)
+
+    def merge(self, a: S, b: S) -> S:
+        return self.inner.merge(a, b)
+
+    def finalize(self, state: S) -> Any:
+        return self.inner.finalize(state)
+
+    def _fields(self, state: S) -> dict[str, Field]:
+        return {"inner": self.inner.to_bytes(state)}
+
+    def _from_fields(self, fields: dict[str, Any]) -> S:
+        return self.inner.from_bytes(bytes(fields["inner"]))
+
+
+@dataclass
+class RowCounts:
+    """What the contract pass counts: rows read, quarantined, valid without a target, and
+    the wrapping sum of the valid rows' hashes (an order-free fingerprint of the data)."""
+
+    read: int
+    quarantined: int
+    no_target: int
+    fingerprint: int
+
+
+class CountRows(Framed[RowCounts]):
+    """Count rows read, quarantined by ``contract`` and without ``target``; fingerprint them.
+
+    The fingerprint is the sum modulo 2**64 of each valid row's :class:`HashSplit` hash
+    over ``columns``: it does not depend on the order, batching or partitioning of the
+    rows, so it is the same on every engine.
+    """
+
+    kind = "count_rows"
+
+    def __init__(self, contract: Schema, target: str, columns: Sequence[str]) -> None:
+        self.rows = RowFilter(target, contract=contract)
+        self.target = target
+        self.hash = HashSplit(tuple(columns), seed=0x5EED)
+
+    def config(self) -> str:
+        return f"count_rows({self.rows.config()},target={self.target!r},{self.hash.config()})"
+
+    def zero(self) -> RowCounts:
+        return RowCounts(0, 0, 0, 0)
+
+    def update(self, state: RowCounts, batch: pa.RecordBatch) -> RowCounts:
+        valid = self.rows._valid(batch)
+        kept = self.rows.rows(batch) if valid.num_rows else valid
+        with np.errstate(over="ignore"):
+            total = int(np.sum(self.hash.hashes(valid), dtype=np.uint64)) if valid.num_rows else 0
+        state.read += batch.num_rows
+        state.quarantined += batch.num_rows - valid.num_rows
+        state.no_target += valid.num_rows - kept.num_rows
+        state.fingerprint = (state.fingerprint + total) % 2**64
+        return state
+
+    def merge(self, a: RowCounts, b: RowCounts) -> RowCounts:
+        a.read += b.read
+        a.quarantined += b.quarantined
+        a.no_target += b.no_target
+        a.fingerprint = (a.fingerprint + b.fingerprint) % 2**64
+        return a
+
+    def finalize(self, state: RowCounts) -> RowCounts:
+        return state
+
+    def _fields(self, state: RowCounts) -> dict[str, Field]:
+        return {
+            "read": state.read,
+            "quarantined": state.quarantined,
+            "no_target": state.no_target,
+            "fingerprint": f"{state.fingerprint:016x}",
+        }
+
+    def _from_fields(self, fields: dict[str, Any]) -> RowCounts:
+        return RowCounts(
+            int(fields["read"]),
+            int(fields["quarantined"]),
+            int(fields["no_target"]),
+            int(str(fields["fingerprint"]), 16),
+        )
 
 
 # -- naive Bayes statistics ------------------------------------------------------------
@@ -538,6 +727,10 @@ def fit_streaming(
     alpha: float = 1.0,
     max_iter: int = 100,
     tol: float = 1e-10,
+    part: str = "train",
+    validation: HashSplit | None = None,
+    contract: Schema | None = None,
+    start: F64 | None = None,
     progress: Any = None,
 ) -> dict[str, Model]:
     """Fit the streaming candidates on the training side of ``split``, by engine passes.
@@ -559,6 +752,14 @@ def fit_streaming(
     alpha, max_iter, tol : float, int, float
         The L2 penalty of ridge and logistic regression, and logistic regression's Newton
         steps and step tolerance (as :class:`~suture.models.linear.Logistic`).
+    part : {"train", "fit", "all"}, default "train"
+        The rows fitted on (see :class:`RowFilter`).
+    validation : HashSplit, optional
+        Splits the training side into ``fit`` and ``validation`` rows.
+    contract : Schema, optional
+        Validate each batch and fit on its valid rows only.
+    start : ndarray, optional
+        Logistic regression's first coefficients (intercept first; default zero).
     progress : callable, optional
         Called with ``(stage, message)`` before each pass.
 
@@ -601,7 +802,15 @@ def fit_streaming(
     penalty = _penalty(p + 1, float(alpha), intercept=True)
 
     def on(style: str, inner: Aggregator[Any, Any]) -> Transformed[Any]:
-        return Transformed(pipelines[style], inner, task=task, split=split, part="train")
+        return Transformed(
+            pipelines[style],
+            inner,
+            task=task,
+            split=split,
+            part=part,
+            validation=validation,
+            contract=contract,
+        )
 
     parts: dict[str, Aggregator[Any, Any]] = {"gram": on("linear", GramAggregator(columns, TARGET))}
     if "naive_bayes" in names:
@@ -609,7 +818,7 @@ def fit_streaming(
         parts["naive_bayes"] = on(
             "binned", NaiveBayesAggregator(binned.n_features_, len(task.classes))
         )
-    beta = np.zeros(p + 1)
+    beta = np.zeros(p + 1) if start is None else np.asarray(start, dtype=np.float64).copy()
     if "logistic" in names:
         parts["newton"] = on("linear", NewtonStep(columns, TARGET, beta))
     if progress is not None:
@@ -703,10 +912,16 @@ def evaluate_streaming(
     models: Mapping[str, Model],
     pipelines: Mapping[str, FeaturePipeline],
     split: HashSplit,
+    *,
+    part: str = "holdout",
+    validation: HashSplit | None = None,
+    contract: Schema | None = None,
 ) -> dict[str, Evaluation]:
-    """Every model's holdout metrics, in one engine pass over the holdout side of ``split``.
+    """Every model's metrics, in one engine pass over one part of the rows.
 
-    ``pipelines`` maps a model's name to the pipeline it was fitted on.
+    ``pipelines`` maps a model's name to the pipeline it was fitted on; ``part``,
+    ``validation`` and ``contract`` choose the rows as :class:`RowFilter` does (default:
+    the holdout side of ``split``).
     """
     parts: dict[str, Aggregator[Any, Any]] = {
         name: Transformed(
@@ -714,8 +929,261 @@ def evaluate_streaming(
             HoldoutMetrics(model),
             task=model.design_.task,
             split=split,
-            part="holdout",
+            part=part,
+            validation=validation,
+            contract=contract,
         )
         for name, model in models.items()
     }
     return {name: value for name, value in _pass(engine, source, parts).items()}
+
+
+# -- the whole run ---------------------------------------------------------------------
+
+
+def _split_columns(schema: pa.Schema) -> tuple[str, ...]:
+    """The columns that key the split: every scalar column of the valid rows."""
+    return tuple(f.name for f in schema if not pa.types.is_nested(f.type))
+
+
+def _beta(model: Model) -> F64 | None:
+    coef = getattr(model, "coef_", None)
+    if coef is None:
+        return None
+    return np.concatenate([np.ravel(model.intercept_), np.ravel(coef)])  # type: ignore[attr-defined]
+
+
+def train_streaming(
+    source: Any,
+    options: Any,
+    contract: Schema | None,
+    engine: Any,
+    progress: Any = None,
+) -> Any:
+    """Train from engine passes only and return the :class:`~suture.models.bundle.ModelBundle`.
+
+    The rows are never held: each stage is one pass of an aggregator (see the module
+    notes) over the source as the engine reads it, every batch validated against the
+    contract first.  The stages: a contract (inferred by a first profile when none is
+    given); the rows read, quarantined and without a target, and the target's summary
+    (the task); the profile and target summaries of the training side of the hash split;
+    winnowing; pipelines fitted from the profile; the streaming candidates fitted on the
+    training side less a validation share (a second hash split, seed ``seed + 1``),
+    measured on it, selected by the same rule as in memory, refitted on the whole
+    training side and measured on the holdout.
+
+    Parameters
+    ----------
+    source : Any
+        What ``engine`` reads (a path, an Arrow table, a Spark DataFrame...).
+    options : TrainOptions
+        As :func:`suture.train`; ``time_column`` is not used for the split (the holdout
+        is the hash split), and only :data:`STREAMING_CANDIDATES` are fitted: the other
+        candidates asked for are named in one note of the bundle.
+    contract : Schema or None
+    engine : Any
+        As :func:`suture.engines.resolve_engine`.
+    progress : callable, optional
+        Called with ``(stage, message)``.
+
+    Returns
+    -------
+    ModelBundle
+    """
+    import time
+
+    import suture
+    from suture._manifest import created_now
+    from suture.engines import resolve_engine
+    from suture.errors import SchemaError
+    from suture.features import FeaturePipeline
+    from suture.features.target import ProfileWithTarget
+    from suture.features.winnow import winnow
+    from suture.models.bundle import ModelBundle
+    from suture.models.result import Candidate, TrainResult
+    from suture.models.robustness import sensitivity
+    from suture.models.select import default_tolerance, select, warnings
+    from suture.models.task import infer_task
+    from suture.profile import Profile, ProfileAggregator
+    from suture.schema.contract import Schema
+    from suture.train import _check_columns, _say, _versions
+
+    started = time.perf_counter()
+    runner = resolve_engine(engine, source)
+    schema = runner.schema_of(source)
+    origin = runner.describe(source)
+    _check_columns(schema.names, options, origin)
+    target = options.target
+    if contract is None:
+        _say(progress, "contract", "inferring a contract from a first profile")
+        contract = Schema.infer(suture.profile(source, engine=runner))
+    valid_schema = contract.validator(schema, origin).valid_schema()
+    if target not in valid_schema.names:
+        raise SchemaError(f"the contract has no column {target!r}, the target")
+    columns = _split_columns(valid_schema)
+    _say(progress, "contract", "checking the rows against the contract and reading the target")
+    first = runner.aggregate(
+        source,
+        Joined(
+            {
+                "counts": CountRows(contract, target, columns),
+                "target": Filtered(
+                    RowFilter(target, contract=contract),
+                    ProfileAggregator(pa.schema([valid_schema.field(target)])),
+                ),
+            }
+        ),
+    )
+    counts: RowCounts = first["counts"]
+    used = counts.read - counts.quarantined - counts.no_target
+    if used == 0:
+        raise EmptyInputError(
+            f"{origin}: no row is left to train on ({counts.read} read, {counts.quarantined} "
+            f"broke the contract, {counts.no_target} had no target)"
+        )
+    task = infer_task(first["target"][target], kind=options.task, positive=options.positive)
+    _check_task(task)
+    split = HashSplit(columns, test_size=options.test_size, seed=options.seed)
+    validation = HashSplit(columns, test_size=0.2, seed=options.seed + 1)
+    _say(progress, "profile", "profiling the training rows with the target")
+    summarizer = ProfileWithTarget(valid_schema, task)
+    state = runner.aggregate_state(
+        source,
+        Filtered(RowFilter(target, split=split, part="train", contract=contract), summarizer),
+    )
+    profile = Profile(
+        summarizer.profile, state["profile"], {"source": origin, "engine": runner.name}
+    )
+    summaries = summarizer.target.finalize(state["target"])
+    _say(progress, "winnow", "choosing the columns")
+    decisions = winnow(
+        profile,
+        summaries,
+        task,
+        contract=contract,
+        include=options.include,
+        exclude=(
+            *options.exclude,
+            *(() if options.time_column is None else (options.time_column,)),
+        ),
+    )
+    kept = [d.column for d in decisions if d.keep and d.column != target]
+    if not kept:
+        dropped = "; ".join(f"{d.column}: {d.reason}" for d in decisions if d.column != target)
+        raise SchemaError(
+            f"no column is left to train on after winnowing ({dropped or 'no columns'}); "
+            "force columns in with --include"
+        )
+    names = [n for n in STREAMING_CANDIDATES if n in options.candidates]
+    if not names:
+        raise ConfigError(
+            f"no candidate among {', '.join(options.candidates)} fits from aggregators; "
+            f"streaming training fits {', '.join(STREAMING_CANDIDATES)}"
+        )
+    styles = {STREAMING_CANDIDATES[n] for n in names} | {"linear"}
+    pipes = {s: FeaturePipeline(style=s).fit(profile, kept) for s in sorted(styles)}
+    _say(
+        progress, "fit", f"fitting {', '.join(names)} on the training rows less a validation share"
+    )
+    trial = fit_streaming(
+        runner,
+        source,
+        task,
+        pipes,
+        split,
+        candidates=names,
+        part="fit",
+        progress=progress,
+        validation=validation,
+        contract=contract,
+    )
+    chosen = {n: pipes[STREAMING_CANDIDATES[n]] for n in trial}
+    checked = evaluate_streaming(
+        runner,
+        source,
+        trial,
+        chosen,
+        split,
+        part="validation",
+        validation=validation,
+        contract=contract,
+    )
+    start = _beta(trial["logistic"]) if "logistic" in trial else None
+    _say(progress, "refit", "refitting every candidate on all training rows")
+    models = fit_streaming(
+        runner,
+        source,
+        task,
+        pipes,
+        split,
+        candidates=names,
+        part="train",
+        start=start,
+        contract=contract,
+        progress=progress,
+    )
+    _say(progress, "evaluate", "measuring every candidate on the holdout")
+    held = evaluate_streaming(runner, source, models, chosen, split, contract=contract)
+    seconds = time.perf_counter() - started
+    results = [
+        Candidate(name, model, chosen[name], checked[name], held[name], seconds, model.get_params())
+        for name, model in models.items()
+    ]
+    winner, given_up = select(results, task=task, tolerance=options.tolerance)
+    best = next(c for c in results if c.name == winner)
+    _say(progress, "robustness", f"bounding how far each input moves {winner}'s score")
+    bounds = sensitivity(
+        chosen[winner], best.model, profile=profile, contract=contract, seed=options.seed
+    )
+    notes = warnings(task, results, winner, decisions=decisions)
+    left = [n for n in options.candidates if n not in STREAMING_CANDIDATES]
+    if left:
+        notes.append(
+            f"streaming training fits {', '.join(STREAMING_CANDIDATES)} only; not fitted: "
+            f"{', '.join(left)}"
+        )
+    if options.time_column is not None:
+        notes.append(
+            f"the holdout is a hash split of the rows, not the latest by {options.time_column!r}"
+        )
+    if counts.quarantined:
+        notes.append(
+            f"{counts.quarantined} of {counts.read} rows broke the contract and were not trained on"
+        )
+    if counts.no_target:
+        notes.append(f"{counts.no_target} rows had no target and were left out")
+    holdout_rows = held[winner].n
+    lineage = {
+        "data_fingerprint": f"rowhash:{counts.fingerprint:016x}",
+        "contract_fingerprint": contract.fingerprint,
+        "rows": {
+            "read": counts.read,
+            "quarantined": counts.quarantined,
+            "no_target": counts.no_target,
+            "used": used,
+            "train": used - holdout_rows,
+            "holdout": holdout_rows,
+            "compared_on": used - holdout_rows - checked[winner].n,
+        },
+        "task": task.to_dict(),
+        "parameters": {**options.to_dict(), "streaming": True, "engine": runner.name},
+        "seed": options.seed,
+        "versions": _versions(),
+        "created": created_now(),
+    }
+    result = TrainResult(
+        task=task,
+        contract=contract,
+        profile=profile,
+        decisions=decisions,
+        candidates=results,
+        winner=winner,
+        calibrator=None,
+        sensitivity=bounds,
+        tolerance=default_tolerance(task) if options.tolerance is None else options.tolerance,
+        given_up=given_up,
+        quarantined=counts.quarantined,
+        warnings=notes,
+        lineage=lineage,
+    )
+    return ModelBundle.from_result(result)
