@@ -26,7 +26,13 @@ from suture.schema.coerce import compile_record
 from suture.schema.contract import Schema
 from suture.serve.archive import PredictionRecord, SqlArchive, new_prediction_id, open_archive
 from suture.serve.config import ServeConfig, WindowSpec
-from suture.serve.window import LiveWindow, WindowAggregator, monitored_columns, recover_window
+from suture.serve.window import (
+    LiveWindow,
+    WindowAggregator,
+    monitored_columns,
+    recover_states,
+    recover_window,
+)
 from suture.testing import assert_profiles_agree, check_aggregator
 from tests.serve.conftest import MODEL_BUNDLE
 
@@ -684,3 +690,34 @@ def test_a_record_committed_but_never_added_is_read_back_after_a_while(
     assert window._memory == {} and window._missing == {}
     live, *_ = window.window()
     assert_profiles_agree(live, one_pass(window, coerced), quantiles_exact=True)
+
+
+def test_recovering_one_dead_worker_leaves_the_live_ones_alone(
+    archive: SqlArchive, bundle: ModelBundle, default_rows: list[dict[str, Any]]
+) -> None:
+    """What the supervisor does when one of several workers dies: replay that worker only."""
+    spec = WindowSpec(seconds=10 * 365 * 86400.0)
+    contract = bundle.scoring_contract
+    live = LiveWindow.for_bundle(bundle, archive, worker="live", spec=spec)
+    dead = LiveWindow.for_bundle(bundle, archive, worker="dead", spec=spec)
+    for w in (live, dead):
+        w.start()
+        halt(w)
+    archive_records(archive, live, contract, default_rows[2000:2200], worker="live", ts=T0)
+    live.flush()  # folded in memory, not saved yet
+    archive_records(archive, dead, contract, default_rows[2200:2300], worker="dead", ts=T0)
+    dead.flush()
+    dead.persist()
+    archive_records(archive, dead, contract, default_rows[2300:2350], worker="dead", ts=T0)
+    # "dead" is killed; the supervisor replays it alone, with a window of its own
+    states = [s for s in archive.window_states(None) if s.worker == "dead"]
+    replayed = recover_states(
+        lambda w: LiveWindow.for_bundle(bundle, archive, worker=w, spec=spec), states
+    )
+    assert replayed == 50
+    states = archive.window_states(None)
+    assert all(s.closed for s in states if s.worker == "dead")
+    assert sum(s.rows for s in states if s.worker == "dead") == 150
+    live_states = [s for s in states if s.worker == "live"]
+    assert live_states and not any(s.closed or s.rows for s in live_states)  # untouched
+    assert live.window()[0].row_count == 350  # its own in memory, the dead one's saved
