@@ -206,6 +206,7 @@ def test_refusals() -> None:
         "max_interactions": ("max_interactions must be a whole number of at least 0", -1),
         "seed": ("seed must be a whole number of at least 0", -2),
         "cells": ("cells must be at least 2", 1),
+        "max_rows": ("max_rows must be at least 2", 1),
     }
     for name, (message, value) in bad.items():
         with pytest.raises(ConfigError, match=f"BoostedScorecard: {message}"):

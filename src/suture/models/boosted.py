@@ -146,8 +146,9 @@ class _Booster:
         self.y, self.w, self.stop_y, self.stop_w, self.kind = y, w, stop_y, stop_w, kind
 
     def _step(self, term: _Term, score: F64, counts: F64) -> F64:
-        """The step of one term: ``-learning_rate * G / (H + l2)`` per bin, piecewise
-        constant over an ordered run."""
+        """The step of one term: ``-learning_rate * G / (H + l2)`` per bin, constant on at
+        most ``max_leaves`` runs of an ordered column's bins (or of a category's levels
+        sorted by their step); a pair's cells and the missing or other bins step alone."""
         g, h = _gradient(score, self.y, self.w, self.kind)
         if term.linear:
             assert term.values is not None
@@ -224,6 +225,9 @@ class BoostedScorecard(ScorecardInteractions):
         The share of the rows held out (seeded, per bag) to stop on.
     bags : int, default 2
         Fits on other inner splits, their points averaged.
+    max_rows : int, default 20000
+        Each bag boosts (and stops) on a seeded sample of at most this many rows, which
+        bounds a fit's time on a large table (each bag draws its own sample).
     l2 : float, default 10.0
         Added to each bin's summed curvature: shrinks bins of few rows.
     max_leaves : int, default 3
@@ -245,8 +249,10 @@ class BoostedScorecard(ScorecardInteractions):
     -----
     Binary (log loss) and regression (squared error) tasks.  Each round takes one step
     per column in turn, ``-learning_rate * G / (H + l2)`` per bin from the gradient and
-    curvature at the current scores, so a column's step sees the others' updates.  A
-    non-indicator feature gets one slope the same way.  After the main effects the pairs
+    curvature at the current scores, so a column's step sees the others' updates; it is
+    constant on at most ``max_leaves`` runs of adjacent bins (a category's levels sorted
+    by their step), the missing and other bins stepping alone.  A non-indicator feature
+    gets one slope the same way.  After the main effects the pairs
     are chosen from the residuals and boosted on their coarse cells with the main
     effects held.  A column declared monotone (``Design.monotone``) has its ordered bins'
     points projected on the monotone cone (weighted isotonic regression) after every
@@ -271,6 +277,7 @@ class BoostedScorecard(ScorecardInteractions):
         "patience",
         "validation",
         "bags",
+        "max_rows",
         "l2",
         "max_leaves",
         "min_leaf",
@@ -290,6 +297,7 @@ class BoostedScorecard(ScorecardInteractions):
         patience: int = 50,
         validation: float = 0.15,
         bags: int = 2,
+        max_rows: int = 20_000,
         l2: float = 10.0,
         max_leaves: int = 3,
         min_leaf: float = 2.0,
@@ -305,6 +313,7 @@ class BoostedScorecard(ScorecardInteractions):
         self.patience = patience
         self.validation = validation
         self.bags = bags
+        self.max_rows = max_rows
         self.l2 = l2
         self.max_leaves = max_leaves
         self.min_leaf = min_leaf
@@ -325,6 +334,9 @@ class BoostedScorecard(ScorecardInteractions):
         _check_whole(name, "max_rounds", self.max_rounds)
         _check_whole(name, "patience", self.patience)
         _check_whole(name, "bags", self.bags)
+        _check_whole(name, "max_rows", self.max_rows)
+        if self.max_rows < 2:
+            raise ConfigError(f"{name}: max_rows must be at least 2, got {self.max_rows!r}")
         _check_number(name, "l2", self.l2, low=0.0, strict=False)
         _check_whole(name, "max_leaves", self.max_leaves)
         _check_number(name, "min_leaf", self.min_leaf, low=0.0, strict=False)
@@ -394,11 +406,12 @@ class BoostedScorecard(ScorecardInteractions):
         return float(np.log(mean / (1.0 - mean)))
 
     def _split(self, n: int, bag: int) -> tuple[I64, I64]:
-        """A seeded inner split: the rows boosted on and the rows stopped on (sorted)."""
+        """A seeded inner split: the rows boosted on and the rows stopped on (sorted), at
+        most ``max_rows`` of them together."""
         rng = np.random.default_rng([int(self.seed), bag])
-        order = rng.permutation(n)
-        held = max(1, round(float(self.validation) * n))
-        if n - held < 1:
+        order = rng.permutation(n)[: int(self.max_rows)]
+        held = max(1, round(float(self.validation) * order.size))
+        if order.size - held < 1:
             raise ConfigError(f"BoostedScorecard: cannot fit on {n} row(s); it needs at least 2")
         return np.sort(order[held:]).astype(np.int64), np.sort(order[:held]).astype(np.int64)
 
