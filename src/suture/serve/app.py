@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import os
 import re
 import sys
 import time
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXEMPT",
+    "WORKER_ENV",
     "ApiError",
     "ServiceParts",
     "archive_down",
@@ -85,6 +87,8 @@ __all__ = [
 
 #: Routes that answer without a token (load balancers and orchestrators probe them).
 EXEMPT = frozenset({"/healthz", "/readyz"})
+#: The worker id the supervisor gives a worker process (else the worker makes one).
+WORKER_ENV = "SUTURE_SERVE_WORKER"
 #: How often the archive is pruned when a retention is set.
 PRUNE_SECONDS = 3600.0
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
@@ -311,7 +315,7 @@ class Service:
         from suture.serve.metrics import Metrics
 
         self.config = config
-        self.worker = uuid.uuid4().hex[:12]
+        self.worker = os.environ.get(WORKER_ENV) or uuid.uuid4().hex[:12]
         self.kind, self.version = bundle_identity(config.bundle)
         self.started = time.time()
         self.ready = False
@@ -728,8 +732,6 @@ def create_app_from_env() -> Starlette:
     ConfigError
         When the variable is missing (the app is started by ``suture serve``).
     """
-    import os
-
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the service with suture serve BUNDLE")

@@ -30,9 +30,10 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
+import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from suture.errors import EXIT_INTERNAL, EXIT_OK, ConfigError
 from suture.serve.config import CONFIG_ENV, ServeConfig
@@ -51,8 +52,9 @@ __all__ = [
 
 #: How long in-flight requests may take to finish after SIGTERM.
 GRACEFUL_SECONDS = 30
-#: A worker that dies sooner after its start stops the service instead of being replaced.
-STARTUP_SECONDS = 10.0
+#: How long a new worker must live before its death is not a startup failure: none now
+#: (a worker is judged by whether it ever served); kept for callers that wait on it.
+STARTUP_SECONDS = 0.0
 #: prometheus_client's folder for the metrics of several processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -148,7 +150,8 @@ def run(config: ServeConfig) -> int:
     return EXIT_OK
 
 
-def _uvicorn(host: str, port: int) -> uvicorn.Server:
+def _uvicorn(host: str, port: int, ready: Any = None) -> uvicorn.Server:
+    """The uvicorn server of one worker; ``ready`` (an event) is set once it serves."""
     import uvicorn
 
     settings = uvicorn.Config(
@@ -163,17 +166,23 @@ def _uvicorn(host: str, port: int) -> uvicorn.Server:
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         server_header=False,
     )
-    return _quiet_server(uvicorn.Server)(settings)
+    return _quiet_server(uvicorn.Server, ready)(settings)
 
 
-def _quiet_server(base: type[uvicorn.Server]) -> type[uvicorn.Server]:
+def _quiet_server(base: type[uvicorn.Server], ready: Any = None) -> type[uvicorn.Server]:
     """uvicorn's server, but a SIGTERM or SIGINT that stopped it gracefully is not
     raised again afterwards (uvicorn re-raises it, so the process would die by the signal
-    instead of exiting 0 once the requests in flight were answered)."""
+    instead of exiting 0 once the requests in flight were answered); it sets ``ready``
+    once the app's startup is done and it listens."""
     import signal
     import threading
 
     class Server(base):  # type: ignore[valid-type,misc]
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready.set()
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             if threading.current_thread() is not threading.main_thread():
@@ -204,10 +213,46 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int) -> None:
-    """One worker process: its own listening socket, one uvicorn server."""
+def _worker(host: str, port: int, worker: str, ready: Any) -> None:
+    """One worker process: its own listening socket, one uvicorn server; ``worker`` is
+    its id (in its archived predictions and drift window)."""
+    from suture.serve.app import WORKER_ENV
+
+    os.environ[WORKER_ENV] = worker
     sock = listening_socket(host, port)
-    _uvicorn(host, port).run(sockets=[sock])
+    _uvicorn(host, port, ready).run(sockets=[sock])
+
+
+def recover_worker(config: ServeConfig, worker: str) -> int:
+    """Fold what a dead worker archived but had not folded into its drift window, and
+    close its window (the live workers' windows are left alone); returns the records.
+
+    Run by the supervisor before it replaces the worker, so that the service's window
+    counts every archived prediction while it keeps running.
+    """
+    from suture.models.bundle import ModelBundle
+    from suture.serve.archive import open_archive
+    from suture.serve.window import LiveWindow, recover_states
+
+    bundle = ModelBundle.read(config.bundle)
+    archive = open_archive(config.archive, synchronous=config.synchronous)
+    try:
+        states = [s for s in archive.window_states(None) if s.worker == worker]
+        return recover_states(
+            lambda w: LiveWindow.for_bundle(bundle, archive, worker=w, spec=config.window),
+            states,
+        )
+    finally:
+        archive.close()
+
+
+@dataclass
+class Worker:
+    """A worker process of the supervisor: its id, its ready event, the process."""
+
+    id: str
+    ready: Any
+    process: Any
 
 
 def _supervise(config: ServeConfig) -> bool:
@@ -215,22 +260,27 @@ def _supervise(config: ServeConfig) -> bool:
 
     A worker that dies on its own (a crash, the OOM killer) is replaced; on SIGTERM or
     SIGINT every worker is asked to stop (SIGTERM: uvicorn drains its requests) and
-    waited for.  A worker that dies within :data:`STARTUP_SECONDS` of its start stops
-    the service instead (it would fail again): returns False then.
+    waited for.  A worker that dies before it ever served stops the service instead (it
+    would fail again): returns False then.  Before a dead worker is replaced, what it
+    archived but had not folded into its drift window is replayed
+    (:func:`recover_worker`).
     """
     import multiprocessing
     import signal
     from multiprocessing.connection import wait
 
+    from suture.serve.app import bundle_kind
+
     spawn = multiprocessing.get_context("spawn")
+    model = bundle_kind(config.bundle) == "model"
 
-    born: dict[int | None, float] = {}
-
-    def start() -> multiprocessing.process.BaseProcess:
-        process = spawn.Process(target=_worker, args=(config.host, config.port), daemon=False)
+    def start() -> Worker:
+        ident, ready = uuid.uuid4().hex[:12], spawn.Event()
+        process = spawn.Process(
+            target=_worker, args=(config.host, config.port, ident, ready), daemon=False
+        )
         process.start()
-        born[process.pid] = time.monotonic()
-        return process
+        return Worker(ident, ready, process)
 
     workers = [start() for _ in range(config.workers)]
     stopping = {"now": False}
@@ -238,31 +288,43 @@ def _supervise(config: ServeConfig) -> bool:
 
     def stop(signum: int, frame: object) -> None:
         stopping["now"] = True
-        for process in workers:
-            if process.pid is not None and process.exitcode is None:
-                os.kill(process.pid, signal.SIGTERM)
+        for w in workers:
+            if w.process.pid is not None and w.process.exitcode is None:
+                os.kill(w.process.pid, signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while not stopping["now"]:
-            wait([p.sentinel for p in workers], timeout=1.0)
-            for i, process in enumerate(workers):
-                if process.exitcode is not None and not stopping["now"]:
-                    _forget(process.pid)
-                    if time.monotonic() - born.get(process.pid, 0.0) < STARTUP_SECONDS:
-                        stop(signal.SIGTERM, None)
-                        failed = True
-                        break
-                    sys.stderr.write(
-                        f"worker {process.pid} exited with {process.exitcode}; starting another\n"
-                    )
-                    workers[i] = start()
-        for process in workers:
-            process.join(GRACEFUL_SECONDS + 10)
+            wait([w.process.sentinel for w in workers], timeout=1.0)
+            for i, w in enumerate(workers):
+                if w.process.exitcode is None or stopping["now"]:
+                    continue
+                _forget(w.process.pid)
+                if not w.ready.is_set():  # it never served: it would fail again
+                    stop(signal.SIGTERM, None)
+                    failed = True
+                    break
+                sys.stderr.write(
+                    f"worker {w.process.pid} exited with {w.process.exitcode}; starting another\n"
+                )
+                if model:
+                    _recover(config, w.id)
+                workers[i] = start()
+        for w in workers:
+            w.process.join(GRACEFUL_SECONDS + 10)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return not failed
+
+
+def _recover(config: ServeConfig, worker: str) -> None:
+    try:
+        replayed = recover_worker(config, worker)
+    except Exception as exc:  # the replacement must start even so; the next start replays
+        sys.stderr.write(f"the drift window of worker {worker} was not replayed: {exc}\n")
+    else:
+        sys.stderr.write(f"replayed {replayed:,} records into worker {worker}'s drift window\n")
 
 
 def _forget(pid: int | None) -> None:
