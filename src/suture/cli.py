@@ -388,6 +388,10 @@ def profile(
     import suture
 
     with _progress(runner, source, quiet) as progress:
+        if progress is None and runner.name == "local":
+            # Decode the file while the profile's code loads; the profile reads Parquet
+            # strings as dictionaries (its aggregator's reads_dictionaries).
+            runner.read_ahead(source, dictionary_strings=True)
         if not quiet and progress is None:  # (a progress bar imports rich meanwhile)
             _import_behind("suture.report.terminal")
         result = suture.profile(

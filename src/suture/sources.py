@@ -16,10 +16,12 @@ import io
 import os
 import re
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -27,6 +29,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from suture.errors import ConfigError, SourceError
+
+R = TypeVar("R")
 
 __all__ = ["Source", "check_encoding", "csv_line_offset", "detect_delimiter", "open_source"]
 
@@ -62,9 +66,24 @@ class RowGroup:
             # batches share one dictionary per string column.
             yield from handle.read_row_group(self.index).to_batches(max_chunksize=batch_size)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(
-                f"{self.path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
-            ) from None
+            raise self._damaged(exc) from None
+
+    def read_whole(self) -> pa.Table | None:
+        """This row group decoded whole, or ``None`` when it is too large to hold at once
+        (:meth:`batches` then streams it)."""
+        try:
+            handle = pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
+            group = handle.metadata.row_group(self.index)
+            if group.num_rows * group.num_columns > WHOLE_ROW_GROUP_VALUES:
+                return None
+            return handle.read_row_group(self.index)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, exc: BaseException) -> SourceError:
+        return SourceError(
+            f"{self.path}: the Parquet data is damaged ({_first_line(exc)}); re-export the file"
+        )
 
 
 @dataclass
@@ -96,9 +115,22 @@ class Source:
     size_bytes: int | None
     _open: Any = field(repr=False)
     pieces: list[RowGroup] = field(default_factory=list)
+    _ahead: Callable[[], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_names(self.name, self.schema)
+
+    def read_ahead(self) -> None:
+        """Start decoding the first rows now, on a background thread.
+
+        The next :meth:`batches` begins with them (it waits for the decode, and raises
+        its error).  Arrow decodes Parquet without the GIL, so the decode runs beside
+        whatever this thread does meanwhile (a command line loading the profile's code).
+        Only a Parquet file whose first row group is decoded whole reads ahead; for any
+        other source this does nothing.
+        """
+        if self._ahead is not None:
+            self._ahead()
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[pa.RecordBatch]:
         """Yield the rows as record batches of at most ``batch_size`` rows."""
@@ -284,13 +316,38 @@ def _open_parquet_file(path: Path, dictionary_strings: bool) -> Source:
         ) from None
     strings = _string_columns(schema) if dictionary_strings else []
     pieces = _row_groups([str(path)], schema, strings)
+    ahead: list[Future[pa.Table | None]] = []
+
+    def read_ahead() -> None:
+        if not ahead and pieces:
+            ahead.append(_in_background(pieces[0].read_whole))
 
     def batches(n: int) -> Iterator[pa.RecordBatch]:
-        for piece in pieces:
+        rest = pieces
+        if ahead:
+            first = ahead.pop().result()
+            if first is not None:
+                yield from first.to_batches(max_chunksize=n)
+                rest = pieces[1:]
+        for piece in rest:
             yield from piece.batches(n)
 
     rows = sum(piece.num_rows for piece in pieces)
-    return Source(str(path), schema, rows, path.stat().st_size, batches, pieces)
+    return Source(str(path), schema, rows, path.stat().st_size, batches, pieces, read_ahead)
+
+
+def _in_background(fn: Callable[[], R]) -> Future[R]:
+    """``fn()`` running on a daemon thread of its own; its result or error in the future."""
+    future: Future[R] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="suture-read-ahead", daemon=True).start()
+    return future
 
 
 def _string_columns(schema: pa.Schema) -> list[str]:
