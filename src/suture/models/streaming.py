@@ -303,7 +303,28 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     return batches[0]
 
 
-class Transformed(Framed[S], Generic[S]):
+class _Wrapper(Framed[S], Generic[S]):
+    """An aggregator whose state is an inner aggregator's: merge, finalize and bytes are its."""
+
+    inner: Aggregator[S, Any]
+
+    def zero(self) -> S:
+        return self.inner.zero()
+
+    def merge(self, a: S, b: S) -> S:
+        return self.inner.merge(a, b)
+
+    def finalize(self, state: S) -> Any:
+        return self.inner.finalize(state)
+
+    def _fields(self, state: S) -> dict[str, Field]:
+        return {"inner": self.inner.to_bytes(state)}
+
+    def _from_fields(self, fields: dict[str, Any]) -> S:
+        return self.inner.from_bytes(bytes(fields["inner"]))
+
+
+class Transformed(_Wrapper[S]):
     """Apply a fitted pipeline to one side of a split, then fold an inner aggregator.
 
     Parameters
@@ -359,9 +380,6 @@ class Transformed(Framed[S], Generic[S]):
             f"{self.filter.config()},inner={self.inner.config()})"
         )
 
-    def zero(self) -> S:
-        return self.inner.zero()
-
     def rows(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The rows of ``batch`` this aggregator folds."""
         return self.filter.rows(batch)
@@ -375,20 +393,8 @@ class Transformed(Framed[S], Generic[S]):
             state = self.inner.update(state, _matrix_batch(x, y))
         return state
 
-    def merge(self, a: S, b: S) -> S:
-        return self.inner.merge(a, b)
 
-    def finalize(self, state: S) -> Any:
-        return self.inner.finalize(state)
-
-    def _fields(self, state: S) -> dict[str, Field]:
-        return {"inner": self.inner.to_bytes(state)}
-
-    def _from_fields(self, fields: dict[str, Any]) -> S:
-        return self.inner.from_bytes(bytes(fields["inner"]))
-
-
-class Filtered(Framed[S], Generic[S]):
+class Filtered(_Wrapper[S]):
     """Fold an aggregator of raw batches over the rows a :class:`RowFilter` keeps.
 
     The profile and target summaries of the training rows are this around
@@ -405,24 +411,9 @@ class Filtered(Framed[S], Generic[S]):
     def config(self) -> str:
         return f"filtered({self.filter.config()},inner={self.inner.config()})"
 
-    def zero(self) -> S:
-        return self.inner.zero()
-
     def update(self, state: S, batch: pa.RecordBatch) -> S:
         rows = self.filter.rows(batch)
         return state if rows.num_rows == 0 else self.inner.update(state, rows)
-
-    def merge(self, a: S, b: S) -> S:
-        return self.inner.merge(a, b)
-
-    def finalize(self, state: S) -> Any:
-        return self.inner.finalize(state)
-
-    def _fields(self, state: S) -> dict[str, Field]:
-        return {"inner": self.inner.to_bytes(state)}
-
-    def _from_fields(self, fields: dict[str, Any]) -> S:
-        return self.inner.from_bytes(bytes(fields["inner"]))
 
 
 @dataclass
