@@ -56,29 +56,34 @@ class RowGroup:
 
     def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Read this row group as record batches."""
+        whole = self.read_whole()
+        if whole is not None:
+            yield from whole.to_batches(max_chunksize=batch_size)
+            return
         try:
-            handle = pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
-            group = handle.metadata.row_group(self.index)
-            if group.num_rows * group.num_columns > WHOLE_ROW_GROUP_VALUES:
-                yield from handle.iter_batches(batch_size=batch_size, row_groups=[self.index])
-                return
-            # Decoding a row group whole is about twice as fast as batch by batch, and its
-            # batches share one dictionary per string column.
-            yield from handle.read_row_group(self.index).to_batches(max_chunksize=batch_size)
+            handle = self._handle()
+            yield from handle.iter_batches(batch_size=batch_size, row_groups=[self.index])
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._damaged(exc) from None
 
     def read_whole(self) -> pa.Table | None:
         """This row group decoded whole, or ``None`` when it is too large to hold at once
-        (:meth:`batches` then streams it)."""
+        (:meth:`batches` then streams it).
+
+        Decoding a row group whole is about twice as fast as batch by batch, and its
+        batches share one dictionary per string column.
+        """
         try:
-            handle = pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
+            handle = self._handle()
             group = handle.metadata.row_group(self.index)
             if group.num_rows * group.num_columns > WHOLE_ROW_GROUP_VALUES:
                 return None
             return handle.read_row_group(self.index)
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._damaged(exc) from None
+
+    def _handle(self) -> pq.ParquetFile:
+        return pq.ParquetFile(self.path, read_dictionary=list(self.dictionary_columns))
 
     def _damaged(self, exc: BaseException) -> SourceError:
         return SourceError(
