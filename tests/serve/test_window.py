@@ -30,7 +30,6 @@ from suture.serve.window import (
     LiveWindow,
     WindowAggregator,
     monitored_columns,
-    recover_states,
     recover_window,
 )
 from suture.testing import assert_profiles_agree, check_aggregator
@@ -693,7 +692,10 @@ def test_a_record_committed_but_never_added_is_read_back_after_a_while(
 
 
 def test_recovering_one_dead_worker_leaves_the_live_ones_alone(
-    archive: SqlArchive, bundle: ModelBundle, default_rows: list[dict[str, Any]]
+    archive_url: str,
+    archive: SqlArchive,
+    bundle: ModelBundle,
+    default_rows: list[dict[str, Any]],
 ) -> None:
     """What the supervisor does when one of several workers dies: replay that worker only."""
     spec = WindowSpec(seconds=10 * 365 * 86400.0)
@@ -710,11 +712,8 @@ def test_recovering_one_dead_worker_leaves_the_live_ones_alone(
     dead.persist()
     archive_records(archive, dead, contract, default_rows[2300:2350], worker="dead", ts=T0)
     # "dead" is killed; the supervisor replays it alone, with a window of its own
-    states = [s for s in archive.window_states(None) if s.worker == "dead"]
-    replayed = recover_states(
-        lambda w: LiveWindow.for_bundle(bundle, archive, worker=w, spec=spec), states
-    )
-    assert replayed == 50
+    config = ServeConfig(bundle=str(MODEL_BUNDLE), archive=archive_url, window=spec)
+    assert recover_window(config, workers=["dead"]) == 50
     states = archive.window_states(None)
     assert all(s.closed for s in states if s.worker == "dead")
     assert sum(s.rows for s in states if s.worker == "dead") == 150

@@ -46,7 +46,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -827,12 +827,14 @@ def _close_foreign(archive: Archive, states: Sequence[WindowState], exc: Excepti
         archive.save_window(s.worker, s.bucket, bytes(s.state), s.rows, s.last_seq, True)
 
 
-def recover_window(config: ServeConfig) -> int:
+def recover_window(config: ServeConfig, workers: Collection[str] | None = None) -> int:
     """Replay what killed workers archived but had not folded into their window.
 
     Run once by ``suture serve`` before the workers start: for every worker whose
     window state is not closed, the archived predictions after its watermark are folded
-    into its buckets, which are then closed.  Returns how many records were replayed.
+    into its buckets, which are then closed.  With ``workers``, only those (a worker the
+    supervisor saw die, while the others keep serving).  Returns how many records were
+    replayed.
 
     Raises
     ------
@@ -846,6 +848,8 @@ def recover_window(config: ServeConfig) -> int:
     archive = open_archive(config.archive, synchronous=config.synchronous)
     try:
         states = archive.window_states(None)
+        if workers is not None:
+            states = [s for s in states if s.worker in set(workers)]
         return recover_states(
             lambda worker: LiveWindow.for_bundle(
                 bundle, archive, worker=worker, spec=config.window
