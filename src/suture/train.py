@@ -64,7 +64,6 @@ CANDIDATES: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("linear", "linear", frozenset({"regression"})),
     ("scorecard", "binned", frozenset({"binary", "multiclass", "regression"})),
     ("scorecard_interactions", "binned", frozenset({"binary", "multiclass", "regression"})),
-    ("boosted_scorecard", "fine_binned", frozenset({"binary", "regression"})),
     ("tree", "raw", frozenset({"binary", "multiclass", "regression"})),
     ("lightgbm", "raw", frozenset({"binary", "multiclass", "regression"})),
 )
@@ -266,10 +265,6 @@ def _new_model(name: str, task: Task, pipeline: FeaturePipeline, seed: int) -> M
         from suture.models.additive import ScorecardInteractions
 
         return ScorecardInteractions()
-    if name == "boosted_scorecard":
-        from suture.models.boosted import BoostedScorecard
-
-        return BoostedScorecard(seed=seed)
     if name == "tree":
         from suture.models.tree import DecisionTree
 

