@@ -1,9 +1,10 @@
 """SIGTERM drains what is in flight, refuses what comes after, exits 0; a restart resumes.
 
-The in-flight request is made deterministic: a client sends the headers and half the body
-of a 200-record batch, the server gets SIGTERM, the listening socket closes (a new
-connection is refused) while that request is still open, then the client sends the rest
-and must get its 200 with 200 prediction ids, all archived.  A load of batch clients runs
+The in-flight request is made deterministic: a client sends the headers of a 200-record
+batch with ``Expect: 100-continue`` and waits for the server's ``100 Continue`` (the app
+has begun the request), the server gets SIGTERM (or SIGINT), the listening socket closes
+(a new connection is refused) while that request is still open, then the client sends the
+body and must get its 200 with 200 prediction ids, all archived.  A load of batch clients runs
 through the same shutdown: every batch answered 200 is archived too.  A server started
 again on the same archive continues its archive and its drift window.
 """
@@ -35,20 +36,32 @@ EXIT_TIMEOUT = 40.0
 
 
 class HalfSent:
-    """A POST /v1/predict whose body is sent in two halves, on a raw socket."""
+    """A POST /v1/predict on a raw socket whose body is sent only later.
+
+    The headers carry ``Expect: 100-continue``: the server answers ``100 Continue`` once
+    the app has begun the request and waits for its body, so the request is provably in
+    flight when the test goes on.
+    """
 
     def __init__(self, server: Server, records: list[dict[str, object]]) -> None:
         self.body = json.dumps(records).encode()
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=EXIT_TIMEOUT)
         head = (
             f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\n"
+            "Expect: 100-continue\r\n\r\n"
         ).encode()
-        self.sock.sendall(head + self.body[: len(self.body) // 2])
+        self.sock.sendall(head)
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            chunk = self.sock.recv(1)
+            assert chunk, f"the server closed the connection before 100 Continue: {interim!r}"
+            interim += chunk
+        assert interim.startswith(b"HTTP/1.1 100"), interim
 
     def finish(self) -> tuple[int, object]:
-        """Send the rest; read the whole answer (the server closes after it)."""
-        self.sock.sendall(self.body[len(self.body) // 2 :])
+        """Send the body; read the whole answer (the server closes after it)."""
+        self.sock.sendall(self.body)
         chunks = []
         while chunk := self.sock.recv(65536):
             chunks.append(chunk)
@@ -110,7 +123,6 @@ def test_a_stop_signal_finishes_the_request_in_flight_refuses_new_ones_exits_0(
     acknowledged = prediction_ids(warm)
 
     in_flight = HalfSent(server, [golden_record(rng) for _ in range(200)])
-    time.sleep(0.3)  # the server has read the headers: the request has begun
     os.killpg(server.process.pid, sig)
     assert refused(server.port), "new connections were still accepted after SIGTERM"
     assert server.process.poll() is None, "the server exited with a request in flight"
