@@ -218,6 +218,8 @@ def test_a_worker_killed_mid_load_is_replaced_and_its_records_reach_the_window(
         time.sleep(0.2)
     assert server.process.poll() is None, server.output()
     assert replaced in server.output()
+    while len(_workers(server)) < 2 and time.monotonic() < deadline + 15.0:
+        time.sleep(0.2)
     assert len(_workers(server)) == 2
     archived = set(archived_ids(server.archive))
     assert not set(load.acknowledged) - archived
