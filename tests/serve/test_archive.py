@@ -220,6 +220,27 @@ def test_unfolded_streams_a_workers_predictions_after_a_sequence(
     assert archive.workers() == ["w1", "w2"]
 
 
+def test_committed_lists_a_workers_sequence_ids_and_times_in_order(archive: SqlArchive) -> None:
+    written = [record(i, ts=1000.0 + i, worker="w1" if i % 2 else "w2") for i in range(10)]
+    archive.write_now(written)
+    w1 = archive.committed("w1", 0, 100)
+    assert [ident for _, ident, _ in w1] == [r.id for r in written if r.worker == "w1"]
+    assert [ts for _, _, ts in w1] == [1000.0 + i for i in range(1, 10, 2)]
+    assert [s for s, _, _ in w1] == [s for s, _, _ in archive.unfolded("w1", 0)]
+    assert archive.committed("w1", w1[1][0], 2) == w1[2:4]
+    assert archive.committed("nobody", 0, 10) == []
+
+
+def test_prune_window_deletes_old_buckets_and_keeps_predictions(archive: SqlArchive) -> None:
+    archive.write_now([record(i, ts=10.0) for i in range(3)])
+    for bucket in (60.0, 120.0, 180.0):
+        archive.save_window("w1", bucket, b"state", 1, 1)
+    assert archive.prune_window(150.0) == 2
+    assert [s.bucket for s in archive.window_states(None)] == [180.0]
+    assert archive.stats()["predictions"] == 3
+    assert archive.prune_window(150.0) == 0
+
+
 def test_interactions_come_back_in_order_after_a_sequence(archive: SqlArchive) -> None:
     assert archive.write_interactions([]) == 0
     first = archive.write_interactions([(1.0, 42, 318), (2.0, "u7", "i9")])

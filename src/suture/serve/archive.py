@@ -257,6 +257,12 @@ class Archive(Protocol):
     def unfolded(self, worker: str, after_seq: int) -> Iterator[tuple[int, float, dict[str, Any]]]:
         """A worker's predictions after ``after_seq``: sequence, time, coerced record."""
 
+    def committed(self, worker: str, after_seq: int, limit: int) -> list[tuple[int, str, float]]:
+        """A worker's committed predictions after ``after_seq``, in order: seq, id, time."""
+
+    def prune_window(self, before: float) -> int:
+        """Delete window buckets that start before ``before``; returns how many."""
+
     def write_interactions(self, rows: Sequence[tuple[float, Any, Any]]) -> int:
         """Archive interactions; returns the last sequence number."""
 
@@ -782,6 +788,26 @@ class SqlArchive:
             if len(rows) < CHUNK:
                 return
             seq = rows[-1][0]
+
+    def committed(self, worker: str, after_seq: int, limit: int) -> list[tuple[int, str, float]]:
+        """``worker``'s committed predictions after ``after_seq``, in order: sequence, id
+        and time, without their JSON (the window folds the records it was handed and
+        uses this to keep its watermark exact)."""
+        rows = self._fetch(
+            "SELECT seq, id, ts FROM predictions WHERE worker = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (worker, int(after_seq), int(limit)),
+        )
+        return [(int(seq), str(ident), float(ts)) for seq, ident, ts in rows]
+
+    def prune_window(self, before: float) -> int:
+        """Delete the window buckets that start before ``before`` (Unix seconds), and
+        nothing else; returns how many."""
+        count: int = self._call(
+            lambda c: (
+                c.execute("DELETE FROM window_state WHERE bucket < ?", (float(before),)).rowcount
+            )
+        )
+        return count
 
     # -- interactions (recommender bundles) --------------------------------------------
 
