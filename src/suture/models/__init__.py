@@ -10,6 +10,7 @@ from __future__ import annotations
 from suture.models.additive import Scorecard, ScorecardInteractions
 from suture.models.base import Design, Model, Task, encode_target, model_from_dict
 from suture.models.baseline import Baseline
+from suture.models.boosted import BoostedScorecard
 from suture.models.gbm import GradientBoosting as GradientBoosting
 from suture.models.linear import (
     GramAggregator,
@@ -26,6 +27,7 @@ from suture.models.tree import DecisionTree as DecisionTree
 
 __all__ = [
     "Baseline",
+    "BoostedScorecard",
     "Design",
     "GramAggregator",
     "GramState",
