@@ -383,3 +383,21 @@ def test_the_peak_memory_does_not_grow_with_the_rows(tmp_path: Any) -> None:
     # The 150,000 more rows are 24 MiB as five float64 columns, and far more as the
     # matrices an in-memory fit holds; streaming holds one batch at a time.
     assert peaks[200_000] - peaks[50_000] < 24, peaks
+
+
+def test_the_sample_obeys_the_laws_and_is_the_same_however_the_rows_come(binary: Any) -> None:
+    from suture.models.streaming import SampleRows
+
+    table = binary[0]
+    sampler = SampleRows(("a", "b", "c", "cat", "y"), 0.05, seed=2)
+
+    def agree(a: Any, b: Any) -> None:
+        x, y = sampler.finalize(a), sampler.finalize(b)
+        # NaN values: pandas' equals counts them equal, Arrow's does not.
+        assert (x is None and y is None) or x.to_pandas().equals(y.to_pandas())
+
+    check_aggregator(sampler, table, assert_equal=agree)
+    state = ShufflingEngine(seed=3).aggregate_state(table, sampler)
+    whole = sampler.finalize(state)
+    assert whole is not None and abs(whole.num_rows - 1000) < 150
+    agree(state, LocalEngine(batch_size=777).aggregate_state(table, sampler))

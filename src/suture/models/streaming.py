@@ -54,6 +54,7 @@ __all__ = [
     "HoldoutMetrics",
     "MetricsState",
     "NaiveBayesAggregator",
+    "SampleRows",
     "Transformed",
     "evaluate_streaming",
     "fit_streaming",
@@ -484,6 +485,87 @@ class CountRows(Framed[RowCounts]):
             int(fields["no_target"]),
             int(str(fields["fingerprint"]), 16),
         )
+
+
+class SampleRows(Framed[list[pa.RecordBatch]]):
+    """A bounded, seeded sample of rows: those whose hash falls below ``fraction``.
+
+    Which rows are sampled depends on their values only (a :class:`HashSplit` hash of
+    ``columns``), and :meth:`finalize` orders them by that hash, so the sample is the
+    same table on every engine and partitioning.  Streaming training fits logistic
+    regression on such a sample (at most :data:`SAMPLE_ROWS` rows, expected) to start
+    Newton's method near the optimum: fewer passes over the whole data.
+    """
+
+    kind = "sample_rows"
+
+    def __init__(self, columns: Sequence[str], fraction: float, seed: int = 0) -> None:
+        self.hash = HashSplit(tuple(columns), test_size=0.5, seed=seed)
+        self.fraction = float(min(max(fraction, 0.0), 1.0))
+
+    def config(self) -> str:
+        return f"sample_rows({self.hash.config()},fraction={self.fraction!r})"
+
+    def zero(self) -> list[pa.RecordBatch]:
+        return []
+
+    def _keys(self, batch: pa.RecordBatch) -> F64:
+        return (self.hash.hashes(batch) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+    def update(self, state: list[pa.RecordBatch], batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        keep = self._keys(batch) < self.fraction
+        if keep.any():
+            state.append(batch.filter(pa.array(keep)))
+        return state
+
+    def merge(self, a: list[pa.RecordBatch], b: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+        a.extend(b)
+        return a
+
+    def finalize(self, state: list[pa.RecordBatch]) -> pa.Table | None:
+        if not state:
+            return None
+        table = pa.Table.from_batches(state).combine_chunks()
+        order = np.argsort(self._keys(_one_batch(table)), kind="stable")
+        return table.take(pa.array(order))
+
+    def _fields(self, state: list[pa.RecordBatch]) -> dict[str, Field]:
+        if not state:
+            return {"ipc": b""}
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, state[0].schema) as writer:
+            for batch in state:
+                writer.write_batch(batch)
+        return {"ipc": sink.getvalue().to_pybytes()}
+
+    def _from_fields(self, fields: dict[str, Any]) -> list[pa.RecordBatch]:
+        data = bytes(fields["ipc"])
+        if not data:
+            return []
+        return list(pa.ipc.open_stream(data))
+
+
+#: The expected size of the sample that starts logistic regression's Newton passes.
+SAMPLE_ROWS = 40_000
+
+
+def _sample_start(
+    sample: pa.Table | None, pipeline: FeaturePipeline, task: Task, alpha: float, rows: int
+) -> F64 | None:
+    """Logistic coefficients fitted on the sample, rescaled to the whole data's penalty."""
+    from suture.models.linear import Logistic
+
+    if sample is None or sample.num_rows < 100 or task.kind != "binary":
+        return None
+    y = encode_target(sample.column(task.target), task)
+    if y.min() == y.max():
+        return None
+    # The penalty weighs against a sum over rows: on a sample of n of N rows, alpha n / N
+    # gives the whole data's objective in expectation.
+    scaled = float(alpha) * sample.num_rows / max(rows, 1)
+    model = Logistic(alpha=scaled, max_iter=50, tol=1e-8)
+    model.fit(pipeline.transform(sample), y, design=pipeline.design(task))
+    return np.concatenate([np.ravel(model.intercept_), np.ravel(model.coef_)])
 
 
 # -- naive Bayes statistics ------------------------------------------------------------
@@ -1043,10 +1125,24 @@ def train_streaming(
     validation = HashSplit(columns, test_size=0.2, seed=options.seed + 1)
     _say(progress, "profile", "profiling the training rows with the target")
     summarizer = ProfileWithTarget(valid_schema, task)
-    state = runner.aggregate_state(
+    sampler = SampleRows(columns, SAMPLE_ROWS / max(used, 1), seed=options.seed + 2)
+    both_states = runner.aggregate_state(
         source,
-        Filtered(RowFilter(target, split=split, part="train", contract=contract), summarizer),
+        Joined(
+            {
+                "summary": Filtered(
+                    RowFilter(target, split=split, part="train", contract=contract), summarizer
+                ),
+                "sample": Filtered(
+                    RowFilter(
+                        target, split=split, part="fit", validation=validation, contract=contract
+                    ),
+                    sampler,
+                ),
+            }
+        ),
     )
+    state = both_states["summary"]
     profile = Profile(
         summarizer.profile, state["profile"], {"source": origin, "engine": runner.name}
     )
@@ -1089,6 +1185,11 @@ def train_streaming(
         split,
         candidates=names,
         part="fit",
+        start=_sample_start(
+            sampler.finalize(both_states["sample"]), pipes["linear"], task, 1.0, used
+        )
+        if "logistic" in names
+        else None,
         progress=progress,
         validation=validation,
         contract=contract,
