@@ -311,3 +311,30 @@ def test_train_with_monotone_records_the_direction_in_the_bundle(work: Path) -> 
     assert result.returncode == 0, result.stderr
     bundle = ModelBundle.read(work / "mono")
     assert bundle.lineage["parameters"]["monotone"] == {"balance": 1}
+
+
+def test_train_streaming_writes_a_bundle_from_engine_passes_and_names_what_it_left_out(
+    work: Path,
+) -> None:
+    result = run(
+        ["train", "default.parquet", "--target", "default", "--streaming", "-q", "-o", "s"],
+        work,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "streaming training fits baseline, naive_bayes, logistic, linear only" in " ".join(
+        result.stdout.split()
+    )
+    bundle = Bundle.read(work / "s", MODEL, FORMAT_VERSION)
+    lineage = json.loads(bundle.part("lineage.json"))
+    rows = lineage["rows"]
+    assert (rows["read"], rows["quarantined"], rows["train"] + rows["holdout"]) == (
+        10_000,
+        0,
+        10_000,
+    )
+    assert lineage["parameters"]["streaming"] is True
+    from suture.models.bundle import ModelBundle
+
+    model = ModelBundle.read(work / "s")
+    assert model.winner in ("baseline", "naive_bayes", "logistic")
+    assert model.score(default_table()).num_rows == 10_000

@@ -123,6 +123,7 @@ def train_command(
     quiet: bool = False,
     console: Console | None = None,
     monotone: Sequence[str] = (),
+    streaming: bool = False,
 ) -> int:
     """Train on ``source`` and save the bundle to ``output``; print the candidates.
 
@@ -160,6 +161,7 @@ def train_command(
         output=output,
         progress=StageProgress(quiet),
         monotone=directions,
+        streaming=streaming,
     )
     render_candidates(bundle, console)
     _say(f"wrote {output}")
@@ -327,6 +329,14 @@ def train(
             "(repeatable).",
         ),
     ] = None,
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming",
+            help="Train from engine passes without holding the rows (flat memory; the "
+            "candidates that fit from aggregators only). Always so on Spark.",
+        ),
+    ] = False,
 ) -> None:
     """Train the simplest good model for a target and save it as a bundle.
 
@@ -353,6 +363,7 @@ def train(
         quiet=quiet,
         console=_console(),
         monotone=monotone or (),
+        streaming=streaming,
     )
     raise typer.Exit(code)
 
