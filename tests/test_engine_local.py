@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -26,7 +27,7 @@ class FailingRowCount(RowCount):
     """Counts rows, but refuses batches with a negative ``x`` (a user's data problem)."""
 
     def update(self, state: int, batch: pa.RecordBatch) -> int:
-        if pa.compute.min(batch.column("x")).as_py() < 0:
+        if pc.min(batch.column("x")).as_py() < 0:
             raise SourceError("negative x in the data; fix the source")
         return super().update(state, batch)
 

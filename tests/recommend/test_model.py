@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -34,7 +35,7 @@ def model(table: pa.Table) -> Recommender:
 
 
 def _seen(table: pa.Table, user: int) -> set[int]:
-    mask = pa.compute.equal(table.column("user"), user)
+    mask = pc.equal(table.column("user"), user)
     return set(table.filter(mask).column("item").to_pylist())
 
 
@@ -191,6 +192,6 @@ def test_parameters_are_validated_at_fit(table: pa.Table) -> None:
 
 def test_weight_threshold_keeps_only_liked_items(table: pa.Table) -> None:
     model = fit(table, user="user", item="item", weight="rating", min_weight=4, **PARAMS)
-    liked = pa.compute.greater_equal(table.column("rating"), 4)
+    liked = pc.greater_equal(table.column("rating"), 4)
     assert len(model.state_.pair_users) == table.filter(liked).num_rows
     assert model.state_.dropped == table.num_rows - table.filter(liked).num_rows
