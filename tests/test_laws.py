@@ -50,6 +50,8 @@ from suture.testing import (
     random_split,
 )
 from tests.features.test_target import target_laws
+from tests.models.test_streaming import streaming_laws
+from tests.serve.test_window import window_laws
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -286,6 +288,8 @@ REGISTRY: dict[type, Law] = {
     GramAggregator: Law(lambda t: GramAggregator(["i", "user", "b"], "f"), _sums_close),
     NewtonStep: Law(lambda t: NewtonStep(["i", "user"], "b", [0.2, 1e-4, -1e-3]), _sums_close),
     **target_laws(Law),
+    **streaming_laws(Law),
+    **window_laws(Law),
 }
 
 _ON_COLUMN = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -19,9 +21,13 @@ from suture.models.linear import GramAggregator, Logistic, NewtonStep, Ridge
 from suture.models.naive_bayes import NaiveBayes
 from suture.models.streaming import (
     STREAMING_CANDIDATES,
+    CountRows,
+    Filtered,
     HashSplit,
     HoldoutMetrics,
     NaiveBayesAggregator,
+    RowFilter,
+    SampleRows,
     Transformed,
     evaluate_streaming,
     fit_streaming,
@@ -29,7 +35,9 @@ from suture.models.streaming import (
     matrix_columns,
 )
 from suture.models.task import infer_task
-from suture.testing import ShufflingEngine, arrow_tables, check_aggregator
+from suture.schema.contract import Schema
+from suture.testing import ShufflingEngine, arrow_tables, assert_state_close, check_aggregator
+from tests.features.test_target import target_states_close
 
 COLUMNS = ["a", "b", "c", "cat"]
 
@@ -47,8 +55,12 @@ def _table(n: int, seed: int, *, regression: bool = False) -> pa.Table:
     return pa.table({"a": a, "b": x[:, 1], "c": x[:, 2], "cat": cat, "y": target})
 
 
-@pytest.fixture(scope="module")
-def binary() -> tuple[pa.Table, Task, dict[str, FeaturePipeline]]:
+Data = tuple[pa.Table, Task, dict[str, FeaturePipeline]]
+
+
+@cache
+def _binary() -> Data:
+    """A binary table with its task and fitted pipelines (shared with the law registry)."""
     table = _table(20_000, 0)
     profile = suture.profile(table)
     task = infer_task(profile["y"])
@@ -57,7 +69,12 @@ def binary() -> tuple[pa.Table, Task, dict[str, FeaturePipeline]]:
 
 
 @pytest.fixture(scope="module")
-def regression() -> tuple[pa.Table, Task, dict[str, FeaturePipeline]]:
+def binary() -> Data:
+    return _binary()
+
+
+@pytest.fixture(scope="module")
+def regression() -> Data:
     table = _table(20_000, 1, regression=True)
     profile = suture.profile(table)
     task = infer_task(profile["y"])
@@ -97,44 +114,58 @@ def _train_matrix(
 # -- the wrapper's laws ------------------------------------------------------------------
 
 
-def test_transformed_gram_obeys_the_laws(binary: Any) -> None:
-    table, task, pipes = binary
+def _gram(data: Data) -> Transformed[Any]:
+    _, task, pipes = data
     columns = matrix_columns(pipes["linear"].n_features_)
-    agg = Transformed(pipes["linear"], GramAggregator(columns, "y"), task=task, split=SPLIT)
-    check_aggregator(agg, table, assert_equal=_close_states(agg))
+    return Transformed(pipes["linear"], GramAggregator(columns, "y"), task=task, split=SPLIT)
 
 
-def test_transformed_newton_and_naive_bayes_obey_the_laws(binary: Any) -> None:
-    table, task, pipes = binary
+def _newton(data: Data) -> Transformed[Any]:
+    _, task, pipes = data
     p = pipes["linear"].n_features_
-    newton = Transformed(
+    return Transformed(
         pipes["linear"],
         NewtonStep(matrix_columns(p), "y", np.full(p + 1, 0.1)),
         task=task,
         split=SPLIT,
     )
-    check_aggregator(newton, table, assert_equal=_close_states(newton))
-    stats = Transformed(
+
+
+def _naive_bayes(data: Data) -> Transformed[Any]:
+    _, task, pipes = data
+    return Transformed(
         pipes["binned"],
         NaiveBayesAggregator(pipes["binned"].n_features_, 2),
         task=task,
         split=SPLIT,
         part="holdout",
     )
-    check_aggregator(stats, table, assert_equal=_close_states(stats))
+
+
+def _holdout_metrics(data: Data, name: str) -> Transformed[Any]:
+    table, task, pipes = data
+    models = fit_streaming(LocalEngine(), table, task, pipes, SPLIT, candidates=[name])
+    return Transformed(
+        pipes["linear"], HoldoutMetrics(models[name]), task=task, split=SPLIT, part="holdout"
+    )
+
+
+def _check_close(agg: Any, table: pa.Table) -> None:
+    check_aggregator(agg, table, assert_equal=_close_states(agg))
+
+
+def test_transformed_gram_obeys_the_laws(binary: Any) -> None:
+    _check_close(_gram(binary), binary[0])
+
+
+def test_transformed_newton_and_naive_bayes_obey_the_laws(binary: Any) -> None:
+    _check_close(_newton(binary), binary[0])
+    _check_close(_naive_bayes(binary), binary[0])
 
 
 def test_holdout_metrics_obey_the_laws(binary: Any, regression: Any) -> None:
-    for table, task, pipes, name in (*[(*binary, "logistic")], *[(*regression, "linear")]):
-        models = fit_streaming(LocalEngine(), table, task, pipes, SPLIT, candidates=[name])
-        agg = Transformed(
-            pipes["linear"],
-            HoldoutMetrics(models[name]),
-            task=task,
-            split=SPLIT,
-            part="holdout",
-        )
-        check_aggregator(agg, table, assert_equal=_close_states(agg))
+    for data, name in ((binary, "logistic"), (regression, "linear")):
+        _check_close(_holdout_metrics(data, name), data[0])
 
 
 def test_a_state_under_another_pipeline_or_part_is_refused(binary: Any) -> None:
@@ -385,19 +416,105 @@ def test_the_peak_memory_does_not_grow_with_the_rows(tmp_path: Any) -> None:
     assert peaks[200_000] - peaks[50_000] < 24, peaks
 
 
-def test_the_sample_obeys_the_laws_and_is_the_same_however_the_rows_come(binary: Any) -> None:
-    from suture.models.streaming import SampleRows
+def _sampler() -> SampleRows:
+    return SampleRows(("a", "b", "c", "cat", "y"), 0.05, seed=2)
 
-    table = binary[0]
-    sampler = SampleRows(("a", "b", "c", "cat", "y"), 0.05, seed=2)
 
+def _same_sample(sampler: SampleRows) -> Callable[[Any, Any], None]:
     def agree(a: Any, b: Any) -> None:
         x, y = sampler.finalize(a), sampler.finalize(b)
         # NaN values: pandas' equals counts them equal, Arrow's does not.
         assert (x is None and y is None) or x.to_pandas().equals(y.to_pandas())
 
+    return agree
+
+
+def test_the_sample_obeys_the_laws_and_is_the_same_however_the_rows_come(binary: Any) -> None:
+    table = binary[0]
+    sampler = _sampler()
+    agree = _same_sample(sampler)
     check_aggregator(sampler, table, assert_equal=agree)
     state = ShufflingEngine(seed=3).aggregate_state(table, sampler)
     whole = sampler.finalize(state)
     assert whole is not None and abs(whole.num_rows - 1000) < 150
     agree(state, LocalEngine(batch_size=777).aggregate_state(table, sampler))
+
+
+# -- the law registry (tests/test_laws.py) -----------------------------------------------
+
+
+@cache
+def _contract_rows() -> tuple[pa.Table, Schema]:
+    """The binary table with rows that break its contract and rows without a target."""
+    table, _, _ = _binary()
+    rng = np.random.default_rng(3)
+    y = pa.array(table["y"].to_numpy(), mask=rng.random(table.num_rows) < 0.05)
+    table = table.set_column(table.column_names.index("y"), "y", y)
+    contract = Schema.infer(suture.profile(table))  # b must lie in [-6, 5]
+    b = table["b"].to_numpy().copy()
+    b[rng.random(table.num_rows) < 0.01] = 100.0
+    return table.set_column(table.column_names.index("b"), "b", pa.array(b)), contract
+
+
+def _count_rows() -> CountRows:
+    """The contract pass's counts, as train_streaming builds them."""
+    table, contract = _contract_rows()
+    return CountRows(contract, "y", tuple(table.column_names))
+
+
+def _training_summary() -> Filtered[Any]:
+    """The profile and target summaries of the valid training rows, as train_streaming's."""
+    from suture.features.target import ProfileWithTarget
+
+    table, contract = _contract_rows()
+    rows = RowFilter("y", split=SPLIT, part="train", contract=contract)
+    valid = contract.validator(table.schema).valid_schema()
+    return Filtered(rows, ProfileWithTarget(valid, _binary()[1]))
+
+
+class _Built:
+    """Builds an aggregator once, on first use (its data cost a profile and fits), and
+    judges its states by ``judge(aggregator)``, by default :func:`assert_state_close`."""
+
+    def __init__(self, make: Callable[[], Any], judge: Callable[[Any], Any] | None = None):
+        self.make, self.judge = make, judge
+
+    def build(self, table: pa.Table | None = None) -> Any:
+        if not hasattr(self, "aggregator"):
+            self.aggregator = self.make()
+        return self.aggregator
+
+    def equal(self, a: Any, b: Any) -> None:
+        agg = self.build()
+        if self.judge is None:
+            assert_state_close(agg, a, b)
+        else:
+            self.judge(agg)(a, b)
+
+
+def streaming_laws(law: Callable[..., Any]) -> dict[type, Any]:
+    """Law registry entries (tests/test_laws.py) of the aggregators of streaming.py.
+
+    They fold this module's tables, not the law table: the pipelines are fitted on them.
+    """
+
+    def inner_close(agg: Filtered[Any]) -> Callable[[Any, Any], None]:
+        return lambda a, b: target_states_close(agg.inner, a, b)
+
+    cases = {
+        Transformed: _Built(lambda: _gram(_binary()), _close_states),
+        NaiveBayesAggregator: _Built(lambda: _naive_bayes(_binary()), _close_states),
+        HoldoutMetrics: _Built(lambda: _holdout_metrics(_binary(), "logistic"), _close_states),
+        SampleRows: _Built(_sampler, _same_sample),
+        CountRows: _Built(_count_rows),
+        Filtered: _Built(_training_summary, inner_close),
+    }
+    broken = (CountRows, Filtered)
+    return {
+        cls: law(
+            case.build,
+            case.equal,
+            table=(lambda t: _contract_rows()[0]) if cls in broken else (lambda t: _binary()[0]),
+        )
+        for cls, case in cases.items()
+    }

