@@ -805,6 +805,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = records(table)
     runs: list[Run] = []
     soaked: Soak | None = None
+    # One soak: on the first suture server with several workers (else the first suture).
+    suture_specs = sorted((s for s in specs if s.kind == "suture"), key=lambda s: s.workers < 2)
+    soak_spec = suture_specs[0] if suture_specs else None
     with tempfile.TemporaryDirectory(prefix="serve_bench_") as name:
         tmp = Path(name)
         bundle, columns = train_suture(table, tmp / "bundle")
@@ -832,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
                             print_hot_spots(files, f"{spec.label} b{batch} c{n}")
                         result = finish_load(process, tmp)
                         runs.append(Run(spec.label, batch, n, result, server.rss_mib()))
-                if args.soak and spec.kind == "suture":
+                if args.soak and spec == soak_spec:
                     print(f"[{spec.label}] soak {args.soak:g} s", file=sys.stderr, flush=True)
                     soaked = soak(server, request_bodies("suture", rows, 1),
                                   args.soak_connections, args.soak, tmp)  # fmt: skip
