@@ -9,6 +9,8 @@ gives the fixture a PostgreSQL database instead, so both backends pass the same 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import sqlite3
 import subprocess
 import sys
@@ -85,6 +87,24 @@ def test_get_returns_the_whole_decision(archive: SqlArchive) -> None:
     assert got["explanation"] == r.explanation
     assert got["outcome"] is None
     assert archive.get("0" * 32) is None
+
+
+def test_a_mostly_zero_feature_row_is_stored_sparse_and_read_back_whole(
+    archive: SqlArchive, archive_url: str, tmp_path: Path
+) -> None:
+    features: list[float | None] = [0.0] * 140
+    features[3], features[77], features[139] = 1.0, -0.1 + 0.2, None
+    one = dataclasses.replace(record(1), features=features)
+    archive.write_now([one, record(2)])
+    got = archive.get(one.id)
+    assert got is not None and got["features"] == features
+    stored = sqlite3.connect(archive_url.removeprefix("sqlite:///")).execute(
+        "SELECT features FROM predictions WHERE id = ?", (one.id,)
+    )
+    assert len(stored.fetchone()[0]) < 60  # the dense list is over 560 characters
+    assert archive.export_parquet(tmp_path / "out.parquet") == 2
+    exported = pq.read_table(tmp_path / "out.parquet").column("features").to_pylist()
+    assert [json.loads(text) for text in exported] == [features, [2.0, 0.0]]
 
 
 def test_prediction_ids_are_unique_and_time_ordered() -> None:
