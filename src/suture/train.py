@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,12 @@ __all__ = ["CANDIDATES", "TrainOptions", "train"]
 
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[str, str], None]
+Folds = list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+#: The candidate whose cross-validated score decides whether the columns winnowing
+#: screened out as uninformative on their own are kept after all (they can matter
+#: together, or beside the others): cheap, and nonlinear in every column.
+SCREEN_JUDGE = "scorecard"
 
 #: The candidates in order of simplicity: name, feature style, the task kinds it fits.
 CANDIDATES: tuple[tuple[str, str, frozenset[str]], ...] = (
@@ -530,18 +537,69 @@ class _Run:
         )
         return profile, decisions
 
-    def _candidates(self, profile: Profile, kept: list[str]) -> list[Candidate]:
+    def _fit_rows(self) -> tuple[pa.Table, F64, Folds]:
+        """The rows the candidates are compared on, their targets and the folds."""
         from suture.models.split import kfold
 
-        options, task = self.options, self.task
+        options = self.options
         fit_rows, y_fit, when = self.train_rows, self.y_train, self.when
         when = None if when is None else when[self.train_idx]
         if self.fit_idx is not None:
             fit_rows, y_fit = fit_rows.take(pa.array(self.fit_idx)), y_fit[self.fit_idx]
             when = None if when is None else when[self.fit_idx]
         folds = kfold(
-            fit_rows.num_rows, options.folds, task=task, y=y_fit, seed=options.seed, time=when
+            fit_rows.num_rows, options.folds, task=self.task, y=y_fit, seed=options.seed, time=when
         )
+        return fit_rows, y_fit, folds
+
+    def _recheck_screened(
+        self, profile: Profile, decisions: list[Decision], rows: tuple[pa.Table, F64, Folds]
+    ) -> list[Decision]:
+        """Keep the columns screened out as uninformative on their own when, together, they
+        improve the cross-validated score of :data:`SCREEN_JUDGE` on the training rows."""
+        target = self.options.target
+        screened = [d for d in decisions if not d.keep and d.reason == "no_information"]
+        if not screened or SCREEN_JUDGE not in self.options.candidates:
+            return decisions
+        kept = [d.column for d in decisions if d.keep and d.column != target]
+        wider = [d.column for d in decisions if (d.keep or d in screened) and d.column != target]
+        without = self._judge(profile, kept, rows) if kept else math.nan
+        with_them = self._judge(profile, wider, rows)
+        better = with_them > without if self.task.is_classification else with_them < without
+        if math.isfinite(without) and not better:
+            return decisions
+        primary = "AUC" if self.task.is_classification else "RMSE"
+        told = (
+            f"kept: alone it looked uninformative ({{was}}), but the {SCREEN_JUDGE}'s "
+            f"cross-validated {primary} on the training rows is {with_them:.4g} with the "
+            f"{len(screened)} such columns and {without:.4g} without them"
+        )
+        return [
+            replace(d, keep=True, message=told.format(was=d.message.removeprefix("dropped: ")))
+            if d in screened
+            else d
+            for d in decisions
+        ]
+
+    def _judge(
+        self, profile: Profile, columns: list[str], rows: tuple[pa.Table, F64, Folds]
+    ) -> float:
+        """The cross-validated primary metric of :data:`SCREEN_JUDGE` on ``columns``."""
+        from suture.features import FeaturePipeline
+        from suture.models.evaluate import PRIMARY, oof_scores, summarize_folds
+
+        fit_rows, y_fit, folds = rows
+        pipeline = FeaturePipeline(style="binned").fit(profile, columns)
+        design = pipeline.design(self.task, monotone=dict(self.options.monotone))
+        model = _new_model(SCREEN_JUDGE, self.task, pipeline, self.options.seed)
+        _, fold_evals = oof_scores(model, pipeline.transform(fit_rows), y_fit, design, folds)
+        return summarize_folds(fold_evals).metrics[PRIMARY[self.task.kind]].value
+
+    def _candidates(
+        self, profile: Profile, kept: list[str], rows: tuple[pa.Table, F64, Folds]
+    ) -> list[Candidate]:
+        options, task = self.options, self.task
+        fit_rows, y_fit, folds = rows
         styles: dict[str, _Matrices] = {}
         results: list[Candidate] = []
         baseline: Evaluation | None = None
@@ -572,6 +630,8 @@ class _Run:
 
         options, task, rows = self.options, self.task, self.rows
         profile, decisions = self._summaries()
+        rows_compared = self._fit_rows()
+        decisions = self._recheck_screened(profile, decisions, rows_compared)
         kept = [d.column for d in decisions if d.keep and d.column != options.target]
         if not kept:
             dropped = "; ".join(
@@ -581,7 +641,7 @@ class _Run:
                 f"no column is left to train on after winnowing ({dropped or 'no columns'}); "
                 "force columns in with --include"
             )
-        results = self._candidates(profile, kept)
+        results = self._candidates(profile, kept, rows_compared)
         winner, given_up = select(results, task=task, tolerance=options.tolerance)
         chosen = next(c for c in results if c.name == winner)
         pipeline = chosen.pipeline
