@@ -7,13 +7,11 @@ It speaks a length-prefixed protocol on stdin/stdout, so it never re-imports the
     A <pickled aggregator>    configure (aggregators are configuration only); reply K
                               once ready
     B <Arrow IPC stream>      fold one record batch into the state of the current piece
-    P <JSON row groups>       read Parquet row groups and fold their batches in
-                              ({"groups": [RowGroup fields, ...], "batch_size": n})
     S                         the piece is complete: reply S <its state bytes> and start
                               the next piece from zero
     E                         end: exit without a reply
 
-The engine sends one piece (B or P messages, then S) at a time and waits for its state,
+The engine sends one piece (B messages, then S) at a time and waits for its state,
 so each worker is handed its next piece only when it is free.  An error is replied as
 X, encoded by :func:`suture.errors.to_wire` (a :class:`~suture.errors.SutureError` as its
 class, message and attributes; anything else as an :class:`~suture.errors.InternalError`
@@ -22,18 +20,14 @@ whose message carries this process's traceback), and the worker exits.
 
 from __future__ import annotations
 
-import json
 import pickle
 import sys
 import traceback
-from collections.abc import Iterator
 from typing import IO, Any
-
-import pyarrow as pa
 
 from suture.engines._pipes import read_message, write_message
 from suture.errors import InternalError, SutureError, to_wire
-from suture.sources import RowGroup, batch_from_ipc
+from suture.sources import batch_from_ipc
 
 
 def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
@@ -49,9 +43,6 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
                 write_message(outbox, b"K")
             elif tag == b"B":
                 state = aggregator.update(state, batch_from_ipc(payload))
-            elif tag == b"P":
-                for batch in _row_group_batches(json.loads(payload)):
-                    state = aggregator.update(state, batch)
             elif tag == b"S":
                 write_message(outbox, b"S", aggregator.to_bytes(state))
                 state = aggregator.zero()
@@ -62,13 +53,6 @@ def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
     except Exception:
         failure = InternalError(f"a suture worker process failed:\n{traceback.format_exc()}")
         write_message(outbox, b"X", to_wire(failure))
-
-
-def _row_group_batches(fields: dict[str, Any]) -> Iterator[pa.RecordBatch]:
-    size = fields["batch_size"]
-    for group in fields["groups"]:
-        piece = RowGroup(**{**group, "dictionary_columns": tuple(group["dictionary_columns"])})
-        yield from piece.batches(size)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ consecutive batches for other sources, of at least 131,072 rows each.  Each piec
 folded from zero into a state of its own, which goes through its bytes, and the piece
 states are merged in index order (:func:`suture.aggregate.merge_all`).  With more than
 one worker the pieces are handed to whichever taker is free: a Parquet source's pieces
-to a thread of this process and ``workers - 1`` worker processes
-(``suture.engines._worker``), which read them themselves; other sources are read here
-and their pieces travel as Arrow IPC over pipes to ``workers`` worker processes.  Since
-which taker folded which piece changes nothing, the state is the same byte for byte in
-every run and for every ``workers``.  Workers are plain subprocesses, so a user's script
-needs no ``__main__`` guard.
+to ``workers`` threads of this process, each reading its row groups itself (Arrow's
+decode and the NumPy kernels of suture's aggregators release the GIL, and threads share
+one copy of the libraries, which worker processes would each load: ~100 MiB apiece);
+other sources are read here and their pieces travel as Arrow IPC over pipes to
+``workers`` worker processes (``suture.engines._worker``).  Since which taker folded
+which piece changes nothing, the state is the same byte for byte in every run and for
+every ``workers``.  Workers are plain subprocesses, so a user's script needs no
+``__main__`` guard.
 
 Memory is bounded by the batch size (or row group), the window and the sketch sizes, not
 by the table: at most ``queue_depth * workers`` pieces are out at once (read and not yet
@@ -30,8 +32,6 @@ with the same message and attributes, anything else as
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import pickle
 import queue
@@ -86,8 +86,9 @@ class LocalEngine:
         Cores to use; default all of them.  ``1`` works in the calling thread alone.
         Inputs under 400,000 rows are aggregated in this process, with one helper thread
         for the parts an aggregator lets run concurrently (a profile's co-moments);
-        larger inputs are cut into pieces shared with ``workers - 1`` (Parquet row
-        groups) or ``workers`` (other sources) worker processes.  The state does not
+        larger inputs are cut into pieces shared by ``workers`` threads of this process
+        (Parquet row groups, which each thread reads) or ``workers`` worker processes
+        (other sources).  The state does not
         depend on ``workers``: any count gives the same bytes (see the module notes).
         :meth:`map_batches` uses ``workers`` threads.
     batch_size : int, default 131072
@@ -167,7 +168,7 @@ class LocalEngine:
         ``dictionary_strings``) then begins with its first row group decoded: a command
         line calls this before it loads the profile's code, and Arrow's decode, which
         releases the GIL, runs beside those imports.  An input of 400,000 rows or more,
-        which is cut into pieces that worker processes read themselves, is left alone.
+        which is cut into pieces that the takers read themselves, is left alone.
         """
         src = self.open(source, dictionary_strings=dictionary_strings)
         if src.num_rows is not None and src.num_rows < _PARALLEL_MIN_ROWS:
@@ -618,28 +619,26 @@ def _fold_pieces(
     window: int,
     progress: Progress | None,
 ) -> Any:
-    """Row-group pieces taken in turn by a thread of this process and ``workers - 1``
-    worker processes, which read them themselves.
+    """Row-group pieces taken in turn by ``workers`` threads of this process, each
+    reading the row groups of the piece it claimed.
 
-    This process folds pieces too: it is at work at once, while the workers still import
-    their libraries, and it needs no pipe.  Each taker claims the next piece when done
-    with one, so faster takers take more.
+    Threads, not worker processes: the decode and the kernels release the GIL, and a
+    worker process would hold a second copy of pyarrow, NumPy and suture (~100 MiB, as
+    much as the data in flight) and be idle while it imports them.  Each taker claims the
+    next piece when done with one, so faster takers take more.
     """
     pieces = _InOrder(window, total=len(groups))
     report = _locked(progress)
-    procs = [_start_worker(aggregator) for _ in range(workers - 1)]
-    local = threading.Thread(
-        target=_take_locally, args=(aggregator, groups, batch_size, pieces, report), daemon=True
-    )
-    feeders = [
+    takers = [
         threading.Thread(
-            target=_feed_row_groups,
-            args=(proc, aggregator, groups, batch_size, pieces, report),
+            target=_take_locally,
+            args=(aggregator, groups, batch_size, pieces, report),
+            name=f"suture-piece-{i}",
             daemon=True,
         )
-        for proc in procs
+        for i in range(workers)
     ]
-    return _merge_in_order(aggregator, pieces, [local, *feeders], procs)
+    return _merge_in_order(aggregator, pieces, takers, [])
 
 
 def _fold_parallel(
@@ -682,30 +681,6 @@ def _take_locally(
             report(rows)
     except BaseException as exc:
         pieces.fail(exc)
-
-
-def _feed_row_groups(
-    proc: subprocess.Popen[bytes],
-    aggregator: Aggregator[Any, Any],
-    groups: list[list[RowGroup]],
-    batch_size: int,
-    pieces: _InOrder,
-    report: Progress,
-) -> None:
-    """Hand one worker row-group pieces until there are none; collect each one's state."""
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        _ask(proc, [])  # wait until the worker is ready: this process takes pieces meanwhile
-        while (index := pieces.claim()) is not None:
-            run = groups[index]
-            fields = {"groups": [dataclasses.asdict(g) for g in run], "batch_size": batch_size}
-            payload = _ask(proc, [(b"P", json.dumps(fields).encode()), (b"S", b"")])
-            pieces.put(index, aggregator.from_bytes(payload))
-            report(sum(group.num_rows for group in run))
-    except BaseException as exc:
-        pieces.fail(exc)
-    finally:
-        _end(proc)
 
 
 def _read_pieces(
