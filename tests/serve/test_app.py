@@ -578,3 +578,30 @@ def test_retention_prunes_decisions_older_than_it_at_start(tmp_path: Path) -> No
     finally:
         server.stop()
     assert "pruned 1 archived decision older than 2 days" in server.output()
+
+
+# ----------------------------------------------------------------------------- direct routes
+
+
+def test_direct_routes_are_the_fixed_paths_before_any_other_kind_of_route() -> None:
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+
+    from suture.serve.app import direct_routes, route
+
+    async def handler(request: Any) -> Response:
+        return Response(b"")
+
+    own = [
+        route("/v1/predict", handler, ["POST"]),
+        route("/v1/predictions/{id}", handler),  # a path parameter: the router's
+        route("/v1/stats", handler),
+        route("/v1/stats", handler, ["POST"]),  # a path two routes share: the router's
+        Route("/plain", handler),  # not made by route(): ends the direct run
+        route("/metrics", handler),
+    ]
+    table = direct_routes(own)
+    assert sorted(table) == ["/v1/predict"]
+    assert table["/v1/predict"].methods == {"POST"}
+    after_mount = direct_routes([route("/healthz", handler), Mount("/static", routes=[])])
+    assert sorted(after_mount) == ["/healthz"]

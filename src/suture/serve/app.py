@@ -76,6 +76,7 @@ __all__ = [
     "bundle_identity",
     "create_app",
     "create_app_from_env",
+    "direct_routes",
     "error_response",
     "json_response",
     "log",
@@ -329,6 +330,9 @@ class Service:
         self.snapshots: deque[Totals] = deque(maxlen=4096)
         #: Outcomes arrived since the realized-performance gauges were computed.
         self.realized_stale = False
+        #: The routes :class:`Front` answers without the router (see :func:`direct_routes`);
+        #: filled once the lifespan has added every route.
+        self.direct: dict[str, Route] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -553,7 +557,11 @@ class Front:
 
     Pure ASGI (no per-request task or body copy): it checks the token before anything
     reads the body, times the request, and turns an exception that escaped a handler
-    into a 500 with an id (the traceback goes to stderr).
+    into a 500 with an id (the traceback goes to stderr).  A request for one of the
+    service's own routes with a fixed path (``POST /v1/predict``, ...) and a method the
+    route takes goes straight to its handler (:func:`direct_routes`); everything else
+    (path parameters, a wrong method, an unknown path, the dashboard's files) goes
+    through Starlette's router, which answers those the same way.
     """
 
     def __init__(self, app: Any, service: Service) -> None:
@@ -578,6 +586,10 @@ class Front:
         try:
             if self.expected is not None and not self._allowed(scope):
                 await _unauthorized(scope)(scope, receive, sending)
+            elif (direct := self.service.direct.get(scope["path"])) is not None and (
+                scope["method"] in direct.methods  # type: ignore[operator]
+            ):
+                await _answer_directly(direct, scope, receive, sending)
             else:
                 await self.app(scope, receive, sending)
         except Exception as exc:
@@ -602,6 +614,44 @@ class Front:
                 # the scheme is case-insensitive (RFC 9110 section 11.1); the token is not
                 return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), expected)
         return False
+
+
+async def _answer_directly(route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    """What the router would do for a full match of ``route`` (a :func:`route` handler:
+    suture's errors are already answers), without matching every route's pattern and
+    wrapping the call in two more exception layers; an ``HTTPException`` gets the
+    answer the app's handler gives it."""
+    scope["route"] = route
+    scope["endpoint"] = route.endpoint
+    scope["path_params"] = {}
+    request = Request(scope, receive, send)
+    try:
+        response = await route.endpoint(request)
+    except HTTPException as exc:
+        response = await _http_error(request, exc)
+    await response(scope, receive, send)
+
+
+def direct_routes(routes: Sequence[BaseRoute]) -> dict[str, Route]:
+    """The routes :class:`Front` may answer without the router, by exact path.
+
+    Only the leading run of :func:`route` routes with a fixed path (no ``{param}``),
+    up to the first other kind of route (a mount could claim any path behind it); a path
+    that two routes share is left to the router, which picks by method.
+    """
+    table: dict[str, Route] = {}
+    shared: set[str] = set()
+    for r in routes:
+        if not isinstance(r, Route) or not getattr(r.endpoint, _DIRECT, False):
+            break
+        if r.param_convertors or not r.methods:
+            continue
+        if r.path in table or r.path in shared:
+            shared.add(r.path)
+            table.pop(r.path, None)
+            continue
+        table[r.path] = r
+    return table
 
 
 def _public(path: str) -> bool:
@@ -636,7 +686,12 @@ def _labelled(template: str, handler: Handler) -> Handler:
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
+    setattr(endpoint, _DIRECT, True)
     return endpoint
+
+
+#: Marks the endpoints :func:`route` makes (they turn suture's errors into answers).
+_DIRECT = "suture_direct"
 
 
 def route(template: str, handler: Handler, methods: Sequence[str] = ("GET",)) -> Route:
@@ -708,6 +763,7 @@ def create_app(config: ServeConfig) -> Starlette:
         await service.start()
         for extra in service.parts.routes:
             app.router.routes.insert(0, extra)
+        service.direct = direct_routes(app.router.routes)
         try:
             yield
         finally:

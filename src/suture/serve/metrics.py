@@ -187,16 +187,30 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # The labelled children met so far (``labels()`` parses its arguments and takes a
+        # lock on every call; prometheus_client keeps every child anyway).
+        self._answered: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._classes: dict[str, Counter] = {}
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def predicted(self, classes: Mapping[str, int], values: Iterable[float] = ()) -> None:
         """Count predictions: ``classes`` maps a class to how many were predicted."""
         for label, count in classes.items():
-            self.predictions.labels(label).inc(count)
+            child = self._classes.get(label)
+            if child is None:
+                child = self._classes[label] = self.predictions.labels(label)
+            child.inc(count)
         if self.values is not None:
             for v in values:
                 self.values.observe(v)
