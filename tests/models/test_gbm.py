@@ -195,6 +195,7 @@ def test_not_fitted() -> None:
         ({"categorical": "ab"}, "categorical must be a sequence of feature indices"),
         ({"num_threads": 0}, "num_threads must be a whole number from 1"),
         ({"seed": -3}, "seed must be a whole number from 0"),
+        ({"refit": 1}, "refit must be True or False, got 1"),
     ],
 )
 def test_bad_parameters_are_config_errors(params: dict[str, Any], message: str) -> None:
@@ -235,6 +236,20 @@ def test_raw_pipeline_codes_are_categorical_splits_and_records_agree() -> None:
     one = np.array([model.score_one(pipeline.transform_record(r))[0] for r in records])
     batch = model.decision_function(np.array([pipeline.transform_record(r) for r in records]))
     np.testing.assert_allclose(one, batch, rtol=0, atol=1e-12)
+
+
+def test_refit_boosts_the_chosen_rounds_again_on_every_row(churn: Any) -> None:
+    """The early-stopping share was held back from the final model: refit puts it back,
+    with the rounds early stopping chose scaled by the rows (1 / 0.9 here)."""
+    x, y, design, codes = churn
+    train, _ = split(len(y))
+    kept = GradientBoosting(categorical=codes, refit=False).fit(x[train], y[train], design=design)
+    refitted = GradientBoosting(categorical=codes).fit(x[train], y[train], design=design)
+    held = round(0.1 * int((y[train] == 0).sum())) + round(0.1 * int((y[train] == 1).sum()))
+    rows = train.size
+    assert refitted.n_iterations_ == round(kept.n_iterations_ * rows / (rows - held))
+    again = GradientBoosting(categorical=codes).fit(x[train], y[train], design=design)
+    assert again.model_text_ == refitted.model_text_
 
 
 def test_the_early_stopping_share_holds_every_class_alike() -> None:

@@ -87,6 +87,10 @@ class GradientBoosting(Model):
     validation_fraction : float, default 0.1
         The share of rows held out (seeded) for early stopping; ``0`` trains all
         ``n_estimators`` rounds on every row.
+    refit : bool, default True
+        After early stopping has chosen the number of rounds on the held-out share, boost
+        that many rounds again on every row, the share included, so no row is left out
+        of the final model (``False`` keeps the booster fitted without the share).
     categorical : sequence of int, default ()
         Indices of features that are integer category codes (the raw feature style's
         ``categorical_features_``); LightGBM splits them by sets of codes.
@@ -117,6 +121,7 @@ class GradientBoosting(Model):
         "min_child_samples",
         "early_stopping_rounds",
         "validation_fraction",
+        "refit",
         "categorical",
         "num_threads",
         "seed",
@@ -132,6 +137,7 @@ class GradientBoosting(Model):
         min_child_samples: int = 20,
         early_stopping_rounds: int = 50,
         validation_fraction: float = 0.1,
+        refit: bool = True,
         categorical: Sequence[int] = (),
         num_threads: int = 2,
         seed: int = 0,
@@ -143,6 +149,7 @@ class GradientBoosting(Model):
         self.min_child_samples = min_child_samples
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.refit = refit
         self.categorical = categorical
         self.num_threads = num_threads
         self.seed = seed
@@ -157,6 +164,8 @@ class GradientBoosting(Model):
         _whole("min_child_samples", self.min_child_samples, 1, 2**31 - 1)
         _whole("early_stopping_rounds", self.early_stopping_rounds, 1, 100_000)
         _number("validation_fraction", self.validation_fraction, 0.0, 1.0, closed=True)
+        if not isinstance(self.refit, bool):
+            raise ConfigError(f"GradientBoosting refit must be True or False, got {self.refit!r}")
         _whole("num_threads", self.num_threads, 1, 1024)
         _whole("seed", self.seed, 0, 2**31 - 1)
         codes = self.categorical
@@ -203,7 +212,8 @@ class GradientBoosting(Model):
         design: Design,
         sample_weight: npt.ArrayLike | None = None,
     ) -> GradientBoosting:
-        """Boost trees on ``X`` with early stopping on a seeded share of the rows.
+        """Boost trees on ``X`` with early stopping on a seeded share of the rows, then
+        (``refit``) as many rounds on every row.
 
         Raises
         ------
@@ -221,7 +231,11 @@ class GradientBoosting(Model):
             classes=design.task.is_classification,
         )
 
-        def dataset(rows: I64, reference: Any = None) -> Any:
+        def dataset(rows: I64 | None, reference: Any = None) -> Any:
+            if rows is None:  # every row, without a copy
+                return lgb.Dataset(
+                    x, target, weight=weight, categorical_feature=categorical, free_raw_data=True
+                )
             return lgb.Dataset(
                 x[rows],
                 target[rows],
@@ -242,6 +256,10 @@ class GradientBoosting(Model):
                 callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
             )
             best = int(booster.best_iteration) or int(self.n_estimators)
+            if self.refit:
+                # as many rounds per row as early stopping chose on the smaller part
+                best = max(1, round(best * target.size / train.size))
+                booster = lgb.train(params, dataset(None), num_boost_round=best)
         else:
             booster = lgb.train(params, training, num_boost_round=int(self.n_estimators))
             best = int(self.n_estimators)
