@@ -629,16 +629,34 @@ def _fold_pieces(
     """
     pieces = _InOrder(window, total=len(groups))
     report = _locked(progress)
+    reading = threading.Lock()
     takers = [
         threading.Thread(
             target=_take_locally,
-            args=(aggregator, groups, batch_size, pieces, report),
+            args=(aggregator, groups, batch_size, pieces, report, reading),
             name=f"suture-piece-{i}",
             daemon=True,
         )
         for i in range(workers)
     ]
     return _merge_in_order(aggregator, pieces, takers, [])
+
+
+def _one_at_a_time(
+    batches: Iterator[pa.RecordBatch], lock: threading.Lock
+) -> Iterator[pa.RecordBatch]:
+    """``batches``, each one read while holding ``lock``: one taker decodes at a time.
+
+    Arrow decodes a row group on its own threads, so the takers lose little by taking
+    turns, and only one row group's compressed pages and decode buffers (as large as the
+    row group itself) are in memory at once, beside the decoded pieces being folded.
+    """
+    while True:
+        with lock:
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _fold_parallel(
@@ -673,10 +691,12 @@ def _take_locally(
     batch_size: int,
     pieces: _InOrder,
     report: Progress,
+    reading: threading.Lock,
 ) -> None:
     try:
         while (index := pieces.claim()) is not None:
-            state, rows = _fold_run(aggregator, _group_batches(groups[index], batch_size))
+            batches = _one_at_a_time(_group_batches(groups[index], batch_size), reading)
+            state, rows = _fold_run(aggregator, batches)
             pieces.put(index, state)
             report(rows)
     except BaseException as exc:
