@@ -162,6 +162,8 @@ def _uvicorn(host: str, port: int, ready: Any = None) -> uvicorn.Server:
         http="httptools",
         loop="uvloop",
         access_log=False,
+        # nothing reads the client's address or scheme: no X-Forwarded-* parsing per request
+        proxy_headers=False,
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         server_header=False,
