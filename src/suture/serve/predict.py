@@ -38,8 +38,12 @@ from suture.serve.app import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pyarrow as pa
+
     from suture.schema.coerce import Violation
-    from suture.serve.archive import Outcome, PredictionRecord
+    from suture.serve.archive import Outcome
     from suture.serve.redact import Redactor
     from suture.serve.window import LiveWindow
 
@@ -53,6 +57,33 @@ def _unit_of(contract: Any, name: str) -> str | None:
         if col.name == name:
             unit = getattr(col, "unit", None)
             return str(unit) if unit else None
+    return None
+
+
+#: From this many valid records on, a request's features come from the pipeline's batch
+#: transform; below, from ``transform_record`` per record.  The two are equal number for
+#: number; the batch transform costs about 2 ms a call whatever its size (Arrow calls per
+#: column), ~20 µs a record at 100 records against ~12 for the record path, ~3 at 1,000.
+BATCH_TRANSFORM_ROWS = 256
+
+
+def _exact_kinds(arrow_type: Any) -> frozenset[type] | None:
+    """The Python types of coerced values that ``pa.array(values, arrow_type)`` holds as
+    the record path reads them (None: a type the typed batch does not handle).  Floats
+    are not among an integer type's (Arrow would truncate 1.5), nor booleans among a
+    float type's (the record path refuses them)."""
+    import pyarrow as pa
+
+    none = type(None)
+    value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    if pa.types.is_integer(value_type):
+        return frozenset({int, none})
+    if pa.types.is_floating(value_type):
+        return frozenset({float, int, none})
+    if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
+        return frozenset({str, none})
+    if pa.types.is_boolean(value_type):
+        return frozenset({bool, none})
     return None
 
 
@@ -89,6 +120,30 @@ class Predictor:
         self.redactor = self._redactor()
         buckets = self._value_buckets() if self.task.kind == "regression" else None
         self.metrics = Metrics(value_buckets=buckets)
+        self._plan, self._schema = self._typed_plan()
+
+    def _typed_plan(self) -> tuple[list[tuple[str, frozenset[type], Any]], Any]:
+        """For :meth:`typed`: per column the pipeline or the window reads, the Python
+        types of coerced values its training-profile Arrow type takes exactly, and the
+        batch's schema (empty when a column has a type not handled here)."""
+        import pyarrow as pa
+
+        from suture.serve.window import monitored_columns
+
+        pipeline_columns = list(self.bundle.pipeline.columns_)
+        watched = monitored_columns(self.contract, self.bundle.profile)
+        names = list(dict.fromkeys([*pipeline_columns, *watched]))
+        schema = self.bundle.profile.schema
+        plan: list[tuple[str, frozenset[type], Any]] = []
+        for name in names:
+            if name not in schema.names:
+                return [], None
+            arrow_type = schema.field(name).type
+            kinds = _exact_kinds(arrow_type)
+            if kinds is None:
+                return [], None
+            plan.append((name, kinds, arrow_type))
+        return plan, pa.schema([schema.field(n) for n in names])
 
     def _redactor(self) -> Redactor:
         from suture.serve.redact import Redactor
@@ -130,20 +185,55 @@ class Predictor:
         return {"index": index, **item}
 
     # -- scoring -----------------------------------------------------------------------
-    def score(self, coerced: Sequence[Mapping[str, Any]]) -> Scored:
-        """The outputs (prediction, probabilities or value, ``explanation_base``), the
-        explanations and the feature rows ``(n, features)`` of valid records."""
+    def typed(self, coerced: Sequence[Mapping[str, Any]]) -> pa.RecordBatch | None:
+        """The coerced records as one Arrow batch typed like the training profile (the
+        pipeline's columns and the window's), or None when a value is of a kind the
+        batch would not hold exactly as the record path reads it (then the records go
+        through ``transform_record`` one by one, as before)."""
+        import pyarrow as pa
+
+        if not self._plan:
+            return None
+        arrays = []
+        for name, kinds, arrow_type in self._plan:
+            values = [c.get(name) for c in coerced]
+            if not set(map(type, values)) <= kinds:
+                return None
+            try:
+                arrays.append(pa.array(values, type=arrow_type))
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                return None
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def features(
+        self, coerced: Sequence[Mapping[str, Any]], batch: pa.RecordBatch | None
+    ) -> npt.NDArray[np.float64]:
+        """The feature rows ``(n, features)``: the pipeline's batch transform of the typed
+        batch when it has :data:`BATCH_TRANSFORM_ROWS` rows or more (property-tested
+        equal to the stacked ``transform_record`` rows), else the record path."""
         import numpy as np
 
-        X = np.vstack([self.transform(c) for c in coerced])
+        if batch is not None and batch.num_rows >= BATCH_TRANSFORM_ROWS:
+            return self.scorer.pipeline.transform(batch)
+        return np.vstack([self.transform(c) for c in coerced])
+
+    def score(self, coerced: Sequence[Mapping[str, Any]]) -> Scored:
+        """The outputs (prediction, probabilities or value, ``explanation_base``), the
+        explanations, the feature rows ``(n, features)`` and the typed batch of valid
+        records."""
+        import numpy as np
+
+        batch = self.typed(coerced)
+        X = self.features(coerced, batch)
         scores = np.asarray(self.scorer.model.decision_function(X), dtype=np.float64)
         outputs = self._outputs(scores)
         if not self.explain:
-            return Scored(outputs, None, X)
+            return Scored(outputs, None, X, batch)
+        n = len(coerced)
         per_column, base = self.scorer.per_column(X)
         order = self.scorer.top(per_column, self.explain)
-        amounts = per_column[np.arange(len(coerced))[:, None], order].tolist()
-        for out, b in zip(outputs, base.reshape(len(coerced), -1)[:, 0].tolist(), strict=True):
+        amounts = per_column[np.arange(n)[:, None], order].tolist()
+        for out, b in zip(outputs, base.reshape(n, -1)[:, 0].tolist(), strict=True):
             out["explanation_base"] = b
         inputs, units = self.inputs, self.units
         explanations = [
@@ -158,7 +248,7 @@ class Predictor:
             ]
             for record, picked, row in zip(coerced, order.tolist(), amounts, strict=True)
         ]
-        return Scored(outputs, explanations, X)
+        return Scored(outputs, explanations, X, batch)
 
     def _outputs(self, scores: Any) -> list[dict[str, Any]]:
         import numpy as np
@@ -181,35 +271,42 @@ class Predictor:
             for c, row in zip(codes, p.tolist(), strict=True)
         ]
 
-    def records(
+    def rows(
         self, received: Sequence[dict[str, Any]], coerced: Sequence[dict[str, Any]], scored: Scored
-    ) -> list[PredictionRecord]:
-        """The archive's records of scored requests (sensitive values redacted)."""
-        from suture.serve.archive import PredictionRecord, new_prediction_id
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The new prediction ids and the archive's rows of scored records (sensitive
+        values redacted), encoded for :meth:`~suture.serve.archive.SqlArchive.write_rows`
+        in bulk."""
+        from suture.serve.archive import (
+            _dumps_features,
+            encode_features,
+            encode_rows,
+            new_prediction_ids,
+        )
 
-        now = time.time()
+        n = len(coerced)
         redactor = self.redactor
-        version, worker = self.service.version, self.service.worker
-        rows = scored.X.tolist()
-        for j in self.hidden:  # a sensitive column's feature would reveal its value
-            for row in rows:
-                row[j] = None
-        explanations = scored.explanations or [[] for _ in rows]
+        if self.hidden:  # a sensitive column's feature would reveal its value
+            rows = scored.X.tolist()
+            for j in self.hidden:
+                for row in rows:
+                    row[j] = None
+            features = [_dumps_features(row) for row in rows]
+        else:
+            features = encode_features(scored.X)
+        explanations = scored.explanations or [[] for _ in range(n)]
         if self.sensitive:
             received = [redactor.record(r) for r in received]
             coerced = [redactor.record(c) for c in coerced]
             explanations = [redactor.explanation(e) for e in explanations]
-        keys = (
-            [redactor.key(r.get(self.key)) for r in received] if self.key else [None for _ in rows]
-        )
-        return [
-            PredictionRecord(
-                new_prediction_id(), now, version, worker, key, raw, typed, row, output, reasons
-            )
-            for raw, typed, row, output, reasons, key in zip(
-                received, coerced, rows, scored.outputs, explanations, keys, strict=True
-            )
-        ]
+        keys = [redactor.key(r.get(self.key)) for r in received] if self.key else [None] * n
+        ids = new_prediction_ids(n)
+        service = self.service
+        encoded = encode_rows(
+            ids, time.time(), service.version, service.worker, keys, received, coerced,
+            features, scored.outputs, explanations,
+        )  # fmt: skip
+        return ids, encoded
 
 
 @dataclass(frozen=True)
@@ -219,6 +316,8 @@ class Scored:
     outputs: list[dict[str, Any]]
     explanations: list[list[dict[str, Any]]] | None
     X: Any
+    #: The valid records as a typed Arrow batch (:meth:`Predictor.typed`), or None.
+    batch: Any = None
 
 
 #: The longest text of a refused value an error answer shows.
@@ -414,18 +513,19 @@ async def _archive_write(
 ) -> list[str]:
     """Archive the scored records; return their ids once committed (503 if not)."""
     archive = archive_of(service)
-    rows = predictor.records(received, coerced, scored)
+    ids, rows = predictor.rows(received, coerced, scored)
     start = time.perf_counter()
     try:
-        await archive.write(rows)
+        await archive.write_rows(rows)
     except Exception as exc:  # the archive is down: nothing is acknowledged
         raise archive_down(archive, exc, "predictions", "nothing was scored for good") from None
     service.metrics.commit.observe(time.perf_counter() - start)
-    if service.window is not None:
-        add = service.window.add
-        for typed, row in zip(coerced, rows, strict=True):
-            add(typed, row.id)
-    return [r.id for r in rows]
+    window = service.window
+    taken = window is None or (scored.batch is not None and window.add_batch(ids, scored.batch))
+    if window is not None and not taken:
+        for typed, ident in zip(coerced, ids, strict=True):
+            window.add(typed, ident)
+    return ids
 
 
 def _count_predictions(

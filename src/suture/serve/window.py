@@ -249,6 +249,47 @@ def _table(schema: pa.Schema, records: Sequence[Mapping[str, Any]]) -> pa.Record
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+class _Row:
+    """Row ``index`` of a typed request batch handed to :meth:`LiveWindow.add_batch`."""
+
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch: pa.RecordBatch, index: int) -> None:
+        self.batch = batch
+        self.index = index
+
+
+def _assemble(schema: pa.Schema, records: Sequence[Mapping[str, Any] | _Row]) -> pa.RecordBatch:
+    """:func:`_table` of records some of which are rows of typed batches: each run of
+    consecutive rows of one batch is a slice of it, each run of mappings is converted
+    as :func:`_table` converts them, and the pieces are joined in order (the same
+    values, in the same order, as :func:`_table` of the coerced records)."""
+    if not any(type(r) is _Row for r in records):
+        return _table(schema, records)  # type: ignore[arg-type]
+    pieces: list[pa.RecordBatch] = []
+    loose: list[Mapping[str, Any]] = []
+    run: list[Any] = []  # [batch, start, stop]
+    for r in records:
+        if type(r) is _Row and run and run[0] is r.batch and run[2] == r.index:
+            run[2] += 1
+            continue
+        if run:
+            pieces.append(run[0].slice(run[1], run[2] - run[1]))
+            run = []
+        if type(r) is _Row:
+            if loose:
+                pieces.append(_table(schema, loose))
+                loose = []
+            run = [r.batch, r.index, r.index + 1]
+        else:
+            loose.append(r)  # type: ignore[arg-type]
+    if run:
+        pieces.append(run[0].slice(run[1], run[2] - run[1]))
+    if loose:
+        pieces.append(_table(schema, loose))
+    return pa.concat_batches(pieces)
+
+
 def _bucket_of(ts: float, width: float) -> float:
     return math.floor(ts / width) * width
 
@@ -344,7 +385,7 @@ class LiveWindow:
             getattr(archive, "committed", None)
         )
         self._with_ids = False
-        self._memory: dict[str, Mapping[str, Any]] = {}
+        self._memory: dict[str, Mapping[str, Any] | _Row] = {}
         self._missing: dict[str, float] = {}
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
@@ -381,6 +422,36 @@ class LiveWindow:
         self._added += 1
         if self._added - self._folded_mark >= self.spec.flush_records:
             self._wake.set()
+
+    def add_batch(self, ids: Sequence[str], batch: pa.RecordBatch) -> bool:
+        """:meth:`add` of a request's archived (committed) records at once, as one
+        typed batch (row ``i`` is prediction ``ids[i]``) that holds the monitored
+        columns in the window's types; the fold slices it instead of converting the
+        records again.
+
+        Returns
+        -------
+        bool
+            False, and nothing noted, when the batch lacks a monitored column or types
+            one otherwise, or the window watches no column: hand the records to
+            :meth:`add` instead.
+        """
+        schema = self.aggregator.schema
+        names = list(schema.names)
+        if not names or batch.num_rows != len(ids) or not set(names) <= set(batch.schema.names):
+            return False
+        picked = batch.select(names)
+        if not picked.schema.equals(schema):
+            return False
+        if self._committed is not None and len(self._memory) + len(ids) <= MAX_IN_MEMORY:
+            memory = self._memory
+            for i, pid in enumerate(ids):
+                memory[pid] = _Row(picked, i)
+            self._with_ids = True
+        self._added += len(ids)
+        if self._added - self._folded_mark >= self.spec.flush_records:
+            self._wake.set()
+        return True
 
     def rejected(self, violations: Sequence[_HasField]) -> None:
         """Count one refused record by the ``(field, rule)`` of its violations; O(1)."""
@@ -515,7 +586,7 @@ class LiveWindow:
             seqs, times, records = self._from_archive()
         if not seqs:
             return 0
-        batch = _table(self.aggregator.schema, records)
+        batch = _assemble(self.aggregator.schema, records)
         width = self.spec.bucket_seconds
         buckets = np.floor(np.asarray(times, dtype=np.float64) / width) * width
         cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(seqs)]
@@ -532,7 +603,9 @@ class LiveWindow:
             self._dirty_version = next(self._versions)
         return len(seqs)
 
-    def _from_memory(self) -> tuple[list[int], list[float], list[Mapping[str, Any]], bool]:
+    def _from_memory(
+        self,
+    ) -> tuple[list[int], list[float], list[Mapping[str, Any] | _Row], bool]:
         """The next committed records of this worker, in archive order, from the coerced
         records :meth:`add` was given; it stops before the first one not added yet, so the
         watermark never passes a record that was not folded.  ``stale`` when that one
@@ -540,7 +613,7 @@ class LiveWindow:
         assert self._committed is not None
         seqs: list[int] = []
         times: list[float] = []
-        records: list[Mapping[str, Any]] = []
+        records: list[Mapping[str, Any] | _Row] = []
         now = self.clock()
         for seq, pid, ts in self._committed(self.worker, self.last_seq, FOLD_LIMIT):
             found = self._memory.pop(pid, None)
@@ -553,12 +626,12 @@ class LiveWindow:
             records.append(found)
         return seqs, times, records, False
 
-    def _from_archive(self) -> tuple[list[int], list[float], list[Mapping[str, Any]]]:
+    def _from_archive(self) -> tuple[list[int], list[float], list[Mapping[str, Any] | _Row]]:
         """The next committed records of this worker, read back from the archive (after
         a restart, at close, or past a record that was never added)."""
         seqs: list[int] = []
         times: list[float] = []
-        records: list[Mapping[str, Any]] = []
+        records: list[Mapping[str, Any] | _Row] = []
         for seq, ts, coerced in self.archive.unfolded(self.worker, self.last_seq):
             seqs.append(seq)
             times.append(ts)
