@@ -30,7 +30,7 @@ from suture.serve.archive import (
     open_archive,
 )
 from suture.serve.config import ServeConfig, WindowSpec
-from suture.serve.predict import BATCH_TRANSFORM_ROWS, Predictor, _exact_kinds
+from suture.serve.predict import BATCH_TRANSFORM_ROWS, TYPED_ROWS, Predictor, _exact_kinds
 from suture.serve.window import LiveWindow
 from tests.serve.conftest import MODEL_BUNDLE
 from tests.serve.test_window import T0, Clock, _default_rows
@@ -109,13 +109,13 @@ def test_ids_made_at_once_are_new_ids_in_order() -> None:
 # ----------------------------------------------------------------------------- scoring
 
 
-@pytest.mark.parametrize("n", [1, 100, BATCH_TRANSFORM_ROWS, 1000])
+@pytest.mark.parametrize("n", [1, TYPED_ROWS, 100, BATCH_TRANSFORM_ROWS, 1000])
 def test_a_request_scores_as_its_records_one_by_one(
     predictor: Predictor, rows: list[dict[str, Any]], n: int
 ) -> None:
     coerced = _coerced(predictor, rows[:n])
     batch = predictor.typed(coerced)
-    assert batch is not None and batch.num_rows == n
+    assert (batch is None) == (n < TYPED_ROWS)  # a few records go the record path
     stacked = np.vstack([predictor.transform(c) for c in coerced])
     assert np.array_equal(predictor.features(coerced, batch), stacked)
     assert np.array_equal(predictor.features(coerced, None), stacked)
@@ -128,10 +128,11 @@ def test_a_request_scores_as_its_records_one_by_one(
 def test_values_a_typed_batch_would_change_go_the_record_path(predictor: Predictor) -> None:
     # The golden model scores balance, a number (its window watches balance too).
     assert [name for name, *_ in predictor._plan] == ["balance"]
-    assert predictor.typed([{"balance": 100.0}, {"balance": 7}, {}]) is not None
-    assert predictor.typed([{"balance": True}]) is None  # the record path refuses a bool
-    assert predictor.typed([{"balance": 2**53 + 1}]) is None  # not exact as a float
-    assert predictor.typed([{"balance": "100"}]) is None
+    many: list[dict[str, Any]] = [{"balance": 100.0}, {"balance": 7}, {}] * TYPED_ROWS
+    assert predictor.typed(many) is not None
+    assert predictor.typed([*many, {"balance": True}]) is None  # the record path refuses it
+    assert predictor.typed([*many, {"balance": 2**53 + 1}]) is None  # not exact as a float
+    assert predictor.typed([*many, {"balance": "100"}]) is None
     none: type = type(None)
     assert _exact_kinds(pa.int64()) == frozenset({int, none})  # 1.5 would be truncated to 1
     assert _exact_kinds(pa.bool_()) == frozenset({bool, none})
@@ -164,7 +165,7 @@ def test_a_window_handed_typed_batches_folds_what_it_folds_from_the_records(
         )
         for a in two_archives
     ]
-    requests = [rows[0:100], rows[100:101], rows[101:400], rows[400:430], rows[430:700]]
+    requests = [rows[0:100], rows[100:140], rows[140:400], rows[400:410], rows[410:700]]
     for k, chunk in enumerate(requests):
         coerced = _coerced(predictor, chunk)
         ids = new_prediction_ids(len(chunk))
@@ -177,8 +178,8 @@ def test_a_window_handed_typed_batches_folds_what_it_folds_from_the_records(
         for c, i in zip(coerced, ids, strict=True):
             windows[0].add(c, i)
         batch = predictor.typed(coerced)
-        assert batch is not None
-        if k == 3:  # a request the typed path did not take: its records, as before
+        assert (batch is None) == (k == 3)
+        if batch is None:  # a request the typed path did not take: its records, as before
             for c, i in zip(coerced, ids, strict=True):
                 windows[1].add(c, i)
         else:
@@ -202,7 +203,7 @@ def test_a_batch_without_the_watched_columns_is_refused_and_nothing_noted(
     )  # fmt: skip
     assert not window.add_batch(["0" * 32], pa.RecordBatch.from_pylist([{"income": 1.0}]))
     assert not window.add_batch(["0" * 32], pa.RecordBatch.from_pylist([{"balance": 1}]))
-    typed = predictor.typed([{"balance": 100.0}])
+    typed = predictor.typed([{"balance": 100.0}] * TYPED_ROWS)
     assert typed is not None
-    assert not window.add_batch(["0" * 32, "1" * 32], typed)  # one row, two ids
+    assert not window.add_batch(["0" * 32], typed)  # one id for many rows
     assert window._added == 0 and not window._memory

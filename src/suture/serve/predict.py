@@ -60,6 +60,11 @@ def _unit_of(contract: Any, name: str) -> str | None:
     return None
 
 
+#: From this many valid records on, a request's records are typed as one Arrow batch
+#: (:meth:`Predictor.typed`) that the window folds without converting them again: the
+#: batch costs ~0.2 ms a request plus ~2.5 µs a record, the window's own conversion
+#: ~8 µs a record.
+TYPED_ROWS = 32
 #: From this many valid records on, a request's features come from the pipeline's batch
 #: transform; below, from ``transform_record`` per record.  The two are equal number for
 #: number; the batch transform costs about 2 ms a call whatever its size (Arrow calls per
@@ -187,12 +192,13 @@ class Predictor:
     # -- scoring -----------------------------------------------------------------------
     def typed(self, coerced: Sequence[Mapping[str, Any]]) -> pa.RecordBatch | None:
         """The coerced records as one Arrow batch typed like the training profile (the
-        pipeline's columns and the window's), or None when a value is of a kind the
-        batch would not hold exactly as the record path reads it (then the records go
-        through ``transform_record`` one by one, as before)."""
+        pipeline's columns and the window's), or None for fewer than
+        :data:`TYPED_ROWS` records or when a value is of a kind the batch would not
+        hold exactly as the record path reads it (then the records go through
+        ``transform_record`` and into the window one by one, as before)."""
         import pyarrow as pa
 
-        if not self._plan:
+        if not self._plan or len(coerced) < TYPED_ROWS:
             return None
         arrays = []
         for name, kinds, arrow_type in self._plan:
