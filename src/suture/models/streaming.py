@@ -24,11 +24,14 @@ Binary classification and regression stream; a multiclass task is refused with a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -194,21 +197,40 @@ class HashSplit:
             f"seed={self.seed})"
         )
 
-    def hashes(self, batch: pa.RecordBatch) -> U64:
-        """The 64-bit hash of each row of ``batch``."""
-        h = np.full(batch.num_rows, np.uint64(self.seed), dtype=np.uint64)
+    def keys(self, batch: pa.RecordBatch) -> list[U64]:
+        """The 64-bit key of every value of the hashed columns, column by column.
+
+        They do not depend on the seed: splits of the same columns under other seeds
+        can share them (:meth:`hashes_of_keys`).
+        """
+        keys = []
         for name in self.columns:
             column = batch.column(name)
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()
+            keys.append(_column_keys(column))
+        return keys
+
+    def hashes_of_keys(self, keys: Sequence[U64], rows: int) -> U64:
+        """The row hashes from :meth:`keys` (of this split's columns, in order)."""
+        h = np.full(rows, np.uint64(self.seed), dtype=np.uint64)
+        for key in keys:
             with np.errstate(over="ignore"):
-                h = murmur3_64bit_keys(_column_keys(column) ^ (h * _MIX))[0]
+                h = murmur3_64bit_keys(key ^ (h * _MIX))[0]
         return h
+
+    def hashes(self, batch: pa.RecordBatch) -> U64:
+        """The 64-bit hash of each row of ``batch``."""
+        return self.hashes_of_keys(self.keys(batch), batch.num_rows)
+
+    def holdout_of_hashes(self, hashes: U64) -> npt.NDArray[np.bool_]:
+        """Whether each row of these :meth:`hashes` is in the holdout."""
+        fraction = (hashes >> np.uint64(11)).astype(np.float64) / 2.0**53
+        return np.asarray(fraction >= 1.0 - float(self.test_size), dtype=bool)
 
     def holdout(self, batch: pa.RecordBatch) -> npt.NDArray[np.bool_]:
         """Whether each row of ``batch`` is in the holdout."""
-        fraction = (self.hashes(batch) >> np.uint64(11)).astype(np.float64) / 2.0**53
-        return np.asarray(fraction >= 1.0 - float(self.test_size), dtype=bool)
+        return self.holdout_of_hashes(self.hashes(batch))
 
 
 # -- the transforming wrapper ----------------------------------------------------------
@@ -594,7 +616,10 @@ class NaiveBayesAggregator(Framed[NaiveBayesStats]):
         return NaiveBayesStats.zero(self.k, self.p)
 
     def update(self, state: NaiveBayesStats, batch: pa.RecordBatch) -> NaiveBayesStats:
-        x, y = _matrix(batch)
+        return self.update_matrix(state, *_matrix(batch))
+
+    def update_matrix(self, state: NaiveBayesStats, x: F64, y: F64) -> NaiveBayesStats:
+        """:meth:`update` from the feature matrix and the target codes."""
         return state.merge(NaiveBayesStats.of(x, y, self.k))
 
     def merge(self, a: NaiveBayesStats, b: NaiveBayesStats) -> NaiveBayesStats:
@@ -687,7 +712,10 @@ class HoldoutMetrics(Framed[MetricsState]):
         return MetricsState(np.zeros(width), np.zeros(width), np.zeros(size))
 
     def update(self, state: MetricsState, batch: pa.RecordBatch) -> MetricsState:
-        x, y = _matrix(batch)
+        return self.update_matrix(state, *_matrix(batch))
+
+    def update_matrix(self, state: MetricsState, x: F64, y: F64) -> MetricsState:
+        """:meth:`update` from the feature matrix and the encoded target."""
         score = np.asarray(self.model.decision_function(x), dtype=np.float64).reshape(-1)
         if self.task.kind == "regression":
             err = y - score
@@ -1037,6 +1065,7 @@ def train_streaming(
     contract: Schema | None,
     engine: Any,
     progress: Any = None,
+    workdir: str | Path | None = None,
 ) -> Any:
     """Train from engine passes only and return the :class:`~suture.models.bundle.ModelBundle`.
 
@@ -1063,6 +1092,10 @@ def train_streaming(
         As :func:`suture.engines.resolve_engine`.
     progress : callable, optional
         Called with ``(stage, message)``.
+    workdir : path, optional
+        On the local engine, where the transformed matrices are spilled for the passes
+        after the pipelines are fitted (a temporary folder made there and deleted at the
+        end; default: the system's temporary folder).  See :mod:`suture.models.spilled`.
 
     Returns
     -------
@@ -1071,20 +1104,15 @@ def train_streaming(
     import time
 
     import suture
-    from suture._manifest import created_now
     from suture.engines import resolve_engine
     from suture.errors import SchemaError
     from suture.features import FeaturePipeline
     from suture.features.target import ProfileWithTarget
     from suture.features.winnow import winnow
-    from suture.models.bundle import ModelBundle
-    from suture.models.result import Candidate, TrainResult
-    from suture.models.robustness import sensitivity
-    from suture.models.select import default_tolerance, select, warnings
     from suture.models.task import infer_task
     from suture.profile import Profile, ProfileAggregator
     from suture.schema.contract import Schema
-    from suture.train import _check_columns, _say, _versions
+    from suture.train import _check_columns, _say
 
     started = time.perf_counter()
     runner = resolve_engine(engine, source)
@@ -1174,6 +1202,81 @@ def train_streaming(
         )
     styles = {STREAMING_CANDIDATES[n] for n in names} | {"linear"}
     pipes = {s: FeaturePipeline(style=s).fit(profile, kept) for s in sorted(styles)}
+    with _fitting_engine(
+        runner, source, pipes, task, split, validation, contract, workdir, progress
+    ) as fitter:
+        return _fit_and_bundle(
+            fitter, source, options, contract, runner, progress, started, counts, used, task,
+            split, validation, profile, decisions, names, pipes,
+            sampler.finalize(both_states["sample"]),
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _fitting_engine(
+    runner: Any,
+    source: Any,
+    pipes: Mapping[str, FeaturePipeline],
+    task: Task,
+    split: HashSplit,
+    validation: HashSplit,
+    contract: Schema,
+    workdir: str | Path | None,
+    progress: Any,
+) -> Iterator[Any]:
+    """The engine of the passes after the pipelines are fitted.
+
+    On the local engine: the matrices spilled once to a temporary folder (deleted when
+    done), folded by :class:`~suture.models.spilled.SpilledEngine`; on any other engine
+    (Spark) the engine itself, every pass reading the source again.
+    """
+    if runner.name != "local":
+        yield runner
+        return
+    from suture.models.spilled import spill
+    from suture.train import _say
+
+    with tempfile.TemporaryDirectory(prefix="suture-spill-", dir=workdir) as folder:
+        _say(progress, "features", f"transforming the rows once, into {folder}")
+        yield spill(
+            runner, source, folder, pipes, task=task, split=split, validation=validation,
+            contract=contract,
+        )  # fmt: skip
+
+
+def _fit_and_bundle(
+    runner: Any,
+    source: Any,
+    options: Any,
+    contract: Schema,
+    engine: Any,
+    progress: Any,
+    started: float,
+    counts: RowCounts,
+    used: int,
+    task: Task,
+    split: HashSplit,
+    validation: HashSplit,
+    profile: Any,
+    decisions: Any,
+    names: list[str],
+    pipes: dict[str, FeaturePipeline],
+    sample: pa.Table | None,
+) -> Any:
+    """Fit, measure, select, refit and bundle.
+
+    The passes run on ``runner`` (the spilled matrices, or the engine itself); ``engine``
+    is the engine that read the source, named in the lineage.
+    """
+    import time
+
+    from suture._manifest import created_now
+    from suture.models.bundle import ModelBundle
+    from suture.models.result import Candidate, TrainResult
+    from suture.models.robustness import sensitivity
+    from suture.models.select import default_tolerance, select, warnings
+    from suture.train import _say, _versions
+
     _say(
         progress, "fit", f"fitting {', '.join(names)} on the training rows less a validation share"
     )
@@ -1185,9 +1288,7 @@ def train_streaming(
         split,
         candidates=names,
         part="fit",
-        start=_sample_start(
-            sampler.finalize(both_states["sample"]), pipes["linear"], task, 1.0, used
-        )
+        start=_sample_start(sample, pipes["linear"], task, 1.0, used)
         if "logistic" in names
         else None,
         progress=progress,
@@ -1278,7 +1379,7 @@ def train_streaming(
             "compared_on": used - holdout_rows - checked[winner].n,
         },
         "task": task.to_dict(),
-        "parameters": {**options.to_dict(), "streaming": True, "engine": runner.name},
+        "parameters": {**options.to_dict(), "streaming": True, "engine": engine.name},
         "seed": options.seed,
         "versions": _versions(),
         "created": created_now(),
