@@ -99,3 +99,46 @@ def test_separable_classes_stay_finite() -> None:
     model = Logistic(alpha=1e-3).fit(clean, y, design=design)
     assert np.isfinite(model.coef_).all()
     assert auc(y, model.decision_function(clean)) == 1.0
+
+
+def test_alphas_leave_one_out_matches_refitting_without_each_row() -> None:
+    """The approximate leave-one-out log loss that chooses the penalty, against the exact
+    one (a refit without each row) on 1,000 rows of Default (36 defaults): within 0.5%
+    (on 300 rows, with 2 defaults, the one-step approximation is 9% low)."""
+    from suture.models.linear import _augmented, _loo_log_loss, _newton_binary, _penalty
+
+    x, y, _, _, _ = default()
+    x, y = x[:1000], y[:1000]
+    a, w = _augmented(x), np.ones(1000)
+    penalty = _penalty(a.shape[1], 0.3, intercept=True)
+
+    def fit(rows: np.ndarray) -> np.ndarray:
+        return _newton_binary(a[rows], y[rows], w[rows], penalty, max_iter=100, tol=1e-12)[0]
+
+    beta = fit(np.arange(1000))
+    exact = []
+    for i in range(1000):
+        eta = float(a[i] @ fit(np.delete(np.arange(1000), i)))
+        exact.append(np.logaddexp(0.0, eta) - y[i] * eta)
+    approximate = _loo_log_loss(a, y, w, penalty, beta)
+    assert approximate == pytest.approx(float(np.mean(exact)), rel=0.005)
+
+
+def test_alphas_keep_the_lowest_leave_one_out_loss() -> None:
+    x, y, xt, _, design = default()
+    grid = [100.0, 0.1, 1.0, 10.0]  # a list: as the JSON image gives it back
+    model = Logistic(alphas=grid).fit(x, y, design=design)
+    assert set(model.loo_log_loss_) == set(grid)
+    assert model.alpha_ == min(model.loo_log_loss_, key=model.loo_log_loss_.__getitem__)
+    fixed = Logistic(alpha=model.alpha_).fit(x, y, design=design)
+    _close(model.coef_[:, 0], fixed.coef_[:, 0])  # the same fit as that penalty alone
+    check_paths(model, xt)
+    multiclass = iris()
+    chosen = Logistic(alpha=1.0, alphas=grid).fit(
+        multiclass[0], multiclass[1], design=multiclass[4]
+    )
+    assert chosen.alpha_ == 1.0  # a multiclass fit keeps alpha
+    with pytest.raises(ConfigError, match="Logistic: alphas must be a list of numbers"):
+        Logistic(alphas="1").fit(x, y, design=design)
+    with pytest.raises(ConfigError, match="Logistic: alphas must be a finite number"):
+        Logistic(alphas=(1.0, -1.0)).fit(x, y, design=design)

@@ -989,22 +989,47 @@ class Logistic(LinearScores):
     tol : float, default 1e-10
         Binary: converged when the largest step is below this; multiclass: the gradient
         tolerance of L-BFGS on the mean loss.
+    alphas : sequence of float, optional
+        Binary only: penalties to choose from on the rows ``fit`` is given, instead of
+        ``alpha``.  Each is fitted (warm-started, strongest first) and the one with the
+        lowest approximate leave-one-out log loss is kept (``alpha_``); the others are
+        discarded.  A multiclass fit uses ``alpha``.
 
     Attributes
     ----------
     n_iter_ : int
     converged_ : bool
+    alpha_ : float
+        The penalty of the fitted coefficients.
+    loo_log_loss_ : dict of float to float
+        With ``alphas``: each penalty's approximate leave-one-out log loss (mean per row's
+        weight).
+
+    Notes
+    -----
+    The leave-one-out score of row ``i`` is one Newton step from the fit without it:
+    ``eta_i - q_i g_i / (1 - h_i q_i)``, where ``g_i`` and ``h_i`` are the row's gradient
+    ``w_i (p_i - y_i)`` and curvature ``w_i p_i (1 - p_i)`` and ``q_i = x_i' H^-1 x_i``
+    (``H`` the penalized Hessian, Sherman-Morrison): one solve per penalty, no refits.
     """
 
     kind = "logistic"
     complexity = 2
     tasks = frozenset({"binary", "multiclass"})
-    _params = ("alpha", "max_iter", "tol")
+    _params = ("alpha", "max_iter", "tol", "alphas")
 
-    def __init__(self, *, alpha: float = 1.0, max_iter: int = 100, tol: float = 1e-10) -> None:
+    def __init__(
+        self,
+        *,
+        alpha: float = 1.0,
+        max_iter: int = 100,
+        tol: float = 1e-10,
+        alphas: Sequence[float] | None = None,
+    ) -> None:
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
+        self.alphas = alphas
 
     def fit(
         self,
@@ -1018,15 +1043,68 @@ class Logistic(LinearScores):
         _check_number("Logistic", "alpha", self.alpha, low=0.0, strict=False)
         _check_whole("Logistic", "max_iter", self.max_iter)
         _check_number("Logistic", "tol", self.tol, low=0.0, strict=True)
+        alphas = self._check_alphas()
         x, target = self._check_fit(X, y, design)
         _check_target("Logistic", target, design.task)
         w = _sample_weight("Logistic", sample_weight, x.shape[0])
-        penalty = _penalty(x.shape[1] + 1, float(self.alpha), intercept=True)
-        beta, self.n_iter_, self.converged_ = _fit_link(
-            _augmented(x), target, w, penalty, design.task, max_iter=self.max_iter, tol=self.tol
-        )
+        a = _augmented(x)
+        self.alpha_ = float(self.alpha)
+        if alphas and design.task.kind == "binary":
+            beta = self._choose_alpha(a, target, w, alphas)
+        else:
+            penalty = _penalty(x.shape[1] + 1, self.alpha_, intercept=True)
+            beta, self.n_iter_, self.converged_ = _fit_link(
+                a, target, w, penalty, design.task, max_iter=self.max_iter, tol=self.tol
+            )
         self._set_fit(beta, design)
         return self
+
+    def _check_alphas(self) -> list[float]:
+        if self.alphas is None:
+            return []
+        if isinstance(self.alphas, str | bytes) or not isinstance(self.alphas, Sequence):
+            raise ConfigError(f"Logistic: alphas must be a list of numbers, got {self.alphas!r}")
+        for value in self.alphas:
+            _check_number("Logistic", "alphas", value, low=0.0, strict=False)
+        return sorted({float(v) for v in self.alphas}, reverse=True)
+
+    def _choose_alpha(self, a: Any, y: Matrix, w: Matrix, alphas: list[float]) -> Matrix:
+        """Fit every penalty (strongest first, warm-started); keep the lowest approximate
+        leave-one-out log loss."""
+        best: tuple[float, Matrix, int, bool] | None = None
+        start: Matrix | None = None
+        self.loo_log_loss_: dict[float, float] = {}
+        for alpha in alphas:
+            penalty = _penalty(a.shape[1], alpha, intercept=True)
+            beta, n_iter, converged = _newton_binary(
+                a, y, w, penalty, max_iter=int(self.max_iter), tol=float(self.tol), start=start
+            )
+            start = beta
+            loss = _loo_log_loss(a, y, w, penalty, beta)
+            self.loo_log_loss_[alpha] = loss
+            if best is None or loss < best[0]:
+                best, self.alpha_ = (loss, beta, n_iter, converged), alpha
+        assert best is not None
+        _, beta, self.n_iter_, self.converged_ = best
+        return beta
+
+
+def _loo_log_loss(a: Any, y: Matrix, w: Matrix, penalty: Matrix, beta: Matrix) -> float:
+    """Approximate leave-one-out log loss of a penalized binary logistic fit (one Newton
+    step from the full fit per row, by Sherman-Morrison)."""
+    eta = np.asarray(a @ beta, dtype=np.float64).ravel()
+    prob = np.exp(-np.logaddexp(0.0, -eta))
+    curvature = w * prob * (1.0 - prob)
+    hessian = _gram(a, curvature) + penalty
+    projected = np.asarray(a @ _solve(hessian, np.eye(hessian.shape[0])), dtype=np.float64)
+    if isinstance(a, np.ndarray):
+        q = np.einsum("ij,ij->i", projected, a)
+    else:  # a SciPy CSR design
+        q = np.asarray(a.multiply(projected).sum(axis=1), dtype=np.float64).ravel()
+    gradient = w * (prob - y)
+    loo = eta + q * gradient / np.maximum(1.0 - curvature * q, 1e-12)
+    loss = np.logaddexp(0.0, loo) - y * loo
+    return float(np.dot(w, loss) / w.sum())
 
 
 def _fit_link(
