@@ -393,9 +393,12 @@ def profile(
             # Decode the file while the profile's code loads; the profile reads Parquet
             # strings as dictionaries (its aggregator's reads_dictionaries).
             runner.read_ahead(source, dictionary_strings=True)
+        profile_table = suture.profile  # loads the sketches (holding the GIL) meanwhile
         if not quiet and progress is None:  # (a progress bar imports rich meanwhile)
+            # Only now: the summary's renderer then loads in the gaps that the profile's
+            # Arrow and NumPy kernels leave, not in turn with the sketches' own import.
             _import_behind("suture.report.terminal")
-        result = suture.profile(
+        result = profile_table(
             source,
             engine=runner,
             exclude=exclude or (),
