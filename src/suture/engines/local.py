@@ -7,9 +7,10 @@ consecutive batches for other sources, of at least 131,072 rows each.  Each piec
 folded from zero into a state of its own, which goes through its bytes, and the piece
 states are merged in index order (:func:`suture.aggregate.merge_all`).  With more than
 one worker the pieces are handed to whichever taker is free: a Parquet source's pieces
-to ``workers`` threads of this process, each reading its row groups itself (Arrow's
-decode and the NumPy kernels of suture's aggregators release the GIL, and threads share
-one copy of the libraries, which worker processes would each load: ~100 MiB apiece);
+to ``workers`` threads of this process, each reading its row groups itself, one decode
+at a time (Arrow's decode and the NumPy kernels of suture's aggregators release the GIL,
+and threads share one copy of the libraries, which worker processes would each load:
+~100 MiB apiece; an aggregator that loops in Python is no faster on more threads);
 other sources are read here and their pieces travel as Arrow IPC over pipes to
 ``workers`` worker processes (``suture.engines._worker``).  Since which taker folded
 which piece changes nothing, the state is the same byte for byte in every run and for
@@ -78,7 +79,7 @@ _OPENED_MAX = 4
 
 
 class LocalEngine:
-    """Run aggregators in this process and, for large inputs, in worker processes.
+    """Aggregate on this process's threads, and large non-Parquet inputs in worker processes.
 
     Parameters
     ----------
