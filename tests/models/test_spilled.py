@@ -173,3 +173,16 @@ def test_the_same_data_and_seed_give_the_same_streamed_bundle(
         a, b = tmp_path / "a" / file, tmp_path / "b" / file
         if a.is_file():
             assert a.read_bytes() == b.read_bytes(), file
+
+
+@pytest.mark.parametrize("values", [[0, 1], [-1, 0, 1], [-128, -3, 0, 2, 127]])
+def test_naive_bayes_sums_of_an_int8_matrix_equal_the_float_ones_exactly(values: list[int]) -> None:
+    from suture.models.naive_bayes import NaiveBayesStats
+    from suture.models.spilled import _naive_bayes_of_int8
+
+    rng = np.random.default_rng(len(values))
+    x = rng.choice(values, size=(3000, 40)).astype(np.int8)
+    y = rng.integers(0, 3, 3000).astype(np.float64)
+    want, got = NaiveBayesStats.of(x.astype(np.float64), y, 3), _naive_bayes_of_int8(x, y, 3)
+    for field in ("weights", "sums", "squares", "binary", "signed"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)

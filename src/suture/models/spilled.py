@@ -355,13 +355,21 @@ class SpilledEngine:
             stored = {
                 s: np.load(self.directory / chunk.files[s], allow_pickle=False) for s in set(styles)
             }
-            matrices = {s: np.asarray(m, dtype=np.float64) for s, m in stored.items()}
-            return [
-                _fold_matrix(
-                    inner, inner.zero(), matrices[style], y, whole=stored[style].dtype == np.int8
-                )
-                for inner, style in zip(inners, styles, strict=True)
-            ]
+            matrices: dict[str, F64] = {}
+
+            def matrix(style: str) -> F64:
+                if style not in matrices:
+                    matrices[style] = np.asarray(stored[style], dtype=np.float64)
+                return matrices[style]
+
+            states = []
+            for inner, style in zip(inners, styles, strict=True):
+                small = stored[style]
+                if isinstance(inner, NaiveBayesAggregator) and small.dtype == np.int8:
+                    states.append(inner.zero().merge(_naive_bayes_of_int8(small, y, inner.k)))
+                else:
+                    states.append(_fold_matrix(inner, inner.zero(), matrix(style), y))
+            return states
 
         if self.workers <= 1:
             yield from map(one, chunks)
@@ -416,20 +424,13 @@ def _finite(x: F64, y: F64) -> tuple[F64, F64, int]:
     return x[keep], y[keep], int(keep.size - keep.sum())
 
 
-def _fold_matrix(
-    inner: Aggregator[Any, Any], state: Any, x: F64, y: F64, *, whole: bool = False
-) -> Any:
-    """``inner.update`` of the batch ``Transformed`` would make of ``x`` and ``y``.
-
-    ``whole``: every value of ``x`` is known to be a whole number (it was stored as int8).
-    """
+def _fold_matrix(inner: Aggregator[Any, Any], state: Any, x: F64, y: F64) -> Any:
+    """``inner.update`` of the batch ``Transformed`` would make of ``x`` and ``y``."""
     columns = matrix_columns(x.shape[1])
     if isinstance(inner, GramAggregator) and inner.weight is None and inner.features == columns:
         return _gram(state, *_finite(x, y))
     if isinstance(inner, NewtonStep) and inner.features == columns:
         return _newton(state, inner.beta, *_finite(x, y))
-    if isinstance(inner, NaiveBayesAggregator) and whole:
-        return state.merge(_naive_bayes_of_whole(x, y, inner.k))
     if isinstance(inner, NaiveBayesAggregator | HoldoutMetrics):
         return inner.update_matrix(state, x, y)
     return inner.update(state, _matrix_batch(x, y))
@@ -473,22 +474,27 @@ def _newton(state: NewtonState, beta: F64, x: F64, y: F64, skipped: int) -> Newt
     return state
 
 
-def _naive_bayes_of_whole(x: F64, y: F64, k: int) -> NaiveBayesStats:
-    """:meth:`NaiveBayesStats.of` for a matrix of whole numbers, its flags from bounds.
+def _naive_bayes_of_int8(x: npt.NDArray[np.int8], y: F64, k: int) -> NaiveBayesStats:
+    """:meth:`NaiveBayesStats.of` of an ``int8`` matrix, in whole numbers.
 
-    A whole-number column is in {0, 1} when its values lie in [0, 1], and in {-1, 0, 1}
-    when they lie in [-1, 1]: two column reductions instead of five whole-matrix tests.
+    Every sum is of whole numbers far below 2**53, so it is exact and equals the float64
+    sums of ``NaiveBayesStats.of`` bit for bit, at an eighth of the memory traffic.  A
+    whole-number column is in {0, 1} when its values lie in [0, 1], and in {-1, 0, 1}
+    when they lie in [-1, 1].
     """
+    p = x.shape[1]
     codes = y.astype(np.int64)
-    onehot = np.zeros((x.shape[0], k))
-    onehot[np.arange(x.shape[0]), codes] = 1.0
-    if x.shape[0] == 0:
-        return NaiveBayesStats.of(x, y, k)
-    low, high = x.min(axis=0), x.max(axis=0)
-    return NaiveBayesStats(
-        onehot.sum(axis=0),
-        onehot.T @ x,
-        onehot.T @ (x * x),
-        (low >= 0.0) & (high <= 1.0),
-        (low >= -1.0) & (high <= 1.0),
-    )
+    squared = x.astype(np.int16)
+    squared *= squared
+    sums, squares = np.zeros((k, p)), np.zeros((k, p))
+    for c in range(k):
+        rows = codes == c
+        sums[c] = x[rows].sum(axis=0, dtype=np.int64)
+        squares[c] = squared[rows].sum(axis=0, dtype=np.int64)
+    if x.shape[0]:
+        low, high = x.min(axis=0), x.max(axis=0)
+        binary, signed = (low >= 0) & (high <= 1), (low >= -1) & (high <= 1)
+    else:
+        binary, signed = np.ones(p, dtype=bool), np.ones(p, dtype=bool)
+    weights = np.bincount(codes, minlength=k)[:k].astype(np.float64)
+    return NaiveBayesStats(weights, sums, squares, binary, signed)
