@@ -207,3 +207,34 @@ def test_a_batch_without_the_watched_columns_is_refused_and_nothing_noted(
     assert typed is not None
     assert not window.add_batch(["0" * 32], typed)  # one id for many rows
     assert window._added == 0 and not window._memory
+
+
+# ----------------------------------------------------------------------------- commit log
+
+
+def _records(worker: str, n: int, ts: float) -> list[PredictionRecord]:
+    return [
+        PredictionRecord(i, ts, "v1", worker, None, {}, {}, [], {}, [])
+        for i in new_prediction_ids(n)
+    ]
+
+
+def test_committed_from_the_commit_log_equals_the_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    before = open_archive(url, synchronous="normal")
+    before.write_now(_records("w1", 5, T0))  # committed by another archive object
+    before.close()
+    a = open_archive(url, synchronous="normal")
+    reader = open_archive(url, synchronous="normal")  # commits nothing: reads the table
+    try:
+        for k in range(4):
+            a.write_now([*_records("w1", 3, T0 + k), *_records("w2", 2, T0 + k)])
+        a.write_now(_records("w1", 1, T0 + 9))
+        for worker, after, limit in [("w1", 0, 100), ("w1", 5, 100), ("w1", 7, 4), ("w2", 0, 9)]:
+            assert a.committed(worker, after, limit) == reader.committed(worker, after, limit)
+        assert [s for s, _, _ in a.committed("w1", 0, 100)][:6] == [1, 2, 3, 4, 5, 6]
+        assert a.committed("w1", 30, 10) == [] == reader.committed("w1", 30, 10)
+        assert a.committed("w3", 0, 10) == []
+    finally:
+        a.close()
+        reader.close()

@@ -27,8 +27,10 @@ connection; several processes share one SQLite file through its busy timeout.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
+import itertools
 import os
 import queue
 import random
@@ -544,8 +546,64 @@ def _row(r: PredictionRecord) -> tuple[Any, ...]:
     )
 
 
-def _insert(rows: list[tuple[Any, ...]], conn: _Connection) -> None:
+def _insert(rows: list[tuple[Any, ...]], conn: _Connection) -> int | None:
+    """Insert prediction rows; in SQLite, return the sequence number of the last one (the
+    transaction holds the write lock, so AUTOINCREMENT numbered them consecutively)."""
     conn.executemany(_INSERT, rows)
+    if conn.dialect.name != "sqlite":
+        return None  # PostgreSQL sequences interleave across sessions: nothing assumed
+    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+#: The most committed predictions a :class:`_CommitLog` keeps per worker.
+LOG_LIMIT = 400_000
+
+
+class _CommitLog:
+    """The ``(seq, id, ts)`` of every prediction this archive object committed, per
+    worker, so :meth:`SqlArchive.committed` answers the window without a query.
+
+    A worker's log is complete after ``covered`` (the sequence number before its first
+    entry, raised as old entries are dropped): a SQLite sequence only grows, so no
+    record committed before this object's first commit of a worker has a higher one.
+    Workers are one per process, and a process writes through one archive object, so a
+    worker's records after ``covered`` are all here; asked for less, the caller reads
+    the table.
+    """
+
+    def __init__(self, limit: int = LOG_LIMIT) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._entries: dict[str, collections.deque[tuple[int, str, float]]] = {}
+        self._covered: dict[str, int] = {}
+
+    def add(self, rows: Sequence[tuple[Any, ...]], last_seq: int) -> None:
+        """Note committed rows (:data:`ROW_COLUMNS` tuples), the last numbered
+        ``last_seq``."""
+        first = last_seq - len(rows) + 1
+        with self._lock:
+            for seq, row in enumerate(rows, start=first):
+                worker = row[3]
+                entries = self._entries.get(worker)
+                if entries is None:
+                    entries = self._entries[worker] = collections.deque()
+                    self._covered[worker] = seq - 1
+                entries.append((seq, row[0], float(row[1])))
+            for worker, entries in self._entries.items():
+                while len(entries) > self._limit:
+                    self._covered[worker] = entries.popleft()[0]
+
+    def after(self, worker: str, after_seq: int, limit: int) -> list[tuple[int, str, float]] | None:
+        """The worker's entries after ``after_seq`` (at most ``limit``), or None when the
+        log does not cover that far back.  Entries up to ``after_seq`` are dropped: the
+        window asks with a watermark that only grows."""
+        with self._lock:
+            entries = self._entries.get(worker)
+            if entries is None or after_seq < self._covered[worker]:
+                return None
+            while entries and entries[0][0] <= after_seq:
+                self._covered[worker] = entries.popleft()[0]
+            return list(itertools.islice(entries, limit))
 
 
 @dataclass
@@ -557,6 +615,7 @@ class _Writer:
     jobs: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     commits: int = 0
     records: int = 0
+    log: _CommitLog = field(default_factory=_CommitLog)
     _conn: _Connection | None = None
     _held: _Job | None = None
     _thread: threading.Thread | None = None
@@ -588,7 +647,7 @@ class _Writer:
                 continue
             group = self._gather(job)
             rows = [row for j in group for row in (*map(_row, j.records), *j.rows)]
-            self._transaction(group, functools.partial(_insert, rows))
+            self._transaction(group, functools.partial(_insert, rows), rows)
             self.records += len(rows)
 
     def _gather(self, first: _Job) -> list[_Job]:
@@ -606,7 +665,9 @@ class _Writer:
             n += len(job)
         return group
 
-    def _transaction(self, group: list[_Job], work: _Call) -> None:
+    def _transaction(
+        self, group: list[_Job], work: _Call, rows: Sequence[tuple[Any, ...]] = ()
+    ) -> None:
         try:
             if self._conn is None:
                 self._conn = self.connect()
@@ -625,6 +686,8 @@ class _Writer:
                 _resolve(job.future, error=error)
             return
         self.commits += 1
+        if rows and result is not None:
+            self.log.add(rows, result)
         for job in group:
             _resolve(job.future, result=result if job.call is not None else None)
 
@@ -912,7 +975,11 @@ class SqlArchive:
     def committed(self, worker: str, after_seq: int, limit: int) -> list[tuple[int, str, float]]:
         """``worker``'s committed predictions after ``after_seq``, in order: sequence, id
         and time, without their JSON (the window folds the records it was handed and
-        uses this to keep its watermark exact)."""
+        uses this to keep its watermark exact).  Those this object committed come from
+        its commit log (no query; SQLite only), the others from the table."""
+        logged = self._writer.log.after(worker, int(after_seq), int(limit))
+        if logged is not None:
+            return logged
         rows = self._fetch(
             "SELECT seq, id, ts FROM predictions WHERE worker = ? AND seq > ? ORDER BY seq LIMIT ?",
             (worker, int(after_seq), int(limit)),
