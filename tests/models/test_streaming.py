@@ -518,3 +518,19 @@ def streaming_laws(law: Callable[..., Any]) -> dict[type, Any]:
         )
         for cls, case in cases.items()
     }
+
+
+def test_a_streamed_card_calls_its_validation_share_and_auc_bound_what_they_are(
+    binary: Any,
+) -> None:
+    # Regression: the card of a streamed bundle headed one validation share "cv" and
+    # called the AUC's histogram bound a bootstrap 95% interval.
+    from suture.report.model_card import render_model_card
+
+    table = binary[0]
+    names = ["baseline", "logistic"]
+    streamed = render_model_card(suture.train(table, "y", candidates=names, streaming=True))
+    assert "validation auc</th>" in streamed and "cv auc</th>" not in streamed
+    assert "not a bootstrap interval" in streamed and "Intervals are 95%" not in streamed
+    in_memory = render_model_card(suture.train(table.slice(0, 3000), "y", candidates=names))
+    assert "cv auc</th>" in in_memory and "Intervals are 95%" in in_memory

@@ -164,6 +164,12 @@ def _primary(candidates: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
+def _streamed(bundle: ModelBundle) -> bool:
+    """Whether the bundle was trained by streaming (its lineage's parameters say so)."""
+    parameters = (bundle.lineage or {}).get("parameters") or {}
+    return bool(parameters.get("streaming"))
+
+
 def _candidates(bundle: ModelBundle) -> str:
     candidates = bundle.candidates
     if not candidates:
@@ -174,9 +180,11 @@ def _candidates(bundle: ModelBundle) -> str:
     base_value = _value(baseline, "holdout", primary) if baseline else None
     yardstick = next((c for c in candidates if c.get("kind") in YARDSTICK_KINDS), None)
     yard_value = _value(yardstick, "holdout", primary) if yardstick else None
+    streamed = _streamed(bundle)
+    compared = "validation" if streamed else "cv"
     head = (
         '<tr><th>candidate</th><th class="n">complexity</th>'
-        f'<th class="n">cv {esc(primary)}</th><th class="n">holdout {esc(primary)}</th>'
+        f'<th class="n">{compared} {esc(primary)}</th><th class="n">holdout {esc(primary)}</th>'
         '<th class="n">vs baseline</th><th class="n">vs yardstick</th>'
         + "".join(f'<th class="n">holdout {esc(n)}</th>' for n in others)
         + "</tr>"
@@ -212,12 +220,26 @@ def _candidates(bundle: ModelBundle) -> str:
         if math.isfinite(bundle.tolerance)
         else ""
     )
+    bracket = (
+        "the holdout AUC's bracket is the exact AUC's bound from the 65,536-bin score "
+        "histograms, not a bootstrap interval, and the other metrics are exact sums without "
+        "intervals"
+        if primary == "auc"
+        else "the holdout metrics are exact sums without intervals"
+    )
+    intervals = (
+        "Streamed training: the validation column is one hash-split share of 20% of the "
+        f"training rows (no cross-validation); {bracket}. The chosen model is the simplest "
+        f"whose validation {esc(primary)} is within the tolerance of the best."
+        if streamed
+        else "Intervals are 95% (bootstrap on the holdout; the spread of the folds in "
+        "cross-validation). The chosen model is the simplest whose cross-validated "
+        f"{esc(primary)} is within the tolerance of the best."
+    )
     return (
         '<section id="candidates"><h2>Candidates</h2>'
         f'<div class="scroll"><table class="wide">{head}{"".join(rows)}</table></div>{given_up}'
-        '<p class="note">Simplest first. Intervals are 95% (bootstrap on the holdout; the '
-        "spread of the folds in cross-validation). The chosen model is the simplest whose "
-        f"cross-validated {esc(primary)} is within the tolerance of the best.{tolerance} "
+        f'<p class="note">Simplest first. {intervals}{tolerance} '
         f"“vs baseline” and “vs yardstick” are the holdout {esc(primary)} minus the baseline's "
         "and the yardstick's (LightGBM's), when they were fitted.</p></section>"
     )
