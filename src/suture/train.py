@@ -567,11 +567,13 @@ class _Run:
         if not screened or SCREEN_JUDGE not in self.options.candidates:
             return decisions
         kept = [d.column for d in decisions if d.keep and d.column != target]
+        if not kept:  # nothing to add them to: training stops with the winnowing's reasons
+            return decisions
         wider = [d.column for d in decisions if (d.keep or d in screened) and d.column != target]
-        without = self._judge(profile, kept, rows) if kept else math.nan
+        without = self._judge(profile, kept, rows)
         with_them = self._judge(profile, wider, rows)
         better = with_them > without if self.task.is_classification else with_them < without
-        if math.isfinite(without) and not better:
+        if not (math.isfinite(with_them) and better):
             return decisions
         primary = "AUC" if self.task.is_classification else "RMSE"
         told = (

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 import suture
+from suture.errors import SchemaError
 from suture.train import SCREEN_JUDGE
 
 
@@ -33,3 +35,13 @@ def test_screened_column_stays_out_without_the_judge() -> None:
     decision = next(d for d in bundle.decisions if d.column == "w")
     assert decision.reason == "no_information"
     assert not decision.keep
+
+
+def test_when_every_column_is_screened_out_training_still_stops_with_the_reasons() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    table = pa.table(
+        {"a": rng.normal(size=n), "b": rng.normal(size=n), "y": rng.choice(["no", "yes"], n)}
+    )
+    with pytest.raises(SchemaError, match="no column is left to train on after winnowing"):
+        suture.train(table, "y", positive="yes", seed=0)
