@@ -213,6 +213,19 @@ def test_frequent_items_reduction_keeps_true_counts_within_bounds() -> None:
         assert item.count.lower <= truth[int(item.value)] <= item.count.upper
 
 
+def test_frequent_items_top_is_the_head_of_the_whole_ordering_with_ties() -> None:
+    # top(k) picks the first k without sorting every item: it must still be exactly the
+    # head of the full ordering (count descending, then value), ties included.
+    sketch = FrequentItems(lg_max_map=12)
+    values = [f"v{i:04d}" for i in range(2_000)]
+    sketch.update_counts(values, np.arange(2_000, dtype=np.int64) % 7 + 1)
+    items = [(item.value, item.count.value) for item in sketch.top(2_000)]
+    ordered = sorted(items, key=lambda t: (-t[1], t[0]))
+    assert items == ordered and len(items) == 2_000
+    for k in (0, 1, 5, 286, 1_999):
+        assert [(i.value, i.count.value) for i in sketch.top(k)] == ordered[:k]
+
+
 def test_moments_merge_matches_one_pass_on_ill_conditioned_data() -> None:
     # Regression for the textbook sum-of-squares: a large offset and a tiny spread.
     x = 1e9 + np.random.default_rng(1).normal(size=10_000)

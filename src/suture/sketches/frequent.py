@@ -10,6 +10,7 @@ amount is added to an extra error offset.  Every true count stays within
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 import datasketches as dsk
@@ -116,10 +117,11 @@ class FrequentItems:
         """The ``k`` most frequent values, most frequent first, with count bounds."""
         check_top(k)
         items = self.sketch.get_frequent_items(_NO_FALSE_NEGATIVES)
-        items.sort(key=lambda t: (-t[1], t[0]))
+        # sorted(items, key)[:k] without sorting the thousands of items a sketch can hold
+        first = heapq.nsmallest(k, items, key=lambda t: (-t[1], t[0]))
         return [
             FrequentItem(value, Estimate(float(est), float(lo), float(hi + self.offset), 1.0))
-            for value, est, lo, hi in items[:k]
+            for value, est, lo, hi in first
         ]
 
     def to_bytes(self) -> bytes:
