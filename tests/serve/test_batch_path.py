@@ -71,6 +71,8 @@ def test_encoded_feature_rows_are_the_text_each_row_was_archived_as() -> None:
     X[4, 6] = -0.0  # -0.0 is 0: left out
     X[5, 7], X[5, 8] = math.inf, 5e-324
     assert encode_features(X) == [_dumps_features(row) for row in X.tolist()]
+    for n in (1, 3):  # a few rows take the per-row path
+        assert encode_features(X[:n]) == [_dumps_features(row) for row in X[:n].tolist()]
     assert encode_features(np.zeros((0, 4))) == []
     assert encode_features(np.zeros((2, 0))) == [_dumps_features([]), _dumps_features([])]
 

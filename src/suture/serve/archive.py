@@ -387,6 +387,8 @@ def encode_features(X: npt.NDArray[np.float64]) -> list[str]:
     matrix at once (NaN counts as non-zero, as ``v != 0.0`` does)."""
     import numpy as np
 
+    if len(X) < 4:  # NumPy's fixed cost per call is more than one row's Python pass
+        return [_dumps_features(row) for row in X.tolist()]
     width = X.shape[1]
     mask = X != 0.0
     counts = np.count_nonzero(mask, axis=1)
