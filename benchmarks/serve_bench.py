@@ -834,8 +834,8 @@ def open_verdicts(runs: list[Run], peers: list[Run]) -> list[str]:
             f"{'MET' if met else 'MISSED'}: >= {TARGET_SINGLE_RPS:,.0f} single-record "
             f"requests/s with p99 < {TARGET_SINGLE_P99_MS:g} ms (open loop, "
             f"{r.rate:,.0f} requests/s offered on up to {r.connections} connections): "
-            f"{r.result['rps']:,.0f} answered, p50 {r.result['p50_ms']:.1f} ms, p99 "
-            f"{r.result['p99_ms']:.1f} ms, {r.errors} errors"
+            f"{r.result['rps']:,.0f} answered, p50 {r.result['p50_ms']:,.1f} ms, p99 "
+            f"{r.result['p99_ms']:,.1f} ms, {r.errors} errors"
         )
     if not at_target:
         out.append(
