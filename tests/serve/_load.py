@@ -112,7 +112,7 @@ def window_records(url: str) -> int:
 
 def wait_window(url: str, at_least: int, timeout: float = 15.0) -> int:
     """The window's record count once it reaches ``at_least`` (or the last one seen after
-    ``timeout``: the window folds records in the background every half second)."""
+    ``timeout``: the window folds records in the background every 2 seconds)."""
     deadline = time.monotonic() + timeout
     seen = window_records(url)
     while seen < at_least and time.monotonic() < deadline:

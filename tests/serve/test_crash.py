@@ -23,6 +23,7 @@ import time
 import psycopg
 import pytest
 
+from suture.serve.config import WindowSpec
 from tests.serve._load import (
     Load,
     archived_ids,
@@ -182,7 +183,8 @@ def test_an_archive_that_cannot_commit_is_503_and_nothing_is_acknowledged(
     assert post_json(server.url, "/v1/predict", golden_record(rng))[0] == 200
     assert len(archived_ids(server.archive)) == 2
     assert wait_window(server.url, 2) == 2
-    time.sleep(1.5)  # past a fold and the drift answer's cache: the refused 5 never come
+    # past a fold (every flush_seconds) and the drift answer's cache: the refused 5 never come
+    time.sleep(WindowSpec().flush_seconds + 1.5)
     assert window_records(server.url) == 2
     assert "Traceback" not in server.output()
 
