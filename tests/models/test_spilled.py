@@ -11,7 +11,7 @@ import pytest
 
 import suture
 from suture.engines import LocalEngine
-from suture.errors import InternalError
+from suture.errors import InternalError, OutputError
 from suture.models.linear import GramAggregator
 from suture.models.spilled import SpilledEngine, spill
 from suture.models.streaming import (
@@ -186,3 +186,15 @@ def test_naive_bayes_sums_of_an_int8_matrix_equal_the_float_ones_exactly(values:
     want, got = NaiveBayesStats.of(x.astype(np.float64), y, 3), _naive_bayes_of_int8(x, y, 3)
     for field in ("weights", "sums", "squares", "binary", "signed"):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
+def test_an_unwritable_spill_folder_is_an_output_error_naming_it(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(OutputError) as caught:
+        _spilled(not_a_folder, _binary())
+    message = str(caught.value)
+    assert message.startswith(
+        f"streamed training cannot write its temporary matrices to {not_a_folder}: "
+    )
+    assert "free space there, or point TMPDIR" in message

@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from suture._codec import Field
 from suture.aggregate import Aggregator, Framed, Joined, copy_state
-from suture.errors import InternalError, SchemaError
+from suture.errors import InternalError, OutputError, SchemaError
 from suture.models.base import Task, encode_target
 from suture.models.linear import GramAggregator, GramState, NewtonState, NewtonStep
 from suture.models.naive_bayes import NaiveBayesStats
@@ -170,7 +170,7 @@ class SpillMatrices(Framed[list[Chunk]]):
         files = {}
         for name, array in arrays.items():
             file = f"{uuid.uuid4().hex}.npy"
-            np.save(Path(self.directory) / file, array, allow_pickle=False)
+            _save(Path(self.directory) / file, array)
             files[name] = file
         return Chunk(part, rows.num_rows, files)
 
@@ -185,6 +185,20 @@ class SpillMatrices(Framed[list[Chunk]]):
 
     def _from_fields(self, fields: dict[str, Any]) -> list[Chunk]:
         return [Chunk(str(p), int(n), dict(f)) for p, n, f in json.loads(str(fields["chunks"]))]
+
+
+def _save(path: Path, array: npt.NDArray[Any]) -> None:
+    """Write one chunk file; a full disk or an unwritable folder is an :class:`OutputError`."""
+    try:
+        np.save(path, array, allow_pickle=False)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(
+            f"streamed training cannot write its temporary matrices to {path.parent}: "
+            f"{reason}. They hold the transformed training rows until training ends (about "
+            "1.5 GB per million rows of 20 columns); free space there, or point TMPDIR (or "
+            "the output's folder) at a disk with room."
+        ) from exc
 
 
 def spill(
