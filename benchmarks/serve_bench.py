@@ -342,7 +342,6 @@ async def load(
 ) -> dict[str, Any]:  # fmt: skip
     """``connections`` loops of request-after-answer; stats of the requests after warm-up."""
     import aiohttp
-    import numpy as np
     import psutil  # type: ignore[import-untyped, unused-ignore]
 
     me = psutil.Process()
@@ -394,15 +393,12 @@ async def load(
     elapsed = (max(finished) if finished else end) - measure
     client_cpu = sum(me.cpu_times()[:2]) - marks["client"]
     server_cpu = [b - a for a, b in zip(marks["server"], cpu_of(servers), strict=True)]
-    lat = np.asarray(latencies) * 1000.0
     n = len(latencies)
     return {
         "requests": n,
         "elapsed": elapsed,
         "rps": n / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)) if n else float("nan"),
-        "p99_ms": float(np.percentile(lat, 99)) if n else float("nan"),
-        "max_ms": float(lat.max()) if n else float("nan"),
+        **latency_summary(latencies),
         "statuses": {str(k): v for k, v in statuses.items()},
         "failures": dict(failures),
         "client_cores": client_cpu / elapsed,
@@ -485,7 +481,6 @@ async def load_open(
     elapsed = max(finished, end) - measure
     client_cpu = sum(me.cpu_times()[:2]) - marks["client"]
     server_cpu = [b - a for a, b in zip(marks["server"], cpu_of(servers), strict=True)]
-    lat = np.asarray(latencies) * 1000.0
     n = len(latencies)
     return {
         "rate": rate,
@@ -494,9 +489,7 @@ async def load_open(
         "elapsed": elapsed,
         # the offered rate when the server kept up; less when its answers came late
         "rps": n / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)) if n else float("nan"),
-        "p99_ms": float(np.percentile(lat, 99)) if n else float("nan"),
-        "max_ms": float(lat.max()) if n else float("nan"),
+        **latency_summary(latencies),
         "late_p99_ms": float(np.percentile(np.asarray(late) * 1000.0, 99)) if late else 0.0,
         "statuses": {str(k): v for k, v in statuses.items()},
         "failures": dict(failures),
@@ -519,6 +512,20 @@ def cpu_of(procs: list[Any]) -> list[float]:
         except psutil.NoSuchProcess:
             out.append(0.0)
     return out
+
+
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies given in seconds, in milliseconds (NaN when none)."""
+    import numpy as np
+
+    if not latencies:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
+    lat = np.asarray(latencies) * 1000.0
+    return {
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+    }
 
 
 def load_child(args: argparse.Namespace) -> int:
