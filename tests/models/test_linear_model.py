@@ -142,3 +142,20 @@ def test_alphas_keep_the_lowest_leave_one_out_loss() -> None:
         Logistic(alphas="1").fit(x, y, design=design)
     with pytest.raises(ConfigError, match="Logistic: alphas must be a finite number"):
         Logistic(alphas=(1.0, -1.0)).fit(x, y, design=design)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 100, 256, 257, 1000])
+@pytest.mark.parametrize("kind", ["logistic", "ridge"])
+def test_scores_of_a_few_rows_equal_the_column_loop_bit_for_bit(kind: str, rows: int) -> None:
+    """The service scores requests of a few rows by accumulating one product matrix; the
+    scores must be the column loop's to the last bit (batch and HTTP scoring agree)."""
+    x, y, xt, _, design = default() if kind == "logistic" else diamonds()
+    model = (Logistic(alpha=0.5) if kind == "logistic" else Ridge()).fit(x, y, design=design)
+    assert len(model._used) >= (3 if kind == "logistic" else 20)
+    rng = np.random.default_rng(rows)
+    xs = xt[rng.integers(0, len(xt), rows)] * rng.integers(0, 2, (rows, xt.shape[1]))
+    loop = np.full(rows, model._b0)
+    for j in model._used:
+        loop += xs[:, j] * model._c[j]
+    got = model.decision_function(xs)
+    assert np.array_equal(got.view(np.int64), loop.view(np.int64))
