@@ -50,6 +50,7 @@ from suture.testing import (
     random_split,
 )
 from tests.features.test_target import target_laws
+from tests.models.test_spilled import spilled_laws
 from tests.models.test_streaming import streaming_laws
 from tests.serve.test_window import window_laws
 
@@ -289,6 +290,7 @@ REGISTRY: dict[type, Law] = {
     NewtonStep: Law(lambda t: NewtonStep(["i", "user"], "b", [0.2, 1e-4, -1e-3]), _sums_close),
     **target_laws(Law),
     **streaming_laws(Law),
+    **spilled_laws(Law),
     **window_laws(Law),
 }
 

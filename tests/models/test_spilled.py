@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import suture
 from suture.engines import LocalEngine
 from suture.errors import InternalError, OutputError
 from suture.models.linear import GramAggregator
-from suture.models.spilled import SpilledEngine, spill
+from suture.models.spilled import SPILLED_PARTS, SpilledEngine, SpillMatrices, spill
 from suture.models.streaming import (
     STREAMING_CANDIDATES,
     HashSplit,
@@ -198,3 +199,48 @@ def test_an_unwritable_spill_folder_is_an_output_error_naming_it(tmp_path: Path)
         f"streamed training cannot write its temporary matrices to {not_a_folder}: "
     )
     assert "free space there, or point TMPDIR" in message
+
+
+_LAW_FOLDER = tempfile.TemporaryDirectory(prefix="suture-spill-laws-")
+
+
+def _spill_aggregator() -> SpillMatrices:
+    _, task, pipes = _binary()
+    return SpillMatrices(_LAW_FOLDER.name, pipes, task=task, split=SPLIT, validation=VALIDATION)
+
+
+def _spilled_rows(aggregator: SpillMatrices, state: list[Any]) -> dict[str, list[np.ndarray]]:
+    """Each part's target and matrices, read back and stacked in the order written."""
+    folder = Path(aggregator.directory)
+    names = ["y", *sorted(aggregator.pipelines)]
+    rows: dict[str, list[np.ndarray]] = {}
+    for part in SPILLED_PARTS:
+        chunks = [c for c in state if c.part == part]
+        rows[part] = [
+            np.concatenate([np.load(folder / c.files[n], allow_pickle=False) for c in chunks])
+            if chunks
+            else np.empty(0)
+            for n in names
+        ]
+    return rows
+
+
+def _same_spilled_rows(aggregator: SpillMatrices) -> Any:
+    def equal(a: list[Any], b: list[Any]) -> None:
+        got, want = _spilled_rows(aggregator, a), _spilled_rows(aggregator, b)
+        for part in SPILLED_PARTS:
+            for x, y in zip(got[part], want[part], strict=True):
+                assert x.dtype == y.dtype and np.array_equal(x, y), part
+
+    return equal
+
+
+def spilled_laws(law: Any) -> dict[type, Any]:
+    """The law registry entry (tests/test_laws.py) of SpillMatrices: split anywhere and
+    merged in order, the chunks hold the same rows, exactly, as one pass writes."""
+    from tests.models.test_streaming import _Built
+
+    case = _Built(_spill_aggregator, _same_spilled_rows)
+    return {
+        SpillMatrices: law(case.build, case.equal, table=lambda t: _binary()[0], commutative=False)
+    }
