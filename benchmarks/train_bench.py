@@ -12,8 +12,9 @@ Parquet files under ``benchmarks/.cache`` for the processes of other environment
 - suture: ``suture.train(train.parquet, target, positive=..., seed=0)``, from the file to
   the bundle (profile, winnowing, features, candidates with cross-validation on its own
   inner holdout, selection, calibration, the bundle in memory); the bundle then scores the
-  held-out rows (``ModelBundle.score_split``; a row the contract quarantines is given the
-  training prior, and counted);
+  held-out rows (``ModelBundle.score_split``).  A row the contract quarantines is refused,
+  not scored: every tool is then compared on the rows suture scored, and suture's figure
+  with each refused row given the training prior is printed in a note;
 - LightGBM: ``LGBMClassifier()`` / ``LGBMRegressor()`` with defaults, string columns as
   pandas categories;
 - scikit-learn: a hand-written Pipeline, median / most-frequent imputation, one-hot of the
@@ -168,6 +169,10 @@ class Fit:
     simpler: bool | None = None
     notes: list[str] = field(default_factory=list)
     cached: bool = False
+    #: The held-out predictions (None for an EBM result cached without them).
+    predictions: Any = None
+    #: suture only: the held-out rows its contract let through (the others were quarantined).
+    scored: Any = None
 
 
 def fit_lightgbm(split: Split) -> Fit:
@@ -185,7 +190,8 @@ def fit_lightgbm(split: Split) -> Fit:
     model.fit(x, y)
     seconds = time.perf_counter() - start
     pred = model.predict(xt) if split.regression else model.predict_proba(xt)[:, 1]
-    return Fit("LightGBM", split.name, metric(split, yt, pred), seconds, "lightgbm")
+    return Fit("LightGBM", split.name, metric(split, yt, pred), seconds, "lightgbm",
+               predictions=np.asarray(pred, dtype=float))  # fmt: skip
 
 
 def fit_sklearn(split: Split) -> Fit:
@@ -212,7 +218,8 @@ def fit_sklearn(split: Split) -> Fit:
     model.fit(x, y)
     seconds = time.perf_counter() - start
     pred = model.predict(xt) if split.regression else model.predict_proba(xt)[:, 1]
-    return Fit("sklearn", split.name, metric(split, yt, pred), seconds, "logistic/ridge")
+    return Fit("sklearn", split.name, metric(split, yt, pred), seconds, "logistic/ridge",
+               predictions=np.asarray(pred, dtype=float))  # fmt: skip
 
 
 def ebm_child(train: str, test: str, target: str, positive: str | None, out: str) -> int:
@@ -257,7 +264,16 @@ def fit_ebm(split: Split, cache: dict[str, Any], rerun: bool) -> Fit:
     """The EBM's cached result for this split, or a fresh fit in its own environment."""
     entry = cache["tables"].get(split.name)
     if entry and entry["digest"] == split.digest and not rerun:
-        return Fit("EBM", split.name, entry["metric"], entry["fit_seconds"], "ebm", cached=True)
+        stored = entry.get("predictions")
+        return Fit(
+            "EBM",
+            split.name,
+            entry["metric"],
+            entry["fit_seconds"],
+            "ebm",
+            cached=True,
+            predictions=None if stored is None else np.asarray(stored, dtype=float),
+        )
     if not INTERPRET_PYTHON.exists():
         raise SystemExit(
             f"no cached EBM result for {split.name} and no environment {INTERPRET_PYTHON}; "
@@ -281,6 +297,7 @@ def fit_ebm(split: Split, cache: dict[str, Any], rerun: bool) -> Fit:
         "digest": split.digest,
         "metric": value,
         "fit_seconds": result["fit_seconds"],
+        "predictions": result["predictions"],
         "interpret": result["version"],
         "n_jobs": result["n_jobs"],
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -290,7 +307,14 @@ def fit_ebm(split: Split, cache: dict[str, Any], rerun: bool) -> Fit:
     }
     EBM_CACHE.parent.mkdir(parents=True, exist_ok=True)
     EBM_CACHE.write_text(json.dumps(cache, indent=2, sort_keys=True) + "\n")
-    return Fit("EBM", split.name, value, result["fit_seconds"], "ebm")
+    return Fit(
+        "EBM",
+        split.name,
+        value,
+        result["fit_seconds"],
+        "ebm",
+        predictions=np.asarray(result["predictions"], dtype=float),
+    )
 
 
 # ----------------------------------------------------------------------------- suture
@@ -318,8 +342,9 @@ def fit_suture(split: Split) -> Fit:
     y = pq.read_table(split.train).column(split.target).to_numpy(zero_copy_only=False)
     prior = float(np.mean(y.astype(float)) if split.regression else np.mean(y == split.positive))
     pred = np.full(test.num_rows, prior)
-    bad = set(quarantine.column("__row").to_pylist()) if quarantine.num_rows else set()
-    good = np.array([i for i in range(test.num_rows) if i not in bad], dtype=np.int64)
+    good = np.ones(test.num_rows, dtype=bool)
+    if quarantine.num_rows:
+        good[quarantine.column("__row").to_numpy()] = False
     pred[good] = scored.column(column).to_numpy(zero_copy_only=False).astype(float)
     _, _, _, yt = frames(split)
     model = bundle.model
@@ -327,9 +352,47 @@ def fit_suture(split: Split) -> Fit:
               f"{bundle.winner} ({model.kind}, complexity {model.complexity})")  # fmt: skip
     fit.simpler = model.kind != "lightgbm" and model.complexity < LIGHTGBM_COMPLEXITY
     fit.notes += notes
+    fit.predictions, fit.scored = pred, good
     if quarantine.num_rows:
-        fit.notes.append(f"{quarantine.num_rows} held-out rows quarantined (scored as prior)")
+        reasons = sorted({
+            f"{name.removeprefix('__reason_')}: {why}"
+            for name in quarantine.column_names if name.startswith("__reason_")
+            for why in quarantine.column(name).to_pylist() if why
+        })  # fmt: skip
+        fit.notes.append(
+            f"{quarantine.num_rows} held-out rows quarantined by the contract inferred from "
+            f"the training rows ({'; '.join(reasons[:5])})"
+        )
     return fit
+
+
+def on_scored_rows(split: Split, fits: dict[tuple[str, str], Fit]) -> None:
+    """Score every tool on the held-out rows suture's contract let through.
+
+    suture refuses (quarantines) a row that breaks the contract instead of scoring it; the
+    models are compared on the rows all of them scored.  suture's figure with each refused
+    row given the training prior is kept in a note.
+    """
+    su = fits.get(("suture", split.name))
+    if su is None or su.scored is None or bool(su.scored.all()):
+        return
+    _, _, _, yt = frames(split)
+    keep = su.scored
+    y = np.asarray(yt, dtype=float)[keep]
+    n, total = int(keep.sum()), keep.size
+    su.notes.append(
+        f"metric on all {total:,} held-out rows with the {total - n} quarantined given the "
+        f"training prior: {su.metric:,.4f}; the table compares every tool on the {n:,} rows "
+        "suture scored"
+    )
+    for tool in ("suture", "LightGBM", "sklearn", "EBM"):
+        fit = fits.get((tool, split.name))
+        if fit is None:
+            continue
+        if fit.predictions is None:
+            fit.notes.append(f"no stored predictions: metric on all {total:,} held-out rows")
+            continue
+        fit.metric = metric(split, y, fit.predictions[keep])
 
 
 # ----------------------------------------------------------------------------- 1M x 20
@@ -555,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_suture:
             print(f"[{s.name}] suture.train ...", file=sys.stderr, flush=True)
             fits[("suture", s.name)] = fit_suture(s)
+        on_scored_rows(s, fits)
     big = run_big(args.big_rows) if args.big_rows and not args.skip_suture else None
     versions = {"numpy": np.__version__, "pyarrow": pa.__version__}
     versions.update(peer_versions(cache))
