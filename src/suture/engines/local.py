@@ -483,7 +483,13 @@ def _fold_run(
     for batch in batches:
         state = aggregator.update(state, batch)
         rows += batch.num_rows
-    return aggregator.from_bytes(aggregator.to_bytes(state)), rows
+    folded = aggregator.from_bytes(aggregator.to_bytes(state))
+    # mimalloc (Arrow's default pool) keeps freed pages of every thread's heap for a
+    # while before handing them back; with two takers and Arrow's decode threads that
+    # held ~35 MiB more at the peak of a million-row profile (218 -> 181 MiB).  A piece
+    # is at least _PIECE_ROWS rows, so one collection a piece costs nothing measurable.
+    pa.default_memory_pool().release_unused()
+    return folded, rows
 
 
 def _group_batches(run: list[RowGroup], batch_size: int) -> Iterator[pa.RecordBatch]:
