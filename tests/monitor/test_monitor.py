@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -11,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from rich.console import Console
 
 import suture
 from suture.cli import main
-from suture.errors import ConfigError, CorruptStateError, SourceError
+from suture.errors import ConfigError, CorruptStateError, IncompatibleMergeError, SourceError
 from suture.monitor.cli import monitor_command
 from suture.monitor.series import (
     METRIC_NAMES,
+    MIN_PERIODS,
     build_timeline,
     discover,
     robust_anomalies,
@@ -212,7 +215,7 @@ def test_the_timeline_page_is_offline_and_marks_anomalies(tmp_path: Path) -> Non
 def test_chromium_renders_the_timeline_offline(tmp_path: Path) -> None:
     folder = _folder(tmp_path / "days", 7, jump_at=6)
     monitor_command(folder, tmp_path / "out")
-    pixels = screenshot(tmp_path / "out" / "timeline.html", tmp_path, 1200, 1400)
+    pixels = screenshot(tmp_path / "out" / "timeline.html", tmp_path, 1200, 1800)
     colors, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
 
     def share(rgb: tuple[int, int, int]) -> float:
@@ -222,3 +225,156 @@ def test_chromium_renders_the_timeline_offline(tmp_path: Path) -> None:
     assert share((0x1F, 0x29, 0x37)) > 0.03  # the dark header: the inline CSS applied
     assert share((0xB2, 0x18, 0x2B)) > 0.0002  # anomalies drawn as red points
     assert len(colors) > 100  # text, lines and charts, not a blank page
+
+
+def _drifted_folder(root: Path) -> Path:
+    """Three periods: the baseline, then two whose ``amount`` is in minutes (KS 1.0)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        suture.profile(_day(i, jump=i > 0)).save(root / f"2026-11-{i + 1:02d}.profile")
+    return root
+
+
+def test_a_profile_of_another_table_in_the_folder_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    # Regression: a profile sharing no column with the baseline was taken in silently
+    # (exit 0, the union of the columns, no drift).
+    folder = _folder(tmp_path / "days", 2)
+    other = pa.table({"carat": np.linspace(0.2, 2.0, 100), "color": ["E", "F"] * 50})
+    suture.profile(other).save(folder / "2026-11-03.profile")
+    with pytest.raises(IncompatibleMergeError) as caught:
+        build_timeline(folder)
+    assert str(caught.value) == (
+        f"{folder / '2026-11-03.profile'}: shares no column with the baseline "
+        "2026-11-01.profile (its columns: carat, color; the baseline's: amount, kind); a "
+        "monitor folder holds profiles of one table: move 2026-11-03.profile to a folder of "
+        "its own"
+    )
+    out = tmp_path / "out"
+    assert main(["monitor", str(folder), "-o", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_a_profile_with_too_small_sketches_is_refused_as_compare_refuses_it(
+    tmp_path: Path,
+) -> None:
+    # Regression: profiles with KLL k=8 (a KS bound of about ±0.3, wider than the KS
+    # watch threshold) were accepted, their KS series meaningless.
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for i in range(3):
+        suture.profile(_day(i), k=8).save(folder / f"2026-11-{i + 1:02d}.profile")
+    first, second = folder / "2026-11-01.profile", folder / "2026-11-02.profile"
+    with pytest.raises(IncompatibleMergeError) as in_compare:
+        suture.compare(first, second)
+    shape = re.compile(
+        r"cannot compare column 'amount': its quantile sketches \(k=8 and k=8\) give KS "
+        r"distances only within ±0\.\d{3}, wider than the KS watch threshold 0\.1; "
+        r"re-profile with a larger k \(the default is 1024\)"
+    )
+    assert shape.fullmatch(str(in_compare.value))
+    with pytest.raises(IncompatibleMergeError) as caught:
+        build_timeline(folder)
+    prefix = f"{first}: against the baseline 2026-11-01.profile, "
+    assert str(caught.value).startswith(prefix)
+    assert shape.fullmatch(str(caught.value).removeprefix(prefix))
+    assert main(["monitor", str(folder), "-o", str(tmp_path / "out")]) == 2
+    # One small profile among full-size ones is refused by its own name.
+    for i in range(2):
+        suture.profile(_day(i)).save(folder / f"2026-11-{i + 1:02d}.profile")
+    with pytest.raises(IncompatibleMergeError) as one:
+        build_timeline(folder)
+    assert str(one.value).startswith(
+        f"{folder / '2026-11-03.profile'}: against the baseline 2026-11-01.profile, cannot "
+        "compare column 'amount': its quantile sketches (k=1024 and k=8) give KS distances "
+        "only within ±"
+    )
+
+
+def test_the_ks_error_of_each_period_against_the_baseline_is_in_the_json(
+    tmp_path: Path, profiles: Path
+) -> None:
+    out = tmp_path / "out"
+    assert monitor_command(profiles, out) == 0
+    data = json.loads((out / "timeline.json").read_text())
+    third = data["periods"][2]["verdicts"]
+    expected = suture.compare(profiles / "2026-11-01.profile", profiles / "2026-11-03.profile")
+    assert third["amount"] == {"verdict": "ok", "reasons": [],
+                               "ks_error": expected["amount"].ks_error}  # fmt: skip
+    assert 0 < third["amount"]["ks_error"] < 0.02
+    assert third["kind"]["ks_error"] is None  # KS does not apply to categories
+    assert data["alerts"] == [] and data["notes"] == []
+
+
+def test_five_periods_or_fewer_say_that_anomaly_detection_cannot_flag_yet(
+    tmp_path: Path, profiles: Path
+) -> None:
+    # Regression: with 5 periods nothing could ever be flagged, and nothing said so.
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for path in sorted(profiles.glob("*.profile"))[:5]:
+        shutil.copy(path, folder / path.name)
+    out = tmp_path / "out"
+    printed = io.StringIO()
+    assert monitor_command(folder, out, console=Console(file=printed, width=400)) == 0
+    note = (
+        "anomaly detection needs at least 6 periods; 5 given: no series can be flagged yet "
+        "(7 for the drift against the previous period); drift against the baseline is "
+        "judged all the same"
+    )
+    assert f"note: {note}\n" in printed.getvalue()
+    data = json.loads((out / "timeline.json").read_text())
+    assert data["notes"] == [note] and data["min_periods"] == MIN_PERIODS == 6
+    page = (out / "timeline.html").read_text(encoding="utf-8")
+    assert f'<section id="notes"><h2>Notes</h2><ul class="note"><li>{note}</li>' in page
+    shutil.copy(profiles / "2026-11-06.profile", folder)
+    assert build_timeline(folder).notes == []
+
+
+def test_periods_drifted_against_the_baseline_are_alerts_judged_as_compare_judges(
+    tmp_path: Path,
+) -> None:
+    # Regression: 3 periods with KS 1.0 against the baseline gave exit 0 and no flag,
+    # since the drift series were never judged against compare's thresholds.
+    folder = _drifted_folder(tmp_path / "days")
+    out = tmp_path / "out"
+    printed = io.StringIO()
+    assert monitor_command(folder, out, console=Console(file=printed, width=400)) == 1
+    data = json.loads((out / "timeline.json").read_text())
+    assert data["anomalies"] == []  # too few periods for a robust z-score
+    assert [(a["period"], a["column"], a["verdict"]) for a in data["alerts"]] == [
+        ("2026-11-02", "amount", "alert"),
+        ("2026-11-03", "amount", "alert"),
+    ]
+    for alert in data["alerts"]:
+        judged = suture.compare(folder / "2026-11-01.profile",
+                                folder / f"{alert['period']}.profile")  # fmt: skip
+        assert alert["reasons"] == list(judged["amount"].reasons)
+        assert judged["amount"].verdict == "alert" and judged["kind"].verdict == "ok"
+        assert alert["ks_error"] == judged["amount"].ks_error
+    assert data["periods"][1]["verdicts"]["kind"]["verdict"] == "ok"
+    reasons = "; ".join(data["alerts"][-1]["reasons"])
+    assert f"  2026-11-03 amount: alert against the baseline: {reasons}\n" in printed.getvalue()
+    page = (out / "timeline.html").read_text(encoding="utf-8")
+    assert '<section id="alerts"><h2>Alerts against the baseline</h2>' in page
+    assert page.count("<tr><td>2026-11-0") == 2
+    # A rerun from the state says the same; a quiet newest period exits 0.
+    assert monitor_command(folder, out, console=Console(file=io.StringIO())) == 1
+    (folder / "2026-11-02.profile").unlink()
+    (folder / "2026-11-03.profile").unlink()
+    suture.profile(_day(5)).save(folder / "2026-11-02.profile")
+    assert monitor_command(folder, out, console=Console(file=io.StringIO())) == 0
+
+
+def test_a_state_of_the_older_format_is_rebuilt_not_refused(tmp_path: Path, profiles: Path) -> None:
+    out = tmp_path / "out"
+    write_timeline(build_timeline(profiles, out), out)
+    state = json.loads((out / "state.json").read_text())
+    state["format"] = "suture.monitor/1"
+    for period in state["periods"]:
+        del period["verdicts"]
+    (out / "state.json").write_text(json.dumps(state))
+    rebuilt = build_timeline(profiles, out)
+    assert len(rebuilt.computed) == 8
+    assert rebuilt.periods[3].verdicts["amount"].verdict == "ok"

@@ -197,8 +197,8 @@ def monitor_command(
     Returns
     -------
     int
-        :data:`~suture.errors.EXIT_FOUND` when the newest period has an anomaly, else
-        :data:`~suture.errors.EXIT_OK`.
+        :data:`~suture.errors.EXIT_FOUND` when the newest period has an anomaly or an
+        alert against the baseline, else :data:`~suture.errors.EXIT_OK`.
     """
     from rich.console import Console
     from rich.text import Text
@@ -213,12 +213,18 @@ def monitor_command(
     con.print(Text(f"timeline: {len(periods)} periods ({periods[0].name} to {periods[-1].name}), "
                    f"{len(timeline.columns)} columns; {len(timeline.computed)} computed, "
                    f"{reused} from the state; baseline {timeline.baseline}"))  # fmt: skip
+    for note in timeline.notes:
+        con.print(Text(f"note: {note}"))
     latest = timeline.latest_anomalies()
     for a in latest:
         con.print(Text(f"  {a['period']} {a['column']}: {a['metric']} {a['value']:.4g} "
                        f"(robust z {a['z']:+.1f})", style="yellow"))  # fmt: skip
+    alerts = timeline.latest_alerts()
+    for a in alerts:
+        con.print(Text(f"  {a['period']} {a['column']}: alert against the baseline: "
+                       f"{'; '.join(a['reasons'])}", style="red"))  # fmt: skip
     con.print(Text(f"wrote {Path(out) / 'timeline.html'} and timeline.json"))
-    return EXIT_FOUND if latest else EXIT_OK
+    return EXIT_FOUND if latest or alerts else EXIT_OK
 
 
 def monitor(
@@ -233,6 +239,7 @@ def monitor(
 ) -> int:
     """Time series of every column's metrics over a sequence of profiles, with anomalies.
 
-    Periods in OUTPUT's state are reused. Exit 1 when the newest period has an anomaly.
+    Periods in OUTPUT's state are reused. Each period is judged against the baseline as
+    `suture compare` judges it. Exit 1 when the newest period has an anomaly or an alert.
     """
     return monitor_command(folder, output, baseline=baseline)

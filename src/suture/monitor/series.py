@@ -20,6 +20,15 @@ the MAD, but at least 1% of the median (a handful of periods can agree by chance
 closely than the next one will) and, for the drift and null-rate series, at least what
 makes a flag need a move of the metric's watch threshold (PSI, KS, JS 0.1; null rate one
 percentage point).  A series without spread whose median is 0 flags any departure.
+With fewer than :data:`MIN_PERIODS` periods no point can be flagged; the timeline says so
+in :attr:`Timeline.notes`.
+
+Each period is also judged against the baseline with the verdict rules of ``suture
+compare`` (:func:`suture.monitor.compare.column_drift`, default thresholds, the same
+small-sample guard): a column whose verdict is ``alert`` is an alert of that period
+(:meth:`Timeline.alerts`).  A profile that shares no column with the baseline, or whose
+quantile sketches are too small for a KS bound within the KS watch threshold, is refused
+as ``suture compare`` refuses it.
 """
 
 from __future__ import annotations
@@ -30,13 +39,13 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from suture.errors import ConfigError, CorruptStateError, SourceError
+from suture.errors import ConfigError, CorruptStateError, IncompatibleMergeError, SourceError
 from suture.profile import Profile
 from suture.sketches._base import ColumnSummary
 from suture.sketches.numeric import NumericSummary
@@ -45,21 +54,29 @@ from suture.sketches.sets import SetSummary
 __all__ = [
     "FORMAT",
     "MIN_HISTORY",
+    "MIN_PERIODS",
     "STATE_FILE",
     "Z_LIMIT",
+    "Judgement",
     "Period",
     "Timeline",
     "build_timeline",
+    "judge_period",
     "period_metrics",
     "robust_anomalies",
 ]
 
 #: Format tag of the state file and of ``timeline.json``.
-FORMAT = "suture.monitor/1"
+FORMAT = "suture.monitor/2"
+#: Older state formats: such a state is not reused; the timeline is rebuilt.
+_OLD_FORMATS = ("suture.monitor/1",)
 #: The state file in the output folder.
 STATE_FILE = "state.json"
 #: Earlier values a point needs before it can be flagged.
 MIN_HISTORY = 5
+#: Periods a timeline needs before any point can be flagged (one more for the drift
+#: against the previous period, which the first period lacks).
+MIN_PERIODS = MIN_HISTORY + 1
 #: Robust z-scores beyond this are anomalies.
 Z_LIMIT = 3.5
 #: The metrics of each column, in the order reported.
@@ -77,19 +94,45 @@ _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T_ ]\d{2}(?::?\d{2}(?::?\d{2})?)?)?)
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """One column of one period judged against the baseline, as ``suture compare`` does.
+
+    Attributes
+    ----------
+    verdict : {"ok", "watch", "alert"}
+    reasons : tuple of str
+        One line per metric above its watch threshold (``suture compare``'s wording).
+    ks_error : float
+        The KS bound of the two sketches (``nan`` where KS does not apply).
+    """
+
+    verdict: str
+    reasons: tuple[str, ...]
+    ks_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (``nan`` as ``None``)."""
+        return {"verdict": self.verdict, "reasons": list(self.reasons),
+                "ks_error": _num(self.ks_error)}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Period:
-    """One profile of the sequence: its name, time (if stamped), file and metrics."""
+    """One profile of the sequence: its name, time (if stamped), file, metrics and
+    verdicts against the baseline (per column on both)."""
 
     name: str
     time: str
     file: str
     digest: str
     metrics: dict[str, dict[str, float]]
+    verdicts: dict[str, Judgement] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "time": self.time, "file": self.file, "sha256": self.digest,
                 "metrics": {c: {m: _num(v) for m, v in ms.items()}
-                            for c, ms in self.metrics.items()}}  # fmt: skip
+                            for c, ms in self.metrics.items()},
+                "verdicts": {c: j.to_dict() for c, j in self.verdicts.items()}}  # fmt: skip
 
 
 def _num(x: float) -> float | None:
@@ -197,6 +240,34 @@ def period_metrics(
     return out
 
 
+def judge_period(profile: Profile, baseline: Profile) -> dict[str, Judgement]:
+    """Every column ``profile`` shares with ``baseline``, judged as ``suture compare``
+    judges it: :func:`~suture.monitor.compare.column_drift` under the default thresholds,
+    the small-sample guard shared by the period's tests (Bonferroni, as in compare).
+
+    Raises
+    ------
+    IncompatibleMergeError
+        When the two share no column, or a column's quantile sketches are too small for a
+        KS bound within the KS watch threshold (compare's message).
+    """
+    from suture.monitor.compare import ALPHA, column_drift, resolve_thresholds
+
+    shared = [name for name in baseline if name in profile]
+    if not shared:
+        raise IncompatibleMergeError(
+            f"cannot compare: the baseline's columns ({', '.join(baseline) or 'none'}) and "
+            f"this profile's ({', '.join(profile) or 'none'}) share none"
+        )
+    limits = resolve_thresholds(None, shared)
+    alpha = ALPHA / (2 * len(shared))
+    out = {}
+    for name in shared:
+        d = column_drift(name, baseline[name], profile[name], limits[name], alpha=alpha)
+        out[name] = Judgement(d.verdict, d.reasons, d.ks_error)
+    return out
+
+
 # ----------------------------------------------------------------------------- anomalies
 
 
@@ -284,6 +355,30 @@ class Timeline:
         last = self.periods[-1].name
         return [a for a in self.anomalies() if a["period"] == last]
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every column of every period whose verdict against the baseline is ``alert``:
+        period, column, verdict, reasons, ks_error."""
+        return [{"period": p.name, "column": c, **j.to_dict()}
+                for p in self.periods for c, j in p.verdicts.items()
+                if j.verdict == "alert"]  # fmt: skip
+
+    def latest_alerts(self) -> list[dict[str, Any]]:
+        """The alerts of the newest period."""
+        last = self.periods[-1].name
+        return [a for a in self.alerts() if a["period"] == last]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the timeline cannot tell yet (too few periods for anomaly detection)."""
+        given = len(self.periods)
+        if given >= MIN_PERIODS:
+            return []
+        return [
+            f"anomaly detection needs at least {MIN_PERIODS} periods; {given} given: no "
+            f"series can be flagged yet ({MIN_PERIODS + 1} for the drift against the "
+            "previous period); drift against the baseline is judged all the same"
+        ]
+
     def state(self) -> dict[str, Any]:
         """The state file's content: the metrics of every period so far."""
         return {"format": FORMAT, "baseline": {"name": self.baseline,
@@ -291,7 +386,8 @@ class Timeline:
                 "periods": [p.to_dict() for p in self.periods]}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """``timeline.json``: the state plus the anomalies (``nan`` as ``None``)."""
+        """``timeline.json``: the state plus notes, anomalies and alerts (``nan`` as
+        ``None``)."""
 
         def clean(a: dict[str, Any]) -> dict[str, Any]:
             z = a["z"]
@@ -299,7 +395,9 @@ class Timeline:
                     "z": None if not math.isfinite(z) else z,
                     "direction": "up" if z > 0 else "down"}  # fmt: skip
 
-        return {**self.state(), "anomalies": [clean(a) for a in self.anomalies()]}
+        return {**self.state(), "min_periods": MIN_PERIODS, "notes": self.notes,
+                "anomalies": [clean(a) for a in self.anomalies()],
+                "alerts": self.alerts()}  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
@@ -310,11 +408,16 @@ def _read_state(path: Path) -> dict[str, Any] | None:
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(state, dict) and state.get("format") in _OLD_FORMATS:
+            return None  # made by an older suture: rebuilt from the profiles
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} state")
         state["periods"] = [
             Period(p["name"], p["time"], p["file"], p["sha256"],
-                   {c: {m: _unnum(v) for m, v in ms.items()} for c, ms in p["metrics"].items()})
+                   {c: {m: _unnum(v) for m, v in ms.items()} for c, ms in p["metrics"].items()},
+                   {c: Judgement(str(j["verdict"]), tuple(map(str, j["reasons"])),
+                                 _unnum(j["ks_error"]))
+                    for c, j in p["verdicts"].items()})
             for p in state["periods"]
         ]  # fmt: skip
         base = state["baseline"]
@@ -354,6 +457,10 @@ def build_timeline(
         For a baseline that names no period.
     CorruptStateError
         For a damaged profile or state file.
+    IncompatibleMergeError
+        For a profile that shares no column with the baseline (a profile of another
+        table), or whose quantile sketches are too small to judge KS against the baseline
+        (see :func:`judge_period`); the message names the file.
     """
     found = discover(folder)
     names = [name for name, _, _ in found]
@@ -386,8 +493,22 @@ def build_timeline(
         name, time, path = found[i]
         base = profile_of(names.index(base_name))
         previous = profile_of(i - 1) if i > 0 else None
-        metrics = period_metrics(profile_of(i), base, previous)
-        periods.append(Period(name, time, path.name, digests[i], metrics))
+        current = profile_of(i)
+        if not any(column in base for column in current):
+            raise IncompatibleMergeError(
+                f"{path}: shares no column with the baseline {base_path.name} (its columns: "
+                f"{', '.join(current) or 'none'}; the baseline's: {', '.join(base) or 'none'}); "
+                f"a monitor folder holds profiles of one table: move {path.name} to a folder "
+                "of its own"
+            )
+        try:
+            verdicts = judge_period(current, base)
+        except IncompatibleMergeError as exc:
+            raise IncompatibleMergeError(
+                f"{path}: against the baseline {base_path.name}, {exc}"
+            ) from None
+        metrics = period_metrics(current, base, previous)
+        periods.append(Period(name, time, path.name, digests[i], metrics, verdicts))
         computed.append(name)
     return Timeline(base_name, base_digest, tuple(periods), tuple(computed))
 

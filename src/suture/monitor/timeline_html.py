@@ -1,5 +1,6 @@
 """The offline HTML timeline of ``suture monitor``: per column, one small chart per metric
-over the periods, anomalies in red, and the list of anomalies first."""
+over the periods, anomalies in red; first the alerts against the baseline (as ``suture
+compare`` judges them), the anomalies, and what the timeline cannot tell yet."""
 
 from __future__ import annotations
 
@@ -51,6 +52,43 @@ def _anomaly_table(timeline: Timeline) -> str:
     )
 
 
+def _alert_table(timeline: Timeline) -> str:
+    found = timeline.alerts()
+    if not found:
+        body = '<p class="note">None.</p>'
+    else:
+        rows = "".join(
+            f"<tr><td>{esc(a['period'])}</td><td>{esc(a['column'])}</td>"
+            f"<td>{esc(a['verdict'])}</td><td>{'<br>'.join(esc(r) for r in a['reasons'])}</td>"
+            f"<td class=n>{_value(_nan(a['ks_error']))}</td></tr>"
+            for a in found
+        )
+        body = (
+            '<table class="verdicts"><thead><tr><th>period</th><th>column</th><th>verdict</th>'
+            f"<th>reasons</th><th class=n>KS bound ±</th></tr></thead><tbody>{rows}</tbody>"
+            "</table>"
+        )
+    return (
+        '<section id="alerts"><h2>Alerts against the baseline</h2>'
+        f"{body}"
+        '<p class="note">Each period is compared with the baseline as <code>suture compare'
+        "</code> compares two profiles (default thresholds, a metric counts only beyond its "
+        "threshold plus the sketches' error bound); a column whose verdict is alert is "
+        "listed here.</p></section>"
+    )
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def _notes(timeline: Timeline) -> str:
+    if not timeline.notes:
+        return ""
+    items = "".join(f"<li>{esc(n)}</li>" for n in timeline.notes)
+    return f'<section id="notes"><h2>Notes</h2><ul class="note">{items}</ul></section>'
+
+
 def _column(timeline: Timeline, index: int, column: str) -> str:
     labels = [p.name for p in timeline.periods]
     charts = []
@@ -77,11 +115,12 @@ def render_timeline_html(timeline: Timeline) -> str:
         f'<div class="fact"><b>{len(periods):,}</b><span>periods</span></div>'
         f'<div class="fact"><b>{len(timeline.columns):,}</b><span>columns</span></div>'
         f'<div class="fact"><b>{len(timeline.anomalies()):,}</b><span>anomalies</span></div>'
+        f'<div class="fact"><b>{len(timeline.alerts()):,}</b><span>alerts</span></div>'
         f'<div class="fact"><b>{esc(timeline.baseline)}</b><span>baseline</span></div>'
         "</div></header>"
     )
     body = [
-        header, "<main>", _anomaly_table(timeline),
+        header, "<main>", _notes(timeline), _alert_table(timeline), _anomaly_table(timeline),
         *(_column(timeline, i, c) for i, c in enumerate(timeline.columns)),
         "<footer>Made by suture. Self-contained: no scripts, fonts or images are fetched."
         "</footer></main>",
