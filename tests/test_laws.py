@@ -347,12 +347,11 @@ def test_laws_hold_on_a_table_where_every_sketch_compacts(cls: type, big: pa.Tab
     )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.sampled_from(list(REGISTRY)),
-    st.lists(st.floats(0.0, 1.0), max_size=6),
-    st.booleans(),
-)
+# Parametrized by class so that every aggregator gets its own examples: one draw over
+# the whole registry gave each class about one split.
+@pytest.mark.parametrize("cls", list(REGISTRY), ids=lambda c: c.__name__)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(0.0, 1.0), max_size=6), st.booleans())
 def test_split_anywhere_then_merge_equals_one_pass_for_every_aggregator(
     cls: type, cuts: list[float], through_bytes: bool
 ) -> None:
@@ -376,3 +375,20 @@ def test_split_anywhere_then_merge_equals_one_pass_for_every_aggregator(
 
 
 _BIG = law_table()
+
+
+def test_laws_hold_for_the_aggregator_suture_compare_builds_for_segments_and_a_contract(
+    big: pa.Table,
+) -> None:
+    # suture.monitor.sides reads a side with --by and --schema as this one Joined
+    # aggregator: the segment's profiles beside the contract's counts.
+    from suture.monitor.sides import MAX_SEGMENTS
+
+    profile = Grouped("key", ProfileAggregator(big.schema), max_levels=MAX_SEGMENTS)
+    aggregator = Joined({"profile": profile, "contract": _validation(big)})
+
+    def agree(a: dict[str, Any], b: dict[str, Any]) -> None:
+        assert_state_close(profile, a["profile"], b["profile"], path="profile")
+        _validation_counts_equal(a["contract"], b["contract"])
+
+    check_aggregator(aggregator, big, assert_equal=agree, seed=3)
