@@ -58,6 +58,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Archive",
     "ArchiveError",
+    "ArchivedProbabilities",
     "LabelledRows",
     "Outcome",
     "OutcomeReport",
@@ -170,6 +171,25 @@ class LabelledRows:
 
 
 @dataclass(frozen=True)
+class ArchivedProbabilities:
+    """The positive-class probabilities of the archived predictions of a time span,
+    oldest first (for the performance estimate before outcomes arrive).
+
+    ``ts`` and ``probability`` are float64 arrays of the same length (``probability`` is
+    NaN where an output has no numeric ``probability``: a regression or multiclass
+    output); ``in_span`` counts every prediction of the span, read or not (more than
+    ``len(ts)`` when the read was capped).
+    """
+
+    ts: npt.NDArray[np.float64]
+    probability: npt.NDArray[np.float64]
+    in_span: int
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+@dataclass(frozen=True)
 class WindowState:
     """One persisted bucket of a worker's live drift window."""
 
@@ -254,6 +274,11 @@ class Archive(Protocol):
 
     def labelled(self, since: float | None = None) -> LabelledRows:
         """Predictions with an outcome."""
+
+    def probabilities(
+        self, since: float | None = None, limit: int = 200_000
+    ) -> ArchivedProbabilities:
+        """The newest predictions' probabilities of a span, labelled or not."""
 
     def save_window(
         self,
@@ -803,7 +828,10 @@ class SqlArchive:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _fetch(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _fetch(
+        self, text: str | Callable[[str], str], params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Run one read; ``text`` may be a function of the dialect's name."""
         with self._read_lock:
             if self._closed:
                 raise ArchiveError(f"archive {self.url} is closed; nothing more can be read")
@@ -811,6 +839,8 @@ class SqlArchive:
                 if self._reader is None:  # the last read lost its connection
                     self._reader = self._connect()
                 reader = self._reader
+                if not isinstance(text, str):
+                    text = text(reader.dialect.name)
                 rows: list[tuple[Any, ...]] = reader.execute(text, params).fetchall()
                 if reader.dialect.name != "sqlite":
                     reader.raw.rollback()  # end the read transaction
@@ -925,6 +955,27 @@ class SqlArchive:
             ts=np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
             outputs=[_loads(r[2]) for r in rows],
             outcomes=[_loads(r[3]) for r in rows],
+        )
+
+    def probabilities(
+        self, since: float | None = None, limit: int = 200_000
+    ) -> ArchivedProbabilities:
+        """The ``probability`` of the predictions made at or after ``since``, oldest first:
+        the most recent ``limit`` of them when the span holds more.
+
+        The probability is read from the archived output in SQL (SQLite's
+        ``json_extract``, PostgreSQL's ``jsonb``), so no row is parsed in Python.
+        """
+        import numpy as np
+
+        start = -1e300 if since is None else float(since)
+        rows = self._fetch(_probability_sql, (start, max(0, int(limit))))
+        ((in_span,),) = self._fetch("SELECT COUNT(*) FROM predictions WHERE ts >= ?", (start,))
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), 2)[::-1]
+        return ArchivedProbabilities(
+            ts=np.ascontiguousarray(table[:, 0]),
+            probability=np.ascontiguousarray(table[:, 1]),
+            in_span=max(int(in_span), len(rows)),
         )
 
     # -- the live window ---------------------------------------------------------------
@@ -1125,6 +1176,22 @@ class SqlArchive:
     def commits(self) -> int:
         """How many transactions the writer committed (a group commit counts once)."""
         return self._writer.commits
+
+
+def _probability_sql(dialect: str) -> str:
+    """The newest predictions' times and numeric ``probability`` (NULL where the output
+    has none), newest first."""
+    if dialect == "sqlite":
+        value = (
+            "CASE WHEN json_type(output, '$.probability') IN ('real', 'integer') "
+            "THEN json_extract(output, '$.probability') END"
+        )
+    else:
+        value = (
+            "CASE WHEN jsonb_typeof(output::jsonb -> 'probability') = 'number' "
+            "THEN (output::jsonb ->> 'probability')::double precision END"
+        )
+    return f"SELECT ts, {value} FROM predictions WHERE ts >= ? ORDER BY ts DESC, seq DESC LIMIT ?"
 
 
 def _join_outcomes(

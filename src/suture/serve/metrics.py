@@ -26,6 +26,10 @@ Metrics
 ``suture_realized_{metric}``
     Realized performance over the labelled archive: ``auc``, ``accuracy``, ``brier``,
     ``ece`` (classes) or ``rmse``, ``mae`` (regression); ``outcomes`` counts the rows.
+``suture_estimated_{metric}``
+    Estimated performance before outcomes (binary models): the expected ``auc`` and
+    ``accuracy`` from the calibrated probabilities of the archived predictions of the
+    same span, labelled or not (refreshed with the realized gauges); NaN otherwise.
 ``suture_archive_commit_seconds``
     How long each archive write took until its commit.
 """
@@ -73,6 +77,8 @@ LATENCY_BUCKETS = (
 )
 #: The realized-performance gauges ``/metrics`` shows.
 REALIZED = ("auc", "accuracy", "brier", "ece", "rmse", "mae", "outcomes")
+#: The estimated-performance gauges ``/metrics`` shows.
+ESTIMATED = ("auc", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,17 @@ class Metrics:
         }
         for gauge in self.realized.values():
             gauge.set(math.nan)  # unknown until outcomes arrive, not 0
+        self.estimated = {
+            name: Gauge(
+                f"suture_estimated_{name}",
+                f"Expected {name} from the archived predictions' calibrated probabilities.",
+                multiprocess_mode="mostrecent",
+                registry=r,
+            )
+            for name in ESTIMATED
+        }
+        for gauge in self.estimated.values():
+            gauge.set(math.nan)  # unknown until predictions are archived, not 0
         self.commit = Histogram(
             "suture_archive_commit_seconds",
             "Archive write until commit.",
@@ -229,6 +246,13 @@ class Metrics:
         """Realized performance: metric name to value (unknown names are left out)."""
         for name, value in values.items():
             gauge = self.realized.get(name)
+            if gauge is not None:
+                gauge.set(value)
+
+    def set_estimated(self, values: Mapping[str, float]) -> None:
+        """Estimated performance: metric name to value (unknown names are left out)."""
+        for name, value in values.items():
+            gauge = self.estimated.get(name)
             if gauge is not None:
                 gauge.set(value)
 

@@ -198,6 +198,84 @@ def _stats() -> dict[str, Any]:
     }
 
 
+def performance_schema() -> dict[str, Any]:
+    """``GET /v1/performance``'s answer: realized metrics per window and overall, and the
+    estimate before outcomes beside them (None for a model that is not binary)."""
+    number_or_null = {"type": ["number", "null"]}
+    metric = {
+        "type": "object",
+        "required": ["value", "lower", "upper", "confidence", "rows", "reference", "drop"],
+        "properties": {
+            **{k: number_or_null for k in ("value", "lower", "upper", "reference", "drop")},
+            "confidence": {"type": "number"},
+            "rows": {"type": "integer"},
+        },
+    }
+    estimated = {
+        "type": ["object", "null"],
+        "required": ["rows", "threshold", "auc", "accuracy", "complete"],
+        "properties": {
+            "rows": {"type": "integer"},
+            "threshold": {"type": "number"},
+            "auc": metric,
+            "accuracy": metric,
+            "complete": {"type": "boolean"},
+        },
+    }
+    realized = {k: number_or_null for k in ("auc", "accuracy", "brier", "ece", "rmse", "mae")}
+    window = {
+        "type": "object",
+        "required": ["start", "end", "start_time", "end_time", "n", "estimated"],
+        "properties": {
+            "start": {"type": "number"},
+            "end": {"type": "number"},
+            "start_time": {"type": "string"},
+            "end_time": {"type": "string"},
+            "n": {"type": "integer"},
+            **realized,
+            "estimated": estimated,
+        },
+    }
+    overall = {
+        "type": "object",
+        "required": ["n", "estimated"],
+        "properties": {"n": {"type": "integer"}, **realized, "estimated": estimated},
+    }
+    estimation = {
+        "type": "object",
+        "required": ["reason"],
+        "properties": {
+            "cap": {"type": "integer"},
+            "in_span": {"type": "integer"},
+            "read": {"type": "integer"},
+            "capped": {"type": "boolean"},
+            "oldest_read": number_or_null,
+            "oldest_read_time": {"type": ["string", "null"]},
+            "skipped": {"type": "integer"},
+            "confidence": {"type": "number"},
+            "draws": {"type": "integer"},
+            "reason": {"type": ["string", "null"]},
+        },
+    }
+    return {
+        "type": "object",
+        "required": [
+            "task", "since", "labelled", "window_seconds", "windows", "overall", "skipped",
+            "estimation",
+        ],
+        "properties": {
+            "task": {"type": "string"},
+            "since": {"type": "number"},
+            "labelled": {"type": "integer"},
+            "window_seconds": {"type": "number"},
+            "windows": {"type": "array", "items": window},
+            "overall": overall,
+            "skipped": {"type": "integer"},
+            "estimation": estimation,
+        },
+    }  # fmt: skip
+
+
 def _model_paths(max_batch: int) -> dict[str, Any]:
     record = {"$ref": _REF + "Record"}
     batch_item = {"anyOf": [{"$ref": _REF + "Prediction"}, {"$ref": _REF + "RecordErrors"}]}
@@ -311,7 +389,10 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
         },
         "/v1/performance": {
             "get": {
-                "summary": "Realized performance per time window from the joined outcomes.",
+                "summary": (
+                    "Realized performance per time window from the joined outcomes, and "
+                    "beside it the performance estimated before outcomes (binary models)."
+                ),
                 "operationId": "performance",
                 "parameters": [
                     {
@@ -322,7 +403,7 @@ def _model_paths(max_batch: int) -> dict[str, Any]:
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": responses({"type": "object"}, 400, 503),
+                "responses": responses(performance_schema(), 400, 503),
             }
         },
         "/v1/drift": {

@@ -15,6 +15,15 @@ window and overall the metrics training reports, with the same functions
 A metric that is not defined on a window (AUC where one class is absent) is None.
 Outcomes that are not a class of the model, or outputs without the probabilities, are
 left out and counted in ``skipped``.
+
+:func:`estimated_performance` estimates, for a binary model, the expected ``auc`` and
+``accuracy`` of every archived prediction of a window, labelled or not, from the
+calibrated probabilities alone (:func:`suture.monitor.performance.estimate_performance`,
+as ``suture compare --model`` does), with the interval of the realized value and the drop
+against the bundle's holdout metrics; :func:`with_estimates` puts each window's estimate
+beside its realized metrics.  The estimate assumes the probabilities stay calibrated: it
+sees a shift of the inputs, never a change of how outcomes follow from them (concept
+drift) -- only the realized values, once outcomes arrive, can show that.
 """
 
 from __future__ import annotations
@@ -28,9 +37,19 @@ import numpy.typing as npt
 from suture.errors import ConfigError
 from suture.models.base import Task
 from suture.models.evaluate import calibration_error, evaluate
-from suture.serve.archive import LabelledRows, iso_time
+from suture.monitor.performance import DRAWS, PerformanceEstimate, estimate_performance
+from suture.serve.archive import ArchivedProbabilities, LabelledRows, iso_time
 
-__all__ = ["realized_performance"]
+__all__ = [
+    "ESTIMATE_ROWS",
+    "estimate_payload",
+    "estimated_performance",
+    "realized_performance",
+    "with_estimates",
+]
+
+#: ``GET /v1/performance`` estimates from at most this many (the most recent) predictions.
+ESTIMATE_ROWS = 200_000
 
 F64 = npt.NDArray[np.float64]
 
@@ -112,6 +131,16 @@ def _metrics(task: Task, y: F64, out: F64) -> dict[str, float | None]:
     return {k: v if v is not None and math.isfinite(v) else None for k, v in found.items()}
 
 
+def _check_window(window_seconds: float) -> None:
+    if (
+        not (isinstance(window_seconds, int | float) and math.isfinite(window_seconds))
+        or window_seconds <= 0
+    ):
+        raise ConfigError(
+            f"the performance window must be a positive number of seconds, got {window_seconds!r}"
+        )
+
+
 def realized_performance(
     task: Task, rows: LabelledRows, *, window_seconds: float = 3600.0
 ) -> dict[str, Any]:
@@ -140,13 +169,7 @@ def realized_performance(
     ConfigError
         For a window that is not a positive number of seconds.
     """
-    if (
-        not (isinstance(window_seconds, int | float) and math.isfinite(window_seconds))
-        or window_seconds <= 0
-    ):
-        raise ConfigError(
-            f"the performance window must be a positive number of seconds, got {window_seconds!r}"
-        )
+    _check_window(window_seconds)
     y = _truth(task, rows.outcomes)
     out = _predicted(task, rows.outputs)
     usable = np.isfinite(y) & _usable(task, out)
@@ -177,3 +200,155 @@ def realized_performance(
         window.update(_metrics(task, y[part], out[part]))
         result["windows"].append(window)
     return result
+
+
+def _number_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def estimate_payload(estimate: PerformanceEstimate) -> dict[str, Any]:
+    """An estimate as ``GET /v1/performance`` shows it.
+
+    Returns
+    -------
+    dict
+        ``rows`` and ``threshold``, and for ``auc`` and ``accuracy``: ``value`` (the
+        expectation), ``lower``/``upper`` (the interval of the realized value),
+        ``confidence``, ``rows``, ``reference`` (the bundle's holdout value) and ``drop``
+        (reference minus value); None where a number is undefined.
+    """
+    out: dict[str, Any] = {"rows": estimate.rows, "threshold": estimate.threshold}
+    for metric in ("auc", "accuracy"):
+        e = getattr(estimate, metric)
+        out[metric] = {
+            "value": _number_or_none(e.value),
+            "lower": _number_or_none(e.lower),
+            "upper": _number_or_none(e.upper),
+            "confidence": e.confidence,
+            "rows": estimate.rows,
+            "reference": _number_or_none(estimate.reference.get(metric, math.nan)),
+            "drop": _number_or_none(estimate.drop(metric)),
+        }
+    return out
+
+
+def estimated_performance(
+    archived: ArchivedProbabilities,
+    *,
+    window_seconds: float = 3600.0,
+    reference: dict[str, float] | None = None,
+    limit: int = ESTIMATE_ROWS,
+    draws: int = DRAWS,
+) -> dict[str, Any]:
+    """The expected AUC and accuracy per time window and overall, before outcomes.
+
+    Each window's estimate is :func:`~suture.monitor.performance.estimate_performance`
+    (confidence 0.95, ``draws`` label draws, seed 0, threshold 0.5: the class the service
+    answers) on the probabilities of that window's predictions.
+
+    Parameters
+    ----------
+    archived : ArchivedProbabilities
+        The probabilities of the span's predictions, oldest first (read with the cap
+        ``limit``).
+    window_seconds : float, default 3600
+        The width of a window (aligned as :func:`realized_performance` aligns them).
+    reference : dict, optional
+        The bundle's holdout ``auc`` and ``accuracy``, for the drop.
+    limit : int, default :data:`ESTIMATE_ROWS`
+        The cap the probabilities were read with (reported, not applied again).
+    draws : int, default :data:`~suture.monitor.performance.DRAWS`
+        Label draws for the intervals.
+
+    Returns
+    -------
+    dict
+        ``windows``: window start (Unix seconds) to the estimate
+        (:func:`estimate_payload`, with ``complete`` False for the oldest window when the
+        cap cut it); ``overall``: the estimate over every row read, or None without one;
+        ``estimation``: ``cap``, ``in_span`` (predictions of the span), ``read``,
+        ``capped``, ``oldest_read`` (Unix seconds) and ``oldest_read_time``, ``skipped``
+        (outputs without a probability between 0 and 1), ``confidence``, ``draws`` and
+        ``reason`` (None, or why there is no estimate).
+
+    Raises
+    ------
+    ConfigError
+        For a window that is not a positive number of seconds.
+    """
+    _check_window(window_seconds)
+    p, ts = archived.probability, archived.ts
+    usable = np.isfinite(p) & (p >= 0.0) & (p <= 1.0)
+    p, ts = p[usable], ts[usable]
+    capped = archived.in_span > len(archived)
+    oldest = float(archived.ts[0]) if len(archived) else None
+    estimation: dict[str, Any] = {
+        "cap": int(limit),
+        "in_span": archived.in_span,
+        "read": len(archived),
+        "capped": capped,
+        "oldest_read": oldest,
+        "oldest_read_time": None if oldest is None else iso_time(oldest),
+        "skipped": int((~usable).sum()),
+        "confidence": 0.95,
+        "draws": draws,
+        "reason": None,
+    }
+    result: dict[str, Any] = {"windows": {}, "overall": None, "estimation": estimation}
+    if p.size == 0:
+        estimation["reason"] = "no prediction with a probability was archived in the span"
+        return result
+    holdout = dict(reference or {})
+
+    def estimate(part: F64) -> dict[str, Any]:
+        return estimate_payload(estimate_performance(part, draws=draws, reference=holdout))
+
+    result["overall"] = {**estimate(p), "complete": not capped}
+    which = np.floor(ts / window_seconds).astype(np.int64)  # ts ascending: windows in order
+    starts, first = np.unique(which, return_index=True)
+    bounds = [*first[1:].tolist(), p.size]
+    for i, (index, lo, hi) in enumerate(zip(starts.tolist(), first.tolist(), bounds, strict=True)):
+        found = estimate(p[lo:hi])
+        found["complete"] = not (capped and i == 0)
+        result["windows"][index * window_seconds] = found
+    return result
+
+
+def with_estimates(
+    task: Task,
+    realized: dict[str, Any],
+    estimated: dict[str, Any] | None,
+    *,
+    window_seconds: float,
+    reason: str = "",
+) -> dict[str, Any]:
+    """The realized windows and the estimated ones side by side.
+
+    Every window with a labelled or an estimated prediction is listed, oldest first; each
+    gets ``estimated`` (None without an estimate) beside its realized ``n`` and metrics
+    (``n`` 0 and the metrics None in a window whose outcomes have not arrived).  Without
+    ``estimated`` (a model that is not binary), every ``estimated`` is None and
+    ``estimation`` holds only ``reason``.
+    """
+    if estimated is None:
+        windows = [{**w, "estimated": None} for w in realized["windows"]]
+        overall = {**realized["overall"], "estimated": None}
+        estimation: dict[str, Any] = {"reason": reason}
+        return {**realized, "windows": windows, "overall": overall, "estimation": estimation}
+    names = ("rmse", "mae") if task.kind == "regression" else ("auc", "accuracy", "brier", "ece")
+    by_start = {w["start"]: w for w in realized["windows"]}
+    out: list[dict[str, Any]] = []
+    for start in sorted({*by_start, *estimated["windows"]}):
+        window = by_start.get(start)
+        if window is None:
+            window = {
+                "start": start,
+                "end": start + window_seconds,
+                "start_time": iso_time(start),
+                "end_time": iso_time(start + window_seconds),
+                "n": 0,
+                **dict.fromkeys(names),
+            }
+        out.append({**window, "estimated": estimated["windows"].get(start)})
+    overall = {**realized["overall"], "estimated": estimated["overall"]}
+    return {**realized, "windows": out, "overall": overall, "estimation": estimated["estimation"]}

@@ -754,8 +754,15 @@ def performance_payload(
 ) -> dict[str, Any]:
     """Realized performance of the labelled predictions of the last
     :data:`PERFORMANCE_WINDOWS` windows (or of the last ``span`` seconds), per window
-    and overall."""
-    from suture.serve.performance import realized_performance
+    and overall, and for a binary model beside it the performance estimated from the
+    probabilities of every archived prediction of the span (the most recent
+    :data:`~suture.serve.performance.ESTIMATE_ROWS` of them)."""
+    from suture.serve.performance import (
+        ESTIMATE_ROWS,
+        estimated_performance,
+        realized_performance,
+        with_estimates,
+    )
 
     predictor = service.predictor
     assert predictor is not None
@@ -764,30 +771,62 @@ def performance_payload(
         since = (math.floor(now / window_seconds) - PERFORMANCE_WINDOWS + 1) * window_seconds
     else:
         since = now - span
-    rows = archive_of(service).labelled(since=since)
-    found = realized_performance(predictor.task, rows, window_seconds=window_seconds)
+    archive = archive_of(service)
+    rows = archive.labelled(since=since)
+    task = predictor.task
+    found = realized_performance(task, rows, window_seconds=window_seconds)
+    estimated = None
+    if task.kind == "binary":
+        archived = archive.probabilities(since=since, limit=ESTIMATE_ROWS)
+        estimated = estimated_performance(
+            archived,
+            window_seconds=window_seconds,
+            reference=_holdout(predictor.bundle),
+            limit=ESTIMATE_ROWS,
+        )
+    reason = (
+        f"performance before outcomes is estimated for binary models only; this model "
+        f"predicts {task.target!r} ({task.kind}): wait for the realized values"
+    )
     return {
-        "task": predictor.task.kind,
+        "task": task.kind,
         "since": since,
         "labelled": len(rows),
         "window_seconds": window_seconds,
-        **found,
+        **with_estimates(task, found, estimated, window_seconds=window_seconds, reason=reason),
     }
+
+
+def _holdout(bundle: Any) -> dict[str, float]:
+    """The bundle's holdout ``auc`` and ``accuracy`` (the reference of the drop)."""
+    holdout = getattr(bundle, "holdout", None)
+    if holdout is None:
+        return {}
+    return {m: float(holdout.metrics[m].value) for m in ("auc", "accuracy") if m in holdout.metrics}
 
 
 def refresh_realized(service: Service) -> None:
     """Set the ``suture_realized_*`` gauges from the labelled predictions of the last
-    :data:`REALIZED_SECONDS` (NaN where a metric is undefined, e.g. AUC with one class)."""
+    :data:`REALIZED_SECONDS` (NaN where a metric is undefined, e.g. AUC with one class),
+    and the ``suture_estimated_*`` gauges from every prediction of that span."""
     service.realized_stale = False
     payload = performance_payload(service, REALIZED_SECONDS, span=REALIZED_SECONDS)
     overall = payload.get("overall", {})
     values = {
         name: float(v) if isinstance(v, int | float) else math.nan
         for name, v in overall.items()
-        if name != "n"
+        if name not in ("n", "estimated")
     }
     values["outcomes"] = float(payload["labelled"])
     service.metrics.set_realized(values)
+    estimated = overall.get("estimated") or {}
+    service.metrics.set_estimated(
+        {
+            name: math.nan if (estimated.get(name) or {}).get("value") is None
+            else float(estimated[name]["value"])
+            for name in ("auc", "accuracy")
+        }
+    )  # fmt: skip
 
 
 async def performance(request: Request) -> Response:
