@@ -274,3 +274,45 @@ def test_an_answer_without_predictions_still_fits_the_openapi_schema(served: Ser
     document = httpx.get(f"{served.url}/openapi.json", timeout=60).json()
     answer = document["paths"]["/v1/performance"]["get"]["responses"]["200"]
     assert answer["content"]["application/json"]["schema"] == performance_schema()
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+
+def test_the_dashboard_shows_the_estimate_beside_the_realized_values(
+    serve: ServeFn, tmp_path: Path
+) -> None:
+    from tests.serve.test_dashboard import render
+
+    server = serve(MODEL_BUNDLE)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        made = client.post("/v1/predict", json=_records(200, seed=3)).json()["predictions"]
+        client.post("/v1/outcomes", json=[{"id": m["id"], "outcome": True} for m in made[:20]])
+        body = client.get("/v1/performance").json()
+    section = render(server.url + "/", tmp_path).dom.one(id="performance-body")
+    overall = body["overall"]["estimated"]
+
+    def shown(e: dict[str, Any]) -> str:
+        return f"{e['value']:.4f} [{e['lower']:.4f}, {e['upper']:.4f}]"
+
+    def against(e: dict[str, Any]) -> str:
+        side = "below" if e["drop"] >= 0 else "above"
+        return f"{abs(e['drop']):.4f} {side} training"
+
+    assert section.one(id="performance-estimated").text() == (
+        "Estimated before outcomes, from 200 predictions (95% intervals): "
+        f"AUC {shown(overall['auc'])}, {against(overall['auc'])} · "
+        f"accuracy {shown(overall['accuracy'])}, {against(overall['accuracy'])}."
+    )
+    rows = section.one("table").one("tbody").all("tr")
+    assert len(rows) == len(body["windows"])
+    for row, window in zip(rows, body["windows"], strict=True):
+        cells = {
+            c.attrs["data-estimate"]: c.text() for c in row.all("td") if "data-estimate" in c.attrs
+        }
+        assert cells == {
+            "rows": str(window["estimated"]["rows"]),
+            "auc": shown(window["estimated"]["auc"]),
+            "accuracy": shown(window["estimated"]["accuracy"]),
+        }
+        assert row.all("td")[1].text() == str(window["n"])  # the realized count beside

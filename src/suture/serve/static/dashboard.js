@@ -435,6 +435,31 @@
 
   const METRICS = { auc: "AUC", accuracy: "accuracy", brier: "Brier score", ece: "calibration error (ECE)", rmse: "RMSE", mae: "MAE" };
 
+  const ESTIMATED = { auc: "AUC", accuracy: "accuracy" };
+
+  function interval(e) {
+    // "0.9512 [0.9401, 0.9620]": the expected value and the realized value's interval.
+    if (!e || !finite(e.value)) return "—";
+    return `${fixed(e.value, 4)} [${fixed(e.lower, 4)}, ${fixed(e.upper, 4)}]`;
+  }
+
+  function estimateSummary(body) {
+    const estimation = body.estimation || {};
+    const overall = (body.overall || {}).estimated;
+    if (!overall) return estimation.reason ? `No estimate before outcomes: ${estimation.reason}.` : null;
+    const parts = Object.keys(ESTIMATED).filter((m) => overall[m]).map((m) => {
+      const e = overall[m];
+      const drop = !finite(e.drop) ? ""
+        : e.drop >= 0 ? `, ${fixed(e.drop, 4)} below training` : `, ${fixed(-e.drop, 4)} above training`;
+      return `${ESTIMATED[m]} ${interval(e)}${drop}`;
+    });
+    const rows = estimation.capped
+      ? `the most recent ${count(overall.rows)} of ${count(estimation.in_span)} predictions`
+      : `${count(overall.rows)} predictions`;
+    const confidence = finite(estimation.confidence) ? ` (${Math.round(estimation.confidence * 100)}% intervals)` : "";
+    return `Estimated before outcomes, from ${rows}${confidence}: ${parts.join(" · ")}.`;
+  }
+
   function renderPerformance(answer) {
     const body = answer.body;
     if (!answer.ok) {
@@ -451,6 +476,7 @@
       return;
     }
     const metrics = Object.keys(METRICS).filter((m) => windows.some((w) => m in w));
+    const estimated = Object.keys(ESTIMATED).filter((m) => windows.some((w) => w.estimated && w.estimated[m]));
     const overall = body.overall || {};
     const summary = [
       `${count(body.labelled ?? overall.n)} labelled predictions`,
@@ -458,18 +484,27 @@
     ];
     if (body.skipped) summary.push(`${count(body.skipped)} outcomes left out (not a class of the model)`);
     const head = h("tr", {}, h("th", { scope: "col", text: "window (UTC)" }), h("th", { scope: "col", class: "n", text: "labelled" }),
-      ...metrics.map((m) => h("th", { scope: "col", class: "n", text: METRICS[m] })));
+      ...metrics.map((m) => h("th", { scope: "col", class: "n", text: METRICS[m] })),
+      ...(estimated.length ? [h("th", { scope: "col", class: "n", text: "predictions" })] : []),
+      ...estimated.map((m) => h("th", { scope: "col", class: "n", text: `estimated ${ESTIMATED[m]} [interval]` })));
     const rows = windows.map((w) =>
       h("tr", { "data-start": w.start },
         h("td", { text: `${when(w.start)} to ${when(w.end).slice(11)}` }),
         h("td", { class: "n", text: count(w.n) }),
-        ...metrics.map((m) => h("td", { class: "n", "data-metric": m, text: fixed(w[m], 4) }))),
+        ...metrics.map((m) => h("td", { class: "n", "data-metric": m, text: fixed(w[m], 4) })),
+        ...(estimated.length ? [h("td", { class: "n", "data-estimate": "rows", text: w.estimated ? count(w.estimated.rows) : "—" })] : []),
+        ...estimated.map((m) => h("td", { class: "n", "data-estimate": m, text: interval(w.estimated && w.estimated[m]) }))),
     );
+    const estimate = estimateSummary(body);
     fill(
       "performance-body",
       h("p", { class: "summary", id: "performance-overall", text: "Overall: " + summary.join(" · ") + "." }),
+      ...(estimate ? [h("p", { class: "summary", id: "performance-estimated", text: estimate })] : []),
       h("table", { class: "verdicts performance" }, h("thead", {}, head), h("tbody", {}, ...rows)),
       h("p", { class: "note", text: "Metrics of the predictions whose true outcome arrived, by the time of the prediction; — where a window cannot define one (AUC needs both classes)." }),
+      ...(estimated.length
+        ? [h("p", { class: "note", text: "Estimated: the expected value over every prediction of the window, labelled or not, from the model's calibrated probabilities, and the interval the realized value should fall in. It sees shifts of the inputs, not a change in how outcomes follow from them (concept drift): only the realized values show that." })]
+        : []),
     );
   }
 
