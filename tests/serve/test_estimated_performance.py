@@ -316,3 +316,35 @@ def test_the_dashboard_shows_the_estimate_beside_the_realized_values(
             "accuracy": shown(window["estimated"]["accuracy"]),
         }
         assert row.all("td")[1].text() == str(window["n"])  # the realized count beside
+
+
+def test_a_served_regression_model_answers_estimated_null_with_the_reason(
+    serve: ServeFn, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    import suture
+
+    rng = np.random.default_rng(0)
+    balance = rng.uniform(0, 2500, 400)
+    table = pa.table({"balance": balance, "spend": 10.0 + 0.2 * balance + rng.normal(0, 200, 400)})
+    bundle = tmp_path / "regression"
+    suture.train(table, "spend", candidates=["linear"], seed=0, output=bundle)
+    server = serve(bundle)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        made = client.post("/v1/predict", json=[{"balance": 100.0}, {"balance": 900.0}])
+        assert made.status_code == 200
+        ids = [m["id"] for m in made.json()["predictions"]]
+        client.post("/v1/outcomes", json=[{"id": i, "outcome": 30.0} for i in ids])
+        body = client.get("/v1/performance").json()
+        text = client.get("/metrics").text
+    _schema_valid(body)
+    assert body["task"] == "regression"
+    assert body["overall"]["estimated"] is None
+    assert body["overall"]["n"] == 2
+    assert all(w["estimated"] is None for w in body["windows"])
+    assert body["estimation"] == {
+        "reason": "performance before outcomes is estimated for binary models only; this "
+        "model predicts 'spend' (regression): wait for the realized values"
+    }
+    assert math.isnan(metric(text, "suture_estimated_auc"))
