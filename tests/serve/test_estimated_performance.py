@@ -348,3 +348,30 @@ def test_a_served_regression_model_answers_estimated_null_with_the_reason(
         "model predicts 'spend' (regression): wait for the realized values"
     }
     assert math.isnan(metric(text, "suture_estimated_auc"))
+
+
+def test_a_closed_windows_estimate_is_reused_and_a_changed_one_recomputed() -> None:
+    from suture.serve import performance
+
+    rng = np.random.default_rng(11)
+    ts = np.sort(rng.uniform(0.0, 3 * 3600.0, 900))
+    p = rng.uniform(0.0, 1.0, ts.size)
+    first = estimated_performance(ArchivedProbabilities(ts, p, in_span=900))
+    hits = performance._CACHE.hits
+    again = estimated_performance(ArchivedProbabilities(ts, p, in_span=900))
+    assert again == first
+    assert performance._CACHE.hits == hits + 4  # three windows and the overall
+    changed = p.copy()
+    changed[-1] = 0.5  # a new prediction's probability: the last window and overall
+    third = estimated_performance(ArchivedProbabilities(ts, changed, in_span=900))
+    assert performance._CACHE.hits == hits + 4 + 2
+    last = ts >= 7200.0
+    assert third["windows"][7200.0] == {
+        **_expected_without_reference(changed[last]),
+        "complete": True,
+    }
+    assert third["overall"] == {**_expected_without_reference(changed), "complete": True}
+
+
+def _expected_without_reference(p: np.ndarray) -> dict[str, Any]:
+    return estimate_payload(estimate_performance(p))

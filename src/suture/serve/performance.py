@@ -28,7 +28,10 @@ drift) -- only the realized values, once outcomes arrive, can show that.
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -50,6 +53,46 @@ __all__ = [
 
 #: ``GET /v1/performance`` estimates from at most this many (the most recent) predictions.
 ESTIMATE_ROWS = 200_000
+#: Estimates kept per process, by the exact probabilities they were computed from.
+CACHED_ESTIMATES = 512
+
+
+class _EstimateCache:
+    """The estimates of recent calls, keyed by a digest of the probabilities' bytes and
+    the reference: a closed window's predictions do not change, so a dashboard polling
+    ``GET /v1/performance`` recomputes only the current window and the overall one.
+    The result is the one :func:`estimate_performance` gives, computed or not."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self._lock = threading.Lock()
+        self._kept: collections.OrderedDict[bytes, dict[str, Any]] = collections.OrderedDict()
+
+    def get(self, p: F64, reference: dict[str, float], draws: int) -> dict[str, Any]:
+        digest = hashlib.blake2b(np.ascontiguousarray(p).tobytes(), digest_size=20)
+        digest.update(repr((sorted(reference.items()), draws)).encode())
+        key = digest.digest()
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                self.hits += 1
+                return _copied(found)
+        computed = estimate_payload(estimate_performance(p, draws=draws, reference=reference))
+        with self._lock:
+            self._kept[key] = computed
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return _copied(computed)
+
+
+def _copied(found: dict[str, Any]) -> dict[str, Any]:
+    """A copy the caller may change without changing the kept one."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in found.items()}
+
+
+_CACHE = _EstimateCache(CACHED_ESTIMATES)
 
 F64 = npt.NDArray[np.float64]
 
@@ -301,7 +344,7 @@ def estimated_performance(
     holdout = dict(reference or {})
 
     def estimate(part: F64) -> dict[str, Any]:
-        return estimate_payload(estimate_performance(part, draws=draws, reference=holdout))
+        return _CACHE.get(part, holdout, draws)
 
     result["overall"] = {**estimate(p), "complete": not capped}
     which = np.floor(ts / window_seconds).astype(np.int64)  # ts ascending: windows in order
