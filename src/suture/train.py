@@ -17,13 +17,14 @@ The stages, each one object's job:
    is cross-validated on the training rows (out-of-fold scores), calibrated from its
    out-of-fold scores, refitted on the training rows and evaluated on the holdout.
 6. **Selection.**  The simplest candidate within tolerance of the best cross-validated
-   score wins (:func:`suture.models.select.select`).
+   score wins (:func:`suture.models.select.select`); it is then refitted on every row,
+   the holdout's included (its holdout figures are those of the fit without them).
 7. **Bundle.**  Contract, training profile, features, model, calibrator, metrics,
    winnowing decisions, robustness bounds and lineage (:class:`~suture.models.bundle.ModelBundle`).
 
 The matrices of one training run live in memory (float64, rows x features); above
-``max_fit_rows`` training rows the candidates are compared on a seeded sample and only
-the winner is refitted on every training row (the lineage says so).
+``max_fit_rows`` training rows the candidates are compared on a seeded sample (the
+lineage says so); only the winner is refitted on every row.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ LOGISTIC_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 #: little and its search cost most (seven fits: 1.5 -> 6 s of CPU per fit on 50,000 rows
 #: x 141 features), so logistic regression keeps the penalty 1.
 LOGISTIC_SEARCH_ROWS = 20_000
+
+#: The ridge penalties the additive scorecard chooses from on each fit's rows (binary
+#: targets), by approximate leave-one-out log loss as logistic regression does: its old
+#: fixed 10 was too strong for most tables (cross-validated AUC on the training rows of
+#: modeldata/attrition 0.846 with 10, 0.851 with 3; credit_data 0.849 and 0.854).
+SCORECARD_ALPHAS = (1.0, 3.0, 10.0, 30.0)
 
 #: The candidate whose cross-validated score decides whether the columns winnowing
 #: screened out as uninformative on their own are kept after all (they can matter
@@ -276,7 +283,7 @@ def _new_model(name: str, task: Task, pipeline: FeaturePipeline, seed: int, rows
     if name == "scorecard":
         from suture.models.additive import Scorecard
 
-        return Scorecard()
+        return Scorecard(alphas=list(SCORECARD_ALPHAS) if rows <= LOGISTIC_SEARCH_ROWS else None)
     if name == "scorecard_interactions":
         from suture.models.additive import ScorecardInteractions
 
@@ -524,6 +531,7 @@ class _Run:
         )
         self.train_rows = table.take(pa.array(self.train_idx))
         self.holdout_rows = table.take(pa.array(test_idx))
+        self.y_all = y
         self.y_train, self.y_holdout = y[self.train_idx], y[test_idx]
         self.fit_idx = _fit_sample(self.train_rows.num_rows, options)
 
@@ -657,10 +665,13 @@ class _Run:
         chosen = next(c for c in results if c.name == winner)
         pipeline = chosen.pipeline
         assert pipeline is not None  # every candidate is fitted with its pipeline
-        if self.fit_idx is not None:
-            n = self.train_rows.num_rows
-            _say(self.progress, "refit", f"refitting {winner} on all {n} training rows")
-            _refit(chosen.model, pipeline, self.train_rows, self.y_train)
+        # Chosen by cross-validation and measured on the holdout, the winner is refitted on
+        # every row (training and holdout): the holdout has done its job, and the fifth of
+        # the rows it held is worth more to the model than to a second look (on attrition's
+        # 1,176 rows the logistic model's AUC on rows none of them saw rose 0.826 -> 0.835).
+        n = rows.table.num_rows
+        _say(self.progress, "refit", f"refitting {winner} on all {n} rows")
+        _refit(chosen.model, pipeline, rows.table, self.y_all)
         _say(self.progress, "robustness", f"bounding how far each input moves {winner}'s score")
         bounds = sensitivity(
             pipeline,
@@ -709,6 +720,7 @@ class _Run:
                 "train": self.train_rows.num_rows,
                 "holdout": self.holdout_rows.num_rows,
                 "compared_on": compared,
+                "final_fit": rows.table.num_rows,
             },
             "task": self.task.to_dict(),
             "parameters": options.to_dict(),

@@ -184,6 +184,36 @@ def test_scorecard_refusals() -> None:
             Scorecard(**params).fit(x, y, design=design)
 
 
+def test_scorecard_alphas_keep_the_penalty_of_lowest_leave_one_out_loss() -> None:
+    """A fixed ridge of 10 was too strong for most tables (attrition, credit_data): the
+    scorecard chooses its penalty on each fit's rows, as logistic regression does."""
+    x, y, _, _, design = churn()
+    chosen = Scorecard(alphas=[1.0, 3.0, 10.0, 30.0]).fit(x, y, design=design)
+    losses = chosen.loo_log_loss_
+    assert sorted(losses) == [1.0, 3.0, 10.0, 30.0]
+    assert chosen.alpha_ == min(losses, key=losses.__getitem__)
+    fixed = Scorecard(alpha=chosen.alpha_).fit(x, y, design=design)
+    np.testing.assert_allclose(chosen.coef_, fixed.coef_, rtol=1e-6, atol=1e-8)
+    assert Scorecard().fit(x, y, design=design).alpha_ == 10.0
+
+
+def test_scorecard_alphas_leave_a_monotone_fit_and_regression_at_alpha() -> None:
+    x, y, _, _, design = churn()
+    column = design.columns[0]
+    monotone = Scorecard(alphas=[1.0, 3.0]).fit(x, y, design=_monotone(design, {column: 1}))
+    assert monotone.alpha_ == 10.0 and not hasattr(monotone, "loo_log_loss_")
+    xr, yr, _, _, regression = diamonds("binned")
+    assert Scorecard(alphas=[1.0, 3.0]).fit(xr, yr, design=regression).alpha_ == 10.0
+
+
+def test_scorecard_bad_alphas_are_refused() -> None:
+    x, y, _, _, design = churn()
+    with pytest.raises(ConfigError, match="Scorecard: alphas must be a list of numbers"):
+        Scorecard(alphas="1").fit(x, y, design=design)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="Scorecard: alphas must be a finite number greater"):
+        Scorecard(alphas=[0.0]).fit(x, y, design=design)
+
+
 # -- interactions ----------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from suture.models.linear import (
     _check_target,
     _check_whole,
     _fit_link,
+    _loo_log_loss,
     _sample_weight,
 )
 
@@ -205,10 +206,10 @@ class _Additive(LinearScores):
         self.indicator_ = np.all((x == 0.0) | (x == 1.0), axis=0)
         return x, target, w
 
-    def _penalty(self, design: Design, q: int) -> F64:
+    def _penalty(self, design: Design, q: int, alpha: float | None = None) -> F64:
         runs = ordered_features(design, self.ordered)
         penalty = _smoothness(q, list(runs.values()), float(self.smoothness))
-        diagonal = np.full(q, float(self.alpha))
+        diagonal = np.full(q, float(self.alpha if alpha is None else alpha))
         diagonal[0] = 0.0
         return penalty + np.diag(diagonal)
 
@@ -304,6 +305,17 @@ class Scorecard(_Additive):
         :func:`ordered_features`), and every monotone column.
     max_iter : int, default 100
     tol : float, default 1e-9
+    alphas : sequence of float, optional
+        Ridge penalties to choose ``alpha`` from on the rows of each fit, by approximate
+        leave-one-out log loss (as :class:`~suture.models.linear.Logistic` chooses its
+        own): binary targets without monotone columns; otherwise ``alpha`` is kept.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The penalty the fit used.
+    loo_log_loss_ : dict of float to float
+        With ``alphas``: each penalty's approximate leave-one-out log loss.
 
     Notes
     -----
@@ -316,7 +328,7 @@ class Scorecard(_Additive):
     kind = "scorecard"
     complexity = 3
     additive = True
-    _params = ("alpha", "smoothness", "ordered", "max_iter", "tol")
+    _params = ("alpha", "smoothness", "ordered", "max_iter", "tol", "alphas")
 
     def __init__(
         self,
@@ -326,12 +338,23 @@ class Scorecard(_Additive):
         ordered: Sequence[str] | None = None,
         max_iter: int = 100,
         tol: float = 1e-9,
+        alphas: Sequence[float] | None = None,
     ) -> None:
         self.alpha = alpha
         self.smoothness = smoothness
         self.ordered = ordered
         self.max_iter = max_iter
         self.tol = tol
+        self.alphas = alphas
+
+    def _check_alphas(self) -> list[float]:
+        if self.alphas is None:
+            return []
+        if isinstance(self.alphas, str | bytes) or not isinstance(self.alphas, Sequence):
+            raise ConfigError(f"Scorecard: alphas must be a list of numbers, got {self.alphas!r}")
+        for value in self.alphas:
+            _check_number("Scorecard", "alphas", value, low=0.0, strict=True)
+        return sorted({float(v) for v in self.alphas}, reverse=True)
 
     def fit(
         self,
@@ -342,11 +365,34 @@ class Scorecard(_Additive):
         sample_weight: npt.ArrayLike | None = None,
     ) -> Scorecard:
         """Fit the points; returns ``self``."""
+        alphas = self._check_alphas()
         x, target, w = self._prepare(X, y, design, sample_weight)
         a = _augmented(x)
-        beta = self._fit_pooled(a, target, w, self._penalty(design, a.shape[1]), design)
+        self.alpha_ = float(self.alpha)
+        if alphas and design.task.kind == "binary" and not design.monotone:
+            beta = self._choose_alpha(a, target, w, design, alphas)
+        else:
+            beta = self._fit_pooled(a, target, w, self._penalty(design, a.shape[1]), design)
         self._set_fit(beta, design)
         return self
+
+    def _choose_alpha(self, a: Any, y: F64, w: F64, design: Design, alphas: list[float]) -> F64:
+        """Fit every penalty (strongest first, warm-started); keep the lowest approximate
+        leave-one-out log loss."""
+        best: tuple[float, F64, int, bool] | None = None
+        start: F64 | None = None
+        self.loo_log_loss_: dict[float, float] = {}
+        for alpha in alphas:
+            penalty = self._penalty(design, a.shape[1], alpha)
+            beta = self._fit_pooled(a, y, w, penalty, design, start)
+            start = beta
+            loss = _loo_log_loss(a, y, w, penalty, beta)
+            self.loo_log_loss_[alpha] = loss
+            if best is None or loss < best[0]:
+                best, self.alpha_ = (loss, beta, self.n_iter_, self.converged_), alpha
+        assert best is not None
+        _, beta, self.n_iter_, self.converged_ = best
+        return beta
 
     def _state(self) -> dict[str, Any]:
         return self._additive_state()
