@@ -232,8 +232,36 @@ class Profile(Mapping[str, ColumnSummary]):
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
-        """Read a profile written by :meth:`save` (any format so far), verifying it."""
+        """Read a profile written by :meth:`save` (any format so far), verifying it.
+
+        Raises
+        ------
+        CorruptStateError
+            For an empty file, a file that is not a profile (wrong magic bytes) or a
+            damaged one, each saying to re-create it with ``suture profile``.
+        SourceError
+            For a missing or unreadable path, or an artifact of another kind.
+        """
+        _check_head(Path(path))
         return cls._from_bundle(Bundle.read(path, PROFILE, PROFILE_FORMAT))
+
+
+def _check_head(path: Path) -> None:
+    """Refuse an empty file, or one that no suture artifact opens with, saying what to do."""
+    from suture._manifest import other_kind
+
+    try:
+        if not path.is_file():
+            return  # a folder, a missing path: Bundle.read says what is wrong
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return
+    fix = f"re-create it with `suture profile DATA -o {path}`"
+    if not head:
+        raise CorruptStateError(f"{path} is empty (0 bytes), not a suture profile; {fix}")
+    if head != PROFILE.magic and other_kind(head) is None:
+        raise CorruptStateError(f"{path} is not a suture profile (wrong magic bytes); {fix}")
 
 
 def _check_mergeable(a: Profile, b: Profile) -> None:

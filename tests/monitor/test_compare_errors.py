@@ -20,6 +20,7 @@ from suture.errors import (
     EXIT_OK,
     ConfigError,
     CorruptStateError,
+    EmptyInputError,
     IncompatibleMergeError,
     OutputError,
 )
@@ -119,6 +120,29 @@ def test_nonsense_thresholds_are_refused_with_one_clear_sentence(
     assert str(caught.value) == message
 
 
+def test_nonsense_thresholds_and_a_lone_reference_are_refused_before_reading_data() -> None:
+    # Neither side exists: the mistake in the arguments is reported, not the missing file.
+    with pytest.raises(ConfigError) as caught:
+        compare("missing.parquet", "gone.parquet", thresholds={"*": {"ks": (0.1, 1.5)}})
+    assert str(caught.value) == (
+        "thresholds for '*': ks alert must be 0 or more and at most 1, got 1.5"
+    )
+    with pytest.raises(ConfigError) as lone:
+        compare("missing.parquet", "gone.parquet", references=["week1.parquet"])
+    assert str(lone.value).startswith(
+        "learning tolerances needs at least two reference windows, got 1; "
+    )
+
+
+def test_an_empty_side_is_refused() -> None:
+    with pytest.raises(EmptyInputError) as caught:
+        compare(BASE, BASE.slice(0, 0))
+    assert str(caught.value) == (
+        "the current side table has no rows: nothing to compare; pass data (or a profile "
+        "of data) with at least one row"
+    )
+
+
 def test_an_unknown_column_to_compare_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
         compare(BASE, BASE, columns=["price", "carat"])
@@ -137,17 +161,42 @@ def test_an_unknown_column_to_compare_is_refused() -> None:
 def test_sketches_too_small_for_a_meaningful_ks_bound_are_refused() -> None:
     rng = np.random.default_rng(0)
     values = pa.table({"x": rng.normal(0, 1, 20_000)})
-    small, large = suture.profile(values, k=8), suture.profile(values)
+    small, other = suture.profile(values, k=8), suture.profile(values.slice(1), k=8)
     with pytest.raises(IncompatibleMergeError) as caught:
-        compare(small, large)
-    error = small["x"].rank_error + large["x"].rank_error  # type: ignore[attr-defined]
+        compare(small, other)
+    error = small["x"].rank_error + other["x"].rank_error  # type: ignore[attr-defined]
     assert str(caught.value) == (
-        f"cannot compare column 'x': its quantile sketches (k=8 and k=1024) give KS "
+        f"cannot compare column 'x': its quantile sketches (k=8 and k=8) give KS "
         f"distances only within ±{error:.3f}, wider than the KS watch threshold 0.1; "
         "re-profile with a larger k (the default is 1024)"
     )
-    # Different but adequate sizes compare, each side with its own bound.
-    assert compare(suture.profile(values, k=400), large)["x"].verdict == "ok"
+
+
+def test_profiles_with_different_sketch_sizes_are_refused_naming_both(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    values = pa.table({"x": rng.normal(0, 1, 20_000), "c": ["a", "b"] * 10_000})
+    suture.profile(values).save(tmp_path / "a.profile")
+    suture.profile(values, k=200).save(tmp_path / "b.profile")
+    suture.profile(values, lg_k=8, lg_max_map=9).save(tmp_path / "c.profile")
+    with pytest.raises(IncompatibleMergeError) as caught:
+        compare(tmp_path / "a.profile", tmp_path / "b.profile")
+    assert str(caught.value) == (
+        f"cannot compare the baseline {tmp_path / 'a.profile'} (k=1024) with the current "
+        f"side {tmp_path / 'b.profile'} (k=200): their sketch sizes differ, so their error "
+        "bounds do not match; re-profile one side with the other's size, e.g. `suture "
+        f"profile DATA --k 1024 -o {tmp_path / 'b.profile'}`"
+    )
+    with pytest.raises(IncompatibleMergeError) as hll:
+        compare(str(tmp_path / "a.profile"), str(tmp_path / "c.profile"))
+    assert "(lg_k=12, lg_max_map=11) with the current side" in str(hll.value)
+    assert "`suture profile DATA --lg-k 12 --lg-max-map 11 -o " in str(hll.value)
+    with pytest.raises(IncompatibleMergeError, match=r"reference window 2 .* \(k=200\)"):
+        compare(
+            tmp_path / "a.profile", values,
+            references=[tmp_path / "a.profile", tmp_path / "b.profile"],
+        )  # fmt: skip
+    # A side given as data is profiled with the other side's sizes: they agree.
+    assert compare(tmp_path / "b.profile", values).verdict == "ok"
 
 
 # ----------------------------------------------------------------------------- command

@@ -221,3 +221,14 @@ def exact_js_of_masses(p: _F, q: _F) -> float:
         a = np.where(p > 0, p * np.log2(p / m), 0.0)
         b = np.where(q > 0, q * np.log2(q / m), 0.0)
     return math.sqrt(max(0.0, 0.5 * float((a + b).sum())))
+
+
+def test_chi2_test_gives_the_statistic_its_degrees_of_freedom_and_p_value() -> None:
+    # 10/20 against 20/10: every expected count is 15, so the statistic is 4 * 25 / 15.
+    stat, df, pvalue = drift.chi2_test(np.array([10.0, 20.0]), np.array([20.0, 10.0]))
+    assert stat == pytest.approx(20 / 3) and df == 1
+    assert pvalue == pytest.approx(math.erfc(math.sqrt(stat / 2)), rel=1e-9)
+    # Levels seen on neither side are left out of the degrees of freedom.
+    assert drift.chi2_test(np.array([5.0, 0.0, 5.0]), np.array([5.0, 0.0, 5.0]))[1] == 1
+    nan_stat, none, nan_p = drift.chi2_test(np.array([5.0]), np.array([5.0]))
+    assert math.isnan(nan_stat) and none == 0 and math.isnan(nan_p)

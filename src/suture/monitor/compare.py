@@ -34,13 +34,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from suture.errors import ConfigError, IncompatibleMergeError
+from suture.errors import ConfigError, EmptyInputError, IncompatibleMergeError
 from suture.monitor import drift
 from suture.monitor.sides import Side, is_profile_path, measure
 from suture.monitor.thresholds import (
     DEFAULT_THRESHOLDS,
     METRICS,
     Threshold,
+    check_thresholds,
     learned_thresholds,
     resolve_thresholds,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ALPHA",
     "DEFAULT_THRESHOLDS",
     "METRICS",
+    "SIZE_OPTIONS",
     "SMALL_SAMPLE",
     "VERDICTS",
     "ColumnDrift",
@@ -129,6 +131,11 @@ class ColumnDrift:
     out_of_contract : float
         The share of the current side's rows that break one of the contract's rules on
         this column (``nan`` without a contract, or when the current side is a profile).
+    chi2 : float
+        The chi-square statistic of homogeneity on the PSI bins' estimated counts
+        (categorical and boolean columns; ``nan`` otherwise).
+    chi2_df : int
+        Its degrees of freedom (0 where it is not computed).
     """
 
     name: str
@@ -156,6 +163,8 @@ class ColumnDrift:
     )
     note: str = ""
     out_of_contract: float = math.nan
+    chi2: float = math.nan
+    chi2_df: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping with stable keys (``nan`` as ``None``)."""
@@ -170,7 +179,12 @@ class ColumnDrift:
             "psi": _interval(self.psi),
             "ks": {**_interval(self.ks), "error": _num(self.ks_error)},
             "js": _interval(self.js),
-            "test": {"name": self.test or None, "pvalue": _num(self.pvalue)},
+            "test": {
+                "name": self.test or None,
+                "statistic": _num(self.chi2 if self.test == "chi-square" else self.ks.value),
+                "df": self.chi2_df if self.test == "chi-square" and self.chi2_df else None,
+                "pvalue": _num(self.pvalue),
+            },
             "null_rate": {
                 "baseline": _num(self.null_rate[0]),
                 "current": _num(self.null_rate[1]),
@@ -482,7 +496,7 @@ def column_drift(
         ks=d.ks if d.ks is not None else nan, ks_error=d.ks_error, pvalue=d.pvalue,
         test=_TESTS[kind], new_levels=d.new_levels, vanished_levels=d.vanished_levels,
         new_count=d.new_count, vanished_count=d.vanished_count, levels_exact=d.levels_exact,
-        note=note, **common,
+        note=note, chi2=d.chi2, chi2_df=d.chi2_df, **common,
     )  # fmt: skip
 
 
@@ -603,9 +617,8 @@ def learn_moves(references: Sequence[Profile], names: Sequence[str]) -> dict[str
     return learned
 
 
-def _references(
-    references: Sequence[object], names: Sequence[str], options: Mapping[str, int]
-) -> list[Profile]:
+def _check_references(references: object) -> None:
+    """Refuse a lone reference window (or a non-list) before any data is read."""
     if isinstance(references, str | os.PathLike | Profile) or not isinstance(references, Sequence):
         raise ConfigError(
             f"references must be a list of reference windows, got {type(references).__name__}"
@@ -615,8 +628,18 @@ def _references(
             f"learning tolerances needs at least two reference windows, got "
             f"{len(references)}; pass --reference once per window (for example one per week)"
         )
-    profiles = [measure(r, options=options, role=f"reference window {i + 1}").profile
-                for i, r in enumerate(references)]  # fmt: skip
+
+
+def _references(
+    references: Sequence[object], names: Sequence[str], baseline: _Named
+) -> list[Profile]:
+    options = baseline.profile.aggregator.options
+    profiles = []
+    for i, r in enumerate(references):
+        role = f"reference window {i + 1}"
+        p = measure(r, options=options, role=role).profile
+        _check_sizes(baseline, _named(r, p, role))
+        profiles.append(p)
     for i, p in enumerate(profiles):
         missing = [n for n in names if n not in p]
         if missing:
@@ -678,6 +701,53 @@ def _segments(
     return segments, only
 
 
+#: The ``suture profile`` option that sets each sketch size.
+SIZE_OPTIONS = {"k": "--k", "lg_k": "--lg-k", "lg_max_map": "--lg-max-map"}
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A side's profile and how messages name it (``the baseline base.profile``)."""
+
+    profile: Profile
+    text: str
+    file: str
+
+
+def _named(source: object, profile: Profile, role: str) -> _Named:
+    """The side's path as given, else the source its profile records."""
+    if isinstance(source, str | os.PathLike):
+        return _Named(profile, f"{role} {os.fspath(source)}", os.fspath(source))
+    recorded = str(profile.metadata.get("source", ""))
+    return _Named(profile, f"{role} {recorded}" if recorded else role, "FILE")
+
+
+def _check_sizes(a: _Named, b: _Named) -> None:
+    """Refuse two profiles made with different sketch sizes, naming both and the fix."""
+    sa, sb = a.profile.aggregator.options, b.profile.aggregator.options
+    differ = [key for key in SIZE_OPTIONS if sa.get(key) != sb.get(key)]
+    if not differ:
+        return
+
+    def sizes(options: Mapping[str, int]) -> str:
+        return ", ".join(f"{key}={options.get(key)}" for key in differ)
+
+    flags = " ".join(f"{SIZE_OPTIONS[key]} {sa.get(key)}" for key in differ)
+    raise IncompatibleMergeError(
+        f"cannot compare {a.text} ({sizes(sa)}) with {b.text} ({sizes(sb)}): their "
+        "sketch sizes differ, so their error bounds do not match; re-profile one side with "
+        f"the other's size, e.g. `suture profile DATA {flags} -o {b.file}`"
+    )
+
+
+def _check_rows(side: _Named) -> None:
+    if side.profile.row_count == 0:
+        raise EmptyInputError(
+            f"{side.text} has no rows: nothing to compare; pass data (or a profile of data) "
+            "with at least one row"
+        )
+
+
 def compare(
     baseline: object,
     current: object,
@@ -723,11 +793,15 @@ def compare(
     Raises
     ------
     IncompatibleMergeError
-        When the two sides share no column, or a column's quantile sketches are too small
-        for its KS bound to be narrower than the KS watch threshold.
+        When the two sides share no column, were profiled with different sketch sizes, or
+        a column's quantile sketches are too small for its KS bound to be narrower than
+        the KS watch threshold.
+    EmptyInputError
+        When either side has no rows.
     ConfigError
-        For nonsense thresholds, unknown columns, a ``by`` column that is not categorical
-        (or a profile side with ``by``), or fewer than two references.
+        For nonsense thresholds or fewer than two references (both checked before any
+        data is read), unknown columns, a ``by`` column that is not categorical (or a
+        profile side with ``by``).
     SchemaError
         For a damaged contract or current data without a column the contract requires.
     CorruptStateError, SourceError
@@ -735,9 +809,11 @@ def compare(
 
     Notes
     -----
-    Sketches of different sizes are compared: every bound is the sum of each side's own
-    error, so it stays valid; only when the combined KS bound is wider than the watch
-    threshold is the comparison refused, since no verdict could then be trusted.
+    Profiles made with different sketch sizes (KLL ``k``, HyperLogLog ``lg_k`` or the
+    frequent items' ``lg_max_map``) are refused, naming both sizes and the ``suture
+    profile`` option that re-profiles one side with the other's; a side given as data is
+    profiled with the other side's sizes.  Sketches too small for a KS bound narrower than
+    the KS watch threshold are refused too, since no verdict could then be trusted.
 
     The small-sample guard's level :data:`ALPHA` is shared by every test of the
     comparison: two per column, on the whole table and in each segment (Bonferroni), so
@@ -748,6 +824,9 @@ def compare(
     >>> result = suture.compare("train.profile", "today.parquet")  # doctest: +SKIP
     >>> result.verdict, result["price"].ks                        # doctest: +SKIP
     """
+    check_thresholds(thresholds)
+    if references is not None:
+        _check_references(references)
     contract = _contract(schema)
     if model is not None and (isinstance(current, Profile) or is_profile_path(current)):
         raise ConfigError(
@@ -756,11 +835,16 @@ def compare(
         )
     side_a, side_b = _sides(baseline, current, by, contract)
     a, b = side_a.profile, side_b.profile
+    named_a = _named(baseline, a, "the baseline")
+    named_b = _named(current, b, "the current side")
+    _check_rows(named_a)
+    _check_rows(named_b)
+    _check_sizes(named_a, named_b)
     names = _chosen(a, b, columns)
     base = _contract_thresholds(contract, names)
     learned: dict[str, dict[str, float]] = {}
     if references is not None:
-        learned = learn_moves(_references(references, names, a.aggregator.options), names)
+        learned = learn_moves(_references(references, names, named_a), names)
         base = {n: learned_thresholds(base[n], learned[n]) for n in names}
     limits = resolve_thresholds(thresholds, names, base=base)
     shared_levels = [x for x in side_a.segments or {} if x in (side_b.segments or {})]

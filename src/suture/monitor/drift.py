@@ -43,6 +43,7 @@ __all__ = [
     "NullRates",
     "categorical_distances",
     "chi2_pvalue",
+    "chi2_test",
     "jensen_shannon",
     "kll_cdf",
     "ks_distance",
@@ -104,6 +105,11 @@ class Distances:
     ks_error : float
         The KS bound: the sum of both sketches' normalized rank errors (``nan`` for
         categories).
+    chi2 : float
+        The chi-square statistic of homogeneity on the bins' estimated counts
+        (categories; ``nan`` for numbers).
+    chi2_df : int
+        Its degrees of freedom (bins with a count, minus one; 0 where not computed).
     """
 
     psi: Estimate[float]
@@ -118,6 +124,8 @@ class Distances:
     vanished_count: int = 0
     levels_exact: bool | None = None
     ks_error: float = math.nan
+    chi2: float = math.nan
+    chi2_df: int = 0
 
 
 @dataclass(frozen=True)
@@ -318,23 +326,33 @@ def _upper_gamma(a: float, x: float) -> float:
     return min(1.0, math.exp(log_front) * h)
 
 
-def chi2_pvalue(baseline: _F, current: _F) -> float:
-    """p-value of the chi-square test that two rows of counts share one distribution.
+def chi2_test(baseline: _F, current: _F) -> tuple[float, int, float]:
+    """Chi-square test of homogeneity of two rows of counts: statistic, df and p-value.
 
-    Levels counted on neither side are left out; ``nan`` when a side has no count or
-    fewer than two levels remain.
+    Levels counted on neither side are left out; ``(nan, 0, nan)`` when a side has no
+    count or fewer than two levels remain.
     """
     used = (baseline + current) > 0
     a, b = baseline[used], current[used]
     n, m = float(a.sum()), float(b.sum())
     if a.size < 2 or n <= 0 or m <= 0:
-        return math.nan
+        return math.nan, 0, math.nan
     totals = a + b
     expected_a, expected_b = totals * n / (n + m), totals * m / (n + m)
     stat = float(
         (((a - expected_a) ** 2) / expected_a + ((b - expected_b) ** 2) / expected_b).sum()
     )
-    return _upper_gamma((a.size - 1) / 2.0, stat / 2.0)
+    df = int(a.size - 1)
+    return stat, df, _upper_gamma(df / 2.0, stat / 2.0)
+
+
+def chi2_pvalue(baseline: _F, current: _F) -> float:
+    """p-value of the chi-square test that two rows of counts share one distribution.
+
+    Levels counted on neither side are left out; ``nan`` when a side has no count or
+    fewer than two levels remain (see :func:`chi2_test`).
+    """
+    return chi2_test(baseline, current)[2]
 
 
 def two_proportion_pvalue(x: int, n: int, y: int, m: int) -> float:
@@ -504,12 +522,13 @@ def categorical_distances(
     ca, cb = _counts(a, levels), _counts(b, levels)
     p, dp = _masses(ca)
     q, dq = _masses(cb)
+    chi2, chi2_df, pvalue = chi2_test(p * values[0], q * values[1])
     # Frequent-item and boolean counts have deterministic bounds.
     return Distances(
         population_stability(p, dp, q, dq, confidence=1.0),
         jensen_shannon(p, dp, q, dq, confidence=1.0),
         None,
-        chi2_pvalue(p * values[0], q * values[1]),
+        pvalue,
         values,
         int(p.size),
         new_levels,
@@ -517,4 +536,6 @@ def categorical_distances(
         new_count,
         vanished_count,
         exact,
+        chi2=chi2,
+        chi2_df=chi2_df,
     )

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from suture.monitor import drift
 from suture.monitor._charts import overlay_svg, paired_bars_svg
-from suture.monitor.compare import ColumnDrift, Comparison
+from suture.monitor.compare import SMALL_SAMPLE, ColumnDrift, Comparison
 from suture.profile import Profile
 from suture.report._svg import esc
 from suture.report.html import CSS
@@ -58,6 +58,8 @@ def _share(x: float) -> str:
 
 
 def _row(c: ColumnDrift, index: int) -> str:
+    from suture.monitor.terminal import chi2_text
+
     ks = _n(c.ks.value) + (f" ±{c.ks_error:.3f}" if math.isfinite(c.ks_error) else "")
     change = "—" if not math.isfinite(c.null_rate_change) else f"{c.null_rate_change:+.3f}"
     cells = [
@@ -65,12 +67,13 @@ def _row(c: ColumnDrift, index: int) -> str:
         f"<td>{esc(c.kind)}</td>",
         f"<td>{_badge(c.verdict)}</td>",
         *(f'<td class="n">{v}</td>'
-          for v in (_n(c.psi.value), ks, _n(c.js.value), change, _share(c.out_of_contract))),
+          for v in (_n(c.psi.value), ks, _n(c.js.value), esc(chi2_text(c)), change,
+                    _share(c.out_of_contract))),
     ]  # fmt: skip
     return f"<tr>{''.join(cells)}</tr>"
 
 
-_HEADERS = ("column", "kind", "verdict", "PSI", "KS", "JS", "null Δ", "broken")
+_HEADERS = ("column", "kind", "verdict", "PSI", "KS", "JS", "χ² (p)", "null Δ", "broken")
 
 
 def _verdict_table(result: Comparison) -> str:
@@ -89,7 +92,9 @@ def _verdict_table(result: Comparison) -> str:
         '<section id="verdicts"><h2>Verdicts</h2>'
         f'<table class="verdicts"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         f'{"".join(extra)}<p class="note">A metric counts only when its lower bound (net of '
-        "the sketches' error) is above its threshold; KS is shown with its sketch bound.</p>"
+        "the sketches' error) is above its threshold; KS is shown with its sketch bound; "
+        "χ² is the chi-square statistic of homogeneity of a categorical column's levels and "
+        f"its p-value, used only to guard samples below {SMALL_SAMPLE:,} values.</p>"
         "</section>"
     )
 

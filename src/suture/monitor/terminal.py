@@ -12,7 +12,7 @@ from rich.text import Text
 
 from suture.monitor.compare import ColumnDrift, Comparison
 
-__all__ = ["MAX_SHOWN", "render_comparison"]
+__all__ = ["MAX_SHOWN", "chi2_text", "render_comparison"]
 
 #: How many new or vanished levels the terminal names per column.
 MAX_SHOWN = 8
@@ -24,6 +24,16 @@ _STYLE = {"ok": "green", "watch": "yellow", "alert": "bold red"}
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "—" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def chi2_text(c: ColumnDrift) -> str:
+    """The chi-square statistic and its p-value, ``"12.3 p=0.002"``; ``—`` for numbers."""
+    if not math.isfinite(c.chi2):
+        return "—"
+    stat = f"{c.chi2:,.0f}" if c.chi2 >= 1000 else f"{c.chi2:.1f}"
+    if not math.isfinite(c.pvalue):
+        return stat
+    return f"{stat} p<0.001" if c.pvalue < 0.001 else f"{stat} p={c.pvalue:.3f}"
 
 
 def _levels_cell(c: ColumnDrift) -> str:
@@ -49,7 +59,7 @@ def _kind_cell(c: ColumnDrift) -> str:
 
 def _extra_columns(width: int) -> int:
     """How many of the optional columns (levels, kind) fit a terminal this wide."""
-    return 2 if width >= 100 else 1 if width >= 76 else 0
+    return 2 if width >= 112 else 1 if width >= 92 else 0
 
 
 def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
@@ -64,8 +74,9 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     Notes
     -----
     KS is shown with its sketch bound (``±``); a metric counts only when its lower bound
-    is above the threshold.  Column names and levels are printed as plain text, never
-    interpreted as rich markup.
+    is above the threshold.  Categorical and boolean columns show the chi-square
+    statistic of homogeneity and its p-value (``χ²``), which guards small samples only.
+    Column names and levels are printed as plain text, never interpreted as rich markup.
     """
     out = console if console is not None else Console()
     table = Table(
@@ -75,7 +86,7 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     # Names and level counts wrap; the numbers and the verdict never do.
     table.add_column("column", overflow="fold", min_width=min(max(widest, 6), 16))
     table.add_column("verdict", no_wrap=True, min_width=7)
-    for header in ("PSI", "KS", "JS", "null Δ"):
+    for header in ("PSI", "KS", "JS", "χ²", "null Δ"):
         table.add_column(header, justify="right", no_wrap=True)
     contract = any(math.isfinite(c.out_of_contract) for c in comparison.columns)
     if contract:
@@ -92,7 +103,8 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         broken = [_share(c.out_of_contract)] if contract else []
         table.add_row(
             Text(c.name), Text(c.verdict, style=_STYLE[c.verdict]), _fmt(c.psi.value), ks,
-            _fmt(c.js.value), change, *broken, *(Text(cell(c)) for _, cell in extra),
+            _fmt(c.js.value), chi2_text(c), change, *broken,
+            *(Text(cell(c)) for _, cell in extra),
         )  # fmt: skip
     out.print(table)
     for c in comparison.columns:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "METRICS",
     "Threshold",
     "check_metric_thresholds",
+    "check_thresholds",
     "learned_thresholds",
     "resolve_thresholds",
 ]
@@ -120,6 +122,40 @@ def check_metric_thresholds(spec: object, where: str) -> dict[str, tuple[float, 
     return {m: (checked[m].watch, checked[m].alert) for m in METRICS if m in named}
 
 
+def _where(key: object) -> str:
+    return "thresholds for '*'" if key == ALL_COLUMNS else f"thresholds for column {key!r}"
+
+
+def check_thresholds(thresholds: Mapping[str, Any] | None, *, where: str | None = None) -> None:
+    """Check thresholds before any data is read: their form, metric names and values.
+
+    A negative value, a KS, JS, null-rate or out-of-contract value above 1, an unknown
+    metric and a watch above the alert given with it are refused here; what needs the
+    compared columns (a column that is not compared) or the starting thresholds (a watch
+    given alone, above a contract's alert) is checked by :func:`resolve_thresholds`.
+
+    Parameters
+    ----------
+    thresholds : mapping, optional
+        As :func:`resolve_thresholds` takes them.
+    where : str, optional
+        How the message names the thresholds (``"--threshold 'psi=-1,2'"``); by default
+        ``thresholds for '*'`` or ``thresholds for column 'price'``.
+
+    Raises
+    ------
+    ConfigError
+        One sentence naming ``where``, the metric and the value.
+    """
+    spec: Mapping[str, Any] = thresholds or {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"thresholds must be a mapping of column names, got {spec!r}")
+    # Bounds that any value may take, so that a value left out is never the one refused.
+    loose = {m: Threshold(0.0, min(_UPPER[m], sys.float_info.max)) for m in METRICS}
+    for key, value in spec.items():
+        _metric_thresholds(loose, value, where if where is not None else _where(key))
+
+
 def learned_thresholds(
     base: Mapping[str, Threshold], moves: Mapping[str, float]
 ) -> dict[str, Threshold]:
@@ -183,8 +219,8 @@ def resolve_thresholds(
     for name in names:
         limits = dict(starts.get(name, DEFAULT_THRESHOLDS))
         if ALL_COLUMNS in spec:
-            limits = _metric_thresholds(limits, spec[ALL_COLUMNS], "thresholds for '*'")
+            limits = _metric_thresholds(limits, spec[ALL_COLUMNS], _where(ALL_COLUMNS))
         if name in spec:
-            limits = _metric_thresholds(limits, spec[name], f"thresholds for column {name!r}")
+            limits = _metric_thresholds(limits, spec[name], _where(name))
         result[name] = limits
     return result
