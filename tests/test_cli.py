@@ -65,7 +65,16 @@ def test_show_and_merge(data: Path) -> None:
             ("profile", "missing.parquet"),
             "error: missing.parquet: no such file or folder; check the path",
         ),
-        (("show", "bad.profile"), "error: bad.profile is not a suture profile (wrong magic bytes)"),
+        (
+            ("show", "bad.profile"),
+            "error: bad.profile is not a suture profile (wrong magic bytes); re-create it with "
+            "`suture profile DATA -o bad.profile`\n",
+        ),
+        (
+            ("profile", "data.parquet", "--k", "4"),
+            "error: --k 4: k (the quantile sketch size) must be a whole number from 8 to "
+            "65535, got 4; the default is 1024\n",
+        ),
         (("profile", "ragged.csv"), "error: ragged.csv line 3: Expected 2 columns, got 3: 3,4,5;"),
         (("profile", "empty.csv"), "error: empty.csv has no rows; there is nothing to profile"),
         (

@@ -49,8 +49,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "COMPARE_EXIT_CODES",
     "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
+    "MONITOR_EXIT_CODES",
     "RECOMMEND_HELP",
     "app",
     "check_at_least",
@@ -67,6 +69,22 @@ EXIT_CODES = (
     "130 interrupted, nothing written; 141 the reader of the output went away."
 )
 RECOMMEND_HELP = "Recommend items from MinHash signatures of who chose them."
+#: The exit codes of ``suture compare``, as its ``--help`` states them.
+COMPARE_EXIT_CODES = (
+    "Exit codes: 0 no column alerts (watch alone does not fail a pipeline); 1 drift "
+    "found: a column alerts, on the whole table or in a segment; 2 bad input (no shared "
+    "column, a damaged or empty profile, an empty side, different sketch sizes, nonsense "
+    "thresholds, a bad option: one line 'error: ...' says what and the fix); 141 the "
+    "reader of the output went away (the --json and --html files are written before the "
+    "table is printed)."
+)
+#: The exit codes of ``suture monitor``, as its ``--help`` states them.
+MONITOR_EXIT_CODES = (
+    "Exit codes: 0 no anomaly in the newest period; 1 the newest period has an anomaly "
+    "(or alert); 2 bad input (a missing or damaged profile, a bad option: one line "
+    "'error: ...' says what and the fix); 141 the reader of the output went away (the "
+    "timeline is written before anything is printed)."
+)
 _PROGRESS_MIN_BYTES = 32 << 20
 _PROGRESS_MIN_ROWS = 1_000_000
 _DEBUG = {"on": False}
@@ -187,6 +205,23 @@ def check_at_least(option: str, value: float | None, low: int, meaning: str) -> 
     """
     if value is not None and value < low:
         raise ConfigError(f"{option} must be {low} or more ({meaning}), got {value}")
+
+
+def _sketch_sizes(k: int | None, lg_k: int | None, lg_max_map: int | None) -> dict[str, int]:
+    """The sketch-size options given, checked before any data is read, as keywords."""
+    from suture.sketches.sizes import check_k, check_lg_k, check_lg_max_map
+
+    given = {"k": (k, check_k, "--k"), "lg_k": (lg_k, check_lg_k, "--lg-k"),
+             "lg_max_map": (lg_max_map, check_lg_max_map, "--lg-max-map")}  # fmt: skip
+    sizes: dict[str, int] = {}
+    for key, (value, check, flag) in given.items():
+        if value is None:
+            continue
+        try:
+            sizes[key] = check(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{flag} {value}: {exc}") from None
+    return sizes
 
 
 def default_output(source: str, suffix: str = ".profile") -> Path:
@@ -360,6 +395,20 @@ def profile(
         int,
         typer.Option(help="Correlate at most this many numeric columns, the first ones (0: none)."),
     ] = 64,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", help="KLL quantile sketch size, 8 to 65,535; default 1,024."),
+    ] = None,
+    lg_k: Annotated[
+        int | None,
+        typer.Option("--lg-k", help="HyperLogLog size (log2 of registers), 4 to 21; default 12."),
+    ] = None,
+    lg_max_map: Annotated[
+        int | None,
+        typer.Option(
+            "--lg-max-map", help="Frequent-items size (log2 of its map), 3 to 26; default 11."
+        ),
+    ] = None,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = "utf-8",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no summary.")] = False,
@@ -373,6 +422,7 @@ def profile(
     check_at_least("--workers", workers, 1, "cores to use")
     check_at_least("--batch-size", batch_size, 1, "rows per batch")
     check_at_least("--max-correlated", max_correlated, 0, "numeric columns to correlate")
+    sizes = _sketch_sizes(k, lg_k, lg_max_map)
     from suture.bundle import atomic_outputs, check_output
 
     target = out_path if out_path is not None else default_output(source)
@@ -404,6 +454,7 @@ def profile(
             exclude=exclude or (),
             max_correlated=max_correlated,
             progress=progress,
+            **sizes,
         )
     if result.row_count == 0:
         raise EmptyInputError(f"{source} has no rows; there is nothing to profile")
@@ -551,16 +602,131 @@ def diff(
     raise typer.Exit(diff_command(old, new, console=_console()))
 
 
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Baseline: a .profile file or data.")],
+    current: Annotated[str, typer.Argument(help="Current side: a .profile file or data.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
+    ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write an offline HTML report to this file."),
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option("--column", "-c", help="Compare only this column (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            help="Set a threshold: [COLUMN:]METRIC=WATCH,ALERT, metrics psi, ks, js, "
+            "null_rate, out_of_contract; without COLUMN for every column (repeatable); "
+            "overrides the contract's.",
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Also compare each level of this categorical column."),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema",
+            help="A contract: its per-column drift thresholds and the out-of-contract rate.",
+        ),
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="A baseline window to learn tolerances from (repeat, at least twice).",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="A binary model bundle: estimate its accuracy and AUC on the current data "
+            "before labels arrive.",
+        ),
+    ] = None,
+) -> int:
+    """Compare two tables or profiles for drift: per column PSI, KS, JS, chi-square, nulls.
+
+    Each column gets a verdict (ok / watch / alert).  The options, the thresholds and
+    the --json / --html paths are checked before any data is read; the --json and --html
+    files are written (together, atomically) before the table is printed.
+    """
+    from suture.monitor.cli import parse_thresholds
+    from suture.monitor.thresholds import check_thresholds
+
+    for spec in threshold or []:
+        check_thresholds(parse_thresholds([spec]), where=f"--threshold {spec!r}")
+    if reference is not None and len(reference) < 2:
+        raise ConfigError(
+            f"--reference {reference[0]!r} was given once: learning tolerances needs at "
+            "least two reference windows; pass --reference once per window (for example "
+            "one per week)"
+        )
+    from suture.bundle import atomic_outputs, check_output
+
+    targets = [path for path in (json_out, html_out) if path is not None]
+    for path in targets:
+        check_output(path)
+    from suture.errors import EXIT_FOUND
+    from suture.monitor.compare import compare as run_compare
+
+    result = run_compare(
+        baseline, current, thresholds=parse_thresholds(threshold or []), columns=column or None,
+        by=by, schema=schema, references=reference or None, model=model,
+    )  # fmt: skip
+    with atomic_outputs(targets) as temporaries:
+        pages = iter(temporaries)
+        if json_out is not None:
+            next(pages).write_bytes(result.to_json().encode("utf-8"))
+        if html_out is not None:
+            from suture.monitor.html import render_comparison_html
+
+            next(pages).write_bytes(render_comparison_html(result).encode("utf-8"))
+    from suture.monitor.terminal import render_comparison
+
+    render_comparison(result, _console())
+    for path in targets:
+        _say(f"wrote {path}")
+    return EXIT_FOUND if result.verdict == "alert" else EXIT_OK
+
+
+def monitor(
+    folder: Annotated[str, typer.Argument(help="A folder of .profile files, one per period.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for timeline.html, .json and state.")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="The baseline period's name (default: the first)."),
+    ] = None,
+) -> int:
+    """Time series of every column's metrics over a sequence of profiles, with anomalies.
+
+    Periods in OUTPUT's state are reused.
+    """
+    from suture.monitor.cli import monitor_command
+
+    return monitor_command(folder, output, baseline=baseline, console=_console())
+
+
 def _mount_compare() -> None:
-    # suture.monitor.cli imports only typer and suture.errors at module level, so the
-    # command line still starts without NumPy or Arrow.
-    from suture.monitor.cli import compare, monitor
+    # The commands import suture.monitor inside, so the command line still starts
+    # without NumPy or Arrow.
     from suture.serve.archive_cli import app as archive_app
     from suture.serve.archive_cli import explain
     from suture.serve.cli import serve
 
-    app.command(name="compare")(compare)
-    app.command(name="monitor")(monitor)
+    app.command(name="compare", epilog=COMPARE_EXIT_CODES)(compare)
+    app.command(name="monitor", epilog=MONITOR_EXIT_CODES)(monitor)
     app.command(name="serve")(serve)
     app.command(name="explain")(explain)
     app.add_typer(archive_app, name="archive")
