@@ -80,10 +80,12 @@ COMPARE_EXIT_CODES = (
 )
 #: The exit codes of ``suture monitor``, as its ``--help`` states them.
 MONITOR_EXIT_CODES = (
-    "Exit codes: 0 no anomaly in the newest period; 1 the newest period has an anomaly "
-    "(or alert); 2 bad input (a missing or damaged profile, a bad option: one line "
-    "'error: ...' says what and the fix); 141 the reader of the output went away (the "
-    "timeline is written before anything is printed)."
+    "Exit codes: 0 no anomaly or alert in the newest period; 1 the newest period has an "
+    "anomaly or an alert against the baseline (a column suture compare would call alert); "
+    "2 bad input (a missing folder, fewer than two profiles, a damaged profile or state, a "
+    "profile of another table or with too small sketches, an unknown --baseline, a bad "
+    "option: one line 'error: ...' says what and the fix); 141 the reader of the output "
+    "went away (the timeline is written before anything is printed)."
 )
 _PROGRESS_MIN_BYTES = 32 << 20
 _PROGRESS_MIN_ROWS = 1_000_000
@@ -671,32 +673,17 @@ def compare(
             "least two reference windows; pass --reference once per window (for example "
             "one per week)"
         )
-    from suture.bundle import atomic_outputs, check_output
+    from suture.monitor.cli import compare_command
 
-    targets = [path for path in (json_out, html_out) if path is not None]
-    for path in targets:
-        check_output(path)
-    from suture.errors import EXIT_FOUND
-    from suture.monitor.compare import compare as run_compare
-
-    result = run_compare(
-        baseline, current, thresholds=parse_thresholds(threshold or []), columns=column or None,
-        by=by, schema=schema, references=reference or None, model=model,
+    code = compare_command(
+        baseline, current, json_path=json_out, html_path=html_out, columns=column or None,
+        thresholds=parse_thresholds(threshold or []), by=by, schema=schema,
+        references=reference or None, model=model, console=_console(),
     )  # fmt: skip
-    with atomic_outputs(targets) as temporaries:
-        pages = iter(temporaries)
-        if json_out is not None:
-            next(pages).write_bytes(result.to_json().encode("utf-8"))
-        if html_out is not None:
-            from suture.monitor.html import render_comparison_html
-
-            next(pages).write_bytes(render_comparison_html(result).encode("utf-8"))
-    from suture.monitor.terminal import render_comparison
-
-    render_comparison(result, _console())
-    for path in targets:
-        _say(f"wrote {path}")
-    return EXIT_FOUND if result.verdict == "alert" else EXIT_OK
+    for path in (json_out, html_out):
+        if path is not None:
+            _say(f"wrote {path}")
+    return code
 
 
 def monitor(
@@ -711,7 +698,8 @@ def monitor(
 ) -> int:
     """Time series of every column's metrics over a sequence of profiles, with anomalies.
 
-    Periods in OUTPUT's state are reused.
+    Periods in OUTPUT's state are reused.  Each period is judged against the baseline as
+    `suture compare` judges it.
     """
     from suture.monitor.cli import monitor_command
 

@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import typer
 from rich.console import Console
 
 import suture
+from suture.cli import main
 from suture.errors import (
     EXIT_FOUND,
     EXIT_OK,
@@ -25,7 +25,6 @@ from suture.errors import (
     OutputError,
 )
 from suture.monitor import compare
-from suture.monitor.cli import compare as compare_cli
 from suture.monitor.cli import compare_command, parse_thresholds
 
 BASE = pa.table({"price": [1.0, 2.0, 3.0, 4.0], "cut": ["a", "b", "a", "b"]})
@@ -241,16 +240,14 @@ def test_command_refuses_an_unwritable_json_path_before_reading(tmp_path: Path) 
         compare_command(profile, same, json_path=tmp_path / "missing" / "x.json")
 
 
-def test_mounted_command_parses_options_and_returns_the_exit_code(tmp_path: Path) -> None:
+def test_the_command_line_parses_options_and_returns_the_exit_code(tmp_path: Path) -> None:
     profile, _, moved = _files(tmp_path)
-    app = typer.Typer()
-    app.command()(compare_cli)
-    command = typer.main.get_command(app)
     loose = ["--threshold", "psi=5,9", "-t", "ks=0.9,0.95", "-t", "amount:js=0.9,0.95"]
-    args = [str(profile), str(moved), "--column", "amount", *loose]
-    assert command.main(args, prog_name="suture", standalone_mode=False) == EXIT_OK
-    args = [str(profile), str(moved), "--json", str(tmp_path / "r.json")]
-    assert command.main(args, prog_name="suture", standalone_mode=False) == EXIT_FOUND
+    args = ["compare", str(profile), str(moved), "--column", "amount", *loose]
+    assert main(args) == EXIT_OK
+    assert main(["compare", str(profile), str(moved), "--json", str(tmp_path / "r.json")]) == (
+        EXIT_FOUND
+    )
     assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "alert"
 
 

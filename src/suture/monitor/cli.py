@@ -1,26 +1,24 @@
-"""``suture compare``: the command behind :func:`suture.monitor.compare`.
+"""The work behind ``suture compare`` and ``suture monitor``.
 
-:func:`compare` is a plain function with typer's parameter declarations, mounted by the
-``suture`` application with ``app.command()(compare)``; :func:`compare_command` does the
-work and returns the exit code (:data:`~suture.errors.EXIT_FOUND` when a column alerts).
-User mistakes raise :class:`~suture.errors.SutureError` subclasses, which the ``suture``
-command prints as one line and maps to exit code 2.
+The options are declared in :mod:`suture.cli`; :func:`compare_command` and
+:func:`monitor_command` do the work and return the exit code
+(:data:`~suture.errors.EXIT_FOUND` when a column alerts or the newest period has an
+anomaly).  User mistakes raise :class:`~suture.errors.SutureError` subclasses, which the
+``suture`` command prints as one line and maps to exit code 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from suture.errors import EXIT_FOUND, EXIT_OK, ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["compare", "compare_command", "monitor", "monitor_command", "parse_thresholds"]
+__all__ = ["compare_command", "monitor_command", "parse_thresholds"]
 
 _THRESHOLD_FORM = "[COLUMN:]METRIC=WATCH,ALERT (for example 'price:psi=0.2,0.4' or 'ks=0.1,0.3')"
 
@@ -68,7 +66,8 @@ def compare_command(
     model: str | Path | None = None,
     console: Console | None = None,
 ) -> int:
-    """Compare ``current`` with ``baseline``, print the table, write JSON if asked.
+    """Compare ``current`` with ``baseline``; write the JSON and HTML if asked, then print
+    the table.
 
     Parameters
     ----------
@@ -94,95 +93,29 @@ def compare_command(
         :data:`~suture.errors.EXIT_FOUND` when any column alerts, else
         :data:`~suture.errors.EXIT_OK` (``watch`` alone does not fail a pipeline).
     """
-    from suture.bundle import check_output, write_bytes_atomic
+    from suture.bundle import atomic_outputs, check_output
     from suture.monitor.compare import compare as run_compare
     from suture.monitor.terminal import render_comparison
 
-    for path in (json_path, html_path):
-        if path is not None:
-            check_output(path)
+    targets = [path for path in (json_path, html_path) if path is not None]
+    for path in targets:
+        check_output(path)
     result = run_compare(
         baseline, current, thresholds=thresholds, columns=columns, by=by, schema=schema,
         references=list(references) if references else None, model=model,
     )  # fmt: skip
+    # The files first, so that a reader of the table who goes away (a closed pipe) does
+    # not cost the pipeline its JSON or HTML.
+    with atomic_outputs(targets) as temporaries:
+        pages = iter(temporaries)
+        if json_path is not None:
+            next(pages).write_bytes(result.to_json().encode("utf-8"))
+        if html_path is not None:
+            from suture.monitor.html import render_comparison_html
+
+            next(pages).write_bytes(render_comparison_html(result).encode("utf-8"))
     render_comparison(result, console)
-    if json_path is not None:
-        write_bytes_atomic(json_path, result.to_json().encode("utf-8"))
-    if html_path is not None:
-        from suture.monitor.html import render_comparison_html
-
-        write_bytes_atomic(html_path, render_comparison_html(result).encode("utf-8"))
     return EXIT_FOUND if result.verdict == "alert" else EXIT_OK
-
-
-def compare(
-    baseline: Annotated[str, typer.Argument(help="Baseline: a .profile file or data.")],
-    current: Annotated[str, typer.Argument(help="Current side: a .profile file or data.")],
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the result as JSON to this file.")
-    ] = None,
-    html_out: Annotated[
-        Path | None,
-        typer.Option("--html", help="Also write an offline HTML report to this file."),
-    ] = None,
-    column: Annotated[
-        list[str] | None,
-        typer.Option("--column", "-c", help="Compare only this column (repeatable)."),
-    ] = None,
-    threshold: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--threshold",
-            "-t",
-            help="Set a threshold: [COLUMN:]METRIC=WATCH,ALERT, metrics psi, ks, js, "
-            "null_rate, out_of_contract; without COLUMN for every column (repeatable); "
-            "overrides the contract's.",
-        ),
-    ] = None,
-    by: Annotated[
-        str | None,
-        typer.Option("--by", help="Also compare each level of this categorical column."),
-    ] = None,
-    schema: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema",
-            help="A contract: its per-column drift thresholds and the out-of-contract rate.",
-        ),
-    ] = None,
-    reference: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--reference",
-            "-r",
-            help="A baseline window to learn tolerances from (repeat, at least twice).",
-        ),
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(
-            "--model",
-            help="A binary model bundle: estimate its accuracy and AUC on the current data "
-            "before labels arrive.",
-        ),
-    ] = None,
-) -> int:
-    """Compare two tables or profiles for drift: per column PSI, KS, JS, nulls, verdict.
-
-    Exit code 1 when any column alerts, 0 otherwise; 2 for a usage mistake.
-    """
-    return compare_command(
-        baseline,
-        current,
-        json_path=json_out,
-        html_path=html_out,
-        columns=column or None,
-        thresholds=parse_thresholds(threshold or []),
-        by=by,
-        schema=schema,
-        references=reference or None,
-        model=model,
-    )
 
 
 def monitor_command(
@@ -225,21 +158,3 @@ def monitor_command(
                        f"{'; '.join(a['reasons'])}", style="red"))  # fmt: skip
     con.print(Text(f"wrote {Path(out) / 'timeline.html'} and timeline.json"))
     return EXIT_FOUND if latest or alerts else EXIT_OK
-
-
-def monitor(
-    folder: Annotated[str, typer.Argument(help="A folder of .profile files, one per period.")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for timeline.html, .json and state.")
-    ],
-    baseline: Annotated[
-        str | None,
-        typer.Option("--baseline", help="The baseline period's name (default: the first)."),
-    ] = None,
-) -> int:
-    """Time series of every column's metrics over a sequence of profiles, with anomalies.
-
-    Periods in OUTPUT's state are reused. Each period is judged against the baseline as
-    `suture compare` judges it. Exit 1 when the newest period has an anomaly or an alert.
-    """
-    return monitor_command(folder, output, baseline=baseline)
