@@ -16,7 +16,13 @@ from rich.console import Console
 
 import suture
 from suture.cli import main
-from suture.errors import ConfigError, CorruptStateError, IncompatibleMergeError, SourceError
+from suture.errors import (
+    ConfigError,
+    CorruptStateError,
+    EmptyInputError,
+    IncompatibleMergeError,
+    SourceError,
+)
 from suture.monitor.cli import monitor_command
 from suture.monitor.series import (
     METRIC_NAMES,
@@ -280,15 +286,54 @@ def test_a_profile_with_too_small_sketches_is_refused_as_compare_refuses_it(
     assert str(caught.value).startswith(prefix)
     assert shape.fullmatch(str(caught.value).removeprefix(prefix))
     assert main(["monitor", str(folder), "-o", str(tmp_path / "out")]) == 2
-    # One small profile among full-size ones is refused by its own name.
+    # One small profile among full-size ones is refused by its own name, as compare
+    # refuses two profiles of different sketch sizes.
     for i in range(2):
         suture.profile(_day(i)).save(folder / f"2026-11-{i + 1:02d}.profile")
     with pytest.raises(IncompatibleMergeError) as one:
         build_timeline(folder)
-    assert str(one.value).startswith(
-        f"{folder / '2026-11-03.profile'}: against the baseline 2026-11-01.profile, cannot "
-        "compare column 'amount': its quantile sketches (k=1024 and k=8) give KS distances "
-        "only within ±"
+    third = folder / "2026-11-03.profile"
+    assert str(one.value) == (
+        f"cannot compare the baseline 2026-11-01.profile (k=1024) with {third} (k=8): their "
+        "sketch sizes differ, so their error bounds do not match; re-profile one side with "
+        f"the other's size, e.g. `suture profile DATA --k 1024 -o {third}`"
+    )
+
+
+def test_a_period_profiled_with_other_sketch_sizes_is_refused_as_compare_refuses_it(
+    tmp_path: Path,
+) -> None:
+    # Regression: a k=200 period against a k=1024 baseline was accepted by monitor (its KS
+    # bound is inside the watch threshold) while compare refuses the same two profiles.
+    folder = _folder(tmp_path / "days", 2)
+    odd = folder / "2026-11-03.profile"
+    suture.profile(_day(2), k=200).save(odd)
+    with pytest.raises(IncompatibleMergeError, match="their sketch sizes differ") as in_compare:
+        suture.compare(folder / "2026-11-01.profile", odd)
+    with pytest.raises(IncompatibleMergeError) as caught:
+        build_timeline(folder)
+    assert "(k=1024)" in str(caught.value) and f"{odd} (k=200)" in str(caught.value)
+    assert str(caught.value).endswith(str(in_compare.value).rpartition(": their")[2])
+    assert main(["monitor", str(folder), "-o", str(tmp_path / "out")]) == 2
+
+
+def test_an_empty_period_is_an_alert_and_an_empty_baseline_is_refused(tmp_path: Path) -> None:
+    # Regression: a period whose data went missing (0 rows) passed silently, exit 0.
+    folder = _folder(tmp_path / "days", 2)
+    suture.profile(_day(2).slice(0, 0)).save(folder / "2026-11-03.profile")
+    out = tmp_path / "out"
+    assert monitor_command(folder, out) == 1
+    alerts = json.loads((out / "timeline.json").read_text())["alerts"]
+    assert {(a["period"], a["column"]) for a in alerts} == {
+        ("2026-11-03", "amount"),
+        ("2026-11-03", "kind"),
+    }
+    assert all(a["reasons"] == ["the period has no rows: nothing was profiled"] for a in alerts)
+    with pytest.raises(EmptyInputError) as caught:
+        build_timeline(folder, baseline="2026-11-03")
+    assert str(caught.value) == (
+        f"{folder / '2026-11-03.profile'}: the baseline period has no rows, so no period can "
+        "be judged against it; pick another with --baseline NAME"
     )
 
 

@@ -723,8 +723,27 @@ def _named(source: object, profile: Profile, role: str) -> _Named:
 
 
 def _check_sizes(a: _Named, b: _Named) -> None:
-    """Refuse two profiles made with different sketch sizes, naming both and the fix."""
-    sa, sb = a.profile.aggregator.options, b.profile.aggregator.options
+    check_sizes(a.profile, a.text, b.profile, b.text, b.file)
+
+
+def check_sizes(a: Profile, a_text: str, b: Profile, b_text: str, b_file: str) -> None:
+    """Refuse two profiles made with different sketch sizes, naming both and the fix.
+
+    Parameters
+    ----------
+    a, b : Profile
+        The two profiles.
+    a_text, b_text : str
+        How the message names them (``"the baseline base.profile"``).
+    b_file : str
+        The file the fix re-profiles into (``suture profile DATA --k ... -o B_FILE``).
+
+    Raises
+    ------
+    IncompatibleMergeError
+        When their KLL ``k``, HyperLogLog ``lg_k`` or frequent-items ``lg_max_map`` differ.
+    """
+    sa, sb = a.aggregator.options, b.aggregator.options
     differ = [key for key in SIZE_OPTIONS if sa.get(key) != sb.get(key)]
     if not differ:
         return
@@ -734,9 +753,9 @@ def _check_sizes(a: _Named, b: _Named) -> None:
 
     flags = " ".join(f"{SIZE_OPTIONS[key]} {sa.get(key)}" for key in differ)
     raise IncompatibleMergeError(
-        f"cannot compare {a.text} ({sizes(sa)}) with {b.text} ({sizes(sb)}): their "
+        f"cannot compare {a_text} ({sizes(sa)}) with {b_text} ({sizes(sb)}): their "
         "sketch sizes differ, so their error bounds do not match; re-profile one side with "
-        f"the other's size, e.g. `suture profile DATA {flags} -o {b.file}`"
+        f"the other's size, e.g. `suture profile DATA {flags} -o {b_file}`"
     )
 
 

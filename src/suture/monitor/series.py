@@ -45,7 +45,13 @@ from typing import Any
 
 import numpy as np
 
-from suture.errors import ConfigError, CorruptStateError, IncompatibleMergeError, SourceError
+from suture.errors import (
+    ConfigError,
+    CorruptStateError,
+    EmptyInputError,
+    IncompatibleMergeError,
+    SourceError,
+)
 from suture.profile import Profile
 from suture.sketches._base import ColumnSummary
 from suture.sketches.numeric import NumericSummary
@@ -259,6 +265,9 @@ def judge_period(profile: Profile, baseline: Profile) -> dict[str, Judgement]:
             f"cannot compare: the baseline's columns ({', '.join(baseline) or 'none'}) and "
             f"this profile's ({', '.join(profile) or 'none'}) share none"
         )
+    if profile.row_count == 0:  # a period that lost its data is itself the alert
+        empty = ("the period has no rows: nothing was profiled",)
+        return {name: Judgement("alert", empty, math.nan) for name in shared}
     limits = resolve_thresholds(None, shared)
     alpha = ALPHA / (2 * len(shared))
     out = {}
@@ -459,8 +468,11 @@ def build_timeline(
         For a damaged profile or state file.
     IncompatibleMergeError
         For a profile that shares no column with the baseline (a profile of another
-        table), or whose quantile sketches are too small to judge KS against the baseline
-        (see :func:`judge_period`); the message names the file.
+        table), that was made with other sketch sizes than the baseline, or whose quantile
+        sketches are too small to judge KS against the baseline (see
+        :func:`judge_period`); the message names the file.
+    EmptyInputError
+        For a baseline period without rows (a period without rows is an alert instead).
     """
     found = discover(folder)
     names = [name for name, _, _ in found]
@@ -487,6 +499,8 @@ def build_timeline(
             cache[name] = load(found[i][2])
         return cache[name]
 
+    from suture.monitor.compare import check_sizes
+
     periods = list(known)
     computed = []
     for i in range(len(known), len(found)):
@@ -501,6 +515,12 @@ def build_timeline(
                 f"a monitor folder holds profiles of one table: move {path.name} to a folder "
                 "of its own"
             )
+        if base.row_count == 0:
+            raise EmptyInputError(
+                f"{base_path}: the baseline period has no rows, so no period can be judged "
+                "against it; pick another with --baseline NAME"
+            )
+        check_sizes(base, f"the baseline {base_path.name}", current, str(path), str(path))
         try:
             verdicts = judge_period(current, base)
         except IncompatibleMergeError as exc:
