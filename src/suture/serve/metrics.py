@@ -124,6 +124,21 @@ def quantile(cumulative: Sequence[float], q: float) -> float | None:
     return LATENCY_BUCKETS[-1]
 
 
+def _unknown_gauges(
+    registry: CollectorRegistry, prefix: str, doc: str, names: Iterable[str]
+) -> dict[str, Gauge]:
+    """One most-recent gauge a metric name, each NaN (unknown) until set."""
+    gauges = {
+        name: Gauge(
+            prefix + name, doc.format(name), multiprocess_mode="mostrecent", registry=registry
+        )
+        for name in names
+    }
+    for gauge in gauges.values():
+        gauge.set(math.nan)
+    return gauges
+
+
 class Metrics:
     """The metric objects of one worker, and the scrape that adds up every worker.
 
@@ -176,28 +191,16 @@ class Metrics:
             registry=r,
         )
         self.outcomes = Counter("suture_outcomes", "Outcomes received.", ["result"], registry=r)
-        self.realized = {
-            name: Gauge(
-                f"suture_realized_{name}",
-                f"Realized {name} over the labelled archive.",
-                multiprocess_mode="mostrecent",
-                registry=r,
-            )
-            for name in REALIZED
-        }
-        for gauge in self.realized.values():
-            gauge.set(math.nan)  # unknown until outcomes arrive, not 0
-        self.estimated = {
-            name: Gauge(
-                f"suture_estimated_{name}",
-                f"Expected {name} from the archived predictions' calibrated probabilities.",
-                multiprocess_mode="mostrecent",
-                registry=r,
-            )
-            for name in ESTIMATED
-        }
-        for gauge in self.estimated.values():
-            gauge.set(math.nan)  # unknown until predictions are archived, not 0
+        # NaN, not 0, until outcomes (realized) or archived predictions (estimated) exist.
+        self.realized = _unknown_gauges(
+            r, "suture_realized_", "Realized {} over the labelled archive.", REALIZED
+        )
+        self.estimated = _unknown_gauges(
+            r,
+            "suture_estimated_",
+            "Expected {} from the archived predictions' calibrated probabilities.",
+            ESTIMATED,
+        )
         self.commit = Histogram(
             "suture_archive_commit_seconds",
             "Archive write until commit.",
