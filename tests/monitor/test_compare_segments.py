@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,15 @@ def test_the_suture_command_takes_by_and_html_and_exits_2_on_a_numeric_by(
     out = capsys.readouterr().out
     assert "segments by region: 4 compared, 3 all ok" in out
     assert "region=north x: ks" in out
-    assert '<section id="segments">' in page.read_text(encoding="utf-8")
+    html = page.read_text(encoding="utf-8")
+    assert '<section id="segments">' in html
+    # The column that alerts only in the north has its overlay, linked from the roll-up.
+    anchor = re.search(r'<a href="#(seg-\d+-x)">', html)
+    assert anchor is not None
+    start = html.index(f'<section id="{anchor[1]}">')
+    section = html[start : html.index("</section>", start)]
+    assert '<h2>region = north: <span class="name">x</span>' in section
+    assert "<svg" in section and "alert" in section
     assert main(["compare", str(base), str(now), "--by", "x"]) == 2
     err = capsys.readouterr().err
     assert "--by 'x': the column is double in the baseline, not categorical" in err

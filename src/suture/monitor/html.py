@@ -156,7 +156,9 @@ def _chart(c: ColumnDrift, profiles: tuple[Profile, Profile] | None) -> str:
     return ""
 
 
-def _column(c: ColumnDrift, index: int, profiles: tuple[Profile, Profile] | None) -> str:
+def _column(
+    c: ColumnDrift, anchor: str, profiles: tuple[Profile, Profile] | None, where: str = ""
+) -> str:
     reasons = "".join(f"<li>{esc(r)}</li>" for r in c.reasons)
     levels = []
     if c.new_levels:
@@ -169,7 +171,7 @@ def _column(c: ColumnDrift, index: int, profiles: tuple[Profile, Profile] | None
         notes += f'<p class="note">{esc(c.note)}</p>'
     nulls = " → ".join(_share(x) for x in c.null_rate)
     return (
-        f'<section id="col-{index}"><h2><span class="name">{esc(c.name)}</span>'
+        f'<section id="{anchor}"><h2>{esc(where)}<span class="name">{esc(c.name)}</span>'
         f'<span class="type">{esc(c.kind)}</span> {_badge(c.verdict)}</h2>'
         f"<figure>{_chart(c, profiles)}<figcaption>Null rate {nulls}; rows "
         f"{c.rows[0]:,} → {c.rows[1]:,}</figcaption></figure>"
@@ -187,8 +189,14 @@ def _segments(result: Comparison) -> str:
     for name, cells in roll.items():
         if name == result.by:
             continue
-        tds = "".join(f"<td>{_badge(cells.get(x, 'ok'))}</td>" for x in ["*", *levels])
-        rows.append(f"<tr><td>{esc(name)}</td>{tds}</tr>")
+        tds = [f"<td>{_badge(cells.get('*', 'ok'))}</td>"]
+        for i, level in enumerate(levels):
+            verdict = cells.get(level, "ok")
+            badge = _badge(verdict)
+            if verdict != "ok":  # its chart is in the section below
+                badge = f'<a href="#{_segment_anchor(i, name)}">{badge}</a>'
+            tds.append(f"<td>{badge}</td>")
+        rows.append(f"<tr><td>{esc(name)}</td>{''.join(tds)}</tr>")
     only = [f"{side}: {', '.join(lv)}" for side, lv in
             zip(("only in the baseline", "only in the current side"), result.segments_only,
                 strict=True) if lv]  # fmt: skip
@@ -198,6 +206,23 @@ def _segments(result: Comparison) -> str:
         f'<table class="verdicts"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
         f"</tbody></table>{extra}</section>"
     )
+
+
+def _segment_anchor(index: int, column: str) -> str:
+    return f"seg-{index}-{''.join(ch if ch.isalnum() else '_' for ch in column)}"
+
+
+def _segment_columns(result: Comparison) -> list[str]:
+    """A section with the overlay of each column that is not ok within a segment, so drift
+    hidden in one segment is seen, not only counted in the roll-up."""
+    return [
+        _column(
+            c, _segment_anchor(i, c.name), s.comparison.profiles, where=f"{result.by} = {s.level}: "
+        )
+        for i, s in enumerate(result.segments)
+        for c in s.comparison.columns
+        if c.verdict != "ok"
+    ]
 
 
 def _performance(result: Comparison) -> str:
@@ -244,7 +269,8 @@ def render_comparison_html(result: Comparison) -> str:
         _verdict_table(result),
         _segments(result),
         _performance(result),
-        *(_column(c, i, result.profiles) for i, c in enumerate(result.columns)),
+        *(_column(c, f"col-{i}", result.profiles) for i, c in enumerate(result.columns)),
+        *_segment_columns(result),
         "<footer>Made by suture. Self-contained: no scripts, fonts or images are fetched."
         "</footer></main>",
     ]
