@@ -43,7 +43,7 @@ def test_a_number_of_positives_gets_its_log1p_beside_it() -> None:
     pipeline = FeaturePipeline(numeric=Standardize(companion=True)).fit(profile)
     # a signed number, and one of two values, get no companion
     assert pipeline.feature_names_ == [
-        "tenure", "tenure=log1p", "tenure=<missing>", "signed", "flag",
+        "tenure", "log1p(tenure)", "tenure=<missing>", "signed", "flag",
     ]  # fmt: skip
     x = pipeline.transform(table)
     t = pipeline.transforms_["tenure"]

@@ -261,7 +261,7 @@ class Standardize(Transform):
         column of positives: its minimum is at least 0 and its skewness above 2.  ``True``
         needs a minimum of at least 0.
     companion : bool, default False
-        Also output ``<column>=log1p``, the standardized ``log1p`` of the clipped value,
+        Also output ``log1p(<column>)``, the standardized ``log1p`` of the clipped value,
         for a column of values of at least 0 with more than two distinct values that is
         not logged itself: a linear model then weighs the number and its logarithm, so
         its contribution can bend (concave or convex between the clip bounds).
@@ -393,7 +393,7 @@ class Standardize(Transform):
     def _set_names(self) -> None:
         self.feature_names_ = (
             [self.column_]
-            + [f"{self.column_}=log1p"] * (self.companion_ is not None)
+            + [f"log1p({self.column_})"] * (self.companion_ is not None)
             + [f"{self.column_}={MISSING}"] * self.indicator_
         )
 
