@@ -262,8 +262,11 @@ def _infer(table: pa.Table, options: TrainOptions) -> Task:
 # -- stage 5: candidates ---------------------------------------------------------------
 
 
-def _new_model(name: str, task: Task, pipeline: FeaturePipeline, seed: int, rows: int = 0) -> Model:
-    """An unfitted candidate of ``name`` for ``task``, to be compared on ``rows`` rows."""
+def _new_model(
+    name: str, task: Task, pipeline: FeaturePipeline, seed: int, rows: int = 0, search: bool = True
+) -> Model:
+    """An unfitted candidate of ``name`` for ``task``, to be compared on ``rows`` rows
+    (``search=False``: the scorecard keeps its fixed penalty)."""
     if name == "baseline":
         from suture.models.baseline import Baseline
 
@@ -283,7 +286,8 @@ def _new_model(name: str, task: Task, pipeline: FeaturePipeline, seed: int, rows
     if name == "scorecard":
         from suture.models.additive import Scorecard
 
-        return Scorecard(alphas=list(SCORECARD_ALPHAS) if rows <= LOGISTIC_SEARCH_ROWS else None)
+        search = search and rows <= LOGISTIC_SEARCH_ROWS
+        return Scorecard(alphas=list(SCORECARD_ALPHAS) if search else None)
     if name == "scorecard_interactions":
         from suture.models.additive import ScorecardInteractions
 
@@ -626,7 +630,9 @@ class _Run:
         fit_rows, y_fit, folds = rows
         pipeline = FeaturePipeline(style="binned").fit(profile, columns)
         design = pipeline.design(self.task, monotone=dict(self.options.monotone))
-        model = _new_model(SCREEN_JUDGE, self.task, pipeline, self.options.seed)
+        # The judge keeps the scorecard's fixed penalty: its penalty search is four fits
+        # for each of the ten here (half of lending_club's training time for no change).
+        model = _new_model(SCREEN_JUDGE, self.task, pipeline, self.options.seed, search=False)
         _, fold_evals = oof_scores(model, pipeline.transform(fit_rows), y_fit, design, folds)
         return summarize_folds(fold_evals).metrics[PRIMARY[self.task.kind]].value
 
