@@ -259,6 +259,35 @@ def test_a_logged_input_states_its_effect_per_log_unit_and_at_the_median() -> No
     )
 
 
+def test_a_number_with_a_log1p_companion_states_both_terms_together_at_its_quartiles() -> None:
+    # Regression: the card gave the linear term's per-unit effect alone, as if the
+    # log1p(income) term beside it did not bend the effect.
+    from suture.features import Standardize
+    from suture.models.linear import Logistic
+
+    result = train_result(
+        default_table(), "default", [("logistic", Logistic())],
+        numeric=Standardize(companion=True),
+    )  # fmt: skip
+    bundle = ModelBundle.from_result(result, created="")
+    t = bundle.pipeline.transforms_["income"]
+    assert t.companion_ is not None  # type: ignore[attr-defined]
+    coefs = {r["feature"]: r["coefficient"] for r in bundle.model.describe()["coefficients"]}
+    b1, b2 = coefs["income"], coefs["log1p(income)"]
+    centre, scale = t.companion_  # type: ignore[attr-defined]
+    text = _page(bundle).text("effects")
+    assert "per unit of income between" in text
+    assert "plus the log1p(income) term below: the effect bends" in text
+    joint = ", ".join(
+        f"{f.num(b1 / t.scale_ + b2 / scale / (1 + q))} at {f.num(q)}"  # type: ignore[attr-defined]
+        for q in t.quartiles_  # type: ignore[attr-defined]
+    )
+    assert (
+        f"log1p(income) {f.num(b2)} {f.num(b2 / scale)} per unit of log(1 + income) (centred "
+        f"at {f.num(centre)}); both terms together, per unit of income: {joint} (the quartiles)"
+    ) in text
+
+
 def test_other_models_show_their_description_as_tables() -> None:
     from suture.models.baseline import Baseline
     from suture.models.gbm import GradientBoosting

@@ -432,6 +432,7 @@ def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: An
         '<tr><th>input</th><th>feature</th><th class="n">coefficient (link)</th>'
         '<th class="n">per unit of the input</th><th>where</th></tr>'
     )
+    coefficients = {str(row["feature"]): row["coefficient"] for row in rows}
     out = []
     for row in rows:
         column, feature, coef = str(row["column"]), str(row["feature"]), row["coefficient"]
@@ -444,6 +445,18 @@ def _coefficients(bundle: ModelBundle, rows: list[dict[str, Any]], intercept: An
             and t.scale_
         ):
             per_unit, where = _per_unit(bundle, column, t, float(coef))
+            if getattr(t, "companion_", None) is not None:
+                where += f"; plus the log1p({column}) term below: the effect bends"
+        elif (
+            isinstance(t, Standardize)
+            and getattr(t, "companion_", None) is not None
+            and feature == f"log1p({column})"
+            and isinstance(coef, int | float)
+        ):
+            linear = coefficients.get(column)
+            per_unit, where = _companion_per_unit(
+                bundle, column, t, float(coef), linear if isinstance(linear, int | float) else 0.0
+            )
         elif "=" in feature:
             where = "when the input is this level"
         out.append(
@@ -475,6 +488,28 @@ def _per_unit(bundle: ModelBundle, column: str, t: Standardize, coef: float) -> 
         else ""
     )
     return f.num(slope), f"per unit of log(1 + {column}) {span}{at_median}"
+
+
+def _companion_per_unit(
+    bundle: ModelBundle, column: str, t: Standardize, coef: float, linear: float
+) -> tuple[str, str]:
+    """The effect per unit of ``log(1 + column)`` of a number's ``log1p`` companion, and
+    the two terms' joint effect per unit of the input at its quartiles (it bends: the
+    slope of ``log1p`` falls as the input grows)."""
+    centre, scale = t.companion_ or (0.0, 1.0)
+    slope = coef / float(scale)
+    unit = _unit(bundle, column)
+    own = f"per unit of log(1 + {column}) (centred at {f.num(float(centre))})"
+    quartiles = tuple(float(q) for q in getattr(t, "quartiles_", ()))
+    if len(quartiles) != 3 or not t.scale_:
+        return f.num(slope), own
+    lo, hi = float(t.low_), float(t.high_)
+    joint = ", ".join(
+        f"{f.num(linear / float(t.scale_) + slope / (1.0 + x))} at {f.num(x)}"
+        for x in quartiles
+        if lo <= x <= hi
+    )
+    return f.num(slope), f"{own}; both terms together, per {unit}: {joint} (the quartiles)"
 
 
 def _unit(bundle: ModelBundle, column: str) -> str:
