@@ -29,6 +29,7 @@ from suture.models.base import F64, Design, hex_array, register, unhex_array
 from suture.models.linear import (
     LinearScores,
     _augmented,
+    _check_alphas,
     _check_number,
     _check_target,
     _check_whole,
@@ -347,15 +348,6 @@ class Scorecard(_Additive):
         self.tol = tol
         self.alphas = alphas
 
-    def _check_alphas(self) -> list[float]:
-        if self.alphas is None:
-            return []
-        if isinstance(self.alphas, str | bytes) or not isinstance(self.alphas, Sequence):
-            raise ConfigError(f"Scorecard: alphas must be a list of numbers, got {self.alphas!r}")
-        for value in self.alphas:
-            _check_number("Scorecard", "alphas", value, low=0.0, strict=True)
-        return sorted({float(v) for v in self.alphas}, reverse=True)
-
     def fit(
         self,
         X: npt.ArrayLike,
@@ -365,7 +357,7 @@ class Scorecard(_Additive):
         sample_weight: npt.ArrayLike | None = None,
     ) -> Scorecard:
         """Fit the points; returns ``self``."""
-        alphas = self._check_alphas()
+        alphas = _check_alphas("Scorecard", self.alphas, strict=True)
         x, target, w = self._prepare(X, y, design, sample_weight)
         a = _augmented(x)
         self.alpha_ = float(self.alpha)

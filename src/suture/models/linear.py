@@ -393,6 +393,17 @@ def _check_number(owner: str, name: str, value: object, *, low: float, strict: b
         raise ConfigError(f"{owner}: {name} must be a finite number {bound}, got {value!r}")
 
 
+def _check_alphas(owner: str, alphas: object, *, strict: bool) -> list[float]:
+    """The distinct penalties of ``alphas`` to choose among, largest first (none: [])."""
+    if alphas is None:
+        return []
+    if isinstance(alphas, str | bytes) or not isinstance(alphas, Sequence):
+        raise ConfigError(f"{owner}: alphas must be a list of numbers, got {alphas!r}")
+    for value in alphas:
+        _check_number(owner, "alphas", value, low=0.0, strict=strict)
+    return sorted({float(v) for v in alphas}, reverse=True)
+
+
 def _check_whole(owner: str, name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{owner}: {name} must be a whole number of at least 1, got {value!r}")
@@ -1062,7 +1073,7 @@ class Logistic(LinearScores):
         _check_number("Logistic", "alpha", self.alpha, low=0.0, strict=False)
         _check_whole("Logistic", "max_iter", self.max_iter)
         _check_number("Logistic", "tol", self.tol, low=0.0, strict=True)
-        alphas = self._check_alphas()
+        alphas = _check_alphas("Logistic", self.alphas, strict=False)
         x, target = self._check_fit(X, y, design)
         _check_target("Logistic", target, design.task)
         w = _sample_weight("Logistic", sample_weight, x.shape[0])
@@ -1077,15 +1088,6 @@ class Logistic(LinearScores):
             )
         self._set_fit(beta, design)
         return self
-
-    def _check_alphas(self) -> list[float]:
-        if self.alphas is None:
-            return []
-        if isinstance(self.alphas, str | bytes) or not isinstance(self.alphas, Sequence):
-            raise ConfigError(f"Logistic: alphas must be a list of numbers, got {self.alphas!r}")
-        for value in self.alphas:
-            _check_number("Logistic", "alphas", value, low=0.0, strict=False)
-        return sorted({float(v) for v in self.alphas}, reverse=True)
 
     def _choose_alpha(self, a: Any, y: Matrix, w: Matrix, alphas: list[float]) -> Matrix:
         """Fit every penalty (strongest first, warm-started); keep the lowest approximate
