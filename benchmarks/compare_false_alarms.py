@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{n['untouched']:,} | {seconds:.1f} |"
         )
         print(lines[-1], flush=True)
-    revision = source_revision("src", "benchmarks", "tests/monitor")
+    revision = source_revision("src", "benchmarks/compare_false_alarms.py", "tests/monitor")
     notes = __doc__.split("\n\n", 2)[2].strip()
     title = ["# compare_false_alarms", "", f"- suture source at {revision}", ""]
     text = "\n".join([*title, *lines, "", notes, ""])
