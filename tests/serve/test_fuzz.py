@@ -37,6 +37,11 @@ TOKEN = "fuzz-token"
 EXEMPT = ("/healthz", "/readyz")
 #: Examples per operation (each run of the fuzz stays well under a minute on 2 cores).
 EXAMPLES = 60
+
+# One worker runs the whole module in order: the servers are module fixtures, and
+# test_the_servers_survive_the_fuzz counts the requests the fuzz sent to them (on another
+# xdist worker it met fresh servers that had seen 2).
+pytestmark = pytest.mark.xdist_group("fuzz")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
