@@ -92,6 +92,10 @@ CANDIDATES: tuple[tuple[str, str, frozenset[str]], ...] = (
 )
 CANDIDATE_NAMES = tuple(name for name, _, _ in CANDIDATES)
 
+#: Above this many rows in the source (known from its metadata) the default training
+#: run is the hybrid one (:func:`suture.models.streaming.train_hybrid`): flat memory.
+HYBRID_ROWS = 500_000
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -409,7 +413,8 @@ def train(
     test_size: float = 0.2,
     max_fit_rows: int = 50_000,
     monotone: dict[str, int] | None = None,
-    streaming: bool = False,
+    streaming: bool | None = None,
+    hybrid_rows: int = HYBRID_ROWS,
 ) -> ModelBundle:
     """Train the simplest good model for ``target`` and return (and write) its bundle.
 
@@ -452,10 +457,20 @@ def train(
         this size and the winner is refitted on every training row.
     monotone : dict of str to int, optional
         Declared monotone direction (1 or -1) per input column, for the scorecards.
-    streaming : bool, default False
-        Train from engine passes without holding the rows (flat memory): a hash-split
-        holdout and only the candidates that fit from aggregators
-        (:func:`suture.models.streaming.train_streaming`).  Always so on Spark.
+    streaming : bool, optional
+        ``True``: train from engine passes without holding the rows (flat memory): a
+        hash-split holdout and only the candidates that fit from aggregators
+        (:func:`suture.models.streaming.train_streaming`); always so on Spark.
+        ``False``: hold the rows in memory, whatever their number.  Default (None): in
+        memory, unless the source says without reading it (Parquet metadata, an
+        in-memory table) that it has more than ``hybrid_rows`` rows and no
+        ``time_column`` is given: then the hybrid path
+        (:func:`suture.models.streaming.train_hybrid`) holds only bounded samples:
+        streamed profile and hash-split holdout, every candidate compared on a sample
+        of ``max_fit_rows`` training rows, the winner refitted on every training row
+        when it fits from aggregators, and measured on the whole holdout.
+    hybrid_rows : int, default 500000
+        Above this many rows in the source the default is the hybrid path.
 
     Returns
     -------
@@ -489,6 +504,19 @@ def train(
     from suture.engines import resolve_engine
 
     runner = resolve_engine(engine, source)
+    if streaming is None and _hybrid(source, runner, options, hybrid_rows):
+        from suture.models.streaming import train_hybrid
+
+        with _one_blas_thread():
+            hybrid: ModelBundle | None = train_hybrid(
+                source, options, _load_contract(schema), runner, progress
+            )
+        if hybrid is not None:
+            if output is not None:
+                _say(progress, "bundle", f"writing {output}")
+                hybrid.write(output)
+            return hybrid
+        _say(progress, "split", "a multiclass target: training in memory")
     if streaming or runner.name != "local":
         from suture.models.streaming import train_streaming
 
@@ -509,6 +537,18 @@ def train(
     return bundle
 
 
+def _hybrid(source: Any, runner: Any, options: TrainOptions, hybrid_rows: int) -> bool:
+    """Whether the default run takes the hybrid path: a local source known, without
+    reading it, to have more than ``hybrid_rows`` rows, and no time column."""
+    if runner.name != "local" or options.time_column is not None:
+        return False
+    opened = getattr(runner, "open", None)
+    if opened is None:
+        return False
+    rows = opened(source).num_rows
+    return rows is not None and int(rows) > hybrid_rows
+
+
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Run the fits with one BLAS thread.
@@ -521,6 +561,22 @@ def _one_blas_thread() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@dataclass
+class _Compared:
+    """The candidates compared and the winner chosen (not yet refitted)."""
+
+    profile: Profile
+    decisions: list[Decision]
+    results: list[Candidate]
+    winner: str
+    given_up: Any
+
+    @property
+    def chosen(self) -> Candidate:
+        """The winner's candidate."""
+        return next(c for c in self.results if c.name == self.winner)
 
 
 class _Run:
@@ -663,13 +719,11 @@ class _Run:
             )
         return results
 
-    def bundle(self) -> ModelBundle:
-        from suture._manifest import created_now
-        from suture.models.bundle import ModelBundle
-        from suture.models.robustness import sensitivity
-        from suture.models.select import default_tolerance, select, warnings
+    def compare(self) -> _Compared:
+        """Summaries, winnowing, every candidate cross-validated and measured, and selection."""
+        from suture.models.select import select
 
-        options, task, rows = self.options, self.task, self.rows
+        options, task = self.options, self.task
         profile, decisions = self._summaries()
         rows_compared = self._fit_rows()
         decisions = self._recheck_screened(profile, decisions, rows_compared)
@@ -684,7 +738,19 @@ class _Run:
             )
         results = self._candidates(profile, kept, rows_compared)
         winner, given_up = select(results, task=task, tolerance=options.tolerance)
-        chosen = next(c for c in results if c.name == winner)
+        return _Compared(profile, decisions, results, winner, given_up)
+
+    def bundle(self) -> ModelBundle:
+        from suture._manifest import created_now
+        from suture.models.bundle import ModelBundle
+        from suture.models.robustness import sensitivity
+        from suture.models.select import default_tolerance, warnings
+
+        options, task, rows = self.options, self.task, self.rows
+        compared = self.compare()
+        profile, decisions, results = compared.profile, compared.decisions, compared.results
+        winner, given_up = compared.winner, compared.given_up
+        chosen = compared.chosen
         pipeline = chosen.pipeline
         assert pipeline is not None  # every candidate is fitted with its pipeline
         # Chosen by cross-validation and measured on the holdout, the winner is refitted on
@@ -750,6 +816,42 @@ class _Run:
             "versions": _versions(),
             "created": created,
         }
+
+
+class _SampleRun(_Run):
+    """The in-memory comparison of the hybrid path: on samples of the training rows and of
+    the holdout, with the profile and winnowing of every training row given.
+
+    Cross-validation, calibration and each candidate's holdout figures are those of
+    :class:`_Run` on the samples; no row is split or sampled again here.
+    """
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        rows: _Rows,
+        task: Task,
+        progress: Progress | None,
+        holdout: pa.Table,
+        summaries: tuple[Profile, list[Decision]],
+    ) -> None:
+        if options.monotone and task.kind == "multiclass":
+            raise ConfigError(
+                "monotone columns apply to binary and regression targets; "
+                f"{options.target!r} has {len(task.classes)} classes"
+            )
+        self.options, self.rows, self.task, self.progress = options, rows, task, progress
+        self.when = None
+        self.train_rows, self.holdout_rows = rows.table, holdout
+        self.y_train = encode_target(rows.table[options.target], task)
+        self.y_holdout = encode_target(holdout[options.target], task)
+        self.y_all = self.y_train
+        self.train_idx = np.arange(rows.table.num_rows, dtype=np.int64)
+        self.fit_idx = None
+        self._given = summaries
+
+    def _summaries(self) -> tuple[Profile, list[Decision]]:
+        return self._given
 
 
 #: Rows transformed at once when a winner is refitted from sufficient statistics.

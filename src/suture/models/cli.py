@@ -123,7 +123,7 @@ def train_command(
     quiet: bool = False,
     console: Console | None = None,
     monotone: Sequence[str] = (),
-    streaming: bool = False,
+    streaming: bool | None = None,
 ) -> int:
     """Train on ``source`` and save the bundle to ``output``; print the candidates.
 
@@ -330,13 +330,17 @@ def train(
         ),
     ] = None,
     streaming: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--streaming",
-            help="Train from engine passes without holding the rows (flat memory; the "
-            "candidates that fit from aggregators only). Always so on Spark.",
+            "--streaming/--in-memory",
+            help="--streaming: train from engine passes without holding the rows (flat "
+            "memory; the candidates that fit from aggregators only), always so on Spark. "
+            "--in-memory: hold the rows, however many. Default: in memory, or for a "
+            "source with more than 500,000 rows (Parquet metadata) the hybrid path: "
+            "streamed passes, every candidate compared on a sample, flat memory.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Train the simplest good model for a target and save it as a bundle.
 

@@ -49,6 +49,7 @@ from suture.sketches.hashing import float_keys, murmur3_64bit_keys, string_keys
 
 if TYPE_CHECKING:
     from suture.features import FeaturePipeline
+    from suture.models.result import Calibrator
     from suture.schema.contract import Schema
 
 __all__ = [
@@ -678,11 +679,14 @@ class HoldoutMetrics(Framed[MetricsState]):
         Bins of the log-odds histograms that give the AUC (binary).
     limit : float, default 30.0
         The log-odds histograms cover ``[-limit, limit]``.
+    calibrator : Calibrator, optional
+        A binary model's calibrator: the metrics are of its probabilities.
 
     Notes
     -----
-    Log loss, Brier score, accuracy (at probability 0.5), RMSE, MAE and R² are exact
-    sums.  The AUC counts, bin by bin, the positives above each negative, and half of
+    With a ``calibrator`` (binary), the metrics are of its probabilities, as a bundle
+    scores them.  Log loss, Brier score, accuracy (at probability 0.5), RMSE, MAE and R²
+    are exact sums.  The AUC counts, bin by bin, the positives above each negative, and half of
     the pairs that share a bin; the exact AUC lies within ``auc_error`` of it, half the
     share of positive-negative pairs in a common bin (computed from the histograms and
     reported with the metrics: with 65,536 bins it is below 1e-4 unless many scores tie).
@@ -690,7 +694,14 @@ class HoldoutMetrics(Framed[MetricsState]):
 
     kind = "holdout_metrics"
 
-    def __init__(self, model: Model, *, bins: int = 65_536, limit: float = 30.0) -> None:
+    def __init__(
+        self,
+        model: Model,
+        *,
+        bins: int = 65_536,
+        limit: float = 30.0,
+        calibrator: Calibrator | None = None,
+    ) -> None:
         task = model.design_.task
         if task.kind == "multiclass":
             raise ConfigError("holdout metrics stream for binary and regression tasks only")
@@ -698,13 +709,25 @@ class HoldoutMetrics(Framed[MetricsState]):
         self.task = task
         self.bins = int(bins)
         self.limit = float(limit)
-        self._digest = _digest({"kind": model.kind, "state": model._state()})
+        self.calibrator = None if task.kind == "regression" else calibrator
+        state: dict[str, Any] = {"kind": model.kind, "state": model._state()}
+        if self.calibrator is not None:
+            state["calibrator"] = self.calibrator.to_dict()
+        self._digest = _digest(state)
 
     def config(self) -> str:
         return (
             f"holdout_metrics(task={self.task.kind},model={self.model.kind}:{self._digest},"
             f"bins={self.bins},limit={self.limit!r})"
         )
+
+    def _link(self, score: F64) -> F64:
+        """The log-odds the metrics are of: the model's, or of its calibrated probability."""
+        if self.calibrator is None:
+            return score
+        prob = np.asarray(self.calibrator.transform(score)[:, 1], dtype=np.float64)
+        prob = np.clip(prob, 1e-15, 1.0 - 1e-15)
+        return np.asarray(np.log(prob) - np.log1p(-prob), dtype=np.float64)
 
     def zero(self) -> MetricsState:
         width = self.bins if self.task.kind == "binary" else 0
@@ -721,6 +744,7 @@ class HoldoutMetrics(Framed[MetricsState]):
             err = y - score
             state.sums += [y.size, err @ err, np.abs(err).sum(), y.sum(), y @ y]
             return state
+        score = self._link(score)
         width = 2.0 * self.limit / self.bins
         index = np.clip(((score + self.limit) / width).astype(np.int64), 0, self.bins - 1)
         positive = y > 0.5
@@ -1103,18 +1127,59 @@ def train_streaming(
     """
     import time
 
+    from suture.features import FeaturePipeline
+
+    started = time.perf_counter()
+    head = _first_pass(source, options, contract, engine, progress)
+    _check_task(head.task)
+    fraction = SAMPLE_ROWS / max(head.used, 1)
+    front = _profile_pass(source, options, head, progress, {"fit": (fraction, options.seed + 2)})
+    names = [n for n in STREAMING_CANDIDATES if n in options.candidates]
+    if not names:
+        raise ConfigError(
+            f"no candidate among {', '.join(options.candidates)} fits from aggregators; "
+            f"streaming training fits {', '.join(STREAMING_CANDIDATES)}"
+        )
+    styles = {STREAMING_CANDIDATES[n] for n in names} | {"linear"}
+    pipes = {s: FeaturePipeline(style=s).fit(front.profile, front.kept) for s in sorted(styles)}
+    runner, task = head.runner, head.task
+    split, validation = front.split, front.validation
+    with _fitting_engine(
+        runner, source, pipes, task, split, validation, head.contract, workdir, progress
+    ) as fitter:
+        return _fit_and_bundle(
+            fitter, source, options, head.contract, runner, progress, started, head.counts,
+            head.used, task, front.split, front.validation, front.profile, front.decisions,
+            names, pipes, front.samples["fit"],
+        )  # fmt: skip
+
+
+@dataclass
+class _Head:
+    """What the first pass tells: the engine, the contract, the row counts and the task."""
+
+    runner: Any
+    origin: str
+    contract: Schema
+    valid_schema: pa.Schema
+    columns: tuple[str, ...]
+    counts: RowCounts
+    used: int
+    task: Task
+
+
+def _first_pass(
+    source: Any, options: Any, contract: Schema | None, engine: Any, progress: Any
+) -> _Head:
+    """The contract (inferred when none is given), the rows counted and the target's task."""
     import suture
     from suture.engines import resolve_engine
     from suture.errors import SchemaError
-    from suture.features import FeaturePipeline
-    from suture.features.target import ProfileWithTarget
-    from suture.features.winnow import winnow
     from suture.models.task import infer_task
-    from suture.profile import Profile, ProfileAggregator
+    from suture.profile import ProfileAggregator
     from suture.schema.contract import Schema
     from suture.train import _check_columns, _say
 
-    started = time.perf_counter()
     runner = resolve_engine(engine, source)
     schema = runner.schema_of(source)
     origin = runner.describe(source)
@@ -1148,31 +1213,60 @@ def train_streaming(
             f"broke the contract, {counts.no_target} had no target)"
         )
     task = infer_task(first["target"][target], kind=options.task, positive=options.positive)
-    _check_task(task)
-    split = HashSplit(columns, test_size=options.test_size, seed=options.seed)
-    validation = HashSplit(columns, test_size=0.2, seed=options.seed + 1)
+    return _Head(runner, origin, contract, valid_schema, columns, counts, used, task)
+
+
+@dataclass
+class _Front:
+    """What the profile pass tells: the splits, the profile, winnowing and row samples."""
+
+    split: HashSplit
+    validation: HashSplit
+    profile: Any
+    decisions: list[Any]
+    kept: list[str]
+    samples: dict[str, pa.Table | None]
+
+
+def _profile_pass(
+    source: Any,
+    options: Any,
+    head: _Head,
+    progress: Any,
+    samples: Mapping[str, tuple[float, int]],
+) -> _Front:
+    """One pass: the training side's profile and target summaries, and the row samples.
+
+    ``samples`` maps a part of the rows (see :class:`RowFilter`) to the fraction of them
+    sampled and the seed of the sample (:class:`SampleRows`); then winnowing.
+    """
+    from suture.errors import SchemaError
+    from suture.features.target import ProfileWithTarget
+    from suture.features.winnow import winnow
+    from suture.profile import Profile
+    from suture.train import _say
+
+    runner, contract, task, target = head.runner, head.contract, head.task, options.target
+    split = HashSplit(head.columns, test_size=options.test_size, seed=options.seed)
+    validation = HashSplit(head.columns, test_size=0.2, seed=options.seed + 1)
     _say(progress, "profile", "profiling the training rows with the target")
-    summarizer = ProfileWithTarget(valid_schema, task)
-    sampler = SampleRows(columns, SAMPLE_ROWS / max(used, 1), seed=options.seed + 2)
-    both_states = runner.aggregate_state(
-        source,
-        Joined(
-            {
-                "summary": Filtered(
-                    RowFilter(target, split=split, part="train", contract=contract), summarizer
-                ),
-                "sample": Filtered(
-                    RowFilter(
-                        target, split=split, part="fit", validation=validation, contract=contract
-                    ),
-                    sampler,
-                ),
-            }
-        ),
-    )
-    state = both_states["summary"]
+    summarizer = ProfileWithTarget(head.valid_schema, task)
+    samplers = {
+        part: SampleRows(head.columns, fraction, seed=seed)
+        for part, (fraction, seed) in samples.items()
+    }
+    parts: dict[str, Aggregator[Any, Any]] = {
+        "summary": Filtered(
+            RowFilter(target, split=split, part="train", contract=contract), summarizer
+        )
+    }
+    for part, sampler in samplers.items():
+        rows = RowFilter(target, split=split, part=part, validation=validation, contract=contract)
+        parts[f"sample_{part}"] = Filtered(rows, sampler)
+    states = runner.aggregate_state(source, Joined(parts))
+    state = states["summary"]
     profile = Profile(
-        summarizer.profile, state["profile"], {"source": origin, "engine": runner.name}
+        summarizer.profile, state["profile"], {"source": head.origin, "engine": runner.name}
     )
     summaries = summarizer.target.finalize(state["target"])
     _say(progress, "winnow", "choosing the columns")
@@ -1194,22 +1288,8 @@ def train_streaming(
             f"no column is left to train on after winnowing ({dropped or 'no columns'}); "
             "force columns in with --include"
         )
-    names = [n for n in STREAMING_CANDIDATES if n in options.candidates]
-    if not names:
-        raise ConfigError(
-            f"no candidate among {', '.join(options.candidates)} fits from aggregators; "
-            f"streaming training fits {', '.join(STREAMING_CANDIDATES)}"
-        )
-    styles = {STREAMING_CANDIDATES[n] for n in names} | {"linear"}
-    pipes = {s: FeaturePipeline(style=s).fit(profile, kept) for s in sorted(styles)}
-    with _fitting_engine(
-        runner, source, pipes, task, split, validation, contract, workdir, progress
-    ) as fitter:
-        return _fit_and_bundle(
-            fitter, source, options, contract, runner, progress, started, counts, used, task,
-            split, validation, profile, decisions, names, pipes,
-            sampler.finalize(both_states["sample"]),
-        )  # fmt: skip
+    tables = {part: s.finalize(states[f"sample_{part}"]) for part, s in samplers.items()}
+    return _Front(split, validation, profile, decisions, kept, tables)
 
 
 @contextlib.contextmanager
@@ -1400,3 +1480,251 @@ def _fit_and_bundle(
         lineage=lineage,
     )
     return ModelBundle.from_result(result)
+
+
+# -- the hybrid path -------------------------------------------------------------------
+
+#: The training rows the hybrid path refits on by aggregator passes, by winner.
+HYBRID_REFITS = frozenset(STREAMING_CANDIDATES)
+
+
+def train_hybrid(
+    source: Any,
+    options: Any,
+    contract: Schema | None,
+    engine: Any,
+    progress: Any = None,
+    workdir: str | Path | None = None,
+) -> Any:
+    """Train a table too large to hold, with every candidate, and flat memory.
+
+    The rows are read by engine passes as in :func:`train_streaming`: the contract pass
+    (rows read, quarantined, without a target; the task), then one pass for the profile
+    and target summaries of the training side of the hash split (winnowing uses every
+    training row) and two seeded samples (:class:`SampleRows`): about
+    ``options.max_fit_rows`` training rows and as many holdout rows.  Every candidate of
+    :func:`suture.train` (the scorecards, the tree and LightGBM included) is
+    cross-validated, calibrated and measured in memory on those samples, and the simplest
+    within tolerance wins, as in memory.  A winner that fits from aggregators
+    (:data:`HYBRID_REFITS`) is then refitted on every training row by engine passes over
+    the spilled matrices; any other stays fitted on the training sample.  The winner is
+    measured on the whole holdout in one more pass (with its calibrator); the other
+    candidates' holdout figures are those of the holdout sample.  The lineage
+    (``rows``, ``path``) and the bundle's notes say so.
+
+    Parameters
+    ----------
+    source, options, contract, engine, progress, workdir
+        As :func:`train_streaming`.
+
+    Returns
+    -------
+    ModelBundle or None
+        None for a multiclass target (its holdout metrics do not stream): the caller
+        trains it in memory.
+    """
+    from suture._manifest import created_now
+    from suture.models.bundle import ModelBundle
+    from suture.models.result import TrainResult
+    from suture.models.robustness import sensitivity
+    from suture.models.select import default_tolerance, warnings
+    from suture.train import _Rows, _SampleRun, _say, _versions
+
+    head = _first_pass(source, options, contract, engine, progress)
+    if head.task.kind == "multiclass":
+        return None
+    task, runner, counts = head.task, head.runner, head.counts
+    # A little over max_fit_rows rows are expected in each sample; the first
+    # max_fit_rows by hash are kept, so the sample is bounded and seeded.
+    wanted = int(options.max_fit_rows)
+    train_share = max(1.0 - float(options.test_size), 1e-9)
+    fractions = {
+        "train": (1.05 * wanted / max(head.used * train_share, 1.0), options.seed + 2),
+        "holdout": (1.05 * wanted / max(head.used * (1.0 - train_share), 1.0), options.seed + 3),
+    }
+    front = _profile_pass(source, options, head, progress, fractions)
+    samples = {p: front.samples[p] for p in fractions}
+    for part, table in samples.items():
+        if table is None or table.num_rows == 0:
+            raise EmptyInputError(f"{head.origin}: the {part} sample of the rows is empty")
+    train_sample = _bounded(samples["train"], wanted)
+    holdout_sample = _bounded(samples["holdout"], wanted)
+    rows = _Rows(
+        train_sample, head.contract, counts.read, counts.quarantined, counts.no_target, None
+    )
+    run = _SampleRun(
+        options, rows, task, progress, holdout_sample, (front.profile, front.decisions)
+    )
+    _say(
+        progress,
+        "fit",
+        f"comparing the candidates on a sample of {train_sample.num_rows} training rows",
+    )
+    compared = run.compare()
+    winner = compared.winner
+    chosen = compared.chosen
+    pipeline = chosen.pipeline
+    assert pipeline is not None  # every candidate is fitted with its pipeline
+    split, validation = front.split, front.validation
+    pipes = {"winner": pipeline}
+    refitted = winner in HYBRID_REFITS
+    # A refit makes several passes: the matrices are spilled once (local engine); the
+    # holdout alone is one pass over the source.
+    passes = (
+        _fitting_engine(
+            runner, source, pipes, task, split, validation, head.contract, workdir, progress
+        )
+        if refitted
+        else contextlib.nullcontext(runner)
+    )
+    with passes as fitter:
+        model = chosen.model
+        if refitted:
+            _say(progress, "refit", f"refitting {winner} on all training rows")
+            model = _refit_streaming(fitter, source, task, winner, model, pipeline, split, head)
+        _say(progress, "evaluate", f"measuring {winner} on the whole holdout")
+        metrics = HoldoutMetrics(model, calibrator=chosen.calibrator)
+        final = _pass(
+            fitter,
+            source,
+            {
+                "holdout": Transformed(
+                    pipeline,
+                    metrics,
+                    task=task,
+                    split=split,
+                    part="holdout",
+                    contract=head.contract,
+                )
+            },
+        )["holdout"]
+    results = [
+        c if c.name != winner else replace(c, model=model, holdout=final) for c in compared.results
+    ]
+    train_rows = head.used - final.n
+    final_fit = train_rows if refitted else train_sample.num_rows
+    _say(progress, "robustness", f"bounding how far each input moves {winner}'s score")
+    bounds = sensitivity(
+        pipeline,
+        model,
+        profile=front.profile,
+        contract=head.contract,
+        reference=train_sample,
+        seed=options.seed,
+    )
+    counts_by_class = np.bincount(run.y_train.astype(np.int64)) if task.is_classification else None
+    notes = warnings(
+        task, results, winner, class_counts=counts_by_class, decisions=compared.decisions
+    )
+    notes.append(
+        f"{head.used:,} rows: the candidates were compared on a seeded sample of "
+        f"{train_sample.num_rows:,} of the {train_rows:,} training rows (their holdout "
+        f"figures on a sample of {holdout_sample.num_rows:,} of the {final.n:,} holdout "
+        "rows); "
+        + (
+            f"{winner} was refitted on all {train_rows:,} training rows by aggregator passes"
+            if refitted
+            else f"{winner} does not fit from aggregators and stays fitted on the sample"
+        )
+        + f" and measured on the whole holdout of {final.n:,} rows"
+    )
+    if options.time_column is not None:
+        notes.append(
+            f"the holdout is a hash split of the rows, not the latest by {options.time_column!r}"
+        )
+    if counts.quarantined:
+        notes.append(
+            f"{counts.quarantined} of {counts.read} rows broke the contract and were not trained on"
+        )
+    if counts.no_target:
+        notes.append(f"{counts.no_target} rows had no target and were left out")
+    lineage = {
+        "data_fingerprint": f"rowhash:{counts.fingerprint:016x}",
+        "contract_fingerprint": head.contract.fingerprint,
+        "path": "hybrid",
+        "rows": {
+            "read": counts.read,
+            "quarantined": counts.quarantined,
+            "no_target": counts.no_target,
+            "used": head.used,
+            "train": train_rows,
+            "holdout": final.n,
+            "compared_on": train_sample.num_rows,
+            "holdout_sample": holdout_sample.num_rows,
+            "final_fit": final_fit,
+        },
+        "task": task.to_dict(),
+        "parameters": {
+            **options.to_dict(),
+            "path": "hybrid",
+            "refit": "all training rows" if refitted else "sample",
+            "engine": runner.name,
+        },
+        "seed": options.seed,
+        "versions": _versions(),
+        "created": created_now(),
+    }
+    result = TrainResult(
+        task=task,
+        contract=head.contract,
+        profile=front.profile,
+        decisions=compared.decisions,
+        candidates=results,
+        winner=winner,
+        calibrator=chosen.calibrator,
+        sensitivity=bounds,
+        tolerance=default_tolerance(task) if options.tolerance is None else options.tolerance,
+        given_up=compared.given_up,
+        quarantined=counts.quarantined,
+        warnings=notes,
+        lineage=lineage,
+    )
+    return ModelBundle.from_result(result)
+
+
+def _bounded(table: pa.Table, rows: int) -> pa.Table:
+    """The first ``rows`` rows of a sample (ordered by its hash): a seeded, bounded sample."""
+    return table if table.num_rows <= rows else table.slice(0, rows).combine_chunks()
+
+
+def _refit_streaming(
+    engine: Any,
+    source: Any,
+    task: Task,
+    name: str,
+    model: Model,
+    pipeline: FeaturePipeline,
+    split: HashSplit,
+    head: _Head,
+) -> Model:
+    """``model`` (one of :data:`HYBRID_REFITS`) refitted on every training row by passes."""
+    design = model.design_
+    if name == "naive_bayes":
+        from suture.models.naive_bayes import NaiveBayes
+
+        aggregator = NaiveBayesAggregator(design.n_features, len(task.classes))
+        stats = _pass(
+            engine,
+            source,
+            {
+                "nb": Transformed(
+                    pipeline, aggregator, task=task, split=split, contract=head.contract
+                )
+            },
+        )["nb"]
+        assert isinstance(model, NaiveBayes)
+        return model.fit_stats(stats, design=design)
+    alpha = float(getattr(model, "alpha_", getattr(model, "alpha", 1.0)))
+    fitted = fit_streaming(
+        engine,
+        source,
+        task,
+        {"linear": pipeline},
+        split,
+        candidates=[name],
+        alpha=alpha,
+        part="train",
+        start=_beta(model) if name == "logistic" else None,
+        contract=head.contract,
+    )
+    return fitted[name]
