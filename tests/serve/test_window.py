@@ -761,3 +761,71 @@ def window_laws(law: Callable[..., Any]) -> dict[type, Any]:
             table=lambda t: laws()[1],
         )
     }
+
+
+# ----------------------------------------------------------------------------- start-up
+
+
+def test_starting_a_window_counts_nothing_and_persists_an_empty_bucket(
+    archive: SqlArchive, bundle: ModelBundle, inputs: Schema, default_rows: list[dict[str, Any]]
+) -> None:
+    scoring = bundle.scoring_contract
+    private = Schema([replace(c, sensitive=True) for c in scoring.columns], scoring.derived,
+                     scoring.meta)  # fmt: skip
+    for worker, contract in (("w1", inputs), ("w2", private)):  # watched columns, and none
+        window = hour_window(contract, bundle, archive, worker=worker)
+        window.start()
+        halt(window)
+        states = [s for s in archive.window_states(None) if s.worker == worker]
+        assert [(s.rows, s.last_seq, s.closed) for s in states] == [(0, 0, False)]
+        assert window.window()[0].row_count == 0
+        archive_records(archive, window, contract, default_rows[2000:2030], worker=worker,
+                        ts=T0)  # fmt: skip
+        assert window.flush() == 30
+        assert window.window()[0].row_count == 30
+
+
+_FIRST_FOLD = """
+import json, sys
+from suture.models.bundle import ModelBundle
+from suture.schema.coerce import compile_record
+from suture.serve.archive import PredictionRecord, new_prediction_id, open_archive
+from suture.serve.config import WindowSpec
+from suture.serve.window import LiveWindow
+
+bundle = ModelBundle.read(sys.argv[1])
+archive = open_archive(sys.argv[2])
+window = LiveWindow.for_bundle(bundle, archive, worker="w1", spec=WindowSpec(flush_seconds=60))
+window.start()
+before = set(sys.modules)
+coerce = compile_record(bundle.scoring_contract)
+rows = json.loads(sys.argv[3])
+archive.write_now([
+    PredictionRecord(new_prediction_id(), 1.8e9, "v1", "w1", None, r, coerce(r), [],
+                     {"prediction": "false"}, [])
+    for r in rows
+])
+for _ in rows:
+    window.add()
+folded = window.flush()
+print(json.dumps({"folded": folded, "loaded": sorted(set(sys.modules) - before)}))
+window.close()
+archive.close()
+"""
+
+
+def test_the_first_fold_loads_no_module_while_the_worker_serves(
+    tmp_path: Path, default_rows: list[dict[str, Any]]
+) -> None:
+    # The first fold of a fresh worker imported pandas (pyarrow's first conversion of
+    # Python values), 0.3 to 0.9 s holding the GIL while requests waited: start() loads it.
+    import json
+    import subprocess
+    import sys
+
+    rows = [{k: v for k, v in r.items()} for r in default_rows[2000:2040]]
+    argv = [sys.executable, "-c", _FIRST_FOLD, str(MODEL_BUNDLE),
+            f"sqlite:///{tmp_path / 'archive.db'}", json.dumps(rows)]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"folded": 40, "loaded": []}
