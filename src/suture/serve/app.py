@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import hmac
 import json
@@ -391,6 +392,7 @@ class Service:
             await _call(hook)
         if config.retention_days is not None:
             self.pruning = asyncio.create_task(self._prune_every(PRUNE_SECONDS))
+        _freeze_heap()
         self.ready = True
 
     async def _prune_every(self, seconds: float) -> None:
@@ -420,6 +422,20 @@ class Service:
         if self.archive is not None:
             self.archive.close()
         self.metrics.close()
+        gc.unfreeze()  # what is left is collected at exit (no leak warnings from extensions)
+
+
+def _freeze_heap() -> None:
+    """Collect once, then leave every object alive after start-up (the bundle, the
+    modules, the window's sketches) out of later collections (:func:`gc.freeze`).
+
+    Without it a full collection walks all of them, holding the GIL while every
+    request in flight waits: 47 to 93 ms measured in each worker under serve_bench's
+    open loop (docs/serve.md).  Frozen, a full collection walks only what was allocated
+    since (0.8 to 2.8 ms measured).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _recommender_parts(service: Service) -> ServiceParts:
