@@ -158,3 +158,29 @@ def test_not_fitted_and_bad_parameters(carat: tuple[pa.Array, Bins, suture.Profi
     assert str(info.value) == (
         "Bins needs a numeric column, but 'c' is string; use OneHot for categories"
     )
+
+
+def test_rare_level_of_a_few_valued_score_keeps_its_own_bin() -> None:
+    # AER/HMDA's chist (1 to 6) in these shares: quantile edges put 3 in the bin of 2
+    counts = {1: 1081, 2: 351, 3: 101, 4: 65, 5: 143, 6: 163}
+    x = np.repeat(np.array(list(counts), dtype=np.int64), list(counts.values()))
+    s = suture.profile(pa.table({"chist": x}))["chist"]
+    assert sorted({float(s.quantile(i / 16)) for i in range(1, 16)} - {s.min}) == [2, 4, 5, 6]
+    bins = Bins(n_bins=16).fit(s)
+    assert bins.edges_ == [2.0, 3.0, 4.0, 5.0, 6.0]
+    out = bins.transform_array(pa.array(x))
+    assert out.sum(axis=0).tolist() == list(map(float, counts.values()))
+
+
+def test_value_bins_on_a_compacted_sketch_and_a_rare_value() -> None:
+    # 400,000 rows compact the KLL sketch; the values are still the column's own, and a
+    # value below 1/1024 of the rows shares the bin below it
+    rng = np.random.default_rng(0)
+    x = rng.choice(np.array([0.5, 1.5, 2.25, 7.0]), size=400_000, p=[0.5, 0.3, 0.2, 0.0])
+    x[:100] = 9.0  # 1 in 4,000 rows
+    s = suture.profile(pa.table({"v": x}))["v"]
+    assert Bins(n_bins=16).fit(s).edges_ == [1.5, 2.25]
+    assert Bins(n_bins=3).fit(s).edges_ == [1.5, 2.25]  # three values, three bins
+    # more values than bins asked for: quantile edges as before
+    two = Bins(n_bins=2).fit(s)
+    assert two.edges_ == sorted({float(s.quantile(0.5))} - {s.min})

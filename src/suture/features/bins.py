@@ -32,9 +32,14 @@ from suture.features.transforms import (
 )
 from suture.sketches._base import ColumnSummary
 
-__all__ = ["Bins", "bin_names", "quantile_edges"]
+__all__ = ["Bins", "bin_names", "quantile_edges", "value_edges"]
 
 _F64 = npt.NDArray[np.float64]
+
+#: Ranks probed for a column's few distinct values: every value holding at least
+#: ``1 / VALUE_PROBES`` of the rows is hit (as InterpretML's EBM bins each value of such a
+#: column, up to its default of 1024 bins).
+VALUE_PROBES = 1024
 
 
 def quantile_edges(quantile: Any, low: float, n_bins: int) -> list[float]:
@@ -53,6 +58,32 @@ def quantile_edges(quantile: Any, low: float, n_bins: int) -> list[float]:
     return sorted(e for e in cuts if e > low and math.isfinite(e))
 
 
+def value_edges(quantile: Any, low: float, n_bins: int) -> list[float] | None:
+    """One edge at each value above ``low``, when the column has fewer than ``n_bins`` of them.
+
+    The values are found by probing the quantiles ``i / VALUE_PROBES``: a value that holds
+    at least that share of the rows is one of them; a rarer value shares the bin below.
+
+    Parameters
+    ----------
+    quantile : callable
+        ``quantile(q) -> float`` of the column.
+    low : float
+        The column's minimum (its bin is everything below the first edge).
+    n_bins : int
+        The number of bins asked for.
+
+    Returns
+    -------
+    list of float or None
+        The increasing edges, so each value has a bin of its own; ``None`` when the column
+        has ``n_bins`` values or more (then :func:`quantile_edges` places the edges).
+    """
+    values = {float(quantile(i / VALUE_PROBES)) for i in range(1, VALUE_PROBES)}
+    edges = sorted(e for e in values if e > low and math.isfinite(e))
+    return edges if len(edges) < n_bins else None
+
+
 def bin_names(column: str, edges: list[float]) -> list[str]:
     """``column=[a, b)`` per bin, from ``-inf`` to ``inf``, floats in shortest form."""
     bounds = ["-inf", *(repr(float(e)) for e in edges), "inf"]
@@ -67,8 +98,10 @@ class Bins(Transform):
     ----------
     n_bins : int, default 16
         Bins asked for (at least 1): edges at the profile's quantiles ``1/n .. (n-1)/n``.
-        Equal edges are merged and an edge at the minimum is dropped, so a column with
-        three distinct values gets at most three bins.
+        Equal edges are merged and an edge at the minimum is dropped.  A column with fewer
+        than ``n`` values (each holding at least 1/1024 of the rows) gets one bin per value
+        instead (:func:`value_edges`), so a rare level of a score is not merged into its
+        neighbour.
 
     Attributes
     ----------
@@ -90,7 +123,8 @@ class Bins(Transform):
     -----
     Null and NaN set the missing indicator (all zeros when the profile saw none).  Edges
     are KLL quantiles: a bin's share of rows is ``1 / n_bins`` within the sketch's rank
-    error (``Profile[column].rank_error``), or a multiple of it where edges were merged.
+    error (``Profile[column].rank_error``), or a multiple of it where edges were merged;
+    for a column of few values, each value's share.
 
     Examples
     --------
@@ -129,7 +163,8 @@ class Bins(Transform):
         self.column_ = summary.name
         if summary.finite:
             self.low_, self.high_ = float(summary.min), float(summary.max)
-            self.edges_ = quantile_edges(summary.quantile, self.low_, n)
+            edges = value_edges(summary.quantile, self.low_, n)
+            self.edges_ = quantile_edges(summary.quantile, self.low_, n) if edges is None else edges
         else:
             self.low_, self.high_, self.edges_ = 0.0, 0.0, []
         self.quartiles_ = quartiles(summary)
