@@ -384,6 +384,52 @@ def test_sqlite_runs_in_wal_mode_with_the_asked_durability(tmp_path: Path) -> No
     )
 
 
+def test_a_new_sqlite_archive_has_16_kb_pages_and_indexes_only_keyed_predictions(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.db"
+    with open_archive(str(path)) as a:
+        a.write_now([record(1, key="alice"), dataclasses.replace(record(2), key=None)])
+        assert a._fetch("PRAGMA page_size") == [(archive_module.SQLITE_PAGE_SIZE,)]
+        plan = a._fetch(
+            "EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE key = ? "
+            "ORDER BY ts DESC, seq DESC LIMIT 1",
+            ("alice",),
+        )
+        assert any("USING INDEX predictions_key" in str(row[-1]) for row in plan)
+        assert a.add_outcomes([Outcome(value="Yes", key="alice")]).unknown == ()
+        ((sql,),) = a._fetch("SELECT sql FROM sqlite_master WHERE name = 'predictions_key'")
+        assert sql.endswith("WHERE key IS NOT NULL")
+
+
+# The predictions table and key index as suture wrote them before 2026-12-03: a full index
+# of key, in a file of 4 KB pages.
+_OLD_KEY_INDEX = "CREATE INDEX IF NOT EXISTS predictions_key ON predictions (key)"
+
+
+def test_an_archive_of_4_kb_pages_and_a_full_key_index_keeps_both_and_works(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("PRAGMA page_size = 4096")
+    raw.execute("PRAGMA journal_mode = WAL")
+    for statement in archive_module._SQLITE.ddl():
+        raw.execute(_OLD_KEY_INDEX if "predictions_key" in statement else statement)
+    raw.execute("INSERT INTO meta (name, value) VALUES ('schema_version', '1')")
+    raw.close()
+    old, unkeyed = record(1, key="alice"), dataclasses.replace(record(2), key=None)
+    with open_archive(str(path)) as a:
+        a.write_now([old, unkeyed])
+        assert a._fetch("PRAGMA page_size") == [(4096,)]
+        assert a._fetch("SELECT sql FROM sqlite_master WHERE name = 'predictions_key'") == [
+            (_OLD_KEY_INDEX.replace(" IF NOT EXISTS", ""),)
+        ]
+        assert a.add_outcomes([Outcome(value="Yes", key="alice")]).matched == (old.id,)
+        got = a.get(unkeyed.id)
+        assert got is not None and got["key"] is None and got["received"] == unkeyed.received
+
+
 _WRITER = """
 import asyncio, sys, time
 from suture.serve.archive import PredictionRecord, new_prediction_id, open_archive
