@@ -853,6 +853,75 @@ class _SampleRun(_Run):
     def _summaries(self) -> tuple[Profile, list[Decision]]:
         return self._given
 
+    def _candidates(
+        self, profile: Profile, kept: list[str], rows: tuple[pa.Table, F64, Folds]
+    ) -> list[Candidate]:
+        """As :meth:`_Run._candidates`, the baseline first, then the others on
+        :data:`HYBRID_THREADS` threads, the costliest first.
+
+        Each candidate's fit depends on its own seed only, so the results are those of one
+        thread; LightGBM, BLAS and most of NumPy release the GIL, so two cores share the
+        comparison (about 40 s of CPU on 50,000 rows of the 1M x 20 table of
+        ``benchmarks/train_bench.py``).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        options, task = self.options, self.task
+        fit_rows, y_fit, folds = rows
+        todo = [
+            (name, style)
+            for name, style, kinds in CANDIDATES
+            if name in options.candidates and task.kind in kinds
+        ]
+        if not todo:
+            raise ConfigError(
+                f"no candidate fits a {task.kind} task among {', '.join(options.candidates)}"
+            )
+        styles: dict[str, _Matrices] = {}
+        for _, style in todo:
+            if style not in styles:
+                styles[style] = _matrices(
+                    style, profile, kept, task, options, fit_rows, self.holdout_rows
+                )
+        done: dict[str, Candidate] = {}
+        baseline: Evaluation | None = None
+        if todo[0][0] == "baseline":
+            _say(self.progress, "fit", "fitting baseline")
+            done["baseline"], _ = _fit_candidate(
+                "baseline", styles[todo[0][1]], task, y_fit, self.y_holdout, folds, options, None
+            )
+            baseline = done["baseline"].holdout
+        rest = sorted(
+            (item for item in todo if item[0] not in done),
+            key=lambda item: -HYBRID_COSTS.get(item[0], 0),
+        )
+        _say(self.progress, "fit", f"fitting {', '.join(n for n, _ in rest)} on two threads")
+        with ThreadPoolExecutor(max_workers=HYBRID_THREADS) as pool:
+            common = (task, y_fit, self.y_holdout, folds, options, baseline)
+            futures = {
+                name: pool.submit(_fit_candidate, name, styles[style], *common)
+                for name, style in rest
+            }
+            for name, future in futures.items():
+                done[name] = future.result()[0]
+        return [done[name] for name, _ in todo]
+
+
+#: The threads the hybrid path compares candidates on (the machine of the issue's
+#: target has two cores).
+HYBRID_THREADS = 2
+
+#: The relative cost of each candidate, to start the costliest first: CPU seconds on
+#: 50,000 rows of the 1M x 20 table of ``benchmarks/train_bench.py``.
+HYBRID_COSTS = {
+    "lightgbm": 12.7,
+    "scorecard_interactions": 12.6,
+    "scorecard": 6.1,
+    "logistic": 3.1,
+    "tree": 3.0,
+    "naive_bayes": 2.4,
+}
+
 
 #: Rows transformed at once when a winner is refitted from sufficient statistics.
 REFIT_CHUNK = 100_000
