@@ -26,7 +26,9 @@ Parquet files under ``benchmarks/.cache`` for the processes of other environment
   with their provenance and reused while the split is the same, unless ``--rerun-peers``.
 
 The holdout metric is ROC AUC (binary) or RMSE (regression).  A 1M-row x 20-column
-synthetic table is also trained end to end in a fresh process (time and peak memory).
+synthetic table is also trained end to end in a fresh process (time and peak memory), by
+``suture.train``'s default: above 500,000 rows the hybrid path (the path, the rows
+compared on and refitted on and the CPU seconds are printed on stderr).
 The results are printed and written as Markdown to ``benchmarks/results/train_bench.md``.
 """
 
@@ -445,9 +447,16 @@ def big_child(train: str, out: str) -> int:
     seconds = time.perf_counter() - start
     holdout = bundle.holdout
     auc = None if holdout is None else round(float(holdout.score), 4)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(out).write_text(json.dumps({"seconds": seconds, "winner": bundle.winner,
-                                     "holdout_auc": auc, "self_peak_rss_mib": peak}))  # fmt: skip
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
+    peak = usage.ru_maxrss / 1024
+    rows = bundle.lineage["rows"]
+    result = {"seconds": seconds, "winner": bundle.winner, "holdout_auc": auc,
+              "self_peak_rss_mib": peak, "cpu_seconds": cpu,
+              "path": bundle.lineage.get("path", "in_memory"),
+              "compared_on": rows["compared_on"], "final_fit": rows["final_fit"]}  # fmt: skip
+    Path(out).write_text(json.dumps(result))
     return 0
 
 
@@ -471,6 +480,11 @@ def run_big(rows: int) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(out.read_text())
     result["peak_rss_mib"] = max(peak, result["self_peak_rss_mib"])
     result["rows"] = rows
+    r = result
+    print(f"[{rows:,} x 20 synthetic] {r['seconds']:.1f} s, CPU {r['cpu_seconds']:.1f} s, "
+          f"peak RSS {r['peak_rss_mib']:,.0f} MiB, {r['path']} path (compared on "
+          f"{r['compared_on']:,} rows, final fit on {r['final_fit']:,}), "
+          f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)  # fmt: skip
     return result
 
 

@@ -195,3 +195,21 @@ def test_the_cli_takes_in_memory_to_force_the_in_memory_path(path: Path, tmp_pat
     assert result.returncode == 0, result.stderr
     lineage = ModelBundle.read(tmp_path / "m").lineage
     assert "path" not in lineage and lineage["rows"]["final_fit"] == ROWS
+
+
+def test_the_comparison_on_two_threads_gives_the_bundle_of_one(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module = importlib.import_module("suture.train")  # the package's train is the function
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    kw = {**KW, "candidates": ["baseline", "naive_bayes", "logistic", "tree", "lightgbm"]}
+    suture.train(path, "target", output=tmp_path / "two", **kw)
+    monkeypatch.setattr(module, "HYBRID_THREADS", 1)
+    suture.train(path, "target", output=tmp_path / "one", **kw)
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))
+    for rel in files:
+        if (tmp_path / "one" / rel).is_file():
+            got = (tmp_path / "two" / rel).read_bytes()
+            assert got == (tmp_path / "one" / rel).read_bytes(), rel
