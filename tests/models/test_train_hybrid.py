@@ -92,6 +92,8 @@ def test_a_winner_that_streams_is_refitted_on_every_training_row(streamed: Model
     assert rows["final_fit"] == rows["train"] > rows["compared_on"]
     assert streamed.lineage["parameters"]["refit"] == "all training rows"
     assert any("refitted on all" in w for w in streamed.warnings)
+    card = streamed.parts()["model_card.html"].decode()
+    assert "refitted on all" in card and "hybrid" in card
 
 
 def test_a_winner_that_does_not_stream_stays_fitted_on_the_sample(path: Path) -> None:
