@@ -24,7 +24,10 @@ The stages, each one object's job:
 
 The matrices of one training run live in memory (float64, rows x features); above
 ``max_fit_rows`` training rows the candidates are compared on a seeded sample (the
-lineage says so); only the winner is refitted on every row.
+lineage says so); only the winner is refitted on every row.  A source known to have more
+than ``hybrid_rows`` rows takes the hybrid path by default
+(:func:`suture.models.streaming.train_hybrid`): the rows are read by engine passes and
+only bounded samples are held, so memory stays flat.
 """
 
 from __future__ import annotations
