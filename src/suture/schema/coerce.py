@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import reprlib
+import sys
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 _UNSEEN = object()
+_FLOAT_MAX = sys.float_info.max
+_TOO_BIG = "expected a number a 64-bit float can hold (at most 1.8e308 in size)"
 _LONGEST_UNIT = 100
 """Unit text longer than this is refused unread (no unit is spelled that long)."""
 Check = Callable[[Any], Any]
@@ -110,8 +113,8 @@ def _number(col: Column) -> Check:
     def as_float(v: float) -> float:
         try:
             return float(v)
-        except OverflowError:  # an int past 1.8e308: to be converted, it is out of range
-            raise _Fail("range", expected) from None
+        except OverflowError:  # an int past 1.8e308 cannot be converted
+            raise _Fail("type", _TOO_BIG) from None
 
     def read(v: Any) -> float | int:
         if isinstance(v, bool):
@@ -142,6 +145,8 @@ def _number(col: Column) -> Check:
     def check(v: Any) -> float | int:
         kind = type(v)
         x = v if (kind is float or kind is int) and bare is None else read(v)
+        if type(x) is int and not -_FLOAT_MAX <= x <= _FLOAT_MAX:
+            raise _Fail("type", _TOO_BIG)  # every feature and derived column reads a float
         if type(x) is float:
             if x != x:
                 raise _Fail("null", say.NOT_NULLABLE)
@@ -312,7 +317,8 @@ def _unchanged(col: Column) -> Callable[[Sequence[Any]], bool] | None:
         if col.input_unit:  # bare numbers are converted
             return None
         kinds = frozenset({int, *null} if col.type == "integer" else {int, float, *null})
-        low, high = col.min, col.max
+        low = -_FLOAT_MAX if col.min is None else col.min  # an int past a float's range
+        high = _FLOAT_MAX if col.max is None else col.max  # is refused by check
 
         def number(values: Sequence[Any]) -> bool:
             if not set(map(type, values)) <= kinds:
@@ -326,9 +332,7 @@ def _unchanged(col: Column) -> Callable[[Sequence[Any]], bool] | None:
                 return False
             if total != total or total in (math.inf, -math.inf):
                 return False  # a NaN (a null) or an infinity somewhere: the record path
-            if low is not None and min(present) < low:
-                return False
-            return not (high is not None and max(present) > high)
+            return not (min(present) < low or max(present) > high)
 
         return number
     if col.type == "boolean":
