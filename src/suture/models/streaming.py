@@ -30,7 +30,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -660,12 +660,16 @@ class MetricsState:
     ``bins`` equal bins over ``[-limit, limit]`` (outside values in the end bins), and
     ``sums`` holds the rows, the log loss, the Brier score and the correct predictions.
     Regression: ``sums`` holds the rows, the squared and absolute errors, ``sum y`` and
-    ``sum y^2``; the histograms are empty.
+    ``sum y^2``; the histograms are empty.  With a calibrator (binary), ``low`` and
+    ``high`` are each bin's least and greatest log-odds (``inf`` and ``-inf`` when it is
+    empty): a bin whose values are all equal holds exact ties; otherwise they are empty.
     """
 
     positive: F64
     negative: F64
     sums: F64
+    low: F64 = field(default_factory=lambda: np.zeros(0))
+    high: F64 = field(default_factory=lambda: np.zeros(0))
 
 
 class HoldoutMetrics(Framed[MetricsState]):
@@ -732,7 +736,14 @@ class HoldoutMetrics(Framed[MetricsState]):
     def zero(self) -> MetricsState:
         width = self.bins if self.task.kind == "binary" else 0
         size = 4 if self.task.kind == "binary" else 5
-        return MetricsState(np.zeros(width), np.zeros(width), np.zeros(size))
+        spread = width if self.calibrator is not None else 0
+        return MetricsState(
+            np.zeros(width),
+            np.zeros(width),
+            np.zeros(size),
+            np.full(spread, np.inf),
+            np.full(spread, -np.inf),
+        )
 
     def update(self, state: MetricsState, batch: pa.RecordBatch) -> MetricsState:
         return self.update_matrix(state, *_matrix(batch))
@@ -750,6 +761,9 @@ class HoldoutMetrics(Framed[MetricsState]):
         positive = y > 0.5
         state.positive += np.bincount(index[positive], minlength=self.bins)
         state.negative += np.bincount(index[~positive], minlength=self.bins)
+        if state.low.size:
+            np.minimum.at(state.low, index, score)
+            np.maximum.at(state.high, index, score)
         prob = np.exp(-np.logaddexp(0.0, -score))
         loss = np.where(positive, np.logaddexp(0.0, -score), np.logaddexp(0.0, score))
         state.sums += [
@@ -764,6 +778,9 @@ class HoldoutMetrics(Framed[MetricsState]):
         a.positive += b.positive
         a.negative += b.negative
         a.sums += b.sums
+        if a.low.size:
+            np.minimum(a.low, b.low, out=a.low)
+            np.maximum(a.high, b.high, out=a.high)
         return a
 
     def finalize(self, state: MetricsState) -> Evaluation:
@@ -780,7 +797,8 @@ class HoldoutMetrics(Framed[MetricsState]):
                 "r2": Metric("r2", r2),
             }
             return Evaluation(metrics, "rmse", n)
-        auc, error = histogram_auc(state.positive, state.negative)
+        exact = None if not state.low.size else state.high <= state.low
+        auc, error = histogram_auc(state.positive, state.negative, exact=exact)
         _, loss, brier, correct = state.sums.tolist()
         metrics = {
             "auc": Metric("auc", auc, auc - error, auc + error),
@@ -791,24 +809,35 @@ class HoldoutMetrics(Framed[MetricsState]):
         return Evaluation(metrics, "auc", n)
 
     def _fields(self, state: MetricsState) -> dict[str, Field]:
-        return {
+        out: dict[str, Field] = {
             "positive": state.positive.copy(),
             "negative": state.negative.copy(),
             "sums": state.sums.copy(),
         }
+        if self.calibrator is not None and self.task.kind == "binary":
+            out["low"], out["high"] = state.low.copy(), state.high.copy()
+        return out
 
     def _from_fields(self, fields: dict[str, Any]) -> MetricsState:
         width = self.bins if self.task.kind == "binary" else 0
         size = 4 if self.task.kind == "binary" else 5
+        spread = width if self.calibrator is not None else 0
         return MetricsState(
             np.array(fields["positive"], dtype=np.float64).reshape(width),
             np.array(fields["negative"], dtype=np.float64).reshape(width),
             np.array(fields["sums"], dtype=np.float64).reshape(size),
+            np.array(fields.get("low", ()), dtype=np.float64).reshape(spread),
+            np.array(fields.get("high", ()), dtype=np.float64).reshape(spread),
         )
 
 
-def histogram_auc(positive: F64, negative: F64) -> tuple[float, float]:
+def histogram_auc(
+    positive: F64, negative: F64, *, exact: npt.NDArray[np.bool_] | None = None
+) -> tuple[float, float]:
     """The AUC of per-bin class counts (ties in a bin count half) and its error bound.
+
+    ``exact`` marks the bins whose values are all equal: their pairs are true ties, which
+    the AUC counts half too, so they add nothing to the bound.
 
     Returns
     -------
@@ -821,7 +850,9 @@ def histogram_auc(positive: F64, negative: F64) -> tuple[float, float]:
         return math.nan, math.nan
     below = np.cumsum(negative) - negative
     pairs = float(positive @ below) + 0.5 * float(positive @ negative)
-    return pairs / (pos * neg), 0.5 * float(positive @ negative) / (pos * neg)
+    spread = negative if exact is None else np.where(exact, 0.0, negative)
+    shared = float(positive @ spread)
+    return pairs / (pos * neg), 0.5 * shared / (pos * neg)
 
 
 # -- fitting ---------------------------------------------------------------------------
