@@ -215,3 +215,37 @@ def test_the_comparison_on_two_threads_gives_the_bundle_of_one(
         if (tmp_path / "one" / rel).is_file():
             got = (tmp_path / "two" / rel).read_bytes()
             assert got == (tmp_path / "one" / rel).read_bytes(), rel
+
+
+def test_the_card_and_the_cli_table_say_what_a_hybrid_holdout_interval_is(
+    streamed: ModelBundle,
+) -> None:
+    """Regression: both labelled every holdout interval a bootstrap 95% interval, though the
+    winner's is the exact AUC bound over the whole holdout on this path."""
+    from rich.console import Console
+
+    from suture.models.cli import render_candidates
+
+    rows = streamed.lineage["rows"]
+    card = streamed.parts()["model_card.html"].decode()
+    assert f"cross-validated on a seeded sample of {rows['compared_on']:,} training rows" in card
+    assert f"whole holdout of {rows['holdout']:,} rows, where its AUC's bracket is" in card
+    console = Console(width=200, record=True)
+    render_candidates(streamed, console)
+    text = console.export_text()
+    assert "holdout 95% interval" not in text
+    assert (
+        f"holdout interval: 95% bootstrap on a holdout sample of {rows['holdout_sample']:,} "
+        f"rows; the chosen model's (*) is over the whole holdout of {rows['holdout']:,} rows, "
+        "an exact bound for AUC"
+    ) in text
+
+
+def test_the_cli_help_states_the_threshold_the_code_uses() -> None:
+    from typer.testing import CliRunner
+
+    from suture.cli import app
+    from suture.train import HYBRID_ROWS
+
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    assert f"more than {HYBRID_ROWS:,} rows" in " ".join(result.output.split())

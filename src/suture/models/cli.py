@@ -177,7 +177,9 @@ def render_candidates(bundle: ModelBundle, console: Console | None = None) -> No
     primary = bundle.holdout.primary if bundle.holdout is not None else ""
     table = Table(title=f"candidates for {bundle.task.target} ({bundle.task.kind})")
     table.add_column("candidate")
-    for name in (f"cv {primary}", f"holdout {primary}", "holdout 95% interval"):
+    note = _interval_note(bundle)
+    bracket = "holdout interval" if note else "holdout 95% interval"
+    for name in (f"cv {primary}", f"holdout {primary}", bracket):
         table.add_column(name, justify="right")
     for c in bundle.candidates:
         name, kind = str(c.get("name", "")), str(c.get("kind", ""))
@@ -190,6 +192,8 @@ def render_candidates(bundle: ModelBundle, console: Console | None = None) -> No
             _interval_text(holdout),
         )
     out.print(table)
+    if note:
+        out.print(note)
     out.print(f"chosen: {bundle.winner} (* above). {bundle.given_up}".rstrip())
     for warning in bundle.warnings:
         out.print(f"warning: {warning}")
@@ -197,6 +201,22 @@ def render_candidates(bundle: ModelBundle, console: Console | None = None) -> No
         out.print(
             f"{bundle.quarantined:,} training rows broke the contract and were not trained on"
         )
+
+
+def _interval_note(bundle: ModelBundle) -> str:
+    """What the holdout interval column holds when it is not a bootstrap 95% interval
+    for every candidate (streamed and hybrid training), else ""."""
+    lineage = bundle.lineage or {}
+    rows = lineage.get("rows") or {}
+    if lineage.get("path") == "hybrid":
+        return (
+            f"holdout interval: 95% bootstrap on a holdout sample of "
+            f"{rows.get('holdout_sample', 0):,} rows; the chosen model's (*) is over the "
+            f"whole holdout of {rows.get('holdout', 0):,} rows, an exact bound for AUC"
+        )
+    if (lineage.get("parameters") or {}).get("streaming"):
+        return "holdout interval: an exact bound for AUC from the streamed pass (no bootstrap)"
+    return ""
 
 
 def _metric(evaluation: Any, metric: str) -> dict[str, Any]:

@@ -164,6 +164,19 @@ def _primary(candidates: Sequence[Mapping[str, Any]]) -> str:
     return ""
 
 
+def _hybrid_rows(bundle: ModelBundle) -> dict[str, Any] | None:
+    """The row counts of a bundle trained on the hybrid path, else None."""
+    lineage = bundle.lineage or {}
+    if lineage.get("path") != "hybrid":
+        return None
+    return dict(lineage.get("rows") or {})
+
+
+def _rows(rows: dict[str, Any], name: str) -> str:
+    value = rows.get(name)
+    return f"{value:,}" if isinstance(value, int) else f.DASH
+
+
 def _streamed(bundle: ModelBundle) -> bool:
     """Whether the bundle was trained by streaming (its lineage's parameters say so)."""
     parameters = (bundle.lineage or {}).get("parameters") or {}
@@ -227,15 +240,32 @@ def _candidates(bundle: ModelBundle) -> str:
         if primary == "auc"
         else "the holdout metrics are exact sums without intervals"
     )
-    intervals = (
-        "Streamed training: the validation column is one hash-split share of 20% of the "
-        f"training rows (no cross-validation); {bracket}. The chosen model is the simplest "
-        f"whose validation {esc(primary)} is within the tolerance of the best."
-        if streamed
-        else "Intervals are 95% (bootstrap on the holdout; the spread of the folds in "
-        "cross-validation). The chosen model is the simplest whose cross-validated "
-        f"{esc(primary)} is within the tolerance of the best."
-    )
+    hybrid = _hybrid_rows(bundle)
+    if streamed:
+        intervals = (
+            "Streamed training: the validation column is one hash-split share of 20% of the "
+            f"training rows (no cross-validation); {bracket}. The chosen model is the simplest "
+            f"whose validation {esc(primary)} is within the tolerance of the best."
+        )
+    elif hybrid is not None:
+        intervals = (
+            "Hybrid training: the candidates were cross-validated on a seeded sample of "
+            f"{_rows(hybrid, 'compared_on')} training rows and scored on a holdout sample of "
+            f"{_rows(hybrid, 'holdout_sample')} rows, with 95% intervals (bootstrap; the "
+            "spread of the folds); the chosen model's holdout figures are on the whole "
+            f"holdout of {_rows(hybrid, 'holdout')} rows, where "
+            + bracket.replace("the holdout AUC's bracket", "its AUC's bracket").replace(
+                "the holdout metrics", "its metrics"
+            )
+            + ". The chosen model is the simplest whose cross-validated "
+            f"{esc(primary)} is within the tolerance of the best."
+        )
+    else:
+        intervals = (
+            "Intervals are 95% (bootstrap on the holdout; the spread of the folds in "
+            "cross-validation). The chosen model is the simplest whose cross-validated "
+            f"{esc(primary)} is within the tolerance of the best."
+        )
     return (
         '<section id="candidates"><h2>Candidates</h2>'
         f'<div class="scroll"><table class="wide">{head}{"".join(rows)}</table></div>{given_up}'
