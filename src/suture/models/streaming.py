@@ -1466,16 +1466,7 @@ def _fit_and_bundle(
             f"streaming training fits {', '.join(STREAMING_CANDIDATES)} only; not fitted: "
             f"{', '.join(left)}"
         )
-    if options.time_column is not None:
-        notes.append(
-            f"the holdout is a hash split of the rows, not the latest by {options.time_column!r}"
-        )
-    if counts.quarantined:
-        notes.append(
-            f"{counts.quarantined} of {counts.read} rows broke the contract and were not trained on"
-        )
-    if counts.no_target:
-        notes.append(f"{counts.no_target} rows had no target and were left out")
+    notes.extend(_pass_notes(options, counts))
     holdout_rows = held[winner].n
     lineage = {
         "data_fingerprint": f"rowhash:{counts.fingerprint:016x}",
@@ -1659,16 +1650,7 @@ def train_hybrid(
         )
         + f" and measured on the whole holdout of {final.n:,} rows"
     )
-    if options.time_column is not None:
-        notes.append(
-            f"the holdout is a hash split of the rows, not the latest by {options.time_column!r}"
-        )
-    if counts.quarantined:
-        notes.append(
-            f"{counts.quarantined} of {counts.read} rows broke the contract and were not trained on"
-        )
-    if counts.no_target:
-        notes.append(f"{counts.no_target} rows had no target and were left out")
+    notes.extend(_pass_notes(options, counts))
     lineage = {
         "data_fingerprint": f"rowhash:{counts.fingerprint:016x}",
         "contract_fingerprint": head.contract.fingerprint,
@@ -1711,6 +1693,22 @@ def train_hybrid(
         lineage=lineage,
     )
     return ModelBundle.from_result(result)
+
+
+def _pass_notes(options: Any, counts: RowCounts) -> list[str]:
+    """The notes of the streamed passes: the hash split, quarantined rows, no target."""
+    notes = []
+    if options.time_column is not None:
+        notes.append(
+            f"the holdout is a hash split of the rows, not the latest by {options.time_column!r}"
+        )
+    if counts.quarantined:
+        notes.append(
+            f"{counts.quarantined} of {counts.read} rows broke the contract and were not trained on"
+        )
+    if counts.no_target:
+        notes.append(f"{counts.no_target} rows had no target and were left out")
+    return notes
 
 
 def _bounded(table: pa.Table, rows: int) -> pa.Table:
