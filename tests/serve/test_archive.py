@@ -457,3 +457,53 @@ def test_two_processes_write_one_sqlite_file(tmp_path: Path) -> None:
     with open_archive(url) as a:
         assert a.stats()["predictions"] == 1200
         assert [a.last_seq(w) > 0 for w in ("w0", "w1")] == [True, True]
+
+
+def test_writers_of_one_sqlite_file_take_turns_and_the_waiter_commits_its_queue_at_once(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with open_archive(url) as first, open_archive(url) as second:
+        turn = first._writer.turn
+        turn.__enter__()  # the first archive's turn, held here
+        try:
+            futures = [second._submit(records=[record(i, worker="w2")]) for i in range(50)]
+            time.sleep(0.3)
+            assert not any(f.done() for f in futures)  # waiting for the turn, not spinning
+        finally:
+            turn.__exit__(None, None, None)
+        for f in futures:
+            f.result(timeout=30)
+        # The writer took the first record, waited for its turn, then took the 49 queued
+        # meanwhile into the same transaction.
+        assert second.commits == 1
+        assert second.stats()["predictions"] == 50
+    assert (tmp_path / "shared.db-writer").exists()
+
+
+_TURN_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_writer_killed_during_its_turn_does_not_block_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _TURN_HOLDER, f"{path}-writer"], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with open_archive(f"sqlite:///{path}") as a:
+            pending = a._submit(records=[record(1)])
+            time.sleep(0.3)
+            assert not pending.done()
+            holder.kill()  # SIGKILL: the kernel drops the dead process's lock
+            pending.result(timeout=30)
+            assert a.stats()["predictions"] == 1
+    finally:
+        holder.kill()
+        holder.wait()

@@ -21,7 +21,9 @@ every waiting caller.  So a prediction is acknowledged only once it is committed
 failed commit raises :class:`ArchiveError` to every caller of that group (the service
 answers 503 and acknowledges nothing).  Every other write (outcomes, window states,
 interactions, pruning) goes through the same thread, so one process holds one writing
-connection; several processes share one SQLite file through its busy timeout.
+connection.  Several processes writing one SQLite file take turns (:class:`_WriteTurn`,
+a lock file beside it): a writer waits for its turn without spinning, then takes
+everything queued meanwhile into one transaction.
 """
 
 from __future__ import annotations
@@ -655,12 +657,56 @@ class _CommitLog:
             return list(itertools.islice(entries, limit))
 
 
+class _WriteTurn:
+    """The turn of one process to write a SQLite file: an exclusive ``flock`` on the
+    lock file ``<archive>-writer`` beside it, held from before a transaction's ``BEGIN``
+    until after its ``COMMIT``.
+
+    Without it, two workers' writers met at SQLite's lock: the loser retried ``BEGIN
+    IMMEDIATE`` every few hundred microseconds, each try costing CPU and the GIL the
+    event loop needed, and it committed only what had queued before it began to wait.
+    Waiting for the turn costs nothing (the thread sleeps in the kernel until the other
+    process's commit is done), and the records queued meanwhile join the group commit.
+    The kernel drops the lock of a killed process.  Writers that do not take turns (an
+    older suture, the ``sqlite3`` shell) still meet at SQLite's lock, as before.  Where
+    ``fcntl`` is missing (Windows), there are no turns.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = Path(f"{database}-writer")
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                return  # a read-only folder: SQLite's own lock still serializes writers
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 @dataclass
 class _Writer:
     """The one thread that writes: group commits of predictions, and every other write."""
 
     connect: Callable[[], _Connection]
     url: str
+    turn: contextlib.AbstractContextManager[None] = field(default_factory=contextlib.nullcontext)
     jobs: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     commits: int = 0
     records: int = 0
@@ -684,6 +730,8 @@ class _Writer:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if isinstance(self.turn, _WriteTurn):
+            self.turn.close()
 
     def _run(self) -> None:
         while True:
@@ -691,13 +739,14 @@ class _Writer:
             self._held = None
             if job is _STOP:
                 return
-            if job.call is not None:
-                self._transaction([job], job.call)
-                continue
-            group = self._gather(job)
-            rows = [row for j in group for row in (*map(_row, j.records), *j.rows)]
-            self._transaction(group, functools.partial(_insert, rows), rows)
-            self.records += len(rows)
+            with self.turn:
+                if job.call is not None:
+                    self._transaction([job], job.call)
+                    continue
+                group = self._gather(job)  # with the turn: what queued while waiting too
+                rows = [row for j in group for row in (*map(_row, j.records), *j.rows)]
+                self._transaction(group, functools.partial(_insert, rows), rows)
+                self.records += len(rows)
 
     def _gather(self, first: _Job) -> list[_Job]:
         """``first`` and every record job pending behind it, up to :data:`MAX_GROUP`."""
@@ -765,7 +814,12 @@ class SqlArchive:
     writes go through the writer thread.
     """
 
-    def __init__(self, url: str, connect: Callable[[], _Connection]) -> None:
+    def __init__(
+        self,
+        url: str,
+        connect: Callable[[], _Connection],
+        turn: contextlib.AbstractContextManager[None] | None = None,
+    ) -> None:
         self.url = url
         self._connect = connect
         self._closed = False
@@ -776,7 +830,7 @@ class SqlArchive:
         finally:
             setup.close()
         self._reader: _Connection | None = connect()
-        self._writer = _Writer(connect, url)
+        self._writer = _Writer(connect, url, turn or contextlib.nullcontext())
         self._writer.start()
 
     # -- writes ------------------------------------------------------------------------
@@ -1392,7 +1446,9 @@ def open_archive(url: str, *, synchronous: str = "full") -> SqlArchive:
         raise ConfigError(
             f"archive {url}: the folder {path.parent} does not exist; create it first"
         )
-    return SqlArchive(f"sqlite:///{path}", _sqlite_connect(path, synchronous))
+    return SqlArchive(
+        f"sqlite:///{path}", _sqlite_connect(path, synchronous), turn=_WriteTurn(path)
+    )
 
 
 # -- Parquet export --------------------------------------------------------------------
