@@ -101,8 +101,9 @@ def array_numbers(array: pa.Array, column: str) -> _F64:
         # Arrow's decimal-to-double cast is not correctly rounded; its string-to-double
         # parse is, and so is float(Decimal) in the record path.
         array = pc.cast(array, pa.string())
-    x = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
-    return np.array(x, dtype=np.float64)
+    if not pa.types.is_float64(array.type):  # a float64 column needs no cast call
+        array = pc.cast(array, pa.float64(), safe=False)
+    return np.array(array.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def log1p_array(x: _F64) -> _F64:
@@ -655,6 +656,7 @@ class OneHot(Transform):
 
     def _compile(self) -> None:
         self._lookup = {v: i for i, v in enumerate(self.levels_)}
+        self._value_sets: dict[pa.DataType, pc.SetLookupOptions] = {}
         self._other = len(self.levels_)
         self._null = self._other + 1 if self.indicator_ else self._other
         names = [f"{self.column_}={v}" for v in self.levels_] + [f"{self.column_}={OTHER}"]
@@ -677,11 +679,26 @@ class OneHot(Transform):
         n = len(array)
         if pa.types.is_null(array.type):
             return np.full(n, self._other, dtype=np.int64), np.ones(n, dtype=bool)
-        levels = pa.array(self.levels_, type=array.type)
-        found = pc.index_in(array, value_set=levels)
-        codes = pc.fill_null(found, self._other).to_numpy(zero_copy_only=False)
-        nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        return np.array(codes, dtype=np.int64), nulls
+        # Two Arrow calls, the value set made once per type: a fixed cost of several
+        # calls a column was most of a small batch's transform (the service's requests).
+        found = pc.index_in(array, options=self._value_set(array.type))
+        if found.null_count == 0:
+            codes = np.array(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+            return codes, np.zeros(n, dtype=bool)
+        # Null where the value is null or not a kept level; NaN once in NumPy.
+        positions = found.to_numpy(zero_copy_only=False)
+        codes = np.where(np.isnan(positions), self._other, positions).astype(np.int64)
+        if array.null_count == 0:
+            return codes, np.zeros(n, dtype=bool)
+        return codes, np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+    def _value_set(self, arrow_type: pa.DataType) -> pc.SetLookupOptions:
+        """The kept levels as an ``index_in`` value set of ``arrow_type``, made once."""
+        found = self._value_sets.get(arrow_type)
+        if found is None:
+            levels = pa.array(self.levels_, type=arrow_type)
+            found = self._value_sets[arrow_type] = pc.SetLookupOptions(levels)
+        return found
 
     def _record_level(self, value: Any) -> int | None:
         """The level index of one record value (``len(levels_)`` for other, None for null)."""
@@ -756,6 +773,7 @@ class Codes(OneHot):
 
     def _compile(self) -> None:
         self._lookup = {v: i for i, v in enumerate(self.levels_)}
+        self._value_sets = {}
         self._other = self._null = len(self.levels_)
         self.feature_names_ = [self.column_]
 
