@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from typing import Any
 
 import numpy as np
@@ -285,3 +286,11 @@ def test_pipeline_parameters_are_checked_at_fit(profile: suture.Profile) -> None
         "FeaturePipeline numeric must be a transform such as Standardize() or OneHot(), "
         "got 'standardize'"
     )
+
+
+def test_a_pipeline_pickles_after_transforming(pipeline: FeaturePipeline, table: pa.Table) -> None:
+    # Spark's executors get the fitted pipeline pickled, after the driver has transformed
+    # with it; OneHot's cached value sets once held an unpicklable SetLookupOptions.
+    x = pipeline.transform(table)
+    copy = pickle.loads(pickle.dumps(pipeline))
+    assert np.array_equal(copy.transform(table), x)

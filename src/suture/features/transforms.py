@@ -656,7 +656,7 @@ class OneHot(Transform):
 
     def _compile(self) -> None:
         self._lookup = {v: i for i, v in enumerate(self.levels_)}
-        self._value_sets: dict[pa.DataType, pc.SetLookupOptions] = {}
+        self._value_sets: dict[pa.DataType, pa.Array] = {}
         self._other = len(self.levels_)
         self._null = self._other + 1 if self.indicator_ else self._other
         names = [f"{self.column_}={v}" for v in self.levels_] + [f"{self.column_}={OTHER}"]
@@ -681,7 +681,7 @@ class OneHot(Transform):
             return np.full(n, self._other, dtype=np.int64), np.ones(n, dtype=bool)
         # Two Arrow calls, the value set made once per type: a fixed cost of several
         # calls a column was most of a small batch's transform (the service's requests).
-        found = pc.index_in(array, options=self._value_set(array.type))
+        found = pc.index_in(array, value_set=self._value_set(array.type))
         if found.null_count == 0:
             codes = np.array(found.to_numpy(zero_copy_only=False), dtype=np.int64)
             return codes, np.zeros(n, dtype=bool)
@@ -692,12 +692,13 @@ class OneHot(Transform):
             return codes, np.zeros(n, dtype=bool)
         return codes, np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
-    def _value_set(self, arrow_type: pa.DataType) -> pc.SetLookupOptions:
-        """The kept levels as an ``index_in`` value set of ``arrow_type``, made once."""
+    def _value_set(self, arrow_type: pa.DataType) -> pa.Array:
+        """The kept levels as an Arrow array of ``arrow_type`` (``index_in``'s value set),
+        made once.  An array, not ``SetLookupOptions``: transforms travel pickled to
+        Spark's executors, and the options object does not pickle."""
         found = self._value_sets.get(arrow_type)
         if found is None:
-            levels = pa.array(self.levels_, type=arrow_type)
-            found = self._value_sets[arrow_type] = pc.SetLookupOptions(levels)
+            found = self._value_sets[arrow_type] = pa.array(self.levels_, type=arrow_type)
         return found
 
     def _record_level(self, value: Any) -> int | None:
