@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from suture._codec import fingerprint, frame, pack, unframe, unpack
-from suture.aggregate import Columns, Grouped, Joined, RowCount, copy_state, merge_all
+from suture.aggregate import (
+    Columns,
+    Grouped,
+    Joined,
+    RowCount,
+    copy_state,
+    in_steps,
+    merge_all,
+)
 from suture.errors import ConfigError, CorruptStateError, SchemaError, UnsupportedTypeError
 from suture.profile import ProfileAggregator
 from suture.sketches import BooleanSketch, NumericSketch, StringSketch
 from suture.sketches.quantiles import kll_histogram, kll_quantile, kll_zero
-from suture.testing import assert_state_close
+from suture.testing import arrow_tables, assert_state_close
 
 
 def _v1_frame(kind: str, config: str, payload: bytes) -> bytes:
@@ -333,3 +344,51 @@ def test_bad_parameters_raise_config_error_naming_range_and_value(build, message
         build()
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
+
+
+# -- steps (the serving worker's drift window folds a part at a time) --------------------
+
+
+class _Recorder:
+    """A stepper that runs each step itself and notes that it did."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def __call__(self, step: Any) -> Any:
+        self.steps += 1
+        return step()
+
+
+def _leaves(agg: Any) -> int:
+    from suture.aggregate import _Product
+
+    if isinstance(agg, _Product):
+        return sum(_leaves(part) for part in agg._parts.values())
+    return 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrow_tables(), st.integers(0, 3))
+def test_a_product_updated_in_steps_has_the_state_of_one_updated_at_once(
+    table: pa.Table, cuts: int
+) -> None:
+    agg = ProfileAggregator(table.schema)
+    batches = table.combine_chunks().to_batches(max_chunksize=max(1, table.num_rows // (cuts + 1)))
+    at_once, stepped, run = agg.zero(), agg.zero(), _Recorder()
+    for batch in batches:
+        at_once = agg.update(at_once, batch)
+        with in_steps(run):
+            stepped = agg.update(stepped, batch)
+    assert agg.to_bytes(stepped) == agg.to_bytes(at_once)
+    assert run.steps == _leaves(agg) * len(batches)
+
+
+def test_steps_end_with_their_context() -> None:
+    agg = Joined({"rows": RowCount(), "x": Columns({"x": NumericSketch()})})
+    batch = pa.record_batch({"x": pa.array([1.0, 2.0])})
+    run = _Recorder()
+    with in_steps(run):
+        agg.update(agg.zero(), batch)
+    agg.update(agg.zero(), batch)
+    assert run.steps == 2  # rows and x, once: none after the context closed

@@ -31,8 +31,9 @@ column), :func:`merge_all` and :func:`copy_state`.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -54,6 +55,7 @@ __all__ = [
     "RowCount",
     "copy_state",
     "helper_thread",
+    "in_steps",
     "merge_all",
 ]
 
@@ -227,6 +229,29 @@ def helper_thread(executor: Executor | None) -> Iterator[None]:
         _HELPER.reset(token)
 
 
+#: Runs one step (a call without arguments) and returns its result.
+Stepper = Callable[[Callable[[], Any]], Any]
+
+_STEPS: ContextVar[Stepper | None] = ContextVar("suture_steps", default=None)
+
+
+@contextmanager
+def in_steps(run: Stepper | None) -> Iterator[None]:
+    """Let products (:class:`Joined`, :class:`Columns`) updated in this context hand
+    the update of each part that is not itself a product to ``run``, one call each.
+
+    The serving worker's drift window uses it to fold on the worker's event loop a
+    column at a time, between requests, instead of on a thread that holds the GIL
+    for milliseconds while requests wait.  ``run(step)`` must return ``step()``; the
+    states and the results are the same whoever calls it.
+    """
+    token = _STEPS.set(run)
+    try:
+        yield
+    finally:
+        _STEPS.reset(token)
+
+
 class _Product(Framed[dict[str, Any]]):
     """A named product of batch aggregators: states, results and bytes are dicts by name.
 
@@ -254,9 +279,14 @@ class _Product(Framed[dict[str, Any]]):
             for name in aside
             if executor is not None
         }
+        run = _STEPS.get()
         for name, agg in self._parts.items():
-            if name not in pending:
+            if name in pending:
+                continue
+            if run is None or isinstance(agg, _Product):
                 state[name] = agg.update(state[name], batch)
+            else:
+                state[name] = run(functools.partial(agg.update, state[name], batch))
         for name, future in pending.items():
             state[name] = future.result()
         return state
