@@ -169,14 +169,15 @@ class Predictor:
         return [float(v) for v in (-1e6, -1e3, -10, -1, 0, 1, 10, 1e3, 1e6)]
 
     def open_window(self) -> LiveWindow:
-        """The live drift window of this worker, started."""
-        from suture.serve.window import LiveWindow
+        """The live drift window of this worker, started; called on the worker's event
+        loop, the window folds in steps on it (:class:`~suture.serve.window.LoopSteps`)."""
+        from suture.serve.window import LiveWindow, running_loop
 
         service = self.service
         window = LiveWindow.for_bundle(
             self.bundle, archive_of(service), worker=service.worker, spec=service.config.window
         )
-        window.start()
+        window.start(running_loop())
         return window
 
     # -- checking ----------------------------------------------------------------------

@@ -19,7 +19,9 @@ How records get in, and why nothing is lost:
   committed ids).  It builds ONE Arrow table of them (one pass per column, typed like
   the training profile) and folds each run of
   records that fall in one bucket into that bucket's state with one vectorized
-  ``update``.
+  ``update``.  Given the worker's event loop (:meth:`LiveWindow.start`), the thread
+  hands the fold's CPU work to the loop one column at a time (:class:`LoopSteps`), so
+  requests wait for at most one column's step, never for a thread that holds the GIL.
 - At most one bucket holds folded records not yet saved (the *dirty* one).  It is saved
   (``archive.save_window(worker, bucket, state, rows, last_seq)``: the state and the
   watermark in one statement) every :data:`PERSIST_SECONDS`, before records go into
@@ -39,8 +41,11 @@ sketches keep sample values, and the window's state is stored in the archive.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
 import datetime as dt
+import functools
 import itertools
 import math
 import sys
@@ -55,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from suture._codec import Field
-from suture.aggregate import Framed, merge_all
+from suture.aggregate import Framed, Stepper, in_steps, merge_all
 from suture.errors import ConfigError, CorruptStateError
 from suture.profile import Profile, ProfileAggregator
 from suture.serve.config import ServeConfig, WindowSpec
@@ -86,6 +91,102 @@ ORPHAN_SECONDS = 5.0
 MAX_IN_MEMORY = 200_000
 #: At most this many archived records are folded per run of the thread.
 FOLD_LIMIT = 50_000
+#: A step the event loop has not started after this long runs on the window's thread.
+STEP_PATIENCE_SECONDS = 0.05
+
+
+def _inline(step: Callable[[], Any]) -> Any:
+    return step()
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class LoopSteps:
+    """Run the drift window's steps on the worker's event loop, from the window's thread.
+
+    A fold costs ~20 ms of Python and Arrow work a second under load.  On a thread, it
+    holds the GIL for up to the switch interval (5 ms) each time the event loop lets go
+    of it (a socket write, an await on the archive), several times per request: a
+    single-record request that met a fold took 10-50 ms instead of 2 (serve_bench,
+    2026-12-04: open-loop p99 8.6-17.8 ms with folds, 5.1-6.2 ms without).  Handed to
+    the loop a column at a time (~0.3-1 ms each), a step waits behind the requests
+    already queued, and a request behind at most one step.
+
+    Parameters
+    ----------
+    loop : asyncio.AbstractEventLoop
+        The worker's event loop.
+    stopping : threading.Event
+        Set when the window closes: steps then run on the calling thread (the loop may
+        be the one waiting for the window's thread).  Steps asked for on the loop's own
+        thread run there and then.
+
+    Attributes
+    ----------
+    late_ : int
+        Steps the loop had not started within :data:`STEP_PATIENCE_SECONDS`, run on the
+        calling thread instead.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stopping: threading.Event) -> None:
+        self.loop = loop
+        self.stopping = stopping
+        self.late_ = 0
+        self._caught_up: threading.Event | None = None
+
+    def __call__(self, step: Callable[[], Any]) -> Any:
+        """``step()``, run on the loop; on the calling thread when the loop is closed,
+        the window is closing, or the loop has not started it within
+        :data:`STEP_PATIENCE_SECONDS` (it may be blocked, e.g. on the window's lock),
+        and then until the loop has caught up with the calls queued on it."""
+        if (
+            self.stopping.is_set()
+            or self.loop.is_closed()
+            or running_loop() is self.loop
+            or self._behind()
+        ):
+            return step()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return  # taken back by the thread
+            try:
+                future.set_result(step())
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+        try:
+            self.loop.call_soon_threadsafe(call)
+        except RuntimeError:  # closed meanwhile
+            return step()
+        try:
+            return future.result(timeout=STEP_PATIENCE_SECONDS)
+        except concurrent.futures.TimeoutError:
+            if future.cancel():
+                self.late_ += 1
+                self._mark_behind()
+                return step()
+        return future.result()
+
+    def _behind(self) -> bool:
+        return self._caught_up is not None and not self._caught_up.is_set()
+
+    def _mark_behind(self) -> None:
+        # Without this, each later step of a fold would wait out the patience again
+        # behind a loop that is still stuck.
+        caught_up = threading.Event()
+        self._caught_up = caught_up
+        try:
+            self.loop.call_soon_threadsafe(caught_up.set)
+        except RuntimeError:  # closed meanwhile: is_closed() answers from now on
+            caught_up.set()
 
 
 class _HasField(Protocol):
@@ -242,11 +343,17 @@ def _one(v: Any, t: pa.DataType) -> Any:
         return None
 
 
-def _table(schema: pa.Schema, records: Sequence[Mapping[str, Any]]) -> pa.RecordBatch:
+def _table(
+    schema: pa.Schema, records: Sequence[Mapping[str, Any]], run: Stepper = _inline
+) -> pa.RecordBatch:
     if not schema:  # no column to watch: the rows are still counted
         return pa.RecordBatch.from_struct_array(pa.array([{}] * len(records), pa.struct([])))
-    arrays = [_column([r.get(f.name) for r in records], f) for f in schema]
+    arrays = [run(functools.partial(_column_of, records, f)) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _column_of(records: Sequence[Mapping[str, Any]], f: pa.Field) -> pa.Array:
+    return _column([r.get(f.name) for r in records], f)
 
 
 class _Row:
@@ -259,13 +366,16 @@ class _Row:
         self.index = index
 
 
-def _assemble(schema: pa.Schema, records: Sequence[Mapping[str, Any] | _Row]) -> pa.RecordBatch:
+def _assemble(
+    schema: pa.Schema, records: Sequence[Mapping[str, Any] | _Row], step: Stepper = _inline
+) -> pa.RecordBatch:
     """:func:`_table` of records some of which are rows of typed batches: each run of
     consecutive rows of one batch is a slice of it, each run of mappings is converted
     as :func:`_table` converts them, and the pieces are joined in order (the same
-    values, in the same order, as :func:`_table` of the coerced records)."""
+    values, in the same order, as :func:`_table` of the coerced records); ``step`` runs
+    each column's conversion."""
     if not any(type(r) is _Row for r in records):
-        return _table(schema, records)  # type: ignore[arg-type]
+        return _table(schema, records, step)  # type: ignore[arg-type]
     pieces: list[pa.RecordBatch] = []
     loose: list[Mapping[str, Any]] = []
     run: list[Any] = []  # [batch, start, stop]
@@ -278,7 +388,7 @@ def _assemble(schema: pa.Schema, records: Sequence[Mapping[str, Any] | _Row]) ->
             run = []
         if type(r) is _Row:
             if loose:
-                pieces.append(_table(schema, loose))
+                pieces.append(_table(schema, loose, step))
                 loose = []
             run = [r.batch, r.index, r.index + 1]
         else:
@@ -286,7 +396,7 @@ def _assemble(schema: pa.Schema, records: Sequence[Mapping[str, Any] | _Row]) ->
     if run:
         pieces.append(run[0].slice(run[1], run[2] - run[1]))
     if loose:
-        pieces.append(_table(schema, loose))
+        pieces.append(_table(schema, loose, step))
     return pa.concat_batches(pieces)
 
 
@@ -389,6 +499,7 @@ class LiveWindow:
         self._missing: dict[str, float] = {}
         self._cache: _Cached | None = None
         self._payload: tuple[float, dict[str, Any]] | None = None
+        self._steps: Stepper | None = None
 
     @classmethod
     def for_bundle(
@@ -459,13 +570,20 @@ class LiveWindow:
 
     # -- the thread ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Register this worker's window in the archive and start the folding thread.
 
         A fold of a record of nulls runs first on a throwaway state (:meth:`warm`), so
         that the first real fold does not stall the worker's requests.
+
+        Parameters
+        ----------
+        loop : asyncio.AbstractEventLoop, optional
+            The worker's event loop: the thread hands it the fold's steps
+            (:class:`LoopSteps`).  Without, the thread folds on its own.
         """
         self.warm()
+        self._steps = None if loop is None else LoopSteps(loop, self._stop)
         with self._lock:
             bucket = _bucket_of(self.clock(), self.spec.bucket_seconds)
             state = self._buckets.setdefault(bucket, self.aggregator.zero())
@@ -604,7 +722,8 @@ class LiveWindow:
             seqs, times, records = self._from_archive()
         if not seqs:
             return 0
-        batch = _assemble(self.aggregator.schema, records)
+        run = self._steps
+        batch = _assemble(self.aggregator.schema, records, run or _inline)
         width = self.spec.bucket_seconds
         buckets = np.floor(np.asarray(times, dtype=np.float64) / width) * width
         cuts = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(seqs)]
@@ -612,7 +731,10 @@ class LiveWindow:
             bucket = float(buckets[start])
             if self._dirty is not None and self._dirty != bucket:
                 self.persist()
-            state = self.aggregator.update(self._state(bucket), batch.slice(start, stop - start))
+            with in_steps(run):
+                state = self.aggregator.update(
+                    self._state(bucket), batch.slice(start, stop - start)
+                )
             for rules in pending.pop(bucket, []):
                 state = self.aggregator.add_rejected(state, rules)
             self._buckets[bucket] = state
@@ -680,10 +802,11 @@ class LiveWindow:
         return self.aggregator.zero()
 
     def _save(self, bucket: float, state: BucketState, seq: int, *, closed: bool = False) -> None:
+        encode = functools.partial(self.aggregator.to_bytes, state)
+        data = encode() if self._steps is None else self._steps(encode)
         self.archive.save_window(
-            self.worker, bucket, self.aggregator.to_bytes(state), self.aggregator.rows(state),
-            seq, closed,
-        )  # fmt: skip
+            self.worker, bucket, data, self.aggregator.rows(state), seq, closed
+        )
 
     def _evict(self) -> None:
         """Keep in memory only the buckets records still arrive in (this one and the
