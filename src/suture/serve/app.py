@@ -523,7 +523,9 @@ async def drift(request: Request) -> Response:
         raise ApiError(404, f"{request.url.path} serves model bundles; this is a {service.kind}")
     if service.window is None:
         raise ApiError(503, "the live drift window is not available in this build")
-    return json_response(service.window.drift())
+    # Off the loop: the answer may need the window's lock, which a fold holds while
+    # it hands its steps to this very loop.
+    return json_response(await asyncio.to_thread(service.window.drift))
 
 
 async def stats(request: Request) -> Response:
@@ -537,7 +539,7 @@ async def metrics(request: Request) -> Response:
 
     service = service_of(request)
     if service.window is not None:
-        service.metrics.set_drift(service.window.scores())
+        service.metrics.set_drift(await asyncio.to_thread(service.window.scores))
     if service.realized_stale:
         from suture.serve.predict import refresh_realized
 
